@@ -1,0 +1,46 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Baton",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "baton", targets: ["baton"]),
+        .library(name: "Baton", targets: ["BatonEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // CPU matrix products through Debian's OpenBLAS.
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        // CUDA driver, NVRTC, cuBLASLt and NCCL entry points, loaded with dlopen at run time.
+        .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "BatonTensor"),
+        .target(name: "BatonCPU", dependencies: ["BatonTensor", "COpenBLAS"]),
+        .target(
+            name: "BatonCUDA", dependencies: ["BatonTensor", "CCUDA"],
+            resources: [.embedInCode("Kernels")]),
+        .target(name: "BatonComm", dependencies: ["BatonTensor", "CCUDA"]),
+        .target(name: "BatonModels", dependencies: ["BatonTensor"]),
+        .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
+        .target(
+            name: "BatonEngine",
+            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonModels", "BatonParallel"]),
+        .executableTarget(
+            name: "baton",
+            dependencies: ["BatonEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
+        .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
+        .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),
+        .testTarget(
+            name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor"]),
+        .testTarget(
+            name: "BatonParallelTests",
+            dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),
+        .testTarget(name: "BatonEngineTests", dependencies: ["BatonEngine"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,90 @@
+/// The op set every model and method is written against. A backend owns one device; its
+/// tensors live there. Shapes below use `T` tokens, `H` query heads, `Hkv` KV heads, `d` head
+/// dim, `D` hidden size, `V` vocabulary. "act" is `activationDType` (f32 on CPU, bf16 on CUDA);
+/// float ops accumulate in fp32 whatever the storage type. Ops never write their inputs,
+/// except `copy(_:into:)`.
+public protocol Backend: AnyObject, Sendable {
+    var device: Device { get }
+    /// Storage type of activations and of the KV cache.
+    var activationDType: DType { get }
+
+    // MARK: memory
+    /// A tensor of this device with undefined contents.
+    func empty(_ shape: Shape, dtype: DType) throws -> Tensor
+    /// A zero-filled tensor of this device.
+    func zeros(_ shape: Shape, dtype: DType) throws -> Tensor
+    /// A host tensor copied to this device, same dtype (the tensor itself on CPU).
+    func upload(_ host: Tensor) throws -> Tensor
+    /// This device's tensor copied to the host, same dtype.
+    func download(_ tensor: Tensor) throws -> Tensor
+    /// Copies `source` into `destination` (same element count and dtype; either may be a view).
+    func copy(_ source: Tensor, into destination: Tensor) throws
+    /// Element-wise conversion to `dtype` (round to nearest even).
+    func cast(_ x: Tensor, to dtype: DType) throws -> Tensor
+    /// Waits for all queued work on this device.
+    func synchronize() throws
+
+    // MARK: model ops
+    /// table `[V, D]` any float dtype, ids `[T]` i32 -> `[T, D]` act.
+    func embedding(table: Tensor, ids: Tensor) throws -> Tensor
+    /// x `[M, K]` act, weight `[N, K]` (Hugging Face layout, i.e. y = x W^T), bias `[N]` -> `[M, N]` act.
+    func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor
+    /// x `[M, D]` act, weight `[D]` -> x / rms(x) * weight, rms in fp32 (Llama order: normalise, cast, scale).
+    func rmsNorm(_ x: Tensor, weight: Tensor, epsilon: Float) throws -> Tensor
+    /// x `[T, heads, d]` act, positions `[T]` i32, inverseFrequencies `[d/2]` f32 ->
+    /// rotary embedding in the Hugging Face (rotate-half, non-interleaved) convention.
+    func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor
+    /// silu(gate) * up, element-wise, same shapes.
+    func siluMultiply(gate: Tensor, up: Tensor) throws -> Tensor
+    /// silu(x), element-wise.
+    func silu(_ x: Tensor) throws -> Tensor
+    /// a + b, element-wise, same shapes.
+    func add(_ a: Tensor, _ b: Tensor) throws -> Tensor
+    /// Concatenation along the first dimension (all other dimensions equal).
+    func concatRows(_ parts: [Tensor]) throws -> Tensor
+    /// Concatenation of 2-D `[T, n_i]` tensors along the last dimension -> `[T, sum n_i]`.
+    func concatColumns(_ parts: [Tensor]) throws -> Tensor
+
+    // MARK: attention
+    /// q `[Sq, H, d]`, k/v `[Sk, Hkv, d]` (GQA: query head `h` uses KV head `h / (H/Hkv)`),
+    /// scores scaled by `scale` -> out `[Sq, H, d]` act and lse `[H, Sq]` f32. See `AttentionMask`.
+    func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws -> AttentionOutput
+    /// Exact merge of partial results over disjoint key sets (same `[Sq, H, d]`), in fp32 with the
+    /// stable form `out -= sigmoid(lse_b - lse) * (out - out_b)`, `lse -= logsigmoid(lse - lse_b)`,
+    /// applied in array order.
+    func mergeAttention(_ parts: [AttentionOutput]) throws -> AttentionOutput
+
+    // MARK: selection (APB / Spava)
+    /// Spava's query-aware score: `scores[j, h] = mean over query rows t and the G query heads g of
+    /// group h of <q[t, h*G+g], k[j, h]>` (raw dot products, fp32). q `[Q, H, d]`, k `[S, Hkv, d]` -> `[S, Hkv]` f32.
+    func queryAwareScores(query: Tensor, key: Tensor) throws -> Tensor
+    /// Max pooling along the first dimension of `[S, C]` f32, window `window` (odd), stride 1,
+    /// padding `window / 2` with -inf -> `[S, C]` f32.
+    func maxPool1D(_ scores: Tensor, window: Int) throws -> Tensor
+    /// For each column `h` of scores `[S, C]` f32, the `k` rows in `rows` with the largest scores
+    /// (ties to the lower index), returned sorted ascending as absolute row indices -> `[C, k]` i32.
+    func topKPerHead(_ scores: Tensor, k: Int, rows: Range<Int>) throws -> Tensor
+    /// x `[S, C, d]`, indices `[C, k]` i32 -> `[k, C, d]` with out[i, c] = x[indices[c, i], c].
+    func gatherRowsPerHead(_ x: Tensor, indices: Tensor) throws -> Tensor
+
+    // MARK: sampling
+    /// Index of the largest value of each row of `[R, V]` (ties to the lower index) -> R ids.
+    func argmax(_ logits: Tensor) throws -> [Int32]
+}
+
+extension Backend {
+    /// A host i32 tensor uploaded to this device.
+    public func int32Tensor(_ values: [Int32]) throws -> Tensor {
+        try upload(Tensor(int32: values))
+    }
+
+    /// A host fp32 array uploaded as `dtype`.
+    public func tensor(_ values: [Float], shape: Shape, dtype: DType) throws -> Tensor {
+        try upload(Tensor(values, shape: shape, dtype: dtype))
+    }
+
+    /// The elements of a tensor of this device, as fp32 on the host.
+    public func floats(_ tensor: Tensor) throws -> [Float] {
+        try download(tensor).floats()
+    }
+}
