@@ -1,2 +1,0 @@
-import BatonEngine
-print("baton")
