@@ -76,22 +76,16 @@ struct AttentionProblem {
                         s.update(repeating: 0, count: n)
                         continue
                     }
-                    var chunkMax = -Float.infinity
-                    for i in a..<b where s[i] > chunkMax { chunkMax = s[i] }
+                    let chunkMax = maximum(s + a, count: b - a)
                     let previousMax = state.rowMax[packed]
                     let newMax = max(previousMax, chunkMax)
                     if newMax == -.infinity {  // every visible score is -inf: no weight yet
                         s.update(repeating: 0, count: n)
                         continue
                     }
-                    var sum: Float = 0
-                    for i in 0..<a { s[i] = 0 }
-                    for i in a..<b {
-                        let p = exp(s[i] - newMax)
-                        s[i] = p
-                        sum += p
-                    }
-                    for i in b..<n { s[i] = 0 }
+                    s.update(repeating: 0, count: a)
+                    let sum = exponentiateAndSum(s + a, count: b - a, subtracting: newMax)
+                    (s + b).update(repeating: 0, count: n - b)
                     if previousMax != newMax {
                         let rescale = exp(previousMax - newMax)  // 0 when previousMax is -inf
                         state.rowSum[packed] *= rescale

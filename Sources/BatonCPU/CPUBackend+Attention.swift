@@ -47,7 +47,7 @@ extension CPUBackend {
     private func solve(_ problem: AttentionProblem, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>) {
         let group = problem.group, kvHeads = problem.kvHeads, queryCount = problem.queryCount
         // About 64 packed rows per sgemm, fewer when that leaves cores idle.
-        var blockRows = max(1, 64 / group)
+        var blockRows = max(1, 128 / group)
         blockRows = min(blockRows, max(1, (queryCount * kvHeads + 2 * threads - 1) / (2 * threads)))
         let blocks = (queryCount + blockRows - 1) / blockRows
         let tiles = blocks * kvHeads

@@ -47,7 +47,10 @@ extension CPUBackend {
                 let lo = splitLength * piece / pieces
                 let hi = splitLength * (piece + 1) / pieces
                 if lo >= hi { return }
-                if splitColumns {
+                if m == 1 {  // decode: a matrix-vector product (OpenBLAS's sgemm path is slower for one row)
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(hi - lo), Int32(k), 1, w + lo * k, Int32(k),
+                                a, 1, beta, c + lo, 1)
+                } else if splitColumns {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(hi - lo), Int32(k),
                                 1, a, Int32(k), w + lo * k, Int32(k), beta, c + lo, Int32(n))
                 } else {
