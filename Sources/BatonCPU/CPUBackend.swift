@@ -18,14 +18,18 @@ public final class CPUBackend: Backend {
 
     /// - Parameters:
     ///   - threads: cores an op may use; default all active processors.
-    ///   - weightCacheBytes: bound on the fp32 copies of bf16/f16 matmul weights; default a quarter of
-    ///     physical memory. 0 disables the cache (weights are converted on every call).
+    ///   - weightCacheBytes: nil (default) shares one process-wide cache of fp32 weight copies,
+    ///     bounded by a quarter of physical memory, among all backends that pass nil, so CPU ranks
+    ///     holding the same checkpoint convert each weight once. A number gives this backend a
+    ///     private cache of that many bytes; 0 disables caching (weights convert on every call).
     public init(threads: Int? = nil, weightCacheBytes: Int? = nil) {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let defaultLimit = Int(clamping: ProcessInfo.processInfo.physicalMemory / 4)
-        self.weightCache = ConvertedWeightCache(byteLimit: max(0, weightCacheBytes ?? defaultLimit))
+        self.weightCache = weightCacheBytes.map { ConvertedWeightCache(byteLimit: max(0, $0)) } ?? CPUBackend.sharedWeightCache
         CPUBackend.singleThreadedBLAS
     }
+
+    private static let sharedWeightCache = ConvertedWeightCache(
+        byteLimit: Int(clamping: ProcessInfo.processInfo.physicalMemory / 4))
 
     /// Baton splits every product across cores itself (and CPU ranks run concurrently), so
     /// OpenBLAS's own thread pool would only oversubscribe the machine: one BLAS thread per caller.
@@ -35,7 +39,7 @@ public final class CPUBackend: Backend {
     public var weightCacheByteLimit: Int { weightCache.byteLimit }
     /// Bytes of fp32 weight copies held now.
     public var weightCacheBytesHeld: Int { weightCache.bytesHeld }
-    /// Drops every cached fp32 weight copy.
+    /// Drops every cached fp32 weight copy (of the shared cache, for every backend using it).
     public func clearWeightCache() { weightCache.removeAll() }
     /// Weight conversions so far (cache misses); tests observe the cache through it.
     var weightConversionCount: Int { weightCache.conversionCount }

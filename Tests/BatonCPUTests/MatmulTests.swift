@@ -63,7 +63,7 @@ final class MatmulTests: XCTestCase {
 
     func testBF16WeightIsConvertedOnceAndReusedAcrossDecodeSteps() throws {
         var rng = SeededGenerator(seed: 5)
-        let backend = CPUBackend()
+        let backend = CPUBackend(weightCacheBytes: 64 << 20)  // a private cache: counts only this test's weights
         let x = rng.tensor([1, 512]), w = rng.tensor([2048, 512], dtype: .bf16)
         let first = try backend.matmul(x, weight: w, bias: nil)
         XCTAssertEqual(backend.weightConversionCount, 1)
@@ -77,11 +77,22 @@ final class MatmulTests: XCTestCase {
         XCTAssertEqual(backend.weightConversionCount, 2)
 
         // Writing into the weight through the backend drops its cached copy.
-        let replacement = rng.tensor([2048, 512], dtype: .bf16)
+        let replacement = try backend.cast(backend.add(w, w), to: .bf16)  // 2w: exact in bf16
         try backend.copy(replacement, into: w)
         let updated = try backend.matmul(x, weight: w, bias: nil)
         XCTAssertEqual(backend.weightConversionCount, 3)
         XCTAssertEqual(updated.floats(), try backend.matmul(x, weight: backend.cast(replacement, to: .f32), bias: nil).floats())
+    }
+
+    func testBackendsWithDefaultCacheShareConvertedWeights() throws {
+        var rng = SeededGenerator(seed: 7)
+        let x = rng.tensor([1, 64]), w = rng.tensor([64, 64], dtype: .bf16)
+        let rank0 = CPUBackend(), rank1 = CPUBackend()
+        XCTAssertTrue(rank0.weightCache === rank1.weightCache)
+        _ = try rank0.matmul(x, weight: w, bias: nil)
+        let before = rank1.weightConversionCount
+        _ = try rank1.matmul(x, weight: w, bias: nil)
+        XCTAssertEqual(rank1.weightConversionCount, before, "rank 1 reuses rank 0's conversion")
     }
 
     func testWeightCacheStaysWithinItsByteLimit() throws {
