@@ -40,21 +40,25 @@ func referenceAttention(query: Tensor, key: Tensor, value: Tensor, mask: Attenti
 final class AttentionTests: XCTestCase {
     let backend = CPUBackend()
 
-    /// Runs attention on random q/k/v and compares with the fp64 reference.
+    /// Runs attention on random q/k/v and compares with the fp64 reference, on the default backend
+    /// and on 1 and 8 workers (other tile shapes, and the key split of few-tile problems).
     private func check(sq: Int, sk: Int, heads: Int, kvHeads: Int, d: Int, mask: AttentionMask, seed: UInt64,
-                       backend: CPUBackend? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+                       file: StaticString = #filePath, line: UInt = #line) throws {
         var rng = SeededGenerator(seed: seed)
         let q = rng.tensor([sq, heads, d]), k = rng.tensor([sk, kvHeads, d]), v = rng.tensor([sk, kvHeads, d])
         let scale = 1 / Float(d).squareRoot()
-        let result = try (backend ?? self.backend).attention(query: q, key: k, value: v, mask: mask, scale: scale)
-        XCTAssertEqual(result.out.shape, [sq, heads, d], file: file, line: line)
-        XCTAssertEqual(result.logSumExp.shape, [heads, sq], file: file, line: line)
         let expected = referenceAttention(query: q, key: k, value: v, mask: mask, scale: scale)
-        let label = "attention \(mask) Sq \(sq) Sk \(sk) H \(heads) Hkv \(kvHeads) d \(d)"
-        // Scores carry d-term dot products; softmax and P V add a few ulps per key in fp32.
-        assertClose(result.out.floats(), expected.out, tolerance: fp32Tolerance(terms: d + 64), label + " out", file: file, line: line)
-        assertClose(result.logSumExp.floats(), expected.lse, tolerance: fp32Tolerance(terms: d + 64, magnitude: 4),
-                    label + " lse", file: file, line: line)
+        for backend in [self.backend, CPUBackend(threads: 1), CPUBackend(threads: 8)] {
+            let result = try backend.attention(query: q, key: k, value: v, mask: mask, scale: scale)
+            XCTAssertEqual(result.out.shape, [sq, heads, d], file: file, line: line)
+            XCTAssertEqual(result.logSumExp.shape, [heads, sq], file: file, line: line)
+            let label = "attention \(mask) Sq \(sq) Sk \(sk) H \(heads) Hkv \(kvHeads) d \(d) on \(backend.threads) threads"
+            // Scores carry d-term dot products; softmax and P V add a few ulps per key in fp32.
+            assertClose(result.out.floats(), expected.out, tolerance: fp32Tolerance(terms: d + 64), label + " out",
+                        file: file, line: line)
+            assertClose(result.logSumExp.floats(), expected.lse, tolerance: fp32Tolerance(terms: d + 64, magnitude: 4),
+                        label + " lse", file: file, line: line)
+        }
     }
 
     func testFullMaskWithGroupedQueryHeadsMatchesDenseSoftmax() throws {
@@ -77,9 +81,9 @@ final class AttentionTests: XCTestCase {
 
     func testDecodeWithKeysSplitAcrossWorkersEqualsDenseSoftmax() throws {
         // Two tiles on eight workers: each tile's 5000 keys are split into pieces and merged.
-        try check(sq: 1, sk: 5000, heads: 8, kvHeads: 2, d: 32, mask: .causal, seed: 16, backend: CPUBackend(threads: 8))
+        try check(sq: 1, sk: 5000, heads: 8, kvHeads: 2, d: 32, mask: .causal, seed: 16)
         try check(sq: 3, sk: 4500, heads: 4, kvHeads: 1, d: 16, mask: .anchor(anchorLength: 2, passingLength: 4100),
-                  seed: 17, backend: CPUBackend(threads: 8))
+                  seed: 17)
     }
 
     func testAnchorRuleWithUnalignedLengthsMatchesDenseSoftmax() throws {
