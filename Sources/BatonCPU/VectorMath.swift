@@ -23,8 +23,9 @@ func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
         m0 = x[i] > m0 ? x[i] : m0
         i += 1
     }
-    for m in [m1, m2, m3, m4, m5, m6, m7] where m > m0 { m0 = m }
-    return m0
+    let a = m0 > m1 ? m0 : m1, b = m2 > m3 ? m2 : m3, c = m4 > m5 ? m4 : m5, e = m6 > m7 ? m6 : m7
+    let ab = a > b ? a : b, ce = c > e ? c : e
+    return ab > ce ? ab : ce
 }
 
 /// Replaces each of `count` floats `v` (all `<= shift`) by `exp(v - shift)` and returns their sum.
