@@ -27,13 +27,13 @@ extension CPUBackend {
             try require(anchorLength >= 0 && passingLength >= 0,
                         "attention: anchor mask lengths must be non-negative, found anchor \(anchorLength), passing \(passingLength)")
         }
-        let out = uninitializedHostTensor(query.shape, dtype: .f32)
-        let logSumExp = uninitializedHostTensor(Shape([heads, queryCount]), dtype: .f32)
+        let out = try uninitializedHostTensor(query.shape, dtype: .f32)
+        let logSumExp = try uninitializedHostTensor(Shape([heads, queryCount]), dtype: .f32)
         if queryCount == 0 || heads == 0 { return AttentionOutput(out: out, logSumExp: logSumExp) }
 
-        let queryFloat = floatTensor(query, threads: threads)
-        let keyFloat = floatTensor(key, threads: threads)
-        let valueFloat = floatTensor(value, threads: threads)
+        let queryFloat = try floatTensor(query, threads: threads)
+        let keyFloat = try floatTensor(key, threads: threads)
+        let valueFloat = try floatTensor(value, threads: threads)
         withExtendedLifetime((queryFloat, keyFloat, valueFloat)) {
             let problem = AttentionProblem(
                 query: queryFloat.floatPointer, key: keyFloat.floatPointer, value: valueFloat.floatPointer,
@@ -120,10 +120,10 @@ extension CPUBackend {
             try require(part.logSumExp.shape == Shape([heads, queryCount]),
                         "mergeAttention: part \(i) lse must be [\(heads), \(queryCount)], found \(part.logSumExp.shape)")
         }
-        let outs = parts.map { floatTensor($0.out, threads: threads) }
-        let lses = parts.map { floatTensor($0.logSumExp, threads: threads) }
-        let out = uninitializedHostTensor(shape, dtype: .f32)
-        let logSumExp = uninitializedHostTensor(Shape([heads, queryCount]), dtype: .f32)
+        let outs = try parts.map { try floatTensor($0.out, threads: threads) }
+        let lses = try parts.map { try floatTensor($0.logSumExp, threads: threads) }
+        let out = try uninitializedHostTensor(shape, dtype: .f32)
+        let logSumExp = try uninitializedHostTensor(Shape([heads, queryCount]), dtype: .f32)
         withExtendedLifetime((outs, lses)) {
             let outPointers = outs.map { UnsafePointer($0.floatPointer) }
             let lsePointers = lses.map { UnsafePointer($0.floatPointer) }

@@ -15,7 +15,7 @@ extension CPUBackend {
             throw BatonError.invalidArgument(
                 "embedding: token id \(idPointer[t]) at position \(t) is outside the vocabulary of \(vocabulary) rows")
         }
-        let out = uninitializedHostTensor(Shape([count, width]), dtype: .f32)
+        let out = try uninitializedHostTensor(Shape([count, width]), dtype: .f32)
         let destination = out.floatPointer
         let rowBytes = width * table.dtype.byteSize
         parallelChunks(count, threads: threads, workPerItem: width) { rows in
@@ -38,9 +38,9 @@ extension CPUBackend {
         let width = x.shape.dimensions.last!
         try require(weight.shape == Shape([width]), "rmsNorm: weight must be [\(width)] to match x \(x.shape), found \(weight.shape)")
         let rowCount = width == 0 ? 0 : x.elementCount / width
-        let out = uninitializedHostTensor(x.shape, dtype: .f32)
-        let xFloat = floatTensor(x, threads: threads)
-        let weightFloat = floatTensor(weight, threads: threads)
+        let out = try uninitializedHostTensor(x.shape, dtype: .f32)
+        let xFloat = try floatTensor(x, threads: threads)
+        let weightFloat = try floatTensor(weight, threads: threads)
         let roundTo = x.dtype
         withExtendedLifetime((xFloat, weightFloat)) {
             let source = xFloat.floatPointer, scale = weightFloat.floatPointer, destination = out.floatPointer
@@ -74,9 +74,9 @@ extension CPUBackend {
         try require(inverseFrequencies.shape == Shape([dim / 2]),
                     "rotary: inverseFrequencies must be [\(dim / 2)] for head dim \(dim), found \(inverseFrequencies.shape)")
         let half = dim / 2
-        let out = uninitializedHostTensor(x.shape, dtype: .f32)
-        let xFloat = floatTensor(x, threads: threads)
-        let frequencies = floatTensor(inverseFrequencies, threads: threads)
+        let out = try uninitializedHostTensor(x.shape, dtype: .f32)
+        let xFloat = try floatTensor(x, threads: threads)
+        let frequencies = try floatTensor(inverseFrequencies, threads: threads)
         withExtendedLifetime((xFloat, frequencies)) {
             let source = xFloat.floatPointer, destination = out.floatPointer
             let inverseFrequency = frequencies.floatPointer, position = positions.int32Pointer
@@ -132,7 +132,7 @@ extension CPUBackend {
             try require(part.shape.rank == first.shape.rank && part.shape.withRows(0) == first.shape.withRows(0),
                         "concatRows: part \(i) has shape \(part.shape), expected [n, \(first.shape.dimensions.dropFirst().map(String.init).joined(separator: ", "))] like part 0")
         }
-        let out = uninitializedHostTensor(first.shape.withRows(parts.reduce(0) { $0 + $1.shape[0] }), dtype: first.dtype)
+        let out = try uninitializedHostTensor(first.shape.withRows(parts.reduce(0) { $0 + $1.shape[0] }), dtype: first.dtype)
         var offset = 0
         for part in parts {
             out.hostPointer.advanced(by: offset).copyMemory(from: part.hostPointer, byteCount: part.byteCount)
@@ -153,7 +153,7 @@ extension CPUBackend {
         }
         let elementBytes = parts[0].dtype.byteSize
         let totalColumns = parts.reduce(0) { $0 + $1.shape[1] }
-        let out = uninitializedHostTensor(Shape([rowCount, totalColumns]), dtype: parts[0].dtype)
+        let out = try uninitializedHostTensor(Shape([rowCount, totalColumns]), dtype: parts[0].dtype)
         let outRowBytes = totalColumns * elementBytes
         var columnByte = 0
         for part in parts {
@@ -203,9 +203,9 @@ extension CPUBackend {
             try require(a.shape == b.shape,
                         "\(op.rawValue): \(names.0) \(a.shape) and \(names.1) \(b.shape) must have the same shape")
         }
-        let out = uninitializedHostTensor(a.shape, dtype: .f32)
-        let aFloat = floatTensor(a, threads: threads)
-        let bFloat = b.map { floatTensor($0, threads: threads) }
+        let out = try uninitializedHostTensor(a.shape, dtype: .f32)
+        let aFloat = try floatTensor(a, threads: threads)
+        let bFloat = try b.map { try floatTensor($0, threads: threads) }
         withExtendedLifetime((aFloat, bFloat)) {
             let x = aFloat.floatPointer, y = bFloat?.floatPointer ?? aFloat.floatPointer, z = out.floatPointer
             parallelChunks(a.elementCount, threads: threads, workPerItem: op == .add ? 2 : 16) { range in

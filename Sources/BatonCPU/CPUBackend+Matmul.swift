@@ -17,12 +17,12 @@ extension CPUBackend {
             try requireFloat(bias, op, "bias")
             try require(bias.shape == Shape([n]), "matmul: bias must be [\(n)], found \(bias.shape)")
         }
-        let out = uninitializedHostTensor(Shape([m, n]), dtype: .f32)
+        let out = try uninitializedHostTensor(Shape([m, n]), dtype: .f32)
         if m == 0 || n == 0 { return out }
 
-        let xFloat = floatTensor(x, threads: threads)
-        let weightFloat = weight.dtype == .f32 ? weight : weightCache.floatWeight(weight, threads: threads)
-        let biasFloat = bias.map { floatTensor($0, threads: threads) }
+        let xFloat = try floatTensor(x, threads: threads)
+        let weightFloat = weight.dtype == .f32 ? weight : try weightCache.floatWeight(weight, threads: threads)
+        let biasFloat = try bias.map { try floatTensor($0, threads: threads) }
         withExtendedLifetime((xFloat, weightFloat, biasFloat)) {
             let a = UnsafePointer(xFloat.floatPointer)
             let w = UnsafePointer(weightFloat.floatPointer)

@@ -19,10 +19,10 @@ extension CPUBackend {
         try require(kvHeads > 0 && heads % kvHeads == 0,
                     "queryAwareScores: query heads (\(heads)) must be a multiple of KV heads (\(kvHeads))")
         let group = heads / kvHeads
-        let out = uninitializedHostTensor(Shape([keyCount, kvHeads]), dtype: .f32)
+        let out = try uninitializedHostTensor(Shape([keyCount, kvHeads]), dtype: .f32)
         if keyCount == 0 { return out }
-        let queryFloat = floatTensor(query, threads: threads)
-        let keyFloat = floatTensor(key, threads: threads)
+        let queryFloat = try floatTensor(query, threads: threads)
+        let keyFloat = try floatTensor(key, threads: threads)
         withExtendedLifetime((queryFloat, keyFloat)) {
             let q = queryFloat.floatPointer, k = keyFloat.floatPointer, scores = out.floatPointer
             let meanQuery = UnsafeMutablePointer<Float>.allocate(capacity: max(kvHeads * headDim, 1))
@@ -57,8 +57,8 @@ extension CPUBackend {
         try requireRank(scores, 2, op, "scores", "[S, C]")
         try require(window > 0 && window % 2 == 1, "maxPool1D: window must be a positive odd number, found \(window)")
         let (rowCount, columns) = (scores.shape[0], scores.shape[1])
-        let out = uninitializedHostTensor(scores.shape, dtype: .f32)
-        let input = floatTensor(scores, threads: threads)
+        let out = try uninitializedHostTensor(scores.shape, dtype: .f32)
+        let input = try floatTensor(scores, threads: threads)
         let radius = window / 2
         withExtendedLifetime(input) {
             let x = input.floatPointer, y = out.floatPointer
@@ -89,9 +89,9 @@ extension CPUBackend {
         try require(rows.lowerBound >= 0 && rows.upperBound <= rowCount,
                     "topKPerHead: rows \(rows) must lie within 0..<\(rowCount)")
         try require(k >= 0 && k <= rows.count, "topKPerHead: k must be in 0...\(rows.count) (rows \(rows)), found \(k)")
-        let out = uninitializedHostTensor(Shape([columns, k]), dtype: .i32)
+        let out = try uninitializedHostTensor(Shape([columns, k]), dtype: .i32)
         if k == 0 || columns == 0 { return out }
-        let input = floatTensor(scores, threads: threads)
+        let input = try floatTensor(scores, threads: threads)
         withExtendedLifetime(input) {
             let x = input.floatPointer, indices = out.int32Pointer
             parallelChunks(columns, threads: threads, workPerItem: rows.count * 4) { columnRange in
@@ -126,7 +126,7 @@ extension CPUBackend {
             throw BatonError.invalidArgument(
                 "gatherRowsPerHead: index \(index[i]) at [\(i / max(k, 1)), \(i % max(k, 1))] is outside 0..<\(rowCount)")
         }
-        let out = uninitializedHostTensor(Shape([k, columns, width]), dtype: x.dtype)
+        let out = try uninitializedHostTensor(Shape([k, columns, width]), dtype: x.dtype)
         let vectorBytes = width * x.dtype.byteSize
         let source = x.hostPointer, destination = out.hostPointer
         parallelChunks(k, threads: threads, workPerItem: columns * (vectorBytes / 8 + 1)) { selected in
@@ -147,7 +147,7 @@ extension CPUBackend {
         try requireRank(logits, 2, "argmax", "logits", "[R, V]")
         let (rowCount, vocabulary) = (logits.shape[0], logits.shape[1])
         try require(vocabulary > 0, "argmax: logits need at least one column, found \(logits.shape)")
-        let input = floatTensor(logits, threads: threads)
+        let input = try floatTensor(logits, threads: threads)
         var result = [Int32](repeating: 0, count: rowCount)
         withExtendedLifetime(input) {
             let x = input.floatPointer

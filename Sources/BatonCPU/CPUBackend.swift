@@ -48,12 +48,14 @@ public final class CPUBackend: Backend {
 
     public func empty(_ shape: Shape, dtype: DType) throws -> Tensor {
         try require(shape.dimensions.allSatisfy { $0 >= 0 }, "empty: dimensions must be non-negative, found \(shape)")
-        return uninitializedHostTensor(shape, dtype: dtype)
+        return try uninitializedHostTensor(shape, dtype: dtype)
     }
 
     public func zeros(_ shape: Shape, dtype: DType) throws -> Tensor {
         try require(shape.dimensions.allSatisfy { $0 >= 0 }, "zeros: dimensions must be non-negative, found \(shape)")
-        return Tensor.zeros(shape, dtype: dtype)
+        let tensor = try uninitializedHostTensor(shape, dtype: dtype)
+        tensor.hostPointer.initializeMemory(as: UInt8.self, repeating: 0, count: tensor.byteCount)
+        return tensor
     }
 
     /// Host tensors already live on this device: returns `host` itself.
@@ -99,7 +101,7 @@ public final class CPUBackend: Backend {
     /// Always returns a new tensor, also when `dtype` is already `x.dtype`.
     public func cast(_ x: Tensor, to dtype: DType) throws -> Tensor {
         try requireHost(x, "cast", "x")
-        let result = uninitializedHostTensor(x.shape, dtype: dtype)
+        let result = try uninitializedHostTensor(x.shape, dtype: dtype)
         let count = x.elementCount
         switch (x.dtype, dtype) {
         case (let from, let to) where from == to:
@@ -109,7 +111,7 @@ public final class CPUBackend: Backend {
         case (_, .f32) where x.dtype.isFloatingPoint:
             convertToFloat(x.hostPointer, dtype: x.dtype, count: count, into: result.floatPointer, threads: threads)
         case (_, _) where x.dtype.isFloatingPoint && dtype.isFloatingPoint:  // bf16 <-> f16 through fp32 (exact step)
-            let widened = floatTensor(x, threads: threads)
+            let widened = try floatTensor(x, threads: threads)
             withExtendedLifetime(widened) {
                 convertFromFloat(widened.floatPointer, count: count, to: dtype, into: result.hostPointer, threads: threads)
             }

@@ -45,7 +45,7 @@ final class ConvertedWeightCache: @unchecked Sendable {
     var bytesHeld: Int { lock.withLock { cachedBytes } }
 
     /// `weight` (bf16 or f16, host) as fp32: the cached copy, or a fresh conversion cached if it fits.
-    func floatWeight(_ weight: Tensor, threads: Int) -> Tensor {
+    func floatWeight(_ weight: Tensor, threads: Int) throws -> Tensor {
         let key = Key(storage: ObjectIdentifier(weight.storage), byteOffset: weight.byteOffset,
                       shape: weight.shape, dtype: weight.dtype)
         let hit: Tensor? = lock.withLock {
@@ -57,7 +57,7 @@ final class ConvertedWeightCache: @unchecked Sendable {
         if let hit { return hit }
 
         // Convert outside the lock: other ranks' threads keep using the cache meanwhile.
-        let converted = floatTensor(weight, threads: threads)
+        let converted = try floatTensor(weight, threads: threads)
         return lock.withLock {
             conversions += 1
             if let entry = entries[key], entry.source === weight.storage { return entry.converted }  // another thread won

@@ -8,11 +8,17 @@ import Darwin
 // Host allocation, dtype conversion and input validation shared by the CPU ops.
 
 /// A host tensor with undefined contents (64-byte aligned; no zero fill, unlike `Tensor.zeros`).
-func uninitializedHostTensor(_ shape: Shape, dtype: DType) -> Tensor {
-    let byteCount = shape.elementCount * dtype.byteSize
+/// Throws `outOfMemory` when the allocation fails or its size overflows.
+func uninitializedHostTensor(_ shape: Shape, dtype: DType) throws -> Tensor {
+    var byteCount = dtype.byteSize
+    for dimension in shape.dimensions {
+        let (product, overflow) = byteCount.multipliedReportingOverflow(by: dimension)
+        guard !overflow else { throw BatonError(.outOfMemory, "host tensor \(shape) \(dtype): size overflows") }
+        byteCount = product
+    }
     var pointer: UnsafeMutableRawPointer?
     guard posix_memalign(&pointer, 64, max(byteCount, 64)) == 0, let pointer else {
-        fatalError("host allocation of \(byteCount) bytes failed")
+        throw BatonError(.outOfMemory, "host allocation of \(byteCount) bytes for \(shape) \(dtype) failed")
     }
     let storage = Storage(device: .cpu, address: UInt(bitPattern: pointer), byteCount: byteCount) { address in
         free(UnsafeMutableRawPointer(bitPattern: address))
@@ -71,9 +77,9 @@ func convertFromFloat(_ source: UnsafePointer<Float>, count: Int, to dtype: DTyp
 
 /// The tensor itself when it is f32, else a new f32 host copy. Callers keep the result alive
 /// (`withExtendedLifetime`) while they use its pointer.
-func floatTensor(_ x: Tensor, threads: Int) -> Tensor {
+func floatTensor(_ x: Tensor, threads: Int) throws -> Tensor {
     if x.dtype == .f32 { return x }
-    let result = uninitializedHostTensor(x.shape, dtype: .f32)
+    let result = try uninitializedHostTensor(x.shape, dtype: .f32)
     convertToFloat(x.hostPointer, dtype: x.dtype, count: x.elementCount, into: result.floatPointer, threads: threads)
     return result
 }

@@ -14,6 +14,15 @@ final class MemoryOpsTests: XCTestCase {
         assertThrowsBatonError(["empty", "[-1, 2]"]) { _ = try backend.empty([-1, 2], dtype: .f32) }
     }
 
+    func testImpossibleAllocationsThrowInsteadOfCrashing() {
+        XCTAssertThrowsError(try backend.empty([1 << 40, 1 << 30], dtype: .f32)) { error in
+            XCTAssertEqual((error as? BatonError)?.kind, .outOfMemory)
+        }
+        XCTAssertThrowsError(try backend.zeros([1 << 52], dtype: .f32)) { error in
+            XCTAssertEqual((error as? BatonError)?.kind, .outOfMemory)
+        }
+    }
+
     func testUploadAndDownloadReturnTheSameHostTensor() throws {
         let host = Tensor([1, 2, 3], shape: [3])
         let uploaded = try backend.upload(host)
