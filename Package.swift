@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(
             name: "BatonEngine",
-            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonModels", "BatonParallel"]),
+            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonModels", "BatonParallel"],
+            resources: [.embedInCode("Resources/fetch_default_model.py")]),
         .executableTarget(
             name: "baton",
             dependencies: ["BatonEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
