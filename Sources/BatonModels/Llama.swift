@@ -107,7 +107,7 @@ public final class LlamaModel: @unchecked Sendable {
         self.config = config
         self.backend = backend
         let specs = Self.weightSpecs(config)
-        let loader = WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
+        let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
         var loaded: [String: Tensor] = [:]
         for spec in specs {
             loaded[spec.name] = try loader.load(spec)

@@ -33,20 +33,35 @@ final class WeightLoader {
     private let total: Int
     private var done = 0
 
+    /// Checks every spec against a checkpoint before anything is uploaded, so a bad checkpoint
+    /// fails in milliseconds rather than after minutes of copying.
     init(source: WeightSource, backend: any Backend, specs: [WeightSpec],
-         progress: ((_ done: Int, _ total: Int) -> Void)?) {
+         progress: ((_ done: Int, _ total: Int) -> Void)?) throws {
         self.source = source
         self.backend = backend
         self.progress = progress
-        total = specs.reduce(0) { sum, spec in
-            switch source {
-            case .checkpoint(let checkpoint):
-                sum + (checkpoint.tensor(named: spec.name)?.byteCount ?? 0)
-            case .random:
-                sum + spec.shape.elementCount * backend.activationDType.byteSize
-            }
+        switch source {
+        case .checkpoint(let checkpoint):
+            for spec in specs { _ = try Self.checked(spec, in: checkpoint) }
+            total = specs.reduce(0) { $0 + (checkpoint.tensor(named: $1.name)?.byteCount ?? 0) }
+        case .random:
+            total = specs.reduce(0) { $0 + $1.shape.elementCount * backend.activationDType.byteSize }
         }
         progress?(0, total)
+    }
+
+    /// The host tensor `spec.name` of `checkpoint`, present, of the expected shape and a float dtype.
+    private static func checked(_ spec: WeightSpec, in checkpoint: SafetensorsCheckpoint) throws -> Tensor {
+        let host = try checkpoint.require(spec.name)
+        let file = checkpoint.fileForTensor[spec.name].map { checkpoint.directory.appendingPathComponent($0).path }
+            ?? checkpoint.describedLocation
+        guard host.shape == spec.shape else {
+            throw BatonError.shapeMismatch("tensor \(spec.name) in \(file): expected shape \(spec.shape), found \(host.shape)")
+        }
+        guard host.dtype.isFloatingPoint else {
+            throw BatonError.invalidModel("tensor \(spec.name) in \(file): expected a float dtype, found \(host.dtype)")
+        }
+        return host
     }
 
     /// The tensor `spec.name` on the backend (see `uploadWeight`).
@@ -54,29 +69,13 @@ final class WeightLoader {
         let tensor: Tensor
         switch source {
         case .checkpoint(let checkpoint):
-            let host = try checkpoint.require(spec.name)
-            guard host.shape == spec.shape else {
-                let file = checkpoint.fileForTensor[spec.name].map { checkpoint.directory.appendingPathComponent($0).path }
-                throw BatonError.shapeMismatch("tensor \(spec.name) in \(file ?? checkpoint.describedLocation): "
-                                               + "expected shape \(spec.shape), found \(host.shape)")
-            }
-            guard host.dtype.isFloatingPoint else {
-                throw BatonError.invalidModel("tensor \(spec.name) in \(checkpoint.describedLocation): "
-                                              + "expected a float dtype, found \(host.dtype)")
-            }
-            tensor = try uploadWeight(host, to: backend)
+            tensor = try uploadWeight(try Self.checked(spec, in: checkpoint), to: backend)
         case .random(let seed):
             tensor = try RandomWeights.tensor(spec, seed: seed, dtype: backend.activationDType, backend: backend)
         }
         done += tensor.byteCount
         progress?(min(done, total), total)
         return tensor
-    }
-
-    /// Whether the source holds `name` (random weights hold everything).
-    func contains(_ name: String) -> Bool {
-        if case .checkpoint(let checkpoint) = source { return checkpoint.tensor(named: name) != nil }
-        return true
     }
 }
 

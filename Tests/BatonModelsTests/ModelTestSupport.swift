@@ -63,3 +63,38 @@ func assertBatonError(_ fragments: [String], file: StaticString = #filePath, lin
         XCTFail("expected a BatonError, got \(error)", file: file, line: line)
     }
 }
+
+/// A model directory under Tests/Fixtures and its `expected.json` (see Tests/Fixtures/README.md).
+struct FixtureModel {
+    let directory: URL
+    let expected: [String: Any]
+
+    init(_ name: String) throws {
+        directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").appendingPathComponent(name)
+        let data = try Data(contentsOf: directory.appendingPathComponent("expected.json"))
+        expected = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    var config: [String: Any] { expected["config"] as? [String: Any] ?? [:] }
+
+    /// transformers' fp32 logits per prompt: input ids and `[T * V]` values.
+    func logits() throws -> [(name: String, inputIds: [Int32], values: [Float])] {
+        try XCTUnwrap(expected["logits"] as? [[String: Any]]).map { entry in
+            let encoded = try XCTUnwrap(entry["data_b64"] as? String)
+            let data = try XCTUnwrap(Data(base64Encoded: encoded))
+            let values = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            let ids = try XCTUnwrap(entry["input_ids"] as? [Int]).map(Int32.init)
+            return (try XCTUnwrap(entry["name"] as? String), ids, values)
+        }
+    }
+
+    /// transformers' greedy continuations: prompt ids and the 32 new ids.
+    func generations() throws -> [(name: String, promptIds: [Int32], newIds: [Int32])] {
+        try XCTUnwrap(expected["generation"] as? [[String: Any]]).map { entry in
+            (try XCTUnwrap(entry["name"] as? String),
+             try XCTUnwrap(entry["prompt_ids"] as? [Int]).map(Int32.init),
+             try XCTUnwrap(entry["new_ids"] as? [Int]).map(Int32.init))
+        }
+    }
+}
