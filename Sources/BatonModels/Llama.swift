@@ -98,7 +98,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// `[headDim / 2]` f32 on the backend, rope scaling included.
     public let inverseFrequencies: Tensor
     /// Upper bound on the bytes of one block of f32 logits computed at once.
-    public static let logitsBlockBytes = 64 << 20
+    public var logitsBlockBytes = 64 << 20
 
     /// Builds the model from `weights` on `backend`, tensor by tensor; `progress` reports bytes.
     public init(config: ModelConfig, weights: WeightSource, backend: any Backend,
@@ -198,7 +198,7 @@ public final class LlamaModel: @unchecked Sendable {
         try BatonTensor.require(hidden.shape.rank == 2 && hidden.shape[1] == config.hiddenSize,
                                 "LlamaModel.logits: hidden must be [R, \(config.hiddenSize)], found \(hidden.shape)")
         let vocabulary = config.vocabSize
-        let blockRows = max(1, Self.logitsBlockBytes / (vocabulary * DType.f32.byteSize))
+        let blockRows = max(1, logitsBlockBytes / (vocabulary * DType.f32.byteSize))
         return try mapRowBlocks(hidden, blockRows: blockRows, outputColumns: vocabulary, dtype: .f32, backend) { rows in
             let block = try backend.matmul(rows, weight: lmHead, bias: nil)
             return block.dtype == .f32 ? block : try backend.cast(block, to: .f32)
