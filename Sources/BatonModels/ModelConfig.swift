@@ -238,6 +238,60 @@ extension ModelConfig: Decodable {
     }
 }
 
+// MARK: - Encoding config.json
+
+extension ModelConfig: Encodable {
+    /// Writes the transformers 4.x layout (top-level `rope_theta`, `rope_scaling`, `torch_dtype`),
+    /// which every transformers version reads; e.g. to save a preset next to random weights.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([architecture.rawValue], forKey: .architectures)
+        try c.encode(architecture.modelType, forKey: .modelType)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
+        try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
+        try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
+        try c.encode(headDim, forKey: .headDim)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
+        try c.encode(rmsNormEps, forKey: .rmsNormEps)
+        try c.encode(ropeTheta, forKey: .ropeTheta)
+        if let ropeScaling { try c.encode(RopeScalingEntry(ropeScaling), forKey: .ropeScaling) } else {
+            try c.encodeNil(forKey: .ropeScaling)
+        }
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        try c.encode(attentionBias, forKey: .attentionBias)
+        try c.encode(mlpBias, forKey: .mlpBias)
+        try c.encodeIfPresent(torchDType, forKey: .torchDType)
+        try c.encodeTokenIds(bosTokenIds, forKey: .bosTokenId)
+        try c.encodeTokenIds(eosTokenIds, forKey: .eosTokenId)
+        try c.encodeIfPresent(slidingWindow, forKey: .slidingWindow)
+        try c.encode("silu", forKey: .hiddenAct)
+    }
+}
+
+/// `rope_scaling` as transformers 4.x writes it.
+private struct RopeScalingEntry: Encodable {
+    let scaling: RopeScaling
+    init(_ scaling: RopeScaling) { self.scaling = scaling }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: RopeEntry.CodingKeys.self)
+        switch scaling {
+        case .linear(let factor):
+            try c.encode("linear", forKey: .ropeType)
+            try c.encode(factor, forKey: .factor)
+        case .llama3(let factor, let low, let high, let original):
+            try c.encode("llama3", forKey: .ropeType)
+            try c.encode(factor, forKey: .factor)
+            try c.encode(low, forKey: .lowFrequencyFactor)
+            try c.encode(high, forKey: .highFrequencyFactor)
+            try c.encode(original, forKey: .originalMaxPositionEmbeddings)
+        }
+    }
+}
+
 /// One `rope_scaling` or `rope_parameters` object; unknown keys (e.g. YaRN's) are ignored until
 /// the type itself is rejected.
 private struct RopeEntry: Decodable {
@@ -284,6 +338,17 @@ private struct RopeEntry: Decodable {
             return .linear(factor: try required(factor, "factor"))
         case let other?:
             throw BatonError.unsupported("field `\(field).rope_type` is \(other); supported: llama3, linear, default")
+        }
+    }
+}
+
+extension KeyedEncodingContainer {
+    /// One id as an integer, several as a list, none as null (how transformers writes them).
+    fileprivate mutating func encodeTokenIds(_ ids: [Int], forKey key: Key) throws {
+        switch ids.count {
+        case 0: try encodeNil(forKey: key)
+        case 1: try encode(ids[0], forKey: key)
+        default: try encode(ids, forKey: key)
         }
     }
 }

@@ -85,4 +85,15 @@ final class LlamaModelTests: XCTestCase {
         XCTAssertLessThan(maxDifference, 1e-5)
         XCTAssertGreaterThan(whole.map(abs).max() ?? 0, 1e-2, "logits are not all zero")
     }
+
+    func testMLPInRowBlocksEqualsOneBlock() throws {
+        let fixture = try FixtureModel("tiny-llama")
+        let model = try LlamaModel.load(directory: fixture.directory, backend: backend)
+        let ids = try XCTUnwrap(fixture.logits().last).inputIds
+        let whole = try logits(model, ids, cache: model.makeCache(backend: backend))
+        model.mlpRowBlock = 5  // 37 rows -> 8 blocks, the last of 2 rows
+        let blocked = try logits(model, ids, cache: model.makeCache(backend: backend))
+        let maxDifference = zip(blocked, whole).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThan(maxDifference, 1e-5)
+    }
 }

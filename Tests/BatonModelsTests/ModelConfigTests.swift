@@ -142,4 +142,11 @@ final class ModelConfigTests: XCTestCase {
         XCTAssertEqual(config.inverseFrequencies(), plain.map { $0 / 4 })
         XCTAssertEqual(plain[1], pow(1_000_000.0, -2.0 / 16), accuracy: 1e-15)
     }
+
+    func testEncodedPresetsParseBackUnchanged() throws {
+        for preset in ModelPreset.allCases {
+            let data = try JSONEncoder().encode(preset.config)
+            XCTAssertEqual(try ModelConfig.parse(data), preset.config, preset.rawValue)
+        }
+    }
 }
