@@ -80,9 +80,15 @@ public final class SafetensorsFile: @unchecked Sendable {
     public var names: [String] { entries.keys.sorted() }
 
     /// The tensor `name` viewing the mapped bytes, or nil if the file has none of that name.
+    /// Writers pad the header so data is aligned; a tensor that is not aligned to its element
+    /// size anyway is copied into aligned memory, since kernels read whole elements.
     public func tensor(named name: String) -> Tensor? {
         guard let entry = entries[name] else { return nil }
-        return Tensor(storage: storage, byteOffset: entry.byteRange.lowerBound, shape: entry.shape, dtype: entry.dtype)
+        let view = Tensor(storage: storage, byteOffset: entry.byteRange.lowerBound, shape: entry.shape, dtype: entry.dtype)
+        if view.address % UInt(entry.dtype.byteSize) == 0 { return view }
+        let copy = Tensor.zeros(entry.shape, dtype: entry.dtype)
+        copy.hostPointer.copyMemory(from: view.hostPointer, byteCount: view.byteCount)
+        return copy
     }
 
     /// Bytes of tensor data in the file.

@@ -32,10 +32,10 @@ enum SafetensorsFixture {
         return raw(header: header, data: entries.reduce(Data()) { $0 + $1.data })
     }
 
-    /// Length prefix + header + data, with no checks.
-    static func raw(header: String, data: Data, declaredLength: UInt64? = nil) -> Data {
+    /// Length prefix + header (space-padded to 8 bytes unless `pad` is false) + data, with no checks.
+    static func raw(header: String, data: Data, declaredLength: UInt64? = nil, pad: Bool = true) -> Data {
         var headerBytes = Data(header.utf8)
-        while headerBytes.count % 8 != 0 { headerBytes.append(UInt8(ascii: " ")) }
+        while pad && headerBytes.count % 8 != 0 { headerBytes.append(UInt8(ascii: " ")) }
         var length = (declaredLength ?? UInt64(headerBytes.count)).littleEndian
         return Data(bytes: &length, count: 8) + headerBytes + data
     }

@@ -119,4 +119,14 @@ final class SafetensorsTests: XCTestCase {
         let directory = try makeTemporaryDirectory(self)
         assertBatonError([directory.path, "no model.safetensors"]) { _ = try SafetensorsCheckpoint(directory: directory) }
     }
+
+    func testUnalignedTensorIsCopiedToAlignedMemory() throws {
+        let header = "{\"w\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 12]}} "
+        XCTAssertNotEqual((8 + header.utf8.count) % 4, 0, "data starts off a 4-byte boundary")
+        let values: [Float] = [1.5, -2, 3.25]
+        let path = try write(SafetensorsFixture.raw(header: header, data: values.withUnsafeBytes { Data($0) }, pad: false))
+        let tensor = try XCTUnwrap(try SafetensorsFile(path: path).tensor(named: "w"))
+        XCTAssertEqual(tensor.address % 4, 0)
+        XCTAssertEqual(tensor.floats(), values)
+    }
 }
