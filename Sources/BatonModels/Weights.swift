@@ -96,7 +96,9 @@ enum RandomWeights {
     /// Elements per parallel task.
     static let parallelElements = 1 << 18
 
-    static func tensor(_ spec: WeightSpec, seed: UInt64, dtype: DType, backend: any Backend) throws -> Tensor {
+    /// `blockElements`: elements generated and uploaded at a time (at least one row).
+    static func tensor(_ spec: WeightSpec, seed: UInt64, dtype: DType, backend: any Backend,
+                       blockElements: Int = blockElements) throws -> Tensor {
         let shape = spec.shape
         if spec.initialization == .ones {
             return try backend.upload(Tensor([Float](repeating: 1, count: shape.elementCount), shape: shape, dtype: dtype))

@@ -1,5 +1,5 @@
 import BatonCPU
-import BatonModels
+@testable import BatonModels
 import BatonParallel
 import BatonTensor
 import Foundation
@@ -54,5 +54,22 @@ final class RandomWeightsTests: XCTestCase {
         XCTAssertEqual(calls.last?.0, model.weightByteCount)
         XCTAssertEqual(calls.last?.1, model.weightByteCount)
         XCTAssertEqual(calls.map(\.0), calls.map(\.0).sorted())
+    }
+}
+
+/// Random tensors are generated and uploaded in row blocks; the values must not depend on the
+/// block size (element i depends only on the seed, the tensor name and i).
+final class RandomWeightBlockTests: XCTestCase {
+    func testRandomTensorIsTheSameWhateverTheBlockSize() throws {
+        let backend = CPUBackend()
+        let spec = WeightSpec(name: "model.embed_tokens.weight", shape: [1000, 70])
+        let whole = try RandomWeights.tensor(spec, seed: 4, dtype: .bf16, backend: backend)
+        let blocked = try RandomWeights.tensor(spec, seed: 4, dtype: .bf16, backend: backend, blockElements: 7 * 70 + 3)
+        XCTAssertEqual(try backend.floats(blocked), try backend.floats(whole))
+        let values = try backend.floats(whole)
+        let mean = values.reduce(0, +) / Float(values.count)
+        let std = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(values.count)).squareRoot()
+        XCTAssertEqual(mean, 0, accuracy: 1e-3)
+        XCTAssertEqual(std, RandomWeights.standardDeviation, accuracy: 1e-3)
     }
 }
