@@ -119,7 +119,7 @@ enum RandomWeights {
     }
 
     /// Elements `firstElement ..< firstElement + shape.elementCount` of the tensor. Element `i`
-    /// depends only on the seed and `i` (SplitMix64 is a counter), so values do not depend on
+    /// depends only on the seed and `i` (SplitMix64's state is a counter), so values do not depend on
     /// the block size or the number of threads.
     private static func hostBlock(_ shape: Shape, firstElement: Int, seed: UInt64, dtype: DType) -> Tensor {
         let host = Tensor.zeros(shape, dtype: dtype)
@@ -130,7 +130,7 @@ enum RandomWeights {
             let begin = part * parallelElements
             let end = min(begin + parallelElements, count)
             let base = UnsafeMutableRawPointer(bitPattern: address)!
-            var generator = SplitMix64(seed: seed, position: UInt64(firstElement + begin) * 2)
+            var generator = WeightNoiseGenerator(seed: seed, position: UInt64(firstElement + begin) * 2)
             for i in begin..<end {
                 let value = generator.nextStandardNormal() * standardDeviation
                 switch dtype {
@@ -152,8 +152,8 @@ enum RandomWeights {
     }
 }
 
-/// Vigna's SplitMix64: tiny, fast, and good enough for initial weights.
-struct SplitMix64 {
+/// Vigna's SplitMix64 generator: tiny, fast, and good enough for initial weights.
+struct WeightNoiseGenerator {
     private static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
     private var state: UInt64
     /// The generator `position` draws after `seed` (its state is a counter, so skipping is free).
