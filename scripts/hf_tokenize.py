@@ -4,7 +4,8 @@
 Usage: python3 scripts/hf_tokenize.py REQUEST.json > RESPONSE.json
 REQUEST: {"tokenizer": "path/to/tokenizer.json", "texts": [str], "decode": [[int]]}
 RESPONSE: {"version": str, "ids": [[int]] (add_special_tokens=True), "plain_ids": [[int]] (False),
-           "decoded": [str] (skip_special_tokens=False), "decoded_skip": [str] (True)}
+           "decoded": [str] (skip_special_tokens=False), "decoded_skip": [str] (True),
+           "pieces": [[str]] (the pre-tokenizer alone on each text; absent without one)}
 """
 import json
 import sys
@@ -20,4 +21,5 @@ json.dump({
     "plain_ids": [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)],
     "decoded": [tok.decode(ids, skip_special_tokens=False) for ids in request["decode"]],
     "decoded_skip": [tok.decode(ids, skip_special_tokens=True) for ids in request["decode"]],
+    "pieces": [[p for p, _ in tok.pre_tokenizer.pre_tokenize_str(t)] for t in texts] if tok.pre_tokenizer else None,
 }, sys.stdout, ensure_ascii=True)
