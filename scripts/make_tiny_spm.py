@@ -8,13 +8,16 @@ Prepend("▁") + Replace(" " -> "▁"), no pre-tokenizer, BPE with byte_fallback
 decoder Replace + ByteFallback + Fuse + Strip, post-processor "<s> $A"), and
 OUT_DIR/tiny-spm-metaspace/tokenizer.json: the newer layout of the same model (Metaspace
 pre-tokenizer with prepend_scheme "first", split false, and the Metaspace decoder).
+OUT_DIR/tiny-gpt2/tokenizer.json: a GPT-2-style byte-level BPE (Digits + ByteLevel with
+the GPT-2 regex and add_prefix_space, NFKC normalizer) with added tokens that use lstrip,
+rstrip, single_word and normalized, to exercise those rules.
 Deterministic: trained with `tokenizers` on the corpus below; no download.
 """
 import json
 import os
 import sys
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -86,10 +89,31 @@ def metaspace_layout(llama2):
     return t
 
 
+def gpt2_layout():
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    tok.add_tokens([
+        AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True),
+        AddedToken("[SEP]", lstrip=False, rstrip=True, normalized=False, special=True),
+        AddedToken("hello", single_word=True, normalized=True),
+        AddedToken("ｆｕｌｌ", normalized=True),
+    ])
+    return json.loads(tok.to_str())
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "Tests/Fixtures"
     llama2 = llama2_layout(train())
-    for name, data in [("tiny-spm", llama2), ("tiny-spm-metaspace", metaspace_layout(llama2))]:
+    for name, data in [("tiny-spm", llama2), ("tiny-spm-metaspace", metaspace_layout(llama2)),
+                       ("tiny-gpt2", gpt2_layout())]:
         text = json.dumps(data, ensure_ascii=False, indent=1)
         Tokenizer.from_str(text)  # must load in tokenizers itself
         os.makedirs(os.path.join(out, name), exist_ok=True)

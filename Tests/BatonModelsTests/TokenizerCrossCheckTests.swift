@@ -23,6 +23,10 @@ final class TokenizerCrossCheckTests: XCTestCase {
         try crossCheck(TokenizerFixtures.require("tiny-spm-metaspace"))
     }
 
+    func testGPT2RegexDigitsNFKCAndAddedTokenRulesMatchHuggingFace() throws {
+        try crossCheck(TokenizerFixtures.require("tiny-gpt2"))
+    }
+
     func testExtraTokenizerDirectoriesMatchHuggingFace() throws {
         let dirs = (ProcessInfo.processInfo.environment["BATON_TOKENIZER_DIRS"] ?? "")
             .split(separator: ":").map { URL(fileURLWithPath: String($0)) }
@@ -35,7 +39,8 @@ final class TokenizerCrossCheckTests: XCTestCase {
         let specials = tokenizer.addedTokens.values.map(\.content).sorted()
         var texts = TrickyTexts.generate(count: 400, specials: specials, seed: 20_240_726)
         texts += TrickyTexts.pieces + TrickyTexts.pieces.map { " " + $0 + " " }
-        texts += ["", " ", "\n", "a", String(repeating: "ab ", count: 300), String(repeating: "x", count: 500)]
+        texts += ["a <mask> b [SEP]  c", "x  <mask>", "<mask><mask>  <mask>", "[SEP][SEP] \t y", "hello helloworld hello.",
+                  "say hello", "ｆｕｌｌ full fuller", "", " ", "\n", "a", String(repeating: "ab ", count: 300), String(repeating: "x", count: 500)]
 
         // Decode both HF's ids of the texts and random id sequences (invalid UTF-8 included).
         var rng = SplitMix64(state: 7)

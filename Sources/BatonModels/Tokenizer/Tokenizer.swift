@@ -28,6 +28,9 @@ public final class Tokenizer: Sendable {
     let decoder: TokenDecoder?
     let addedTokens: [Int32: AddedToken]
     let addedTokenIds: [String: Int32]
+    /// An added token's text as decoding and `token(forId:)` give it: normalized tokens in
+    /// their normalized form, as tokenizers stores them.
+    let addedTokenTexts: [Int32: String]
     let rawAddedMatcher: AddedTokenMatcher
     let normalizedAddedMatcher: AddedTokenMatcher
     private let cache = WordCache()
@@ -73,10 +76,14 @@ public final class Tokenizer: Sendable {
         rawAddedMatcher = AddedTokenMatcher(raw, contents: raw.map { Array($0.content.unicodeScalars) })
         let normalizedTokens = added.filter { $0.normalized }
         let normalizer = self.normalizer
-        normalizedAddedMatcher = AddedTokenMatcher(normalizedTokens, contents: normalizedTokens.map {
-            let content = Array($0.content.unicodeScalars)
+        func normalizedContent(_ token: AddedToken) -> [Unicode.Scalar] {
+            let content = Array(token.content.unicodeScalars)
             return normalizer?.normalize(content) ?? content
-        })
+        }
+        normalizedAddedMatcher = AddedTokenMatcher(normalizedTokens, contents: normalizedTokens.map(normalizedContent))
+        addedTokenTexts = Dictionary(added.map {
+            ($0.id, $0.normalized ? Normalizer.string(normalizedContent($0)) : $0.content)
+        }, uniquingKeysWith: { _, last in last })
         let largestId = max(model.tokens.keys.max() ?? -1, added.map(\.id).max() ?? -1)
         vocabularySize = Int(largestId) + 1
 
@@ -105,7 +112,7 @@ public final class Tokenizer: Sendable {
     /// The text of a token as stored in the vocabulary (byte-level tokens in their `Ġ`
     /// spelling), or nil for an unknown id.
     public func token(forId id: Int32) -> String? {
-        addedTokens[id]?.content ?? model.tokens[id]
+        addedTokenTexts[id] ?? model.tokens[id]
     }
 
     /// Token ids of `text`; with `addSpecialTokens` the post-processor's ids (such as BOS) are
@@ -161,7 +168,7 @@ public final class Tokenizer: Sendable {
         for id in ids {
             if let added = addedTokens[id] {
                 if skipSpecialTokens && added.special { continue }
-                tokens.append(added.content)
+                tokens.append(addedTokenTexts[id] ?? added.content)
             } else if let token = model.tokens[id] {
                 tokens.append(token)
             }
