@@ -185,7 +185,7 @@ final class CommThread: @unchecked Sendable {
     private func serve() {
         while true {
             let work: (() -> Void)? = lock.withLock {
-                while queue.isEmpty && !stopped { _ = lock.wait(until: .distantFuture) }
+                while queue.isEmpty && !stopped { lock.wait() }
                 return queue.isEmpty ? nil : queue.removeFirst()
             }
             guard let work else { return }

@@ -13,6 +13,10 @@ final class Lock: @unchecked Sendable {
     /// Call with the lock held. Returns false when `deadline` passed without a signal.
     func wait(until deadline: Date) -> Bool { condition.wait(until: deadline) }
 
+    /// Call with the lock held; waits without a deadline (`Date.distantFuture` overflows
+    /// NSCondition's timespec on Linux).
+    func wait() { condition.wait() }
+
     /// Call with the lock held.
     func broadcast() { condition.broadcast() }
 }

@@ -57,3 +57,9 @@ enum PassingBlock {
         return parts.count == 1 ? parts[0] : try backend.concatRows(parts)
     }
 }
+
+/// Keeps the passing blocks of the last prefill layer (keys, one per virtual host) so tests can
+/// check what was carried. Holding references costs nothing; the tensors die with the next layer.
+protocol PassingRecorder: AnyObject {
+    var lastPassing: [Tensor] { get }
+}

@@ -10,12 +10,13 @@ import BatonTensor
 /// anchor (causal), block rows see the passing block, the anchor and their block causally.
 /// The passing block lives for one layer; the cache keeps only the own block. The query pass
 /// and decoding are exact (`DistributedDecode`); the last rank owns them.
-public final class APB: ParallelStrategy {
+public final class APB: ParallelStrategy, PassingRecorder {
     public var phase: Phase = .prefill
     public var plan: Plan { context.plan }
     public var rank: Int { context.rank }
     let context: RankContext
     let scorer: any PassingScorer
+    var lastPassing: [Tensor] = []
 
     init(_ context: RankContext, scorer: any PassingScorer) {
         self.context = context
@@ -52,6 +53,8 @@ public final class APB: ParallelStrategy {
         let messages = try PassingMessages(key: selected.key, value: selected.value, counts: counts,
                                            communicator: context.communicator, backend: backend)
         let passing = try PassingBlock.assemble(try messages.entries(of: Array(0..<rank)), like: input.key, backend: backend)
+
+        lastPassing = [passing.key]
 
         // Attention with keys [passing ; anchor ; block (; probe)].
         let key = try PassingBlock.keysBefore(passing.key, [input.key], backend: backend)

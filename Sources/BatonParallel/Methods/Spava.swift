@@ -14,12 +14,13 @@ import BatonTensor
 /// 6.   the query output merged exactly in rank order.
 /// The two virtual hosts' attention overlaps the messages and the query gather. GPU 0 owns
 /// decoding.
-public final class Spava: ParallelStrategy {
+public final class Spava: ParallelStrategy, PassingRecorder {
     public var phase: Phase = .prefill
     public var plan: Plan { context.plan }
     public var rank: Int { context.rank }
     let context: RankContext
     let scorer = QueryAwareScorer()
+    var lastPassing: [Tensor] = []
 
     init(_ context: RankContext) { self.context = context }
 
@@ -69,6 +70,8 @@ public final class Spava: ParallelStrategy {
             key: try PassingBlock.keysBefore(p2.key, [input.key.rows(anchor), input.key.rows(b2)], backend: backend),
             value: try PassingBlock.keysBefore(p2.value, [input.value.rows(anchor), input.value.rows(b2)], backend: backend),
             mask: .causal, scale: scale)
+
+        lastPassing = [p1.key, p2.key]
 
         // 6. Query merge.
         let query = try queryGather.merged(backend: backend)
