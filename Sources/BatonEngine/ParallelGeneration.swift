@@ -13,6 +13,9 @@ public struct ParallelRequest: Sendable {
     public var ranks: Int
     public var plan: PlanOptions
     public var generation: GenerationOptions
+    /// Seconds any rank may wait for another (a collective, a KV block) before the request fails
+    /// with a timeout naming the rank and operation. Long CPU prefills need a generous value.
+    public var communicationTimeout: Double = 600
 
     public init(context: [Int32], query: [Int32], method: Method, ranks: Int,
                 plan: PlanOptions = PlanOptions(), generation: GenerationOptions = GenerationOptions()) {
@@ -44,7 +47,7 @@ public func generateParallel(
     let plan = try Plan.make(method: request.method, context: request.context, query: request.query,
                              worldSize: request.ranks, options: options)
     let generation = request.generation
-    let results = try runRanks(request.ranks) { (rank: Int, communicator: LocalCommunicator) throws -> GenerationResult in
+    let results = try runRanks(request.ranks, timeout: request.communicationTimeout) { (rank: Int, communicator: LocalCommunicator) throws -> GenerationResult in
         try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
                       generation: generation, onToken: onToken)
     }

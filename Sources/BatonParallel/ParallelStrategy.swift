@@ -9,6 +9,30 @@ public protocol ParallelStrategy: AttentionStrategy {
     var rank: Int { get }
 }
 
+/// What the methods share: the phase switch (prefill is the method's own, query and decode are
+/// `DistributedDecode`), the prefill row check, and caching the plan's rows. A method overrides
+/// `prefill`.
+public class SequenceParallelMethod: ParallelStrategy {
+    public var phase: Phase = .prefill
+    public var plan: Plan { context.plan }
+    public var rank: Int { context.rank }
+    let context: RankContext
+
+    init(_ context: RankContext) { self.context = context }
+
+    public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        guard phase == .prefill else { return try context.decode.attend(input, cache: cache, backend: backend) }
+        try context.requirePrefillRows(input)
+        try context.cacheKeptRows(input, cache: cache)
+        return try prefill(input, cache: cache, backend: backend)
+    }
+
+    /// The context prefill of this rank (the plan's rows are already cached) -> `[T, H, d]`.
+    func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        throw BatonError.unsupported("\(type(of: self)) does not implement prefill")
+    }
+}
+
 /// What every method's rank holds: its plan, layout, communicator and softmax scale.
 public struct RankContext: @unchecked Sendable {
     public let plan: Plan

@@ -52,3 +52,18 @@ final class ParallelGenerationTests: XCTestCase {
         }
     }
 }
+
+extension ParallelGenerationTests {
+    func testAPBWithRetainingHeadsRunsAndKeepsDenseTextWithAKeepEverythingBudget() throws {
+        let heads = try RetainingHeads.random(config: Self.model.config, backend: Self.model.backend, seed: 5, hiddenSize: 32)
+        func run(_ plan: PlanOptions) throws -> [Int32] {
+            let request = ParallelRequest(context: context, query: query, method: .apb, ranks: 3, plan: plan,
+                                          generation: GenerationOptions(maxTokens: 8))
+            return try generateParallel(request, model: { _ in Self.model }, retainingHeads: { _ in heads }).tokens
+        }
+        var keepAll = PlanOptions(anchorLength: 4, passingLength: 64)
+        keepAll.anchorQueryPrefix = nil
+        XCTAssertEqual(try run(keepAll), try generate(.dense, ranks: 1))
+        XCTAssertEqual(try run(PlanOptions(anchorLength: 6, passingLength: 3)).count, 8)
+    }
+}

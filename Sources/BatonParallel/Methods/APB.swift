@@ -10,17 +10,13 @@ import BatonTensor
 /// anchor (causal), block rows see the passing block, the anchor and their block causally.
 /// The passing block lives for one layer; the cache keeps only the own block. The query pass
 /// and decoding are exact (`DistributedDecode`); the last rank owns them.
-public final class APB: ParallelStrategy, PassingRecorder {
-    public var phase: Phase = .prefill
-    public var plan: Plan { context.plan }
-    public var rank: Int { context.rank }
-    let context: RankContext
+public final class APB: SequenceParallelMethod, PassingRecorder {
     let scorer: any PassingScorer
     var lastPassing: [Tensor] = []
 
     init(_ context: RankContext, scorer: any PassingScorer) {
-        self.context = context
         self.scorer = scorer
+        super.init(context)
     }
 
     /// Rows host `rank` may select: its block minus the first `A` local rows.
@@ -35,10 +31,7 @@ public final class APB: ParallelStrategy, PassingRecorder {
         (0..<plan.worldSize).map { TopKSelection.count(budget: plan.passingLength, candidates: candidates(of: $0).count) }
     }
 
-    public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
-        guard phase == .prefill else { return try context.decode.attend(input, cache: cache, backend: backend) }
-        try context.requirePrefillRows(input)
-        try context.cacheKeptRows(input, cache: cache)
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         let layout = context.layout
         let keyRows = 0..<(layout.rowCount - layout.probeOnlyRows.count)
 

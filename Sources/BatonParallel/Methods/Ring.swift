@@ -5,18 +5,9 @@ import BatonTensor
 /// around the ring (`KVRotation`). Rank `r` attends causally to its own block, fully to blocks
 /// of ranks `< r`, and skips later ones; partial results are merged by log-sum-exp. Exact. The
 /// last rank holds the end of the query and owns decoding. With one rank this is dense attention.
-public final class Ring: ParallelStrategy {
-    public var phase: Phase = .prefill
-    public var plan: Plan { context.plan }
-    public var rank: Int { context.rank }
-    let context: RankContext
+public final class Ring: SequenceParallelMethod {
 
-    init(_ context: RankContext) { self.context = context }
-
-    public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
-        guard phase == .prefill else { return try context.decode.attend(input, cache: cache, backend: backend) }
-        try context.requirePrefillRows(input)
-        try context.cacheKeptRows(input, cache: cache)
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         var parts: [AttentionOutput] = []
         try KVRotation.forEachBlock(input, context: context, backend: backend) { source, key, value in
             guard source <= rank else { return }  // later blocks are in the future

@@ -14,24 +14,16 @@ import BatonTensor
 /// 6.   the query output merged exactly in rank order.
 /// The two virtual hosts' attention overlaps the messages and the query gather. GPU 0 owns
 /// decoding.
-public final class Spava: ParallelStrategy, PassingRecorder {
-    public var phase: Phase = .prefill
-    public var plan: Plan { context.plan }
-    public var rank: Int { context.rank }
-    let context: RankContext
+public final class Spava: SequenceParallelMethod, PassingRecorder {
     let scorer = QueryAwareScorer()
     var lastPassing: [Tensor] = []
-
-    init(_ context: RankContext) { self.context = context }
 
     /// Entries virtual host chunk `index` (0: B1, 1: B2) of each GPU passes.
     func passingCounts(chunk index: Int) -> [Int] {
         plan.ranks.map { TopKSelection.count(budget: plan.passingLength, candidates: $0.blockRows[index].count) }
     }
 
-    public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
-        guard phase == .prefill else { return try context.decode.attend(input, cache: cache, backend: backend) }
-        try context.requirePrefillRows(input)
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         let layout = context.layout, comm = context.communicator, scale = context.scale
         let anchor = layout.anchorRows, b1 = layout.blockRows[0], b2 = layout.blockRows[1]
 
@@ -46,7 +38,6 @@ public final class Spava: ParallelStrategy, PassingRecorder {
         }
 
         // 3. Query partial over the cached rows (anchor shard, B1, B2, + query on the owner).
-        try context.cacheKeptRows(input, cache: cache)
         let (cachedKey, cachedValue) = try cache.keysAndValues(layer: input.layer)
         let queryPart = try backend.attention(query: input.query.rows(layout.queryRows), key: cachedKey, value: cachedValue,
                                               mask: rank == plan.owner ? .causal : .full, scale: scale)

@@ -6,18 +6,9 @@ import BatonTensor
 /// `s < r` both local chunks see the block's first chunk; against `s > r` only the local second
 /// chunk sees (all of) the block; the own block is causal. Exact. Rank 0 holds the last chunk
 /// and owns decoding.
-public final class ZigZagRing: ParallelStrategy {
-    public var phase: Phase = .prefill
-    public var plan: Plan { context.plan }
-    public var rank: Int { context.rank }
-    let context: RankContext
+public final class ZigZagRing: SequenceParallelMethod {
 
-    init(_ context: RankContext) { self.context = context }
-
-    public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
-        guard phase == .prefill else { return try context.decode.attend(input, cache: cache, backend: backend) }
-        try context.requirePrefillRows(input)
-        try context.cacheKeptRows(input, cache: cache)
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         let chunks = context.layout.blockRows
         let firstQuery = input.query.rows(chunks[0]), secondQuery = input.query.rows(chunks[1])
         // Partial results per local chunk: an lse `[H, Sq]` cannot be split by rows, so the two
