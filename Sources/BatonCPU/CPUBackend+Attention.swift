@@ -46,7 +46,8 @@ extension CPUBackend {
 
     private func solve(_ problem: AttentionProblem, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>) {
         let group = problem.group, kvHeads = problem.kvHeads, queryCount = problem.queryCount
-        // About 64 packed rows per sgemm, fewer when that leaves cores idle.
+        // About 128 packed rows per sgemm (amortises sgemm's packing of each key chunk), fewer
+        // when that would leave cores idle.
         var blockRows = max(1, 128 / group)
         blockRows = min(blockRows, max(1, (queryCount * kvHeads + 2 * threads - 1) / (2 * threads)))
         let blocks = (queryCount + blockRows - 1) / blockRows
@@ -81,22 +82,22 @@ extension CPUBackend {
             let rows = rowsOf(block)
             let target = partials[tile * splits]
             for packed in 0..<rows.count * group {
-                var maximum = -Float.infinity
-                for piece in 0..<splits { maximum = max(maximum, partials[tile * splits + piece].rowMax[packed]) }
-                if maximum == -.infinity { continue }  // no key anywhere: rowSum stays 0
+                var largest = -Float.infinity
+                for piece in 0..<splits { largest = max(largest, partials[tile * splits + piece].rowMax[packed]) }
+                if largest == -.infinity { continue }  // no key anywhere: rowSum stays 0
                 let o = target.output + packed * problem.headDim
-                let firstWeight = exp(target.rowMax[packed] - maximum)
+                let firstWeight = exp(target.rowMax[packed] - largest)
                 var sum = target.rowSum[packed] * firstWeight
                 for i in 0..<problem.headDim { o[i] *= firstWeight }
                 for piece in 1..<splits {
                     let part = partials[tile * splits + piece]
                     if part.rowSum[packed] == 0 { continue }
-                    let weight = exp(part.rowMax[packed] - maximum)
+                    let weight = exp(part.rowMax[packed] - largest)
                     sum += part.rowSum[packed] * weight
                     let po = part.output + packed * problem.headDim
                     for i in 0..<problem.headDim { o[i] += po[i] * weight }
                 }
-                target.rowMax[packed] = maximum
+                target.rowMax[packed] = largest
                 target.rowSum[packed] = sum
             }
             problem.store(target, kvHead: kvHead, rows: rows, out: out, logSumExp: logSumExp)
