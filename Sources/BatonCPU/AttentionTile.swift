@@ -136,11 +136,12 @@ final class AttentionTileState {
     let rowMax: UnsafeMutablePointer<Float>
     let rowSum: UnsafeMutablePointer<Float>
 
-    init(maxRows: Int, headDim: Int) {
+    /// Scratch for tiles of up to `maxRows` packed rows over up to `keyCount` keys.
+    init(maxRows: Int, headDim: Int, keyCount: Int) {
         capacity = max(maxRows, 1)
         let d = max(headDim, 1)
         packedQuery = .allocate(capacity: capacity * d)
-        scores = .allocate(capacity: capacity * AttentionProblem.keyChunk)
+        scores = .allocate(capacity: capacity * max(1, min(AttentionProblem.keyChunk, keyCount)))
         output = .allocate(capacity: capacity * d)
         rowMax = .allocate(capacity: capacity)
         rowSum = .allocate(capacity: capacity)

@@ -46,6 +46,9 @@ extension CPUBackend {
 
     private func solve(_ problem: AttentionProblem, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>) {
         let group = problem.group, kvHeads = problem.kvHeads, queryCount = problem.queryCount
+        // Small problems (decode over a short cache) run inline: thread hand-off would dominate.
+        let work = queryCount * problem.keyCount * problem.heads * problem.headDim
+        let threads = work < (1 << 17) ? 1 : self.threads
         // About 128 packed rows per sgemm (amortises sgemm's packing of each key chunk), fewer
         // when that would leave cores idle.
         var blockRows = max(1, 128 / group)
@@ -59,7 +62,7 @@ extension CPUBackend {
             parallelItems(tiles, threads: threads) { tile in
                 let (block, kvHead) = tile.quotientAndRemainder(dividingBy: kvHeads)
                 let rows = rowsOf(block)
-                let state = AttentionTileState(maxRows: blockRows * group, headDim: problem.headDim)
+                let state = AttentionTileState(maxRows: blockRows * group, headDim: problem.headDim, keyCount: problem.keyCount)
                 problem.runTile(kvHead: kvHead, rows: rows, keys: problem.visibleKeys(rows: rows), state: state)
                 problem.store(state, kvHead: kvHead, rows: rows, out: out, logSumExp: logSumExp)
             }
@@ -67,7 +70,7 @@ extension CPUBackend {
         }
 
         // Few tiles (decode): split each tile's keys into `splits` pieces, then merge the pieces.
-        let partials = (0..<tiles * splits).map { _ in AttentionTileState(maxRows: blockRows * group, headDim: problem.headDim) }
+        let partials = (0..<tiles * splits).map { _ in AttentionTileState(maxRows: blockRows * group, headDim: problem.headDim, keyCount: problem.keyCount) }
         parallelItems(tiles * splits, threads: threads) { item in
             let (tile, piece) = item.quotientAndRemainder(dividingBy: splits)
             let (block, kvHead) = tile.quotientAndRemainder(dividingBy: kvHeads)
