@@ -50,7 +50,7 @@ extension CPUBackend {
     }
 
     /// Max pooling along the first dimension of `[S, C]` any float, odd `window`, stride 1, padding
-    /// `window / 2` with -inf -> `[S, C]` f32.
+    /// `window / 2` with -inf -> `[S, C]` f32. A NaN in a window makes its maximum NaN.
     public func maxPool1D(_ scores: Tensor, window: Int) throws -> Tensor {
         let op = "maxPool1D"
         try requireFloat(scores, op, "scores")
@@ -70,7 +70,7 @@ extension CPUBackend {
                     if lo == hi { continue }
                     for other in lo + 1...hi {
                         let candidate = x + other * columns
-                        for c in 0..<columns where candidate[c] > output[c] { output[c] = candidate[c] }
+                        for c in 0..<columns where candidate[c] > output[c] || candidate[c].isNaN { output[c] = candidate[c] }
                     }
                 }
             }

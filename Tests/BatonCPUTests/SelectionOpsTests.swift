@@ -47,6 +47,10 @@ final class SelectionOpsTests: XCTestCase {
             XCTAssertEqual(pooled.floats(), expected, "window \(window)")
         }
         assertThrowsBatonError(["maxPool1D", "odd", "4"]) { _ = try backend.maxPool1D(x, window: 4) }
+        // NaN propagates through every window that holds it, wherever it sits.
+        let withNaN = try backend.maxPool1D(Tensor([1, .nan, 3, 0, 5], shape: [5, 1]), window: 3).floats()
+        XCTAssertEqual(withNaN.map(\.isNaN), [true, true, true, false, false])
+        XCTAssertEqual(withNaN[3...], [5, 5])
     }
 
     func testTopKPerHeadPicksLargestWithTiesToLowerIndexSortedAscending() throws {
