@@ -37,6 +37,7 @@ public struct ParallelRequest: Sendable {
 ///     the CPU backend and the weights are safe to use from several threads.
 ///   - retainingHeads: APB's scorer per rank; `nil` means query-aware scores.
 ///   - onToken: called on the owner's thread with each new token as it is chosen.
+/// Generation stops on `request.generation.stopIds` only (the caller adds the model's EOS ids).
 public func generateParallel(
     _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
@@ -92,9 +93,9 @@ final class ParallelWorker {
     }
 
     func generate(_ options: GenerationOptions, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
-        let start = Date()
+        let start = MonotonicClock.now()
         var sampler = Sampler(options.sampling)
-        let stopIds = options.stopIds.union(model.config.eosTokenIds.map { Int32($0) })
+        let stopIds = options.stopIds
         // Prefill, then the query pass (Star, APB); the owner keeps the row that predicts token 1.
         let layout = plan.ranks[rank]
         var hidden = try forward(layout.tokenIDs, positions: layout.positions, phase: .prefill)
@@ -114,7 +115,7 @@ final class ParallelWorker {
             next = try communicator.broadcast([next], root: plan.owner)[0]
             if tokens.isEmpty {
                 try backend.synchronize()
-                prefillSeconds = Date().timeIntervalSince(start)
+                prefillSeconds = MonotonicClock.now() - start
             }
             tokens.append(next)
             onToken?(next)
@@ -127,7 +128,7 @@ final class ParallelWorker {
         return GenerationResult(promptTokens: plan.contextLength + plan.queryLength, tokens: tokens,
                                 stopReason: stopIds.contains(tokens.last!) ? .stopToken : .maxTokens,
                                 prefillSeconds: prefillSeconds,
-                                decodeSeconds: Date().timeIntervalSince(start) - prefillSeconds)
+                                decodeSeconds: MonotonicClock.now() - start - prefillSeconds)
     }
 }
 
