@@ -3,9 +3,9 @@ import Foundation
 
 /// Ranks as threads of one process, exchanging host tensors through shared memory. Every rank
 /// has its own `LocalCommunicator`; `group(worldSize:timeout:)` makes the set. Async operations
-/// run on the rank's communication thread (in issue order, like a stream), so they overlap the
-/// caller's compute. Contributions are copied when the operation runs, so the caller may reuse
-/// its tensor once `wait()` returned.
+/// run on the rank's communication thread (in issue order, like a stream), so waiting for peers
+/// overlaps the caller's compute. Contributions are copied when the operation is issued, so the
+/// caller may reuse its tensor at once.
 public final class LocalCommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public var worldSize: Int { group.worldSize }

@@ -23,7 +23,7 @@ public final class APB: SequenceParallelMethod, PassingRecorder {
     func candidates(of rank: Int) -> Range<Int> {
         let layout = plan.ranks[rank]
         let block = layout.blockRows[0]
-        return max(block.lowerBound, plan.anchorLength)..<block.upperBound
+        return min(max(block.lowerBound, plan.anchorLength), block.upperBound)..<block.upperBound
     }
 
     /// Entries each host passes.
