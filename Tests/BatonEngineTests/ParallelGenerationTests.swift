@@ -87,6 +87,11 @@ final class EngineParallelGenerationTests: XCTestCase {
                                                 plan: PlanOptions(anchorLength: 8, passingLength: 1000), options: options,
                                                 ignoringModelStopIds: true)
         XCTAssertEqual(spava.tokens, single)
+        // Seeded sampling: the owner samples, every rank follows its broadcast token.
+        let sampled = GenerationOptions(maxTokens: 6, sampling: SamplingOptions(temperature: 1.2, topP: 0.9, seed: 3))
+        XCTAssertEqual(try engine.generateParallel(promptIds: prompt, method: .ring, ranks: 2, options: sampled,
+                                                   ignoringModelStopIds: true).tokens,
+                       try engine.generate(promptIds: prompt, options: sampled, ignoringModelStopIds: true).tokens)
     }
 
     func testUnknownMethodNameListsTheMethods() {
