@@ -40,9 +40,7 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         return (0..<worldSize).map { LocalCommunicator(rank: $0, group: group) }
     }
 
-    /// Makes every pending and future wait of the group throw `error` (a rank failed, so the
-    /// others must not wait for it until their timeout).
-    public func abortGroup(_ error: any Error) { group.fail(error, from: rank) }
+    public func abort(_ error: any Error) { group.fail(error, from: rank) }
 
     public func allGatherAsync(_ tensor: Tensor) throws -> CommHandle<[Tensor]> {
         let (sequence, contribution) = try issueCollective(tensor)

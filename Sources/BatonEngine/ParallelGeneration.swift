@@ -36,11 +36,14 @@ public struct ParallelRequest: Sendable {
 ///   - model: the rank's model (its backend is the rank's). CPU ranks may share one instance:
 ///     the CPU backend and the weights are safe to use from several threads.
 ///   - retainingHeads: APB's scorer per rank; `nil` means query-aware scores.
+///   - communicators: one per rank (e.g. NCCL, one GPU per thread); default a new
+///     `LocalCommunicator` group with `request.communicationTimeout`.
 ///   - onToken: called on the owner's thread with each new token as it is chosen.
 /// Generation stops on `request.generation.stopIds` only (the caller adds the model's EOS ids).
 public func generateParallel(
     _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
+    communicators: [any Communicator]? = nil,
     onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     var options = request.plan
@@ -48,7 +51,11 @@ public func generateParallel(
     let plan = try Plan.make(method: request.method, context: request.context, query: request.query,
                              worldSize: request.ranks, options: options)
     let generation = request.generation
-    let results = try runRanks(request.ranks, timeout: request.communicationTimeout) { (rank: Int, communicator: LocalCommunicator) throws -> GenerationResult in
+    let group = try communicators ?? LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout)
+    guard group.count == request.ranks else {
+        throw BatonError.invalidArgument("generateParallel: \(group.count) communicators for \(request.ranks) ranks")
+    }
+    let results = try runRanks(on: group) { (rank: Int, communicator: any Communicator) throws -> GenerationResult in
         try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
                       generation: generation, onToken: onToken)
     }
