@@ -50,6 +50,9 @@ final class PlanTests: XCTestCase {
                                      options: PlanOptions(anchorLength: 5, passingLength: 4))
             let cached = plan.ranks.flatMap { layout in layout.cacheRows.flatMap { $0.map { layout.tokenIDs[$0] } } }
             XCTAssertEqual(cached.sorted(), context + query, "\(method)")
+            let owner = plan.ranks[plan.owner]
+            XCTAssertEqual(owner.queryRows.map { owner.tokenIDs[$0] }, query, "\(method): the owner holds the query")
+            XCTAssertEqual(owner.tokenIDs.last, query.last, "\(method): the owner's last row predicts the first token")
         }
         for method in [Method.star, .apb] {
             let plan = try Plan.make(method: method, context: context, query: query, worldSize: 3,
