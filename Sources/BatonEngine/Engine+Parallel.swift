@@ -19,13 +19,19 @@ extension Engine {
         guard backend.device == .cpu else {
             throw BatonError(.notAvailable, "--method \(method.rawValue) on \(backend.device): GPU ranks need the NCCL communicator, which this build does not have yet; use --device cpu --ranks N")
         }
-        let q = min(queryLength ?? 32, promptIds.count / 2)
-        guard q >= 0 else { throw BatonError.invalidArgument("query length must be >= 0, got \(q)") }
+        let (context, query) = try splitContextAndQuery(promptIds, queryLength: queryLength)
         var generation = options
         if !ignoringModelStopIds { generation.stopIds = stopIds(options) }
-        let request = ParallelRequest(context: Array(promptIds.dropLast(q)), query: Array(promptIds.suffix(q)),
-                                      method: method, ranks: ranks, plan: plan, generation: generation)
+        let request = ParallelRequest(context: context, query: query, method: method, ranks: ranks, plan: plan, generation: generation)
         let model = self.model
         return try BatonEngine.generateParallel(request, model: { _ in model }, onToken: onToken)
     }
+}
+
+/// A prompt without a separate question: its last `queryLength` tokens (default 32, at most
+/// half the prompt) serve as the query that APB puts into the anchor and Spava scores against.
+public func splitContextAndQuery(_ promptIds: [Int32], queryLength: Int? = nil) throws -> (context: [Int32], query: [Int32]) {
+    let q = min(queryLength ?? 32, promptIds.count / 2)
+    guard q >= 0 else { throw BatonError.invalidArgument("query length must be >= 0, got \(q)") }
+    return (Array(promptIds.dropLast(q)), Array(promptIds.suffix(q)))
 }
