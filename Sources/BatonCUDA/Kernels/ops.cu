@@ -212,3 +212,15 @@ extern "C" __global__ void gather_rows_per_head(const unsigned char *x, const in
         out[i] = (source >= 0 && source < S) ? x[(source * C + c) * rowBytes + b] : 0xFF;
     }
 }
+
+// Uniform values in [-1, 1) from a counter hash (splitmix64 of seed + index): benchmark inputs
+// made on the device, the same for a given seed whatever the launch shape.
+extern "C" __global__ void fill_uniform(void *out, int outType, long n, unsigned long long seed) {
+    GRID_STRIDE(i, n) {
+        unsigned long long z = seed + (unsigned long long)i * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        store_float(out, outType, i, (float)(z >> 40) * (2.f / 16777216.f) - 1.f);
+    }
+}
