@@ -6,7 +6,9 @@ import Foundation
 public enum AttentionKernel: Sendable, Equatable, CustomStringConvertible {
     /// v1: one warp per (row, head), scalar fp32. Any head dim up to 256.
     case naive
-    /// v2: FlashAttention-2 structure on mma.sync tensor cores; head dim 64 or 128.
+    /// v2: FlashAttention-2 structure on mma.sync tensor cores, 8 warps x 16 rows; head dim 64 or 128.
+    case flashV2
+    /// v3 (the default): v2's code with 4 warps x 32 rows, two blocks per SM; head dim 64 or 128.
     case flash
     /// v2 with the keys split over `splits` blocks per (query tile, head) and an fp32 combine: decode.
     case flashSplit(Int)
@@ -14,7 +16,8 @@ public enum AttentionKernel: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .naive: "naive"
-        case .flash: "flash"
+        case .flashV2: "flash-v2"
+        case .flash: "flash-v3"
         case .flashSplit(let n): "flash-split\(n)"
         }
     }
@@ -74,7 +77,7 @@ extension CUDABackend {
             try launch("attention.cu", "attention_naive", grid: (Sq, H, 1), block: 32,
                        [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
                         .int(Hkv), .int(d), .int(maskKind), .int(anchorLength), .int(passingLength), .float(scale)])
-        case .flash, .flashSplit:
+        case .flash, .flashV2, .flashSplit:
             guard d == 64 || d == 128 else {
                 throw BatonError.unsupported("attention: the flash kernel takes head dim 64 or 128, got \(d)")
             }
@@ -88,7 +91,8 @@ extension CUDABackend {
             let sharedBytes = (Self.flashQueryRows + 4 * Self.flashKeyRows) * d * 2
             let partialOut = splitTiles > 0 ? try empty(Shape([splits, Sq, H, d]), dtype: .f32) : out
             let partialLse = splitTiles > 0 ? try empty(Shape([splits, H, Sq]), dtype: .f32) : lse
-            try launch("attention.cu", "flash_attention_d\(d)", grid: (queryTiles, H, splits), block: 256,
+            let (name, threads) = kernel == .flashV2 ? ("flash_attention_d\(d)", 256) : ("flash3_attention_d\(d)", 128)
+            try launch("attention.cu", name, grid: (queryTiles, H, splits), block: threads,
                        sharedBytes: sharedBytes,
                        [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
                         .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),

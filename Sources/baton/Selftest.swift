@@ -52,6 +52,7 @@ struct AttentionBenchmark {
     let backend: CUDABackend
     let heads: Int
     let headDim: Int
+    var kernels: [AttentionKernel] = [.flashV2, .flash]
 
     func median(_ repeats: Int, _ body: () throws -> Void) throws -> Double {
         for _ in 0..<2 { try body() }  // warm-up
@@ -69,12 +70,15 @@ struct AttentionBenchmark {
             let k = try backend.randomUniform(Shape([S, heads, headDim]), dtype: .bf16, seed: 12)
             let v = try backend.randomUniform(Shape([S, heads, headDim]), dtype: .bf16, seed: 13)
             let repeats = S <= 8192 ? 20 : S <= 32768 ? 10 : 5
-            let ms = try median(repeats) {
-                _ = try backend.attention(query: q, key: k, value: v, mask: .causal, scale: scale, kernel: .flash)
-            }
             let flops = 4 * Double(S) * Double(S) * Double(heads) * Double(headDim) / 2
-            lines.append(String(format: "baton flash v2   causal S=%6d H=%d d=%d: %9.3f ms %7.1f TFLOP/s", S, heads, headDim,
-                                ms, flops / ms / 1e9))
+            for kernel in kernels {
+                let ms = try median(repeats) {
+                    _ = try backend.attention(query: q, key: k, value: v, mask: .causal, scale: scale, kernel: kernel)
+                }
+                lines.append(String(format: "baton %@ causal S=%6d H=%d d=%d: %9.3f ms %7.1f TFLOP/s",
+                                    kernel.description.padding(toLength: 9, withPad: " ", startingAt: 0), S, heads, headDim,
+                                    ms, flops / ms / 1e9))
+            }
             // Decode: one query row over S keys, GQA 4:1 (Llama-3-8B shape), split-KV path.
             let kvHeads = max(1, heads / 4)
             let kd = k.reshaped(S * heads / kvHeads, kvHeads, headDim).rows(0..<S)

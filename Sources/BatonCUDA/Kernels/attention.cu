@@ -11,6 +11,8 @@
 //      mma.sync m16n8k16 bf16 tensor cores fed by ldmatrix, online softmax in registers (exp2),
 //      whole masked tiles skipped, element masks only on edge tiles. Split-KV mode (splitTiles > 0)
 //      writes fp32 partials that attention_combine merges: the decode path for few query rows.
+//   v3 flash3_attention_d{64,128}: the same code with 4 warps x 32 rows (two m16 tiles per warp), so
+//      each ldmatrix of K or V feeds twice the MMAs; two blocks per SM.
 #include <cuda_bf16.h>
 
 typedef __nv_bfloat16 bf16;
@@ -126,14 +128,16 @@ __device__ __forceinline__ void load_tile(bf16 *tile, const bf16 *base, long row
     }
 }
 
-template <int D>
+// WARPS warps, each owning MT m16 tiles (16 * MT query rows): BR = WARPS * 16 * MT rows per block.
+// Every K/V fragment a warp reads from shared memory feeds MT tensor-core ops.
+template <int D, int WARPS, int MT>
 __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, const bf16 *__restrict__ k,
                                                 const bf16 *__restrict__ v, bf16 *__restrict__ out,
                                                 float *__restrict__ lse, int Sq, int Sk, int H, int Hkv,
                                                 int maskKind, int anchorLength, int passingLength,
                                                 float scaleLog2, int splitTiles, float *__restrict__ partialOut,
                                                 float *__restrict__ partialLse) {
-    constexpr int BR = 128, BC = 64, THREADS = 256;
+    constexpr int ROWS = 16 * MT, BR = WARPS * ROWS, BC = 64, THREADS = WARPS * 32;
     extern __shared__ __align__(128) unsigned char shared[];
     bf16 *sQ = reinterpret_cast<bf16 *>(shared);
     bf16 *sK = sQ + BR * D;      // two buffers of BC x D
@@ -160,15 +164,19 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
     }
     if (tileEnd < tileBegin) tileEnd = tileBegin;
 
-    // This warp's 16 rows; a warp with no valid row or no visible key in a tile skips its math.
-    const int warpRow0 = row0 + warp * 16;
+    // This warp's rows; a warp with no valid row or no visible key in a tile skips its math.
+    const int warpRow0 = row0 + warp * ROWS;
     const bool warpActive = warpRow0 < Sq;
-    const int warpKeyEnd = maskKind == 0 ? Sk : min(Sk, min(warpRow0 + 15, Sq - 1) + offset + 1);
+    const int warpKeyEnd = maskKind == 0 ? Sk : min(Sk, min(warpRow0 + ROWS - 1, Sq - 1) + offset + 1);
 
-    float o[D / 8][4];
+    float o[MT][D / 8][4];
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-    float m[2] = {BATON_NEG_INF, BATON_NEG_INF}, l[2] = {0.f, 0.f};
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+    float m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = BATON_NEG_INF, l[mt][0] = l[mt][1] = 0.f;
     const int g = lane >> 2, t4 = lane & 3;
 
     load_tile<D, BR, THREADS>(sQ, qBase, qStride, row0, Sq);
@@ -182,24 +190,32 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
         const bf16 *tK = sK + buffer * BC * D, *tV = sV + buffer * BC * D;
         const int key0 = tile * BC;
         const bool warpWorks = warpActive && key0 < warpKeyEnd;
-        float s[BC / 8][4];
+        float s[MT][BC / 8][4];
 
         cp_async_wait<1>();
         __syncthreads();
         if (warpWorks) {
 #pragma unroll
-            for (int i = 0; i < BC / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int i = 0; i < BC / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
-                unsigned a[4];
-                ldmatrix_x4(a, shared_address(sQ + swizzled<D>(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8)));
+                unsigned a[MT][4];
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+                    ldmatrix_x4(a[mt], shared_address(sQ + swizzled<D>(warp * ROWS + mt * 16 + (lane & 15),
+                                                                       kk * 16 + (lane >> 4) * 8)));
 #pragma unroll
                 for (int nn = 0; nn < BC / 16; nn++) {
                     unsigned b[4];
                     ldmatrix_x4(b, shared_address(tK + swizzled<D>(nn * 16 + (lane & 7) + (lane >> 4) * 8,
                                                                    kk * 16 + ((lane >> 3) & 1) * 8)));
-                    mma_bf16(s[2 * nn], a, b[0], b[1]);
-                    mma_bf16(s[2 * nn + 1], a, b[2], b[3]);
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++) {
+                        mma_bf16(s[mt][2 * nn], a[mt], b[0], b[1]);
+                        mma_bf16(s[mt][2 * nn + 1], a[mt], b[2], b[3]);
+                    }
                 }
             }
         }
@@ -211,41 +227,44 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
             const bool edge = key0 + BC > Sk || (maskKind != 0 && key0 + BC - 1 > row0 + offset) ||
                               (maskKind == 2 && key0 < passingLength && row0 < anchorLength);
 #pragma unroll
-            for (int half = 0; half < 2; half++) {
-                const int row = warpRow0 + g + half * 8;
-                float rowMax = m[half];
+            for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-                for (int j = 0; j < BC / 8; j++) {
+                for (int half = 0; half < 2; half++) {
+                    const int row = warpRow0 + mt * 16 + g + half * 8;
+                    float rowMax = m[mt][half];
 #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        float x = s[j][half * 2 + e] * scaleLog2;
-                        if (edge && !attention_allowed(row, key0 + j * 8 + t4 * 2 + e, Sq, Sk, maskKind,
-                                                       anchorLength, passingLength))
-                            x = BATON_NEG_INF;
-                        s[j][half * 2 + e] = x;
-                        rowMax = fmaxf(rowMax, x);
+                    for (int j = 0; j < BC / 8; j++) {
+#pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            float x = s[mt][j][half * 2 + e] * scaleLog2;
+                            if (edge && !attention_allowed(row, key0 + j * 8 + t4 * 2 + e, Sq, Sk, maskKind,
+                                                           anchorLength, passingLength))
+                                x = BATON_NEG_INF;
+                            s[mt][j][half * 2 + e] = x;
+                            rowMax = fmaxf(rowMax, x);
+                        }
                     }
-                }
-                rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 1));
-                rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 2));
-                const float base = rowMax == BATON_NEG_INF ? 0.f : rowMax;
-                const float correction = exp2f(m[half] - base);
-                m[half] = rowMax;
-                float sum = 0.f;
+                    rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 1));
+                    rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 2));
+                    const float base = rowMax == BATON_NEG_INF ? 0.f : rowMax;
+                    const float correction = exp2f(m[mt][half] - base);
+                    m[mt][half] = rowMax;
+                    float sum = 0.f;
 #pragma unroll
-                for (int j = 0; j < BC / 8; j++) {
+                    for (int j = 0; j < BC / 8; j++) {
 #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        float p = exp2f(s[j][half * 2 + e] - base);
-                        s[j][half * 2 + e] = p;
-                        sum += p;
+                        for (int e = 0; e < 2; e++) {
+                            float p = exp2f(s[mt][j][half * 2 + e] - base);
+                            s[mt][j][half * 2 + e] = p;
+                            sum += p;
+                        }
                     }
-                }
-                l[half] = l[half] * correction + sum;
+                    l[mt][half] = l[mt][half] * correction + sum;
 #pragma unroll
-                for (int i = 0; i < D / 8; i++) {
-                    o[i][half * 2] *= correction;
-                    o[i][half * 2 + 1] *= correction;
+                    for (int i = 0; i < D / 8; i++) {
+                        o[mt][i][half * 2] *= correction;
+                        o[mt][i][half * 2 + 1] *= correction;
+                    }
                 }
             }
         }
@@ -255,16 +274,24 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
         if (warpWorks) {
 #pragma unroll
             for (int kk = 0; kk < BC / 16; kk++) {
-                unsigned a[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                                 pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                 pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+                unsigned a[MT][4];
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    a[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                    a[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                    a[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                    a[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+                }
 #pragma unroll
                 for (int dd = 0; dd < D / 16; dd++) {
                     unsigned b[4];
                     ldmatrix_x4_trans(b, shared_address(tV + swizzled<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
                                                                          dd * 16 + (lane >> 4) * 8)));
-                    mma_bf16(o[2 * dd], a, b[0], b[1]);
-                    mma_bf16(o[2 * dd + 1], a, b[2], b[3]);
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++) {
+                        mma_bf16(o[mt][2 * dd], a[mt], b[0], b[1]);
+                        mma_bf16(o[mt][2 * dd + 1], a[mt], b[2], b[3]);
+                    }
                 }
             }
         }
@@ -275,45 +302,53 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
 
     if (!warpActive) return;
 #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        float total = l[half];
-        total += __shfl_xor_sync(0xffffffff, total, 1);
-        total += __shfl_xor_sync(0xffffffff, total, 2);
-        const int row = warpRow0 + g + half * 8;
-        if (row >= Sq) continue;
-        const float inverse = total > 0.f ? 1.f / total : 0.f;
-        const float rowLse = total > 0.f ? (m[half] + log2f(total)) * 0.69314718055994531f : BATON_NEG_INF;
-        if (splitTiles > 0) {
-            float *destination = partialOut + (((long)split * Sq + row) * H + h) * D;
+    for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-            for (int i = 0; i < D / 8; i++) {
-                float2 value = make_float2(o[i][half * 2] * inverse, o[i][half * 2 + 1] * inverse);
-                *reinterpret_cast<float2 *>(destination + i * 8 + t4 * 2) = value;
-            }
-            if (t4 == 0) partialLse[((long)split * H + h) * Sq + row] = rowLse;
-        } else {
-            bf16 *destination = out + ((long)row * H + h) * D;
+        for (int half = 0; half < 2; half++) {
+            float total = l[mt][half];
+            total += __shfl_xor_sync(0xffffffff, total, 1);
+            total += __shfl_xor_sync(0xffffffff, total, 2);
+            const int row = warpRow0 + mt * 16 + g + half * 8;
+            if (row >= Sq) continue;
+            const float inverse = total > 0.f ? 1.f / total : 0.f;
+            const float rowLse = total > 0.f ? (m[mt][half] + log2f(total)) * 0.69314718055994531f : BATON_NEG_INF;
+            if (splitTiles > 0) {
+                float *destination = partialOut + (((long)split * Sq + row) * H + h) * D;
 #pragma unroll
-            for (int i = 0; i < D / 8; i++) {
-                *reinterpret_cast<__nv_bfloat162 *>(destination + i * 8 + t4 * 2) =
-                    __floats2bfloat162_rn(o[i][half * 2] * inverse, o[i][half * 2 + 1] * inverse);
+                for (int i = 0; i < D / 8; i++) {
+                    float2 value = make_float2(o[mt][i][half * 2] * inverse, o[mt][i][half * 2 + 1] * inverse);
+                    *reinterpret_cast<float2 *>(destination + i * 8 + t4 * 2) = value;
+                }
+                if (t4 == 0) partialLse[((long)split * H + h) * Sq + row] = rowLse;
+            } else {
+                bf16 *destination = out + ((long)row * H + h) * D;
+#pragma unroll
+                for (int i = 0; i < D / 8; i++) {
+                    *reinterpret_cast<__nv_bfloat162 *>(destination + i * 8 + t4 * 2) =
+                        __floats2bfloat162_rn(o[mt][i][half * 2] * inverse, o[mt][i][half * 2 + 1] * inverse);
+                }
+                if (t4 == 0) lse[(long)h * Sq + row] = rowLse;
             }
-            if (t4 == 0) lse[(long)h * Sq + row] = rowLse;
         }
     }
 }
 
-#define BATON_FLASH(D)                                                                                            \
-    extern "C" __global__ void __launch_bounds__(256, 1) flash_attention_d##D(                                   \
+#define BATON_FLASH(NAME, D, WARPS, MT, MIN_BLOCKS)                                                               \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                    \
         const bf16 *__restrict__ q, const bf16 *__restrict__ k, const bf16 *__restrict__ v, bf16 *__restrict__ out, \
         float *__restrict__ lse, int Sq, int Sk, int H, int Hkv, int maskKind, int anchorLength,                  \
         int passingLength, float scaleLog2, int splitTiles, float *__restrict__ partialOut,                       \
         float *__restrict__ partialLse) {                                                                         \
-        flash_attention<D>(q, k, v, out, lse, Sq, Sk, H, Hkv, maskKind, anchorLength, passingLength, scaleLog2,  \
-                           splitTiles, partialOut, partialLse);                                                   \
+        flash_attention<D, WARPS, MT>(q, k, v, out, lse, Sq, Sk, H, Hkv, maskKind, anchorLength, passingLength,  \
+                                      scaleLog2, splitTiles, partialOut, partialLse);                             \
     }
-BATON_FLASH(64)
-BATON_FLASH(128)
+// v2: 8 warps x 16 rows, one block per SM (192 registers).
+BATON_FLASH(flash_attention_d64, 64, 8, 1, 1)
+BATON_FLASH(flash_attention_d128, 128, 8, 1, 1)
+// v3: 4 warps x 32 rows: each K/V fragment feeds two MMAs per warp (half the shared-memory reads
+// per MMA of v2), two blocks per SM.
+BATON_FLASH(flash3_attention_d64, 64, 4, 2, 2)
+BATON_FLASH(flash3_attention_d128, 128, 4, 2, 2)
 
 // Merges split-KV partials (each normalised, with its natural lse) into out and lse.
 // One thread per (row, head, column); splits is small (decode).
