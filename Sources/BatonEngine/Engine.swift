@@ -1,4 +1,5 @@
 import BatonCPU
+import BatonCUDA
 import BatonModels
 import BatonParallel
 import BatonTensor
@@ -160,6 +161,6 @@ public func makeBackend(_ device: ComputeDevice) throws -> any Backend {
     case .cpu:
         return CPUBackend()
     case .cuda(let ordinal):
-        throw BatonError(.notAvailable, "CUDA device \(ordinal): the CUDA backend is not built into this binary yet")
+        return try CUDABackend(ordinal: ordinal)
     }
 }
