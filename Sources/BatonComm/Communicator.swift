@@ -28,6 +28,9 @@ public protocol Communicator: AnyObject, Sendable {
     /// Rank `root`'s few integers (token ids, stop flags) on every rank. The default goes through
     /// a host i32 tensor; a device communicator stages it through device memory.
     func broadcast(_ values: [Int32], root: Int) throws -> [Int32]
+    /// Marks the group failed because of `error` (this rank gave up): every pending and future
+    /// operation of every rank throws instead of waiting for this one (`ncclCommAbort` for NCCL).
+    func abort(_ error: any Error)
 }
 
 extension Communicator {

@@ -1,26 +1,32 @@
 import BatonTensor
 import Foundation
 
-/// Ranks as threads of one process, exchanging host tensors through shared memory. Every rank
-/// has its own `LocalCommunicator`; `group(worldSize:timeout:)` makes the set. Async operations
-/// run on the rank's communication thread (in issue order, like a stream), so they overlap the
-/// caller's compute. Contributions are copied when the operation runs, so the caller may reuse
-/// its tensor once `wait()` returned.
+/// Ranks as threads of one process, exchanging tensors through shared host memory. Every rank
+/// has its own `LocalCommunicator`; `group(worldSize:timeout:backends:)` makes the set. Host
+/// tensors are exchanged directly; device tensors are staged through the host with the rank's
+/// backend (downloaded when issued, uploaded in `wait()` on the caller's thread), so GPU ranks
+/// of one process can run before a device communicator exists. Async operations
+/// run on the rank's communication thread (in issue order, like a stream), so waiting for peers
+/// overlaps the caller's compute. Contributions are copied when the operation is issued, so the
+/// caller may reuse its tensor at once.
 public final class LocalCommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public var worldSize: Int { group.worldSize }
     /// How long any wait may block before it throws `BatonError(.timeout)`.
     public var timeout: Double { group.timeout }
 
+    /// The rank's backend, for staging device tensors; nil for host tensors only.
+    public let stagingBackend: (any Backend)?
     let group: LocalGroup
     private let stream: CommThread
     private var nextCollective = 0
     private var nextSend: [Int]
     private var nextReceive: [Int]
 
-    init(rank: Int, group: LocalGroup) {
+    init(rank: Int, group: LocalGroup, stagingBackend: (any Backend)?) {
         self.rank = rank
         self.group = group
+        self.stagingBackend = stagingBackend
         self.stream = CommThread(name: "baton-comm-\(rank)")
         nextSend = Array(repeating: 0, count: group.worldSize)
         nextReceive = Array(repeating: 0, count: group.worldSize)
@@ -28,25 +34,28 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
 
     deinit { stream.stop() }
 
-    /// One communicator per rank of a new group. `timeout` (seconds) bounds every wait.
-    public static func group(worldSize: Int, timeout: Double = 120) throws -> [LocalCommunicator] {
+    /// One communicator per rank of a new group. `timeout` (seconds) bounds every wait;
+    /// `backends` (one per rank) lets ranks pass tensors of their devices.
+    public static func group(worldSize: Int, timeout: Double = 120,
+                             backends: [any Backend]? = nil) throws -> [LocalCommunicator] {
         guard worldSize >= 1 else {
             throw BatonError.invalidArgument("LocalCommunicator.group: worldSize must be >= 1, got \(worldSize)")
         }
         guard timeout > 0 else {
             throw BatonError.invalidArgument("LocalCommunicator.group: timeout must be > 0 seconds, got \(timeout)")
         }
+        if let backends, backends.count != worldSize {
+            throw BatonError.invalidArgument("LocalCommunicator.group: \(backends.count) backends for \(worldSize) ranks")
+        }
         let group = LocalGroup(worldSize: worldSize, timeout: timeout)
-        return (0..<worldSize).map { LocalCommunicator(rank: $0, group: group) }
+        return (0..<worldSize).map { LocalCommunicator(rank: $0, group: group, stagingBackend: backends?[$0]) }
     }
 
-    /// Makes every pending and future wait of the group throw `error` (a rank failed, so the
-    /// others must not wait for it until their timeout).
-    public func abortGroup(_ error: any Error) { group.fail(error, from: rank) }
+    public func abort(_ error: any Error) { group.fail(error, from: rank) }
 
     public func allGatherAsync(_ tensor: Tensor) throws -> CommHandle<[Tensor]> {
         let (sequence, contribution) = try issueCollective(tensor)
-        return run("allGather #\(sequence)") { [group, rank] in
+        return run("allGather #\(sequence)", deliver: { try $0.map(self.deliver) }) { [group, rank] in
             let all = try group.collective(sequence: sequence, rank: rank, op: "allGather", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "allGather #\(sequence)")
             return all
@@ -58,7 +67,7 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
             throw BatonError.invalidArgument("allReduceSum on rank \(rank): expected a float tensor, got \(tensor.dtype)")
         }
         let (sequence, contribution) = try issueCollective(tensor)
-        return run("allReduceSum #\(sequence)") { [group, rank] in
+        return run("allReduceSum #\(sequence)", deliver: deliver) { [group, rank] in
             let all = try group.collective(sequence: sequence, rank: rank, op: "allReduceSum", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "allReduceSum #\(sequence)")
             var sum = [Float](repeating: 0, count: tensor.elementCount)
@@ -72,7 +81,7 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     public func broadcastAsync(_ tensor: Tensor, root: Int) throws -> CommHandle<Tensor> {
         try requirePeer(root, op: "broadcast")
         let (sequence, contribution) = try issueCollective(tensor)
-        return run("broadcast #\(sequence) from \(root)") { [group, rank] in
+        return run("broadcast #\(sequence) from \(root)", deliver: deliver) { [group, rank] in
             let all = try group.collective(sequence: sequence, rank: rank, op: "broadcast", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "broadcast #\(sequence)")
             return all[root]
@@ -81,7 +90,7 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
 
     public func sendAsync(_ tensor: Tensor, to peer: Int) throws -> CommHandle<Void> {
         try requirePeer(peer, op: "send")
-        let message = try LocalGroup.hostCopy(tensor, rank: rank, op: "send")
+        let message = try stage(tensor, op: "send")
         let sequence = nextSend[peer]
         nextSend[peer] += 1
         return run("send #\(sequence) to \(peer)") { [group, rank] in
@@ -94,7 +103,7 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         let sequence = nextReceive[peer]
         nextReceive[peer] += 1
         let op = "receive #\(sequence) from \(peer)"
-        return run(op) { [group, rank] in
+        return run(op, deliver: deliver) { [group, rank] in
             let message = try group.take(from: peer, to: rank, op: op)
             guard message.shape == shape && message.dtype == dtype else {
                 throw BatonError(.communication, "rank \(rank) \(op): expected \(shape) \(dtype), peer sent \(message.shape) \(message.dtype)")
@@ -110,7 +119,24 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     private func issueCollective(_ tensor: Tensor) throws -> (Int, Tensor) {
         let sequence = nextCollective
         nextCollective += 1
-        return (sequence, try LocalGroup.hostCopy(tensor, rank: rank, op: "collective #\(sequence)"))
+        return (sequence, try stage(tensor, op: "collective #\(sequence)"))
+    }
+
+    /// A private host copy of `tensor`: copied if on the host, downloaded if on the staging
+    /// backend's device.
+    private func stage(_ tensor: Tensor, op: String) throws -> Tensor {
+        if tensor.device == .cpu { return try LocalGroup.hostCopy(tensor, rank: rank, op: op) }
+        guard let stagingBackend, stagingBackend.device == tensor.device else {
+            throw BatonError.unsupported("LocalCommunicator rank \(rank) \(op): tensor is on \(tensor.device) but the communicator stages through \(stagingBackend.map { "\($0.device)" } ?? "no backend"); pass the ranks' backends to LocalCommunicator.group")
+        }
+        return try stagingBackend.download(tensor)
+    }
+
+    /// A received host tensor on the caller's device (uploaded on the waiting thread, which
+    /// owns the device context).
+    private func deliver(_ host: Tensor) throws -> Tensor {
+        guard let stagingBackend, stagingBackend.device != .cpu else { return host }
+        return try stagingBackend.upload(host)
     }
 
     private func requirePeer(_ peer: Int, op: String) throws {
@@ -120,12 +146,13 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     }
 
     /// Queues `body` on the communication thread; the handle waits for it with the group timeout.
-    private func run<Value>(_ op: String, _ body: @escaping @Sendable () throws -> Value) -> CommHandle<Value> {
+    private func run<Value>(_ op: String, deliver: @escaping (Value) throws -> Value = { $0 },
+                            _ body: @escaping @Sendable () throws -> Value) -> CommHandle<Value> {
         let pending = Pending<Value>()
         stream.enqueue { pending.finish(Result { try body() }) }
         let timeout = group.timeout
         let rank = rank
-        return CommHandle { try pending.wait(timeout: timeout + 1, rank: rank, op: op) }
+        return CommHandle { try deliver(pending.wait(timeout: timeout + 1, rank: rank, op: op)) }
     }
 }
 

@@ -9,6 +9,16 @@ public func runRanks<Result: Sendable>(
     _ body: @escaping @Sendable (Int, LocalCommunicator) throws -> Result
 ) throws -> [Result] {
     let communicators = try LocalCommunicator.group(worldSize: worldSize, timeout: timeout)
+    return try runRanks(on: communicators) { rank, _ in try body(rank, communicators[rank]) }
+}
+
+/// Runs `body(rank, communicators[rank])` for every rank on its own thread (ranks of one process:
+/// CPU ranks, or one GPU per thread), aborting the group when a rank throws; the first error is
+/// rethrown, results come back in rank order.
+public func runRanks<Result: Sendable>(
+    on communicators: [any Communicator], _ body: @escaping @Sendable (Int, any Communicator) throws -> Result
+) throws -> [Result] {
+    let worldSize = communicators.count
     let outcomes = RankOutcomes<Result>(worldSize)
     let done = DispatchGroup()
     for (rank, communicator) in communicators.enumerated() {
@@ -16,7 +26,7 @@ public func runRanks<Result: Sendable>(
         let thread = Thread {
             let outcome = Swift.Result { try body(rank, communicator) }
             outcomes.set(rank, outcome)
-            if case .failure(let error) = outcome { communicator.abortGroup(error) }
+            if case .failure(let error) = outcome { communicator.abort(error) }
             done.leave()
         }
         thread.name = "baton-rank-\(rank)"

@@ -36,10 +36,14 @@ public struct ParallelRequest: Sendable {
 ///   - model: the rank's model (its backend is the rank's). CPU ranks may share one instance:
 ///     the CPU backend and the weights are safe to use from several threads.
 ///   - retainingHeads: APB's scorer per rank; `nil` means query-aware scores.
+///   - communicators: one per rank (e.g. NCCL, one GPU per thread); default a new
+///     `LocalCommunicator` group with `request.communicationTimeout`.
 ///   - onToken: called on the owner's thread with each new token as it is chosen.
+/// Generation stops on `request.generation.stopIds` only (the caller adds the model's EOS ids).
 public func generateParallel(
     _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
+    communicators: [any Communicator]? = nil,
     onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     var options = request.plan
@@ -47,7 +51,11 @@ public func generateParallel(
     let plan = try Plan.make(method: request.method, context: request.context, query: request.query,
                              worldSize: request.ranks, options: options)
     let generation = request.generation
-    let results = try runRanks(request.ranks, timeout: request.communicationTimeout) { (rank: Int, communicator: LocalCommunicator) throws -> GenerationResult in
+    let group = try communicators ?? LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout)
+    guard group.count == request.ranks else {
+        throw BatonError.invalidArgument("generateParallel: \(group.count) communicators for \(request.ranks) ranks")
+    }
+    let results = try runRanks(on: group) { (rank: Int, communicator: any Communicator) throws -> GenerationResult in
         try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
                       generation: generation, onToken: onToken)
     }
@@ -92,9 +100,9 @@ final class ParallelWorker {
     }
 
     func generate(_ options: GenerationOptions, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
-        let start = Date()
+        let start = MonotonicClock.now()
         var sampler = Sampler(options.sampling)
-        let stopIds = options.stopIds.union(model.config.eosTokenIds.map { Int32($0) })
+        let stopIds = options.stopIds
         // Prefill, then the query pass (Star, APB); the owner keeps the row that predicts token 1.
         let layout = plan.ranks[rank]
         var hidden = try forward(layout.tokenIDs, positions: layout.positions, phase: .prefill)
@@ -114,7 +122,7 @@ final class ParallelWorker {
             next = try communicator.broadcast([next], root: plan.owner)[0]
             if tokens.isEmpty {
                 try backend.synchronize()
-                prefillSeconds = Date().timeIntervalSince(start)
+                prefillSeconds = MonotonicClock.now() - start
             }
             tokens.append(next)
             onToken?(next)
@@ -127,7 +135,7 @@ final class ParallelWorker {
         return GenerationResult(promptTokens: plan.contextLength + plan.queryLength, tokens: tokens,
                                 stopReason: stopIds.contains(tokens.last!) ? .stopToken : .maxTokens,
                                 prefillSeconds: prefillSeconds,
-                                decodeSeconds: Date().timeIntervalSince(start) - prefillSeconds)
+                                decodeSeconds: MonotonicClock.now() - start - prefillSeconds)
     }
 }
 

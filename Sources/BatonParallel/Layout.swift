@@ -6,6 +6,14 @@ public enum Method: String, Sendable, CaseIterable {
 
     /// Whether the method reproduces single-GPU attention exactly (up to rounding).
     public var isExact: Bool { self == .dense || self == .ring || self == .zigzag }
+
+    /// The method called `name` (`dense`, `ring`, `zigzag`, `star`, `apb`, `spava`), or an error listing them.
+    public static func named(_ name: String) throws -> Method {
+        guard let method = Method(rawValue: name.lowercased()) else {
+            throw BatonError.invalidArgument("--method must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+        }
+        return method
+    }
 }
 
 /// Where an attention strategy is in the request: the context prefill (method-specific), the

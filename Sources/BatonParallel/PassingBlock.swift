@@ -58,8 +58,9 @@ enum PassingBlock {
     }
 }
 
-/// Keeps the passing blocks of the last prefill layer (keys, one per virtual host) so tests can
-/// check what was carried. Holding references costs nothing; the tensors die with the next layer.
+/// Keeps the passing blocks of the last prefill layer (keys, one per virtual host) when
+/// `recordsPassing` is set, so tests can check what was carried.
 protocol PassingRecorder: AnyObject {
+    var recordsPassing: Bool { get set }
     var lastPassing: [Tensor] { get }
 }

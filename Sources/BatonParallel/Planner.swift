@@ -38,6 +38,10 @@ extension Plan {
         let n = context.count, q = query.count
         guard worldSize >= 1 else { throw BatonError.invalidArgument("plan: worldSize must be >= 1, got \(worldSize)") }
         guard n >= 1 else { throw BatonError.invalidArgument("plan: the context is empty") }
+        for (name, value) in [("anchorLength", options.anchorLength), ("passingLength", options.passingLength),
+                              ("anchorQueryPrefix", options.anchorQueryPrefix)] {
+            if let value, value < 0 { throw BatonError.invalidArgument("plan: \(name) must be >= 0, got \(value)") }
+        }
         if method == .dense && worldSize != 1 {
             throw BatonError.invalidArgument("plan: dense runs on one rank, got worldSize \(worldSize)")
         }

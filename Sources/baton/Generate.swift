@@ -95,15 +95,9 @@ extension Generate {
     /// (or the prompt's last tokens) the question.
     func generateParallel(engine: Engine, text: String, method: Method) throws {
         guard let tokenizer = engine.tokenizer else { throw BatonError.invalidArgument("the model has no tokenizer") }
-        var context = try engine.encode(prompt: text, chat: chat)
-        var question: [Int32]
-        if let query {
-            question = tokenizer.encode(query, addSpecialTokens: false)
-        } else {
-            let take = min(32, max(1, context.count / 8))
-            question = Array(context.suffix(take))
-            context.removeLast(take)
-        }
+        let prompt = try engine.encode(prompt: text, chat: chat)
+        let (context, question) = try query.map { (prompt, tokenizer.encode($0, addSpecialTokens: false)) }
+            ?? splitContextAndQuery(prompt)
         try engine.checkContext(promptTokens: context.count + question.count, maxTokens: maxTokens)
         var plan = PlanOptions(anchorLength: anchorLength, passingLength: passingLength)
         plan.anchorQueryPrefix = nil

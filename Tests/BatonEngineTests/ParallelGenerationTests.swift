@@ -2,6 +2,7 @@ import BatonCPU
 import BatonEngine
 import BatonModels
 import BatonParallel
+import Foundation
 import XCTest
 
 /// Multi-rank greedy generation on CPU ranks with a tiny random Llama, against one rank.
@@ -65,5 +66,37 @@ extension ParallelGenerationTests {
         keepAll.anchorQueryPrefix = nil
         XCTAssertEqual(try run(keepAll), try generate(.dense, ranks: 1))
         XCTAssertEqual(try run(PlanOptions(anchorLength: 6, passingLength: 3)).count, 8)
+    }
+}
+
+/// The function `baton generate --method M --ranks N` calls, on the tiny-llama fixture checkpoint.
+final class EngineParallelGenerationTests: XCTestCase {
+    func testEngineGenerateParallelEqualsSingleRankGenerateForExactSettings() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tiny-llama")
+        let engine = try Engine.load(EngineOptions(modelDirectory: fixture, showProgress: false))
+        let prompt = try engine.encode(prompt: String(repeating: "The sky is blue. The tree is green. ", count: 4)
+                                           + "What colour is the sky?", chat: false)
+        let options = GenerationOptions(maxTokens: 6)
+        let single = try engine.generate(promptIds: prompt, options: options, ignoringModelStopIds: true).tokens
+        let zigzag = try engine.generateParallel(promptIds: prompt, method: .zigzag, ranks: 3, options: options,
+                                                 ignoringModelStopIds: true)
+        XCTAssertEqual(zigzag.tokens, single)
+        XCTAssertEqual(zigzag.promptTokens, prompt.count)
+        let spava = try engine.generateParallel(promptIds: prompt, method: .spava, ranks: 2, queryLength: 6,
+                                                plan: PlanOptions(anchorLength: 8, passingLength: 1000), options: options,
+                                                ignoringModelStopIds: true)
+        XCTAssertEqual(spava.tokens, single)
+        // Seeded sampling: the owner samples, every rank follows its broadcast token.
+        let sampled = GenerationOptions(maxTokens: 6, sampling: SamplingOptions(temperature: 1.2, topP: 0.9, seed: 3))
+        XCTAssertEqual(try engine.generateParallel(promptIds: prompt, method: .ring, ranks: 2, options: sampled,
+                                                   ignoringModelStopIds: true).tokens,
+                       try engine.generate(promptIds: prompt, options: sampled, ignoringModelStopIds: true).tokens)
+    }
+
+    func testUnknownMethodNameListsTheMethods() {
+        XCTAssertThrowsError(try Method.named("ulysses")) { error in
+            XCTAssertTrue(String(describing: error).contains("dense, ring, zigzag, star, apb, spava"), "\(error)")
+        }
     }
 }

@@ -1,3 +1,4 @@
+import BatonCPU
 import BatonComm
 import BatonTensor
 import Foundation
@@ -86,5 +87,27 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertThrowsError(try comms[0].send(Tensor.zeros([1], dtype: .f32), to: 5)) { error in
             XCTAssertEqual((error as? BatonError)?.kind, .invalidArgument)
         }
+    }
+}
+
+extension CommunicatorTests {
+    func testDeviceTensorsWithoutAStagingBackendAreRejectedNamingTheDevice() throws {
+        let comms = try LocalCommunicator.group(worldSize: 1)
+        // A tensor that claims to live on a GPU (never dereferenced).
+        let onDevice = Tensor(storage: Storage(device: .cuda(0), address: 0x1000, byteCount: 16), shape: [4], dtype: .f32)
+        XCTAssertThrowsError(try comms[0].allGather(onDevice)) { error in
+            XCTAssertEqual((error as? BatonError)?.kind, .unsupported)
+            XCTAssertTrue("\(error)".contains("cuda:0"), "\(error)")
+        }
+        XCTAssertThrowsError(try LocalCommunicator.group(worldSize: 2, backends: [CPUBackend(threads: 1)]))
+    }
+
+    func testHostTensorsPassThroughACPUStagingBackend() throws {
+        let backends: [any Backend] = [CPUBackend(threads: 1), CPUBackend(threads: 1)]
+        let comms = try LocalCommunicator.group(worldSize: 2, backends: backends)
+        let results = try runRanks(on: comms) { rank, comm in
+            try comm.allGather(Tensor([Float(rank + 1)], shape: [1])).map { $0.floats()[0] }
+        }
+        XCTAssertEqual(results, [[1, 2], [1, 2]])
     }
 }

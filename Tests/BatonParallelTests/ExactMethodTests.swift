@@ -61,13 +61,13 @@ final class ExactMethodTests: XCTestCase {
         try assertMatchesDense(try Plan.make(method: .dense, context: context, query: query, worldSize: 1), gqa)
     }
 
-    func testAPBWithKeepEverythingBudgetEqualsDenseAt2To4Ranks() throws {
+    func testAPBWithKeepEverythingBudgetEqualsDenseAt2To4And8Ranks() throws {
         // No query in the anchor, so the anchor is the true prefix; k >= every block, so each
         // host passes its whole block (host 0: all but the anchor's copy).
         let (context, query) = tokens(context: 47, query: 3)
         var options = PlanOptions(anchorLength: 5, passingLength: 64)
         options.anchorQueryPrefix = nil
-        for w in [2, 3, 4] {
+        for w in [2, 3, 4, 8] {
             let plan = try Plan.make(method: .apb, context: context, query: query, worldSize: w, options: options)
             try assertMatchesDense(plan, wideGQA, skip: { [$0.probeOnlyRows] })
         }

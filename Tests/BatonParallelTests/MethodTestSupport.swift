@@ -92,6 +92,7 @@ func runSingleLayer(_ plan: Plan, _ vectors: TokenVectors, decodeTokens: [Int32]
         let strategy = try makeStrategy(plan: plan, communicator: comm, headDim: vectors.headDim, scorer: scorer?())
         let cache = KVCache(backend: backend, layers: 1, kvHeads: vectors.kvHeads, headDim: vectors.headDim)
         let layout = plan.ranks[rank]
+        (strategy as? PassingRecorder)?.recordsPassing = true
         var run = RankRun(prefill: try strategy.attend(vectors.input(layout.tokenIDs), cache: cache, backend: backend).floats())
         if let recorder = strategy as? PassingRecorder {
             run.passing = recorder.lastPassing.map { block in passingTokens(block, vectors: vectors, plan: plan) }

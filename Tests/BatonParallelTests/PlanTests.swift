@@ -50,6 +50,9 @@ final class PlanTests: XCTestCase {
                                      options: PlanOptions(anchorLength: 5, passingLength: 4))
             let cached = plan.ranks.flatMap { layout in layout.cacheRows.flatMap { $0.map { layout.tokenIDs[$0] } } }
             XCTAssertEqual(cached.sorted(), context + query, "\(method)")
+            let owner = plan.ranks[plan.owner]
+            XCTAssertEqual(owner.queryRows.map { owner.tokenIDs[$0] }, query, "\(method): the owner holds the query")
+            XCTAssertEqual(owner.tokenIDs.last, query.last, "\(method): the owner's last row predicts the first token")
         }
         for method in [Method.star, .apb] {
             let plan = try Plan.make(method: method, context: context, query: query, worldSize: 3,
@@ -65,5 +68,21 @@ final class PlanTests: XCTestCase {
         XCTAssertThrowsError(try Plan.make(method: .zigzag, context: context, query: query, worldSize: 4))
         XCTAssertThrowsError(try Plan.make(method: .spava, context: context, query: [], worldSize: 2))
         XCTAssertThrowsError(try Plan.make(method: .ring, context: [], query: query, worldSize: 1))
+    }
+}
+
+extension PlanTests {
+    func testNegativeOptionsAndAnAnchorLongerThanHostZerosBlockAreHandled() throws {
+        let (context, query) = tokens(context: 30, query: 2)
+        XCTAssertThrowsError(try Plan.make(method: .apb, context: context, query: query, worldSize: 2,
+                                           options: PlanOptions(anchorLength: -1)))
+        XCTAssertThrowsError(try Plan.make(method: .spava, context: context, query: query, worldSize: 2,
+                                           options: PlanOptions(passingLength: -4)))
+        // An APB anchor longer than host 0's block: host 0 has nothing to select, the others still run.
+        let plan = try Plan.make(method: .apb, context: context, query: query, worldSize: 3,
+                                 options: PlanOptions(anchorLength: 12, passingLength: 4))
+        let runs = try runSingleLayer(plan, TokenVectors(heads: 4, kvHeads: 2, headDim: 16))
+        XCTAssertEqual(runs[1].passing[0].map(\.count), [0, 0], "host 0 passes nothing")
+        XCTAssertEqual(runs[2].passing[0].map(\.count), [4, 4], "host 1 passes k entries per KV head")
     }
 }

@@ -36,13 +36,28 @@ final class SelectionTests: XCTestCase {
         }
     }
 
+    /// Whatever the prefill passed, the query pass (APB) and decoding attend over exactly the
+    /// cached context + query: dense results on every rank.
+    func assertQueryAndDecodeExact(_ plan: Plan, _ runs: [RankRun], decodeToken: Int32) throws {
+        let n = plan.contextLength, q = plan.queryLength, width = vectors.heads * vectors.headDim
+        let dense = try denseRows((0..<Int32(n + q)).map { $0 } + [decodeToken], vectors)
+        for (rank, run) in runs.enumerated() {
+            for t in 0..<q where plan.needsQueryPass {
+                assertClose(row(run.query, t, width: width), dense[n + t], "\(plan.method) rank \(rank) query row \(t)")
+            }
+            assertClose(run.decode[0], dense[n + q], "\(plan.method) rank \(rank) decode")
+        }
+    }
+
     func testAPBSelectsTheNaiveTopKPerHeadAndAttendsUnderTheAnchorRule() throws {
         let (context, query) = tokens(context: 71, query: 3)
         for w in [2, 3, 4] {
             var options = PlanOptions(anchorLength: 9, passingLength: 4)
             options.anchorQueryPrefix = 2  // the query goes into the anchor after two tokens
             let plan = try Plan.make(method: .apb, context: context, query: query, worldSize: w, options: options)
-            let runs = try runSingleLayer(plan, vectors)
+            let decodeToken = Int32(context.count + query.count)
+            let runs = try runSingleLayer(plan, vectors, decodeTokens: [decodeToken])
+            try assertQueryAndDecodeExact(plan, runs, decodeToken: decodeToken)
             let selections = plan.ranks.map { layout -> [[Int32]] in
                 let block = layout.blockRows[0]
                 return naiveSelection(layout, keyRows: 0..<(layout.rowCount - layout.probeOnlyRows.count),
@@ -66,7 +81,9 @@ final class SelectionTests: XCTestCase {
         for w in [2, 3, 4] {
             let plan = try Plan.make(method: .spava, context: context, query: query, worldSize: w,
                                      options: PlanOptions(anchorLength: 7, passingLength: 3))
-            let runs = try runSingleLayer(plan, vectors)
+            let decodeToken = Int32(context.count + query.count)
+            let runs = try runSingleLayer(plan, vectors, decodeTokens: [decodeToken])
+            try assertQueryAndDecodeExact(plan, runs, decodeToken: decodeToken)
             let selections = plan.ranks.map { layout in
                 layout.blockRows.map { chunk in
                     naiveSelection(layout, keyRows: 0..<layout.blockRows[1].upperBound, candidates: chunk,

@@ -24,6 +24,9 @@ public struct PrefillMeasurement: Codable, Sendable {
     public var max_s: Double
     /// Context + query tokens per second at the median.
     public var tokens_per_s: Double
+    /// Seconds per part (projections, attention, mlp, head) of one extra run measured part by
+    /// part (single-rank dense only); their sum exceeds the median by the synchronisations.
+    public var breakdown_s: [String: Double]?
 }
 
 /// What `baton bench prefill` runs.
@@ -96,12 +99,19 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
             done += 1
             bar.update(done)
         }
+        var breakdown: [String: Double]?
+        if item.method == .dense && item.ranks == 1 {
+            let timer = PartTimer(backend: engine.backend)
+            _ = try engine.generate(promptIds: context + query, options: GenerationOptions(maxTokens: 1),
+                                    ignoringModelStopIds: true, timer: timer)
+            breakdown = Dictionary(uniqueKeysWithValues: timer.seconds.map { ($0.key.rawValue, $0.value) })
+        }
         let sorted = times.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         let measurement = PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: options.device.description,
                                              tokens: item.tokens, queryTokens: options.queryTokens, runs: times,
                                              median_s: median, min_s: sorted.first!, max_s: sorted.last!,
-                                             tokens_per_s: Double(total) / median)
+                                             tokens_per_s: Double(total) / median, breakdown_s: breakdown)
         results.append(measurement)
         onResult?(measurement)
     }
@@ -134,6 +144,16 @@ public func prefillTable(_ results: [PrefillMeasurement]) -> String {
         let speedup = dense.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
         lines.append(String(format: "| %@ | %d | %@ | %d | %.3f | %.3f | %.3f | %.0f | %@ |", r.method, r.ranks, r.device, r.tokens,
                             r.median_s, r.min_s, r.max_s, r.tokens_per_s, speedup))
+    }
+    let broken = results.filter { $0.breakdown_s != nil }
+    if !broken.isEmpty {
+        lines += ["", "Breakdown of one run measured part by part (seconds; synchronised after every part):", "",
+                  "| method | tokens | " + PartTimer.Part.allCases.map(\.rawValue).joined(separator: " | ") + " |",
+                  "| --- | ---: |" + String(repeating: " ---: |", count: PartTimer.Part.allCases.count)]
+        for r in broken {
+            let parts = PartTimer.Part.allCases.map { String(format: "%.3f", r.breakdown_s?[$0.rawValue] ?? 0) }
+            lines.append("| \(r.method) | \(r.tokens) | " + parts.joined(separator: " | ") + " |")
+        }
     }
     return lines.joined(separator: "\n")
 }

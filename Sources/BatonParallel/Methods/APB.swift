@@ -12,6 +12,7 @@ import BatonTensor
 /// and decoding are exact (`DistributedDecode`); the last rank owns them.
 public final class APB: SequenceParallelMethod, PassingRecorder {
     let scorer: any PassingScorer
+    var recordsPassing = false
     var lastPassing: [Tensor] = []
 
     init(_ context: RankContext, scorer: any PassingScorer) {
@@ -23,7 +24,7 @@ public final class APB: SequenceParallelMethod, PassingRecorder {
     func candidates(of rank: Int) -> Range<Int> {
         let layout = plan.ranks[rank]
         let block = layout.blockRows[0]
-        return max(block.lowerBound, plan.anchorLength)..<block.upperBound
+        return min(max(block.lowerBound, plan.anchorLength), block.upperBound)..<block.upperBound
     }
 
     /// Entries each host passes.
@@ -47,7 +48,7 @@ public final class APB: SequenceParallelMethod, PassingRecorder {
                                            communicator: context.communicator, backend: backend)
         let passing = try PassingBlock.assemble(try messages.entries(of: Array(0..<rank)), like: input.key, backend: backend)
 
-        lastPassing = [passing.key]
+        if recordsPassing { lastPassing = [passing.key] }
 
         // Attention with keys [passing ; anchor ; block (; probe)].
         let key = try PassingBlock.keysBefore(passing.key, [input.key], backend: backend)

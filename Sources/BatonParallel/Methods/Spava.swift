@@ -16,6 +16,7 @@ import BatonTensor
 /// decoding.
 public final class Spava: SequenceParallelMethod, PassingRecorder {
     let scorer = QueryAwareScorer()
+    var recordsPassing = false
     var lastPassing: [Tensor] = []
 
     /// Entries virtual host chunk `index` (0: B1, 1: B2) of each GPU passes.
@@ -62,7 +63,7 @@ public final class Spava: SequenceParallelMethod, PassingRecorder {
             value: try PassingBlock.keysBefore(p2.value, [input.value.rows(anchor), input.value.rows(b2)], backend: backend),
             mask: .causal, scale: scale)
 
-        lastPassing = [p1.key, p2.key]
+        if recordsPassing { lastPassing = [p1.key, p2.key] }
 
         // 6. Query merge.
         let query = try queryGather.merged(backend: backend)
