@@ -5,9 +5,11 @@ import Foundation
 ///
 /// Keyed by storage identity, byte offset, shape and dtype. An entry holds its source storage
 /// weakly: when the checkpoint mapping goes away the entry is stale and is dropped at the next
-/// insertion. The copies are bounded by `byteLimit`, least recently used evicted first; a weight
-/// larger than the limit is converted on every call. Weights are assumed immutable while cached;
-/// `invalidate(_:)` drops a storage's entries when the backend writes into it.
+/// miss. The copies are bounded by `byteLimit`. Live entries are never evicted: once the cache
+/// is full, further weights are not cached and matmul converts them block by block on the fly
+/// (a model's layers are used in a cycle, where evicting the least recently used copy would
+/// miss on every call). Weights are assumed immutable while cached; `invalidate(_:)` drops a
+/// storage's entries when the backend writes into it.
 final class ConvertedWeightCache: @unchecked Sendable {
     private struct Key: Hashable {
         let storage: ObjectIdentifier
@@ -16,60 +18,52 @@ final class ConvertedWeightCache: @unchecked Sendable {
         let dtype: DType
     }
 
-    private final class Entry {
+    private struct Entry {
         weak var source: Storage?
         let converted: Tensor
-        var lastUse: UInt64
-
-        init(source: Storage, converted: Tensor, lastUse: UInt64) {
-            self.source = source
-            self.converted = converted
-            self.lastUse = lastUse
-        }
     }
 
     let byteLimit: Int
     private let lock = NSLock()
     private var entries: [Key: Entry] = [:]
     private var cachedBytes = 0
-    private var clock: UInt64 = 0
     private var conversions = 0
 
     init(byteLimit: Int) {
         self.byteLimit = byteLimit
     }
 
-    /// How many times a weight was converted (cache misses), for tests and reports.
+    /// How many weights were converted into the cache (misses that fit), for tests and reports.
     var conversionCount: Int { lock.withLock { conversions } }
     /// Bytes of fp32 copies held now.
     var bytesHeld: Int { lock.withLock { cachedBytes } }
 
-    /// `weight` (bf16 or f16, host) as fp32: the cached copy, or a fresh conversion cached if it fits.
-    func floatWeight(_ weight: Tensor, threads: Int) throws -> Tensor {
+    /// `weight` (bf16 or f16, host) as fp32: the cached copy, or a fresh conversion that is cached;
+    /// nil when the copy does not fit in what is left of `byteLimit`.
+    func floatWeight(_ weight: Tensor, threads: Int) throws -> Tensor? {
         let key = Key(storage: ObjectIdentifier(weight.storage), byteOffset: weight.byteOffset,
                       shape: weight.shape, dtype: weight.dtype)
-        let hit: Tensor? = lock.withLock {
-            guard let entry = entries[key], entry.source === weight.storage else { return nil }
-            clock += 1
-            entry.lastUse = clock
-            return entry.converted
+        let size = weight.elementCount * DType.f32.byteSize
+        let cached: Tensor?? = lock.withLock {
+            if let entry = entries[key], entry.source === weight.storage { return .some(entry.converted) }
+            dropStaleEntries()
+            return cachedBytes + size <= byteLimit ? .some(nil) : .none
         }
-        if let hit { return hit }
+        switch cached {
+        case .none: return nil  // no room
+        case .some(.some(let hit)): return hit
+        case .some(.none): break
+        }
 
         // Convert outside the lock: other ranks' threads keep using the cache meanwhile.
         let converted = try floatTensor(weight, threads: threads)
         return lock.withLock {
-            conversions += 1
             if let entry = entries[key], entry.source === weight.storage { return entry.converted }  // another thread won
-            let size = converted.byteCount
-            guard size <= byteLimit else { return converted }
-            dropStaleEntries()
-            while cachedBytes + size > byteLimit, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
-                remove(oldest.key)
-            }
-            clock += 1
-            if let replaced = entries[key] { cachedBytes -= replaced.converted.byteCount }
-            entries[key] = Entry(source: weight.storage, converted: converted, lastUse: clock)
+            if let stale = entries.removeValue(forKey: key) { cachedBytes -= stale.converted.byteCount }
+            conversions += 1
+            // Another weight may have taken the room meanwhile: then this copy serves this call only.
+            guard cachedBytes + size <= byteLimit else { return converted }
+            entries[key] = Entry(source: weight.storage, converted: converted)
             cachedBytes += size
             return converted
         }

@@ -95,22 +95,43 @@ final class MatmulTests: XCTestCase {
         XCTAssertEqual(rank1.weightConversionCount, before, "rank 1 reuses rank 0's conversion")
     }
 
-    func testWeightCacheStaysWithinItsByteLimit() throws {
+    func testFullWeightCacheKeepsItsWeightsAndConvertsOthersBlockByBlock() throws {
         var rng = SeededGenerator(seed: 6)
         let backend = CPUBackend(weightCacheBytes: 6 * 1024)
         let x = rng.tensor([2, 32])
         let weights = (0..<3).map { _ in rng.tensor([32, 32], dtype: .bf16) }  // 4 KiB each as fp32
         for w in weights { _ = try backend.matmul(x, weight: w, bias: nil) }
-        XCTAssertLessThanOrEqual(backend.weightCacheBytesHeld, 6 * 1024)
-        XCTAssertEqual(backend.weightCacheBytesHeld, 4 * 1024, "only the most recent weight fits")
-        _ = try backend.matmul(x, weight: weights[2], bias: nil)
-        XCTAssertEqual(backend.weightConversionCount, 3, "the most recent weight is still cached")
+        XCTAssertEqual(backend.weightCacheBytesHeld, 4 * 1024, "only the first weight fits; live copies are never evicted")
+        XCTAssertEqual(backend.weightConversionCount, 1)
         _ = try backend.matmul(x, weight: weights[0], bias: nil)
-        XCTAssertEqual(backend.weightConversionCount, 4, "an evicted weight is converted again")
+        XCTAssertEqual(backend.weightConversionCount, 1, "the cached weight is reused")
 
+        // Uncached weights give the same products as converting first, for one row and many,
+        // also when a core's rows span several conversion blocks (16 rows a block for one row of x
+        // at K = 4096, 128 rows for several rows at K = 8192).
         let uncached = CPUBackend(weightCacheBytes: 0)
-        _ = try uncached.matmul(x, weight: weights[0], bias: nil)
+        for (m, n, k) in [(1, 100, 4096), (3, 300, 8192), (5, 33, 32)] {
+            let x = rng.tensor([m, k]), w = rng.tensor([n, k], dtype: .bf16), bias = rng.tensor([n])
+            let streamed = try uncached.matmul(x, weight: w, bias: bias)
+            let converted = try uncached.matmul(x, weight: uncached.cast(w, to: .f32), bias: bias)
+            // Blocks change how BLAS tiles the product, not the sums: equal to fp32 round-off.
+            assertClose(streamed.floats(), doubles(converted), tolerance: fp32Tolerance(terms: k),
+                        "block-converted \(m)x\(k) @ \(n)x\(k)")
+        }
         XCTAssertEqual(uncached.weightCacheBytesHeld, 0)
+        XCTAssertEqual(uncached.weightConversionCount, 0)
+
+        // A dropped weight's copy is stale and makes room for the next one.
+        let roomy = CPUBackend(weightCacheBytes: 4 * 1024)
+        do {
+            let temporary = rng.tensor([32, 32], dtype: .bf16)
+            _ = try roomy.matmul(x, weight: temporary, bias: nil)
+        }
+        _ = try roomy.matmul(x, weight: weights[1], bias: nil)
+        XCTAssertEqual(roomy.weightConversionCount, 2)
+        XCTAssertEqual(roomy.weightCacheBytesHeld, 4 * 1024)
+        _ = try roomy.matmul(x, weight: weights[1], bias: nil)
+        XCTAssertEqual(roomy.weightConversionCount, 2, "the new weight took the dropped one's room")
     }
 
     func testMatmulRejectsBadShapesAndDtypes() {
