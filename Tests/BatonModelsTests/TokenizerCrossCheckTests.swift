@@ -110,33 +110,11 @@ final class TokenizerCrossCheckTests: XCTestCase {
     }
 
     private func runHuggingFace(tokenizer dir: URL, texts: [String], decode: [[Int32]]) throws -> Reference {
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        check.arguments = ["python3", "-c", "import tokenizers"]
-        check.standardOutput = FileHandle.nullDevice
-        check.standardError = FileHandle.nullDevice
-        do { try check.run() } catch { throw XCTSkip("python3 not runnable") }
-        check.waitUntilExit()
-        if check.terminationStatus != 0 { throw XCTSkip("python tokenizers not installed") }
-
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("baton-tok-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
         let request: [String: Any] = [
             "tokenizer": dir.appendingPathComponent("tokenizer.json").path, "texts": texts,
             "decode": decode.map { $0.map(Int.init) },
         ]
-        let requestURL = work.appendingPathComponent("request.json")
-        let responseURL = work.appendingPathComponent("response.json")
-        try JSONSerialization.data(withJSONObject: request).write(to: requestURL)
-        _ = FileManager.default.createFile(atPath: responseURL.path, contents: nil)
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        run.arguments = ["python3", TokenizerFixtures.scripts.appendingPathComponent("hf_tokenize.py").path, requestURL.path]
-        run.standardOutput = try FileHandle(forWritingTo: responseURL)
-        try run.run()
-        run.waitUntilExit()
-        XCTAssertEqual(run.terminationStatus, 0, "hf_tokenize.py failed")
-        return try JSONDecoder().decode(Reference.self, from: Data(contentsOf: responseURL))
+        let data = try PythonReference.run(script: "hf_tokenize.py", module: "tokenizers", request: request)
+        return try JSONDecoder().decode(Reference.self, from: data)
     }
 }
