@@ -84,16 +84,15 @@ public final class Tokenizer: Sendable {
         addedTokenTexts = Dictionary(added.map {
             ($0.id, $0.normalized ? Normalizer.string(normalizedContent($0)) : $0.content)
         }, uniquingKeysWith: { _, last in last })
-        let largestId = max(model.tokens.keys.max() ?? -1, added.map(\.id).max() ?? -1)
-        vocabularySize = Int(largestId) + 1
+        vocabularySize = max(model.tokens.count, Int(added.map(\.id).max() ?? -1) + 1)
 
         let special = try SpecialTokenConfig(
             tokenizerConfig: config, generationConfig: generationConfig, modelConfig: modelConfig)
-        let ids = model.vocab
+        let model = self.model
         let addedIds = addedTokenIds
         func id(_ token: String?) -> Int32? {
             guard let token else { return nil }
-            return addedIds[token] ?? ids[Array(token.utf8)]
+            return addedIds[token] ?? model.id(of: token)
         }
         bosTokenId = id(special.bosToken) ?? special.bosTokenIds.first.flatMap { Int32(exactly: $0) }
         var eos = Set(special.eosTokenIds.compactMap { Int32(exactly: $0) })
@@ -106,13 +105,13 @@ public final class Tokenizer: Sendable {
 
     /// The id of a token (added tokens included), or nil.
     public func id(forToken token: String) -> Int32? {
-        addedTokenIds[token] ?? model.vocab[Array(token.utf8)]
+        addedTokenIds[token] ?? model.id(of: token)
     }
 
     /// The text of a token as stored in the vocabulary (byte-level tokens in their `Ġ`
     /// spelling), or nil for an unknown id.
     public func token(forId id: Int32) -> String? {
-        addedTokenTexts[id] ?? model.tokens[id]
+        addedTokenTexts[id] ?? model.token(for: id)
     }
 
     /// Token ids of `text`; with `addSpecialTokens` the post-processor's ids (such as BOS) are
@@ -148,14 +147,14 @@ public final class Tokenizer: Sendable {
         for word in words {
             key.removeAll(keepingCapacity: true)
             for scalar in word.scalars { key.append(contentsOf: UTF8.encode(scalar)!) }
-            if let cached = cache.lookup(key) {
+            if let cached = cache.lookup(TokenBytes(key)) {
                 ids.append(contentsOf: cached)
                 continue
             }
             let symbols = isByteLevel ? key.map { ByteLevelAlphabet.characters[Int($0)] } : Array(word.scalars)
             var wordIds = [Int32]()
             model.tokenize(symbols, into: &wordIds)
-            cache.store(key, wordIds)
+            cache.store(TokenBytes(key), wordIds)
             ids.append(contentsOf: wordIds)
         }
     }
@@ -169,7 +168,7 @@ public final class Tokenizer: Sendable {
             if let added = addedTokens[id] {
                 if skipSpecialTokens && added.special { continue }
                 tokens.append(addedTokenTexts[id] ?? added.content)
-            } else if let token = model.tokens[id] {
+            } else if let token = model.token(for: id) {
                 tokens.append(token)
             }
         }
@@ -186,19 +185,19 @@ public final class Tokenizer: Sendable {
 /// BPE results per word, shared by all encodes. Bounded: once full, new words are not stored
 /// (the first words of a text are the most common ones anyway).
 final class WordCache: @unchecked Sendable {
-    private var entries = [[UInt8]: [Int32]]()
+    private var entries = [TokenBytes: [Int32]]()
     private let lock = NSLock()
     private let capacity = 100_000
     private let longestKey = 256
 
-    func lookup(_ key: [UInt8]) -> [Int32]? {
+    func lookup(_ key: TokenBytes) -> [Int32]? {
         lock.lock()
         defer { lock.unlock() }
         return entries[key]
     }
 
-    func store(_ key: [UInt8], _ ids: [Int32]) {
-        guard key.count <= longestKey else { return }
+    func store(_ key: TokenBytes, _ ids: [Int32]) {
+        guard key.bytes.count <= longestKey else { return }
         lock.lock()
         defer { lock.unlock() }
         if entries.count < capacity { entries[key] = ids }
