@@ -27,6 +27,10 @@ final class TokenizerCrossCheckTests: XCTestCase {
         try crossCheck(TokenizerFixtures.require("tiny-gpt2"))
     }
 
+    func testGeneralRegexSplitsMatchOnigurumaThroughICU() throws {
+        try crossCheck(TokenizerFixtures.require("tiny-regex"))
+    }
+
     func testExtraTokenizerDirectoriesMatchHuggingFace() throws {
         let dirs = (ProcessInfo.processInfo.environment["BATON_TOKENIZER_DIRS"] ?? "")
             .split(separator: ":").map { URL(fileURLWithPath: String($0)) }
