@@ -95,6 +95,34 @@ final class TokenizerUnitTests: XCTestCase {
         }
     }
 
+    func testConcurrentEncodesShareTheWordCacheAndAgreeWithSequentialOnes() throws {
+        let tokenizer = try Tokenizer(directory: TokenizerFixtures.require("tiny-qwen2"))
+        let texts = TrickyTexts.generate(count: 64, specials: ["<|im_start|>"], seed: 11)
+        final class Results: @unchecked Sendable {
+            var ids = [[Int32]](repeating: [], count: 64)
+            let lock = NSLock()
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: texts.count) { k in
+            let ids = tokenizer.encode(texts[k])
+            results.lock.lock()
+            results.ids[k] = ids
+            results.lock.unlock()
+        }
+        let fresh = try Tokenizer(directory: TokenizerFixtures.require("tiny-qwen2"))
+        XCTAssertEqual(results.ids, texts.map { fresh.encode($0) })
+    }
+
+    func testEncodeChatUsesTheConfigTemplateWithoutAddingASecondBOS() throws {
+        let llama = try Tokenizer(directory: TokenizerFixtures.require("tiny-llama"))
+        let ids = try llama.encodeChat([.user("Hi")])
+        XCTAssertEqual(ids.filter { $0 == llama.bosTokenId }.count, 1)
+        XCTAssertEqual(ids.first, llama.bosTokenId)
+        XCTAssertEqual(Array(ids.suffix(2)), [llama.id(forToken: "<|end_header_id|>")!, llama.encode("\n\n", addSpecialTokens: false)[0]])
+        let noTemplate = try Tokenizer(directory: TokenizerFixtures.require("tiny-spm"))
+        XCTAssertThrowsError(try noTemplate.encodeChat([.user("Hi")]))
+    }
+
     // MARK: errors
 
     private func tinyJSON(_ edit: (inout [String: Any]) -> Void) throws -> Data {

@@ -159,6 +159,18 @@ public final class Tokenizer: Sendable {
         }
     }
 
+    /// Token ids of a conversation rendered with the model's chat template (BOS, where the
+    /// template has one, comes from the template text, so no post-processor ids are added).
+    public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> [Int32] {
+        guard let chatTemplate else {
+            throw BatonError.unsupported(
+                "tokenizer_config.json: no `chat_template` of a known family (Llama-3 or ChatML); "
+                    + "pass a ChatTemplate explicitly or encode plain text")
+        }
+        return encode(chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt),
+                      addSpecialTokens: false)
+    }
+
     /// Text of `ids`, through tokenizer.json's decoder. Invalid UTF-8 becomes U+FFFD; unknown
     /// ids are skipped; with `skipSpecialTokens`, special added tokens are left out.
     public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
