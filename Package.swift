@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(
             name: "BatonEngine",
-            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonModels", "BatonParallel"]),
+            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonModels", "BatonParallel"],
+            resources: [.embedInCode("Resources/fetch_default_model.py")]),
         .executableTarget(
             name: "baton",
             dependencies: ["BatonEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -36,7 +37,7 @@ let package = Package(
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
         .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),
         .testTarget(
-            name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor"]),
+            name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor", "BatonParallel"]),
         .testTarget(
             name: "BatonParallelTests",
             dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),
