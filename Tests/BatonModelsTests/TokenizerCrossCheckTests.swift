@@ -31,6 +31,21 @@ final class TokenizerCrossCheckTests: XCTestCase {
         try crossCheck(TokenizerFixtures.require("tiny-regex"))
     }
 
+    /// The default model (SmolLM2, GPT-2 regex with individual digits), where CI fetches it:
+    /// $BATON_DEFAULT_MODEL, else $XDG_CACHE_HOME/baton/models/SmolLM2-135M-Instruct.
+    func testDefaultModelTokenizerMatchesHuggingFace() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let cache = environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        let dir = environment["BATON_DEFAULT_MODEL"].map { URL(fileURLWithPath: $0) }
+            ?? cache.appendingPathComponent("baton/models/SmolLM2-135M-Instruct")
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path) else {
+            throw XCTSkip("default model not fetched at \(dir.path)")
+        }
+        XCTAssertEqual(try Tokenizer(directory: dir).chatTemplate?.family, .chatML)
+        try crossCheck(dir)
+    }
+
     func testExtraTokenizerDirectoriesMatchHuggingFace() throws {
         let dirs = (ProcessInfo.processInfo.environment["BATON_TOKENIZER_DIRS"] ?? "")
             .split(separator: ":").map { URL(fileURLWithPath: String($0)) }
