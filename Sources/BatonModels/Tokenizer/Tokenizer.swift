@@ -121,16 +121,18 @@ public final class Tokenizer: Sendable {
         let scalars = Array(text.unicodeScalars)
         var ids = [Int32]()
         ids.reserveCapacity(scalars.count / 3 + 4)
+        // Added tokens matched in the raw text first, then those matched after normalization.
         for segment in rawAddedMatcher.split(scalars[...], atOrigin: true) {
-            guard case .text(let piece, let atOrigin) = segment else {
-                if case .token(let id) = segment { ids.append(id) }
-                continue
-            }
-            let normalized = normalizer.map { $0.normalize(Array(piece))[...] } ?? piece
-            for inner in normalizedAddedMatcher.split(normalized, atOrigin: atOrigin) {
-                switch inner {
-                case .token(let id): ids.append(id)
-                case .text(let text, let atOrigin): encodeWords(text, atOrigin: atOrigin, into: &ids)
+            switch segment {
+            case .token(let id):
+                ids.append(id)
+            case .text(let piece, let atOrigin):
+                let normalized = normalizer.map { $0.normalize(Array(piece))[...] } ?? piece
+                for inner in normalizedAddedMatcher.split(normalized, atOrigin: atOrigin) {
+                    switch inner {
+                    case .token(let id): ids.append(id)
+                    case .text(let text, let atOrigin): encodeWords(text, atOrigin: atOrigin, into: &ids)
+                    }
                 }
             }
         }
