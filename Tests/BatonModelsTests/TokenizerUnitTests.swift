@@ -123,6 +123,20 @@ final class TokenizerUnitTests: XCTestCase {
         XCTAssertThrowsError(try noTemplate.encodeChat([.user("Hi")]))
     }
 
+    func testChatTemplateComesFromANamedListOrFromChatTemplateJinja() throws {
+        let json = try tinyJSON { _ in }
+        let named = Data(#"{"chat_template": [{"name": "tool_use", "template": "x"}, {"name": "default", "template": "<|im_start|>{{ m }}"}]}"#.utf8)
+        XCTAssertEqual(try Tokenizer(tokenizerJSON: json, config: named).chatTemplate?.family, .chatML)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("baton-chat-file-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try json.write(to: dir.appendingPathComponent("tokenizer.json"))
+        XCTAssertNil(try Tokenizer(directory: dir).chatTemplate)
+        try Data("{{ bos_token }}<|start_header_id|>".utf8).write(to: dir.appendingPathComponent("chat_template.jinja"))
+        XCTAssertEqual(try Tokenizer(directory: dir).chatTemplate?.family, .llama3)
+    }
+
     // MARK: errors
 
     private func tinyJSON(_ edit: (inout [String: Any]) -> Void) throws -> Data {

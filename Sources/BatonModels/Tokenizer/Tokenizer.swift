@@ -48,8 +48,11 @@ public final class Tokenizer: Sendable {
         guard let tokenizerJSON = try read("tokenizer.json") else {
             throw BatonError(.io, "\(directory.appendingPathComponent("tokenizer.json").path): file not found")
         }
+        // Checkpoints saved by newer transformers keep the chat template in its own file.
+        let templateFile = try read("chat_template.jinja").map { String(decoding: $0, as: UTF8.self) }
         try self.init(tokenizerJSON: tokenizerJSON, config: try read("tokenizer_config.json"),
-                      generationConfig: try read("generation_config.json"), modelConfig: try read("config.json"))
+                      generationConfig: try read("generation_config.json"), modelConfig: try read("config.json"),
+                      chatTemplateFile: templateFile)
     }
 
     /// A tokenizer from the contents of tokenizer.json and, optionally, tokenizer_config.json.
@@ -58,8 +61,10 @@ public final class Tokenizer: Sendable {
     }
 
     /// A tokenizer from file contents; `generationConfig` and `modelConfig` contribute
-    /// `bos_token_id` / `eos_token_id`.
-    public init(tokenizerJSON: Data, config: Data?, generationConfig: Data?, modelConfig: Data?) throws {
+    /// `bos_token_id` / `eos_token_id`; `chatTemplateFile` (chat_template.jinja) is the chat
+    /// template when tokenizer_config.json has none.
+    public init(tokenizerJSON: Data, config: Data?, generationConfig: Data?, modelConfig: Data?,
+                chatTemplateFile: String? = nil) throws {
         let root = try JSONField.parse(tokenizerJSON, file: "tokenizer.json")
         guard root.value is [String: Any] else { throw root.failure(expected: "an object") }
         model = try BPEModel(root["model"])
@@ -98,7 +103,7 @@ public final class Tokenizer: Sendable {
         var eos = Set(special.eosTokenIds.compactMap { Int32(exactly: $0) })
         if let e = id(special.eosToken) { eos.insert(e) }
         eosTokenIds = eos
-        chatTemplate = special.chatTemplate.flatMap {
+        chatTemplate = (special.chatTemplate ?? chatTemplateFile).flatMap {
             ChatTemplate(detectingFrom: $0, bosToken: special.bosToken ?? "")
         }
     }
