@@ -112,6 +112,21 @@ final class TokenizerCrossCheckTests: XCTestCase {
                 }
             }
         }
+        // Streaming, step by step, against tokenizers' DecodeStream (nil there is "" here).
+        for (k, ids) in toDecode.enumerated() {
+            for (skip, reference) in [(false, hf.stream[k]), (true, hf.streamSkip[k])] {
+                guard let reference else { continue }
+                var stream = tokenizer.streamingDecoder(skipSpecialTokens: skip)
+                let ours = ids.map { stream.next($0) }
+                if ours.map({ Array($0.utf8) }) != reference.map({ Array(($0 ?? "").utf8) }) {
+                    failures += 1
+                    if failures <= 10 {
+                        XCTFail("\(dir.lastPathComponent): stream skip=\(skip) \(ids)\n ours \(ours)\n hf   \(reference)",
+                                file: file, line: line)
+                    }
+                }
+            }
+        }
         XCTAssertEqual(failures, 0, "\(dir.lastPathComponent): \(failures) mismatches", file: file, line: line)
     }
 
@@ -121,8 +136,11 @@ final class TokenizerCrossCheckTests: XCTestCase {
         let decoded: [String]
         let decodedSkip: [String]
         let pieces: [[String]]?
+        let stream: [[String?]?]
+        let streamSkip: [[String?]?]
         enum CodingKeys: String, CodingKey {
-            case ids, decoded, pieces
+            case ids, decoded, pieces, stream
+            case streamSkip = "stream_skip"
             case plainIds = "plain_ids"
             case decodedSkip = "decoded_skip"
         }
