@@ -8,6 +8,8 @@ Prepend("▁") + Replace(" " -> "▁"), no pre-tokenizer, BPE with byte_fallback
 decoder Replace + ByteFallback + Fuse + Strip, post-processor "<s> $A"), and
 OUT_DIR/tiny-spm-metaspace/tokenizer.json: the newer layout of the same model (Metaspace
 pre-tokenizer with prepend_scheme "first", split false, and the Metaspace decoder).
+OUT_DIR/tiny-spm-metaspace-split/tokenizer.json: the same model with the older Metaspace
+layout (prepend_scheme "always", split on "▁") and the Llama-2 decoder chain.
 OUT_DIR/tiny-gpt2/tokenizer.json: a GPT-2-style byte-level BPE (Digits + ByteLevel with
 the GPT-2 regex and add_prefix_space, NFKC normalizer) with added tokens that use lstrip,
 rstrip, single_word and normalized, to exercise those rules.
@@ -83,6 +85,14 @@ def llama2_layout(trained):
     }
 
 
+def metaspace_split_layout(llama2):
+    """Older Metaspace files: prepend always, split on ▁, the Llama-2 decoder chain."""
+    t = json.loads(json.dumps(llama2))
+    t["normalizer"] = None
+    t["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}
+    return t
+
+
 def metaspace_layout(llama2):
     t = json.loads(json.dumps(llama2))
     t["normalizer"] = None
@@ -134,6 +144,7 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "Tests/Fixtures"
     llama2 = llama2_layout(train())
     for name, data in [("tiny-spm", llama2), ("tiny-spm-metaspace", metaspace_layout(llama2)),
+                       ("tiny-spm-metaspace-split", metaspace_split_layout(llama2)),
                        ("tiny-gpt2", gpt2_layout()), ("tiny-regex", regex_layout())]:
         text = json.dumps(data, ensure_ascii=False, indent=1)
         Tokenizer.from_str(text)  # must load in tokenizers itself

@@ -23,6 +23,10 @@ final class TokenizerCrossCheckTests: XCTestCase {
         try crossCheck(TokenizerFixtures.require("tiny-spm-metaspace"))
     }
 
+    func testMetaspaceAlwaysPrependedAndSplitMatchesHuggingFace() throws {
+        try crossCheck(TokenizerFixtures.require("tiny-spm-metaspace-split"))
+    }
+
     func testGPT2RegexDigitsNFKCAndAddedTokenRulesMatchHuggingFace() throws {
         try crossCheck(TokenizerFixtures.require("tiny-gpt2"))
     }
