@@ -144,11 +144,12 @@ public final class Engine: @unchecked Sendable {
         return tokenizer?.decode(result.tokens.filter { !stops.contains($0) }) ?? ""
     }
 
-    /// Rejects requests longer than the model's positions, naming both numbers.
+    /// Rejects requests longer than the model's positions, naming both numbers. The last new
+    /// token is never fed back, so `prompt + maxTokens - 1` positions are used.
     public func checkContext(promptTokens: Int, maxTokens: Int) throws {
         if promptTokens == 0 { throw BatonError.invalidArgument("the prompt is empty (0 tokens)") }
         let limit = config.maxPositionEmbeddings
-        if promptTokens + maxTokens > limit {
+        if promptTokens + max(maxTokens, 1) - 1 > limit {
             throw BatonError.invalidArgument(
                 "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) in config.json")
         }

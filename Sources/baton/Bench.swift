@@ -69,7 +69,9 @@ extension Bench {
                     preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList, methods: methodList,
                     ranks: rankList, device: computeDevice, runs: runs, warmups: warmup, queryTokens: queryTokens,
                     plan: PlanOptions(anchorLength: anchorLength, passingLength: passingLength))
-                let results = try runPrefillBenchmark(options)
+                let results = try runPrefillBenchmark(options) { row in
+                    standardError(String(format: "%@ x%d %d tokens: median %.3f s (%.0f tokens/s)\n", row.method, row.ranks, row.tokens, row.median_s, row.tokens_per_s))
+                }
                 let table = prefillTable(results)
                 print(table)
                 try writeReport(results: results, table: table)
