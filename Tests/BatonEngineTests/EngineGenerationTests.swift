@@ -83,7 +83,9 @@ final class EngineGenerationTests: XCTestCase {
     func testPromptLongerThanMaxPositionsIsRejectedWithBothNumbers() throws {
         let engine = try Engine.load(EngineOptions(modelDirectory: Self.fixtures.appendingPathComponent("tiny-llama"), showProgress: false))
         let limit = engine.config.maxPositionEmbeddings
-        XCTAssertThrowsError(try engine.generate(promptIds: Array(repeating: 5, count: limit), options: GenerationOptions(maxTokens: 1))) { error in
+        // A full-length prompt with one new token fits (the new token is never fed back); two do not.
+        XCTAssertNoThrow(try engine.checkContext(promptTokens: limit, maxTokens: 1))
+        XCTAssertThrowsError(try engine.generate(promptIds: Array(repeating: 5, count: limit), options: GenerationOptions(maxTokens: 2))) { error in
             let text = String(describing: error)
             XCTAssertTrue(text.contains("\(limit)") && text.contains("max_position_embeddings"), text)
         }
