@@ -1,0 +1,26 @@
+/// What `baton eval` needs from a loaded model: its tokenizer's counts, its chat template and
+/// greedy completion of raw text. The engine provides it; tests can use any implementation.
+public protocol TextGenerator: AnyObject {
+    /// Tokens of `text` as plain text (no special tokens added).
+    func countTokens(_ text: String) -> Int
+    /// The model's chat template over one user turn.
+    func renderChat(user: String, addGenerationPrompt: Bool) -> String
+    /// Greedy continuation of `text` (already templated), at most `maxNewTokens` tokens,
+    /// stopping at the model's end-of-sequence tokens; special tokens are not decoded.
+    func complete(raw text: String, maxNewTokens: Int) throws -> String
+}
+
+extension TextGenerator {
+    /// The model's answer to an eval prompt: template over the user turn, continuation appended raw.
+    public func generate(_ prompt: EvalPrompt) throws -> String {
+        let text = renderChat(user: prompt.user, addGenerationPrompt: prompt.addGenerationPrompt) + prompt.continuation
+        return try complete(raw: text, maxNewTokens: prompt.maxNewTokens)
+    }
+
+    /// A counter for sizing prompts: the text's tokens plus the template's own tokens (measured
+    /// once on an empty turn), so samples fit the target with the template included.
+    public func promptTokenCounter() -> (String) -> Int {
+        let overhead = countTokens(renderChat(user: "", addGenerationPrompt: true))
+        return { [self] text in countTokens(text) + overhead }
+    }
+}
