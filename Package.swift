@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
         .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),
         .testTarget(
-            name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor"]),
+            name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor", "BatonParallel"]),
         .testTarget(
             name: "BatonParallelTests",
             dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),
