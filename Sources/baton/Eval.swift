@@ -23,6 +23,10 @@ struct Eval: AsyncParsableCommand {
         var samples = 1
 
         func run() async throws {
+            try runReportingErrors { try runGrid() }
+        }
+
+        func runGrid() throws {
             let depthList = try parseList(depths, name: "--depths") { Double($0) }
             guard depthList.allSatisfy({ (0...1).contains($0) }) else {
                 throw BatonError.invalidArgument("--depths: expected fractions in [0, 1], found \(depths)")
@@ -48,6 +52,10 @@ struct Eval: AsyncParsableCommand {
         var samples = 20
 
         func run() async throws {
+            try runReportingErrors { try runGrid() }
+        }
+
+        func runGrid() throws {
             let names = try EvalSuite.parseTasks(tasks)
             let lengths = try common.lengthList()
             try common.run(benchmark: "ruler", lengths: lengths, depths: nil, samples: samples) { count in
@@ -70,6 +78,8 @@ struct EvalOptions: ParsableArguments {
     var ranks: Int?
     @Option(help: "GPUs for the parallel methods (same as --ranks on a GPU machine).")
     var gpus: Int?
+    @Option(help: "cpu, cuda or cuda:N.")
+    var device = "cpu"
     @Option(help: "Seed of the generated tasks; the same seed gives the same prompts.")
     var seed: UInt64 = 42
     @Option(help: "Directory for the results.")
@@ -110,11 +120,13 @@ struct EvalOptions: ParsableArguments {
         guard samples >= 1 else { throw BatonError.invalidArgument("--samples: expected at least 1, found \(samples)") }
         let methodNames = try methodList()
         let rankCount = try rankCount()
-        let modelName = model.map { URL(fileURLWithPath: $0).lastPathComponent } ?? DefaultModel.name
+        let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
+        let computeDevice = try parseDevice(device, gpus: gpus)
         var evalSamples: [EvalSample] = []
         var predictions: [EvalPrediction] = []
         for method in methodNames {
-            let generator = try loadEvalGenerator(model: model, method: method, ranks: rankCount)
+            let generator = try loadEvalGenerator(directory: directory, device: computeDevice, method: method,
+                                                  ranks: rankCount, lengths: lengths)
             if evalSamples.isEmpty {
                 standardError("baton eval \(benchmark): generating prompts for lengths \(lengths)\n")
                 evalSamples = try build(generator.promptTokenCounter())
@@ -123,14 +135,14 @@ struct EvalOptions: ParsableArguments {
             predictions += try EvalRunner.run(evalSamples, method: method, generate: generator.generate,
                                               progress: bar.update)
         }
-        let report = EvalReport(benchmark: benchmark, model: modelName, seed: seed, lengths: lengths,
+        let report = EvalReport(benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
                                 depths: depths, predictions: predictions)
-        let directory = URL(fileURLWithPath: out)
-        let files = try report.write(to: directory)
+        let outDirectory = URL(fileURLWithPath: out)
+        let files = try report.write(to: outDirectory)
         print(report.markdown())
         print("wrote \(files.json.path) and \(files.markdown.path)")
         if benchmark == "niah" {
-            plotHeatMap(json: files.json, png: directory.appendingPathComponent("niah.png"))
+            plotHeatMap(json: files.json, png: outDirectory.appendingPathComponent("niah.png"))
         }
     }
 
@@ -166,7 +178,21 @@ func parseList<T>(_ value: String, name: String, _ convert: (String) -> T?) thro
     }
 }
 
-/// The model behind `baton eval`, for one attention method.
-func loadEvalGenerator(model: String?, method: String, ranks: Int?) throws -> any TextGenerator {
-    throw BatonError(.notAvailable, "baton eval: the model engine is not in this build yet (method \(method))")
+/// The model behind `baton eval`, for one attention method; checks the lengths fit the model.
+func loadEvalGenerator(directory: URL, device: ComputeDevice, method: String, ranks: Int?,
+                       lengths: [Int]) throws -> any TextGenerator {
+    guard method == "dense" && (ranks ?? 1) == 1 else {
+        throw BatonError.unsupported(
+            "baton eval --methods \(method) --ranks \(ranks ?? 1): sequence-parallel generation is not wired into the engine yet; use --methods dense")
+    }
+    let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: device))
+    guard engine.tokenizer != nil else {
+        throw BatonError.invalidModel("\(directory.path): eval needs tokenizer.json to size and read prompts")
+    }
+    let limit = engine.config.maxPositionEmbeddings
+    if let longest = lengths.max(), longest > limit {
+        throw BatonError.invalidArgument(
+            "--lengths \(longest) exceeds the model's max_position_embeddings (\(limit)) in \(directory.path)/config.json")
+    }
+    return engine
 }

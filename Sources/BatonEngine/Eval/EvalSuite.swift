@@ -12,8 +12,9 @@ public enum EvalSuite {
 
     public static let defaultDepths: [Double] = [0, 0.25, 0.5, 0.75, 1]
 
-    /// The RULER task `name` as configured in RULER's `synthetic.yaml`, sized for `length` tokens.
-    public static func rulerTask(_ name: String, length: Int) throws -> any HaystackTask {
+    /// The RULER task `name` as configured in RULER's `synthetic.yaml`, sized for `length` tokens;
+    /// `exampleNoiseLines` sizes vt's solved example (`VariableTracking.exampleNoiseLines(count:)`).
+    public static func rulerTask(_ name: String, length: Int, exampleNoiseLines: Int = 18) throws -> any HaystackTask {
         switch name {
         case "niah_single_1": return RulerNIAH(name: name, haystack: .noise)
         case "niah_single_2": return RulerNIAH(name: name, haystack: .essay)
@@ -23,7 +24,7 @@ public enum EvalSuite {
         case "niah_multikey_3": return RulerNIAH(name: name, haystack: .needle, keyKind: .uuids, valueKind: .uuids)
         case "niah_multivalue": return RulerNIAH(name: name, haystack: .essay, valuesPerKey: 4)
         case "niah_multiquery": return RulerNIAH(name: name, haystack: .essay, queryCount: 4)
-        case "vt": return VariableTracking(chainCount: 1, hopCount: 4)
+        case "vt": return VariableTracking(chainCount: 1, hopCount: 4, exampleNoiseLines: exampleNoiseLines)
         case "cwe": return CommonWordsExtraction(length: length)
         case "fwe": return FrequentWordsExtraction(length: length, alpha: 2)
         default:
@@ -59,9 +60,10 @@ public enum EvalSuite {
     public static func rulerSamples(tasks: [String], lengths: [Int], samples: Int, seed: UInt64,
                                     count: (String) -> Int, progress: ((Int) -> Void)? = nil) throws -> [EvalSample] {
         var result: [EvalSample] = []
+        let exampleLines = tasks.contains("vt") ? VariableTracking.exampleNoiseLines(count: count) : 18
         for name in tasks {
             for length in lengths {
-                let task = try rulerTask(name, length: length)
+                let task = try rulerTask(name, length: length, exampleNoiseLines: exampleLines)
                 result += try ContextFitting.samples(task, length: length, samples: samples, seed: seed, count: count)
                 progress?(result.count)
             }

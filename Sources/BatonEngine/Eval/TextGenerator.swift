@@ -1,3 +1,5 @@
+import BatonTensor
+
 /// What `baton eval` needs from a loaded model: its tokenizer's counts, its chat template and
 /// greedy completion of raw text. The engine provides it; tests can use any implementation.
 public protocol TextGenerator: AnyObject {
@@ -22,5 +24,30 @@ extension TextGenerator {
     public func promptTokenCounter() -> (String) -> Int {
         let overhead = countTokens(renderChat(user: "", addGenerationPrompt: true))
         return { [self] text in countTokens(text) + overhead }
+    }
+}
+
+/// The engine as `baton eval`'s model: greedy, exact dense attention on one rank for now.
+extension Engine: TextGenerator {
+    public func countTokens(_ text: String) -> Int {
+        tokenizer?.encode(text, addSpecialTokens: false).count ?? 0
+    }
+
+    /// The chat template over one user turn; models without one get the text as is (RULER's
+    /// "base" template).
+    public func renderChat(user: String, addGenerationPrompt: Bool) -> String {
+        chatTemplate?.render(messages: [.user(user)], addGenerationPrompt: addGenerationPrompt) ?? user
+    }
+
+    public func complete(raw text: String, maxNewTokens: Int) throws -> String {
+        guard let tokenizer else {
+            throw BatonError.invalidArgument("eval needs a model with a tokenizer (a preset with random weights has none)")
+        }
+        // A rendered template already spells its special tokens (BOS); plain text gets them added.
+        let ids = tokenizer.encode(text, addSpecialTokens: chatTemplate == nil)
+        let options = GenerationOptions(maxTokens: maxNewTokens)
+        let result = try generate(promptIds: ids, options: options)
+        let stops = stopIds(options)
+        return tokenizer.decode(result.tokens.filter { !stops.contains($0) }, skipSpecialTokens: true)
     }
 }

@@ -7,13 +7,29 @@ public struct VariableTracking: HaystackTask {
     public let chainCount: Int
     public let hopCount: Int
     public let maxNewTokens = 30
-    /// Noise lines of the solved example (RULER sizes it to about 500 tokens; this is close to
-    /// that for Llama-style tokenizers, and keeps `make` independent of the tokenizer).
-    public let exampleNoiseLines = 18
+    /// Noise lines of the solved example. RULER sizes the example to 500 tokens with the model's
+    /// tokenizer (`exampleNoiseLines(count:)`); 18 is about that for Llama-style tokenizers.
+    public let exampleNoiseLines: Int
 
-    public init(chainCount: Int = 1, hopCount: Int = 4) {
+    public init(chainCount: Int = 1, hopCount: Int = 4, exampleNoiseLines: Int = 18) {
         self.chainCount = max(chainCount, 1)
         self.hopCount = max(hopCount, 1)
+        self.exampleNoiseLines = max(exampleNoiseLines, hopCount + 1)
+    }
+
+    /// RULER's sizing of the solved example: noise grows in steps of 5 lines while the example
+    /// with its answer, plus the 30 answer tokens, stays within 500 tokens (at least 5 lines).
+    public static func exampleNoiseLines(chainCount: Int = 1, hopCount: Int = 4, count: (String) -> Int) -> Int {
+        let probe = VariableTracking(chainCount: chainCount, hopCount: hopCount)
+        var lines = 5
+        while lines < 500 {
+            var random = EvalRandom(seed: 0, "example")
+            let example = probe.instance(noiseLines: lines + 5, nameLength: 3, random: &random)
+            let text = example.user + example.prefix + example.answer.joined(separator: " ")
+            if count(text) + probe.maxNewTokens > 500 { break }
+            lines += 5
+        }
+        return lines
     }
 
     public var minimumUnits: Int { hopCount + 1 }
