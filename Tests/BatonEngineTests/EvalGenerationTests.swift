@@ -98,6 +98,10 @@ final class EvalGenerationTests: XCTestCase {
             XCTAssertTrue(sample.prompt.continuation.hasSuffix(answers == 1 ? "mentioned in the provided text is"
                                                                              : "mentioned in the provided text are"))
             if name == "niah_single_3" { XCTAssertEqual(sample.references[0].count, 36) }
+            let kind = name == "niah_single_3" || name == "niah_multikey_3" ? "uuid" : "number"
+            XCTAssertTrue(user.hasPrefix(answers == 1
+                ? "A special magic \(kind) is hidden within the following text. Make sure to memorize it. I will quiz you about the \(kind) afterwards.\n"
+                : "Some special magic \(kind)s are hidden within the following text. Make sure to memorize it. I will quiz you about the \(kind)s afterwards.\n"), name)
         }
     }
 

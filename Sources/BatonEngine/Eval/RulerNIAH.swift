@@ -113,25 +113,17 @@ public struct RulerNIAH: HaystackTask {
         let query = queryKeys.count > 1
             ? queryKeys.dropLast().joined(separator: ", ") + ", and " + queryKeys.last!
             : queryKeys[0]
-        let prompt: EvalPrompt
-        if answers.count == 1 {
-            // RULER rewrites its template to the singular when one value is asked for.
-            let kind = valueKind.singular
-            prompt = EvalPrompt(
-                user: "A special magic \(kind) is hidden within the following text. Make sure to memorize it. "
-                    + "I will quiz you about the \(kind) afterwards.\n\(context)\n"
-                    + "What is the special magic \(kind) for \(query) mentioned in the provided text?",
-                continuation: " The special magic \(kind) for \(query) mentioned in the provided text is",
-                addGenerationPrompt: true, maxNewTokens: maxNewTokens)
-        } else {
-            let kind = valueKind.rawValue
-            prompt = EvalPrompt(
-                user: "Some special magic \(kind) are hidden within the following text. Make sure to memorize it. "
-                    + "I will quiz you about the \(kind) afterwards.\n\(context)\n"
-                    + "What are all the special magic \(kind) for \(query) mentioned in the provided text?",
-                continuation: " The special magic \(kind) for \(query) mentioned in the provided text are",
-                addGenerationPrompt: true, maxNewTokens: maxNewTokens)
-        }
+        // RULER rewrites its template to the singular when one value is asked for
+        // ("Some ... are" -> "A ... is", "What are all the" -> "What is the", "numbers" -> "number").
+        let single = answers.count == 1
+        let kind = single ? valueKind.singular : valueKind.rawValue
+        let (opening, verb, question) = single ? ("A", "is", "What is the") : ("Some", "are", "What are all the")
+        let prompt = EvalPrompt(
+            user: "\(opening) special magic \(kind) \(verb) hidden within the following text. Make sure to memorize it. "
+                + "I will quiz you about the \(kind) afterwards.\n\(context)\n"
+                + "\(question) special magic \(kind) for \(query) mentioned in the provided text?",
+            continuation: " The special magic \(kind) for \(query) mentioned in the provided text \(verb)",
+            addGenerationPrompt: true, maxNewTokens: maxNewTokens)
         return (prompt, answers)
     }
 }
