@@ -32,7 +32,7 @@ let package = Package(
             resources: [.embedInCode("Resources/fetch_default_model.py")]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BatonEngine", "BatonModels", "BatonParallel", "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
         .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),

@@ -8,9 +8,14 @@ Prepend("▁") + Replace(" " -> "▁"), no pre-tokenizer, BPE with byte_fallback
 decoder Replace + ByteFallback + Fuse + Strip, post-processor "<s> $A"), and
 OUT_DIR/tiny-spm-metaspace/tokenizer.json: the newer layout of the same model (Metaspace
 pre-tokenizer with prepend_scheme "first", split false, and the Metaspace decoder).
+OUT_DIR/tiny-spm-metaspace-split/tokenizer.json: the same model with the older Metaspace
+layout (prepend_scheme "always", split on "▁") and the Llama-2 decoder chain.
 OUT_DIR/tiny-gpt2/tokenizer.json: a GPT-2-style byte-level BPE (Digits + ByteLevel with
 the GPT-2 regex and add_prefix_space, NFKC normalizer) with added tokens that use lstrip,
 rstrip, single_word and normalized, to exercise those rules.
+OUT_DIR/tiny-regex/tokenizer.json: byte-level BPE whose pre-tokenizer is a Sequence of Split
+regexes in the style of DeepSeek's (\p{P}, \p{S}, \p{M}, CJK ranges), which Baton matches through
+its general regex path rather than a hand-written matcher.
 Deterministic: trained with `tokenizers` on the corpus below; no download.
 """
 import json
@@ -80,6 +85,14 @@ def llama2_layout(trained):
     }
 
 
+def metaspace_split_layout(llama2):
+    """Older Metaspace files: prepend always, split on ▁, the Llama-2 decoder chain."""
+    t = json.loads(json.dumps(llama2))
+    t["normalizer"] = None
+    t["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}
+    return t
+
+
 def metaspace_layout(llama2):
     t = json.loads(json.dumps(llama2))
     t["normalizer"] = None
@@ -109,11 +122,30 @@ def gpt2_layout():
     return json.loads(tok.to_str())
 
 
+def regex_layout():
+    from tokenizers import Regex
+    splits = [
+        r"\p{N}{1,3}",
+        r"[一-龥\u3040-ゟ゠-ヿ]+",
+        r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    ]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex(r), behavior="isolated", invert=False) for r in splits]
+        + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<｜begin▁of▁sentence｜>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    return json.loads(tok.to_str())
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "Tests/Fixtures"
     llama2 = llama2_layout(train())
     for name, data in [("tiny-spm", llama2), ("tiny-spm-metaspace", metaspace_layout(llama2)),
-                       ("tiny-gpt2", gpt2_layout())]:
+                       ("tiny-spm-metaspace-split", metaspace_split_layout(llama2)),
+                       ("tiny-gpt2", gpt2_layout()), ("tiny-regex", regex_layout())]:
         text = json.dumps(data, ensure_ascii=False, indent=1)
         Tokenizer.from_str(text)  # must load in tokenizers itself
         os.makedirs(os.path.join(out, name), exist_ok=True)

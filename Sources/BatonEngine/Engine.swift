@@ -1,4 +1,5 @@
 import BatonCPU
+import BatonCUDA
 import BatonModels
 import BatonParallel
 import BatonTensor
@@ -99,8 +100,9 @@ public final class Engine: @unchecked Sendable {
     /// Generates from `promptIds` on this rank with exact dense attention, calling `onToken`
     /// for every new id as soon as it is chosen.
     /// `ignoringModelStopIds` stops only on the request's own ids (reference comparisons).
+    /// `timer` adds up the time of each part of the forward passes (benchmark breakdowns).
     public func generate(promptIds: [Int32], options: GenerationOptions, ignoringModelStopIds: Bool = false,
-                         onToken: ((Int32) -> Void)? = nil) throws -> GenerationResult {
+                         timer: PartTimer? = nil, onToken: ((Int32) -> Void)? = nil) throws -> GenerationResult {
         try checkContext(promptTokens: promptIds.count, maxTokens: options.maxTokens)
         let cache = model.makeCache(backend: backend)
         let strategy = Dense(headDim: config.headDim)
@@ -110,8 +112,11 @@ public final class Engine: @unchecked Sendable {
         let start = MonotonicClock.now()
         let positions = (0..<promptIds.count).map { Int32($0) }
         let hidden = try model.forward(tokens: backend.int32Tensor(promptIds), positions: backend.int32Tensor(positions),
-                                       strategy: strategy, cache: cache)
-        var next = try sampler.next(logits: model.logits(hidden.rows(promptIds.count - 1..<promptIds.count)), backend: backend)
+                                       strategy: strategy, cache: cache, timer: timer)
+        var next = try timed(timer, .head) {
+            try sampler.next(logits: model.logits(hidden.rows(promptIds.count - 1..<promptIds.count)), backend: backend)
+        }
+        try backend.synchronize()
         let prefillEnd = MonotonicClock.now()
 
         var tokens: [Int32] = []
@@ -156,6 +161,6 @@ public func makeBackend(_ device: ComputeDevice) throws -> any Backend {
     case .cpu:
         return CPUBackend()
     case .cuda(let ordinal):
-        throw BatonError(.notAvailable, "CUDA device \(ordinal): the CUDA backend is not built into this binary yet")
+        return try CUDABackend(ordinal: ordinal)
     }
 }

@@ -22,19 +22,22 @@ struct Attention {
 
     /// x `[T, D]` act -> `[T, D]` act.
     func callAsFunction(_ x: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
-                        strategy: any AttentionStrategy, cache: KVCache, backend: any Backend) throws -> Tensor {
+                        strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
+                        timer: PartTimer?) throws -> Tensor {
         let tokens = x.shape.rows
-        let q = try qProj(x, backend)  // [T, H*d]
-        let k = try kProj(x, backend)  // [T, Hkv*d]
-        let v = try vProj(x, backend)  // [T, Hkv*d]
-        let query = try backend.rotary(q.reshaped(tokens, heads, headDim), positions: positions,
-                                       inverseFrequencies: inverseFrequencies)
-        let key = try backend.rotary(k.reshaped(tokens, kvHeads, headDim), positions: positions,
-                                     inverseFrequencies: inverseFrequencies)
-        let input = AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
-                                   preRotary: (q, k, v))
-        let out = try strategy.attend(input, cache: cache, backend: backend)  // [T, H, d]
-        return try oProj(out.reshaped(out.shape.rows, heads * headDim), backend)
+        let input = try timed(timer, .projections) {
+            let q = try qProj(x, backend)  // [T, H*d]
+            let k = try kProj(x, backend)  // [T, Hkv*d]
+            let v = try vProj(x, backend)  // [T, Hkv*d]
+            let query = try backend.rotary(q.reshaped(tokens, heads, headDim), positions: positions,
+                                           inverseFrequencies: inverseFrequencies)
+            let key = try backend.rotary(k.reshaped(tokens, kvHeads, headDim), positions: positions,
+                                         inverseFrequencies: inverseFrequencies)
+            return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
+                                  preRotary: (q, k, v))
+        }
+        let out = try timed(timer, .attention) { try strategy.attend(input, cache: cache, backend: backend) }  // [T, H, d]
+        return try timed(timer, .projections) { try oProj(out.reshaped(out.shape.rows, heads * headDim), backend) }
     }
 }
 
@@ -58,14 +61,17 @@ struct TransformerBlock {
 
     /// `mlpRowBlock`: rows per MLP call, so a long prefill never holds `[T, intermediate]` at once.
     func callAsFunction(_ x: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor, mlpRowBlock: Int,
-                        strategy: any AttentionStrategy, cache: KVCache, backend: any Backend) throws -> Tensor {
-        let attended = try selfAttn(backend.rmsNorm(x, weight: inputLayernorm, epsilon: epsilon), layer: layer,
-                                    positions: positions, inverseFrequencies: inverseFrequencies,
-                                    strategy: strategy, cache: cache, backend: backend)
-        let h = try backend.add(x, attended)
-        return try mapRowBlocks(h, blockRows: mlpRowBlock, outputColumns: h.shape.rowSize,
-                                dtype: backend.activationDType, backend) { rows in
-            try backend.add(rows, mlp(backend.rmsNorm(rows, weight: postAttentionLayernorm, epsilon: epsilon), backend))
+                        strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
+                        timer: PartTimer?) throws -> Tensor {
+        let normed = try timed(timer, .mlp) { try backend.rmsNorm(x, weight: inputLayernorm, epsilon: epsilon) }
+        let attended = try selfAttn(normed, layer: layer, positions: positions, inverseFrequencies: inverseFrequencies,
+                                    strategy: strategy, cache: cache, backend: backend, timer: timer)
+        return try timed(timer, .mlp) {
+            let h = try backend.add(x, attended)
+            return try mapRowBlocks(h, blockRows: mlpRowBlock, outputColumns: h.shape.rowSize,
+                                    dtype: backend.activationDType, backend) { rows in
+                try backend.add(rows, mlp(backend.rmsNorm(rows, weight: postAttentionLayernorm, epsilon: epsilon), backend))
+            }
         }
     }
 }
@@ -178,20 +184,21 @@ public final class LlamaModel: @unchecked Sendable {
     /// tokens `[T]` i32, positions `[T]` i32 (global positions, on this backend) -> `[T, D]` act,
     /// the final-normed hidden states. Each layer's attention goes through `strategy`, which
     /// keeps what it wants in `cache`.
+    /// `timer`, when given, adds each part's synchronised time (benchmark breakdowns).
     public func forward(tokens: Tensor, positions: Tensor, strategy: any AttentionStrategy,
-                        cache: KVCache) throws -> Tensor {
+                        cache: KVCache, timer: PartTimer? = nil) throws -> Tensor {
         try BatonTensor.require(tokens.shape.rank == 1 && tokens.dtype == .i32,
                                 "LlamaModel.forward: tokens must be [T] i32, found \(tokens.shape) \(tokens.dtype)")
         try BatonTensor.require(positions.shape == tokens.shape && positions.dtype == .i32,
                                 "LlamaModel.forward: positions must be \(tokens.shape) i32, found \(positions.shape) \(positions.dtype)")
         try BatonTensor.require(cache.layerCount == layers.count,
                                 "LlamaModel.forward: cache has \(cache.layerCount) layers, model has \(layers.count)")
-        var h = try backend.embedding(table: embedTokens, ids: tokens)
+        var h = try timed(timer, .head) { try backend.embedding(table: embedTokens, ids: tokens) }
         for (index, layer) in layers.enumerated() {
             h = try layer(h, layer: index, positions: positions, inverseFrequencies: inverseFrequencies,
-                          mlpRowBlock: mlpRowBlock, strategy: strategy, cache: cache, backend: backend)
+                          mlpRowBlock: mlpRowBlock, strategy: strategy, cache: cache, backend: backend, timer: timer)
         }
-        return try backend.rmsNorm(h, weight: norm, epsilon: Float(config.rmsNormEps))
+        return try timed(timer, .head) { try backend.rmsNorm(h, weight: norm, epsilon: Float(config.rmsNormEps)) }
     }
 
     /// hidden `[R, D]` act -> logits `[R, V]` f32, computed in row blocks whose f32 logits take at

@@ -1,5 +1,7 @@
 import ArgumentParser
 import BatonEngine
+import BatonModels
+import BatonParallel
 import BatonTensor
 import Foundation
 
@@ -34,6 +36,15 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Attention method: dense, ring, zigzag, star, apb, spava.")
     var method: String = "dense"
 
+    @Option(help: "The question, appended after the prompt (the context). APB puts it into the anchor; Spava scores the context against it. Default: the prompt's last tokens.")
+    var query: String?
+
+    @Option(name: .customLong("anchor-length"), help: "APB/Spava anchor length in tokens (default: from the input length, as the papers).")
+    var anchorLength: Int?
+
+    @Option(name: .customLong("passing-length"), help: "APB/Spava passing budget per (virtual) host and KV head (default: from the input length).")
+    var passingLength: Int?
+
     @Option(help: "Number of CPU ranks (threads) for sequence parallelism.")
     var ranks: Int = 1
 
@@ -55,23 +66,74 @@ struct Generate: AsyncParsableCommand {
             let computeDevice = try parseDevice(device, gpus: gpus)
             let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
             let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: computeDevice))
-            guard method == "dense" && ranks == 1 && (gpus ?? 1) == 1 else {
-                throw BatonError.unsupported("--method \(method) --ranks \(ranks): sequence-parallel generation is not wired into this build yet")
+            guard let parsedMethod = Method(rawValue: method) else {
+                throw BatonError.invalidArgument("--method must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
             }
-            let ids = try engine.encode(prompt: text, chat: chat)
-            var decoder = engine.tokenizer!.streamingDecoder()
+            guard ranks >= 1 else { throw BatonError.invalidArgument("--ranks must be at least 1, got \(ranks)") }
+            if let gpus, gpus > 1 {
+                throw BatonError(.notAvailable, "--gpus \(gpus): multi-GPU generation needs the NCCL communicator, which this build does not have yet; use --ranks N for CPU ranks")
+            }
+            if parsedMethod != .dense || ranks > 1 {
+                try generateParallel(engine: engine, text: text, method: parsedMethod)
+                return
+            }
+            var ids = try engine.encode(prompt: text, chat: chat)
+            if let query { ids += engine.tokenizer!.encode(query, addSpecialTokens: false) }
             let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed))
-            let stops = engine.stopIds(options)
-            let result = try engine.generate(promptIds: ids, options: options) { id in
-                guard !stops.contains(id) else { return }
-                let piece = decoder.next(id)
-                FileHandle.standardOutput.write(Data(piece.utf8))
-            }
-            FileHandle.standardOutput.write(Data((decoder.finish() + "\n").utf8))
+            let printer = TokenPrinter(engine.tokenizer!.streamingDecoder(), stops: engine.stopIds(options))
+            let result = try engine.generate(promptIds: ids, options: options) { printer.print($0) }
+            printer.finish()
             standardError(String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s); stop: %@\n",
                                  result.promptTokens, result.prefillSeconds, result.prefillTokensPerSecond,
                                  result.tokens.count, result.decodeSeconds, result.decodeTokensPerSecond, result.stopReason.rawValue))
         }
+    }
+}
+
+extension Generate {
+    /// Sequence-parallel generation on `ranks` CPU ranks: the prompt is the context, `--query`
+    /// (or the prompt's last tokens) the question.
+    func generateParallel(engine: Engine, text: String, method: Method) throws {
+        guard let tokenizer = engine.tokenizer else { throw BatonError.invalidArgument("the model has no tokenizer") }
+        let prompt = try engine.encode(prompt: text, chat: chat)
+        let (context, question) = try query.map { (prompt, tokenizer.encode($0, addSpecialTokens: false)) }
+            ?? splitContextAndQuery(prompt)
+        try engine.checkContext(promptTokens: context.count + question.count, maxTokens: maxTokens)
+        var plan = PlanOptions(anchorLength: anchorLength, passingLength: passingLength)
+        plan.anchorQueryPrefix = nil
+        let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed),
+                                        stopIds: engine.stopIds(GenerationOptions()))
+        let request = ParallelRequest(context: context, query: question, method: method, ranks: ranks, plan: plan, generation: options)
+        let printer = TokenPrinter(tokenizer.streamingDecoder(), stops: options.stopIds)
+        let model = engine.model
+        let result = try BatonEngine.generateParallel(request, model: { _ in model }, onToken: { printer.print($0) })
+        printer.finish()
+        standardError(String(format: "%@ on %d ranks: time to first token %.3f s for %d tokens (%.1f tokens/s); decode: %d tokens in %.3f s; stop: %@\n",
+                             method.rawValue, ranks, result.prefillSeconds, result.promptTokens, result.prefillTokensPerSecond,
+                             result.tokens.count, result.decodeSeconds, result.stopReason.rawValue))
+    }
+}
+
+/// Streams decoded tokens to standard output from whichever thread produces them.
+final class TokenPrinter: @unchecked Sendable {
+    private var decoder: StreamingDecoder
+    private let stops: Set<Int32>
+    private let lock = NSLock()
+
+    init(_ decoder: StreamingDecoder, stops: Set<Int32>) {
+        self.decoder = decoder
+        self.stops = stops
+    }
+
+    func print(_ id: Int32) {
+        guard !stops.contains(id) else { return }
+        lock.lock(); defer { lock.unlock() }
+        FileHandle.standardOutput.write(Data(decoder.next(id).utf8))
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        FileHandle.standardOutput.write(Data((decoder.finish() + "\n").utf8))
     }
 }
 

@@ -1,7 +1,100 @@
 import ArgumentParser
+import BatonCUDA
+import BatonTensor
+import Foundation
 
-// Placeholder: filled in by the issue that owns `baton selftest`.
+/// `baton selftest`: every CUDA op against a float64 reference on random inputs of several shapes
+/// (odd sizes, GQA, every mask, decode rows). Outputs are poisoned (NaN bytes) before each op, so
+/// an unwritten element fails; NaN never passes. Prints a pass/fail table; exits non-zero on any
+/// failure, or when no CUDA device is available. `--bench-attention` also times causal attention.
 struct Selftest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Not implemented yet.")
-    func run() async throws { throw ValidationError("baton selftest is not implemented yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Check every CUDA op against a float64 reference; optionally time attention.")
+
+    @Option(help: "Backend to check (cuda).") var device = "cuda"
+    @Option(help: "CUDA device ordinal.") var ordinal = 0
+    @Option(help: "Seed of the random inputs.") var seed: UInt64 = 1
+    @Option(help: "Also time causal attention at these token counts, e.g. 8192,32768,131072.")
+    var benchAttention: String?
+    @Option(help: "Heads of the attention benchmark.") var benchHeads = 32
+    @Option(help: "Head dim of the attention benchmark.") var benchHeadDim = 128
+    @Flag(help: "Skip the checks (benchmark only).") var skipChecks = false
+    @Option(help: "Also run this fixture model (with expected.json) on the GPU against transformers' logits.")
+    var model: String?
+
+    func run() async throws {
+        guard device == "cuda" else { throw ValidationError("--device must be cuda (the CPU backend is the reference)") }
+        let backend: CUDABackend
+        do {
+            backend = try CUDABackend(ordinal: ordinal)
+            try backend.loadAllKernels()
+        } catch {
+            print("selftest: CUDA is not available: \(error)")
+            throw ExitCode(2)
+        }
+        print("selftest: \(backend.deviceName) (cuda:\(ordinal), \(backend.architecture), \(backend.multiprocessorCount) SMs)")
+        var failures = 0
+        if !skipChecks {
+            let checks = OpChecks(backend: backend, seed: seed)
+            checks.runAll()
+            checks.printTable()
+            failures = checks.failures
+            print("selftest: \(checks.rows.count - failures) passed, \(failures) failed; allocator: \(backend.allocator.statistics)")
+        }
+        if let model { failures += try checkModel(model) }
+        if let benchAttention {
+            let sizes = benchAttention.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            try AttentionBenchmark(backend: backend, heads: benchHeads, headDim: benchHeadDim).run(sizes: sizes)
+        }
+        if failures > 0 { throw ExitCode.failure }
+    }
+}
+
+/// Times the flash kernel (causal prefill, 1 x heads x d) and the decode path, with device events.
+struct AttentionBenchmark {
+    let backend: CUDABackend
+    let heads: Int
+    let headDim: Int
+    var kernels: [AttentionKernel] = [.flashV2, .flash]
+
+    func median(_ repeats: Int, _ body: () throws -> Void) throws -> Double {
+        for _ in 0..<2 { try body() }  // warm-up
+        let times = try (0..<repeats).map { _ in try backend.measureMilliseconds(body) }.sorted()
+        return times[times.count / 2]
+    }
+
+    func run(sizes: [Int]) throws {
+        backend.poisonAllocations = false
+        backend.synchronizeAfterLaunch = false
+        let scale = 1 / Float(headDim).squareRoot()
+        var lines: [String] = []
+        for S in sizes {
+            let q = try backend.randomUniform(Shape([S, heads, headDim]), dtype: .bf16, seed: 11)
+            let k = try backend.randomUniform(Shape([S, heads, headDim]), dtype: .bf16, seed: 12)
+            let v = try backend.randomUniform(Shape([S, heads, headDim]), dtype: .bf16, seed: 13)
+            let repeats = S <= 8192 ? 20 : S <= 32768 ? 10 : 5
+            let flops = 4 * Double(S) * Double(S) * Double(heads) * Double(headDim) / 2
+            for kernel in kernels {
+                let ms = try median(repeats) {
+                    _ = try backend.attention(query: q, key: k, value: v, mask: .causal, scale: scale, kernel: kernel)
+                }
+                lines.append(String(format: "baton %@ causal S=%6d H=%d d=%d: %9.3f ms %7.1f TFLOP/s",
+                                    kernel.description.padding(toLength: 9, withPad: " ", startingAt: 0), S, heads, headDim,
+                                    ms, flops / ms / 1e9))
+            }
+            // Decode: one query row over S keys, GQA 4:1 (Llama-3-8B shape), split-KV path.
+            let kvHeads = max(1, heads / 4)
+            let kd = k.reshaped(S * heads / kvHeads, kvHeads, headDim).rows(0..<S)
+            let vd = v.reshaped(S * heads / kvHeads, kvHeads, headDim).rows(0..<S)
+            let qd = q.rows(0..<1)
+            let decodeKernel = backend.defaultKernel(query: qd, key: kd)
+            let decodeMs = try median(20) {
+                _ = try backend.attention(query: qd, key: kd, value: vd, mask: .causal, scale: scale, kernel: decodeKernel)
+            }
+            let bytes = 2 * Double(S) * Double(kvHeads) * Double(headDim) * 2
+            lines.append(String(format: "baton decode %@ Sk=%6d H=%d Hkv=%d: %9.3f ms %7.1f GB/s", decodeKernel.description,
+                                S, heads, kvHeads, decodeMs, bytes / decodeMs / 1e6))
+        }
+        print(lines.joined(separator: "\n"))
+    }
 }

@@ -103,3 +103,17 @@ final class EngineGenerationTests: XCTestCase {
         XCTAssertTrue(text.hasSuffix("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"), text)
     }
 }
+
+/// The check `baton selftest --model` runs on the GPU, here on the CPU where fp32 must match tightly.
+final class ReferenceCheckTests: XCTestCase {
+    func testReferenceCheckOnCPUMatchesTransformersTightly() throws {
+        for name in ["tiny-llama", "tiny-qwen2"] {
+            let rows = try ReferenceCheck(directory: EngineGenerationTests.fixtures.appendingPathComponent(name), device: .cpu).run()
+            XCTAssertEqual(rows.count, 2)
+            for row in rows {
+                XCTAssertLessThan(row.relativeNorm, 1e-5, "\(name) \(row.name)")
+                XCTAssertEqual(row.greedyMatches, row.greedyTotal, "\(name) \(row.name)")
+            }
+        }
+    }
+}

@@ -23,8 +23,31 @@ final class TokenizerCrossCheckTests: XCTestCase {
         try crossCheck(TokenizerFixtures.require("tiny-spm-metaspace"))
     }
 
+    func testMetaspaceAlwaysPrependedAndSplitMatchesHuggingFace() throws {
+        try crossCheck(TokenizerFixtures.require("tiny-spm-metaspace-split"))
+    }
+
     func testGPT2RegexDigitsNFKCAndAddedTokenRulesMatchHuggingFace() throws {
         try crossCheck(TokenizerFixtures.require("tiny-gpt2"))
+    }
+
+    func testGeneralRegexSplitsMatchOnigurumaThroughICU() throws {
+        try crossCheck(TokenizerFixtures.require("tiny-regex"))
+    }
+
+    /// The default model (SmolLM2, GPT-2 regex with individual digits), where CI fetches it:
+    /// $BATON_DEFAULT_MODEL, else $XDG_CACHE_HOME/baton/models/SmolLM2-135M-Instruct.
+    func testDefaultModelTokenizerMatchesHuggingFace() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let cache = environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        let dir = environment["BATON_DEFAULT_MODEL"].map { URL(fileURLWithPath: $0) }
+            ?? cache.appendingPathComponent("baton/models/SmolLM2-135M-Instruct")
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path) else {
+            throw XCTSkip("default model not fetched at \(dir.path)")
+        }
+        XCTAssertEqual(try Tokenizer(directory: dir).chatTemplate?.family, .chatML)
+        try crossCheck(dir)
     }
 
     func testExtraTokenizerDirectoriesMatchHuggingFace() throws {
@@ -93,6 +116,21 @@ final class TokenizerCrossCheckTests: XCTestCase {
                 }
             }
         }
+        // Streaming, step by step, against tokenizers' DecodeStream (nil there is "" here).
+        for (k, ids) in toDecode.enumerated() {
+            for (skip, reference) in [(false, hf.stream[k]), (true, hf.streamSkip[k])] {
+                guard let reference else { continue }
+                var stream = tokenizer.streamingDecoder(skipSpecialTokens: skip)
+                let ours = ids.map { stream.next($0) }
+                if ours.map({ Array($0.utf8) }) != reference.map({ Array(($0 ?? "").utf8) }) {
+                    failures += 1
+                    if failures <= 10 {
+                        XCTFail("\(dir.lastPathComponent): stream skip=\(skip) \(ids)\n ours \(ours)\n hf   \(reference)",
+                                file: file, line: line)
+                    }
+                }
+            }
+        }
         XCTAssertEqual(failures, 0, "\(dir.lastPathComponent): \(failures) mismatches", file: file, line: line)
     }
 
@@ -102,41 +140,22 @@ final class TokenizerCrossCheckTests: XCTestCase {
         let decoded: [String]
         let decodedSkip: [String]
         let pieces: [[String]]?
+        let stream: [[String?]?]
+        let streamSkip: [[String?]?]
         enum CodingKeys: String, CodingKey {
-            case ids, decoded, pieces
+            case ids, decoded, pieces, stream
+            case streamSkip = "stream_skip"
             case plainIds = "plain_ids"
             case decodedSkip = "decoded_skip"
         }
     }
 
     private func runHuggingFace(tokenizer dir: URL, texts: [String], decode: [[Int32]]) throws -> Reference {
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        check.arguments = ["python3", "-c", "import tokenizers"]
-        check.standardOutput = FileHandle.nullDevice
-        check.standardError = FileHandle.nullDevice
-        do { try check.run() } catch { throw XCTSkip("python3 not runnable") }
-        check.waitUntilExit()
-        if check.terminationStatus != 0 { throw XCTSkip("python tokenizers not installed") }
-
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("baton-tok-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
         let request: [String: Any] = [
             "tokenizer": dir.appendingPathComponent("tokenizer.json").path, "texts": texts,
             "decode": decode.map { $0.map(Int.init) },
         ]
-        let requestURL = work.appendingPathComponent("request.json")
-        let responseURL = work.appendingPathComponent("response.json")
-        try JSONSerialization.data(withJSONObject: request).write(to: requestURL)
-        _ = FileManager.default.createFile(atPath: responseURL.path, contents: nil)
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        run.arguments = ["python3", TokenizerFixtures.scripts.appendingPathComponent("hf_tokenize.py").path, requestURL.path]
-        run.standardOutput = try FileHandle(forWritingTo: responseURL)
-        try run.run()
-        run.waitUntilExit()
-        XCTAssertEqual(run.terminationStatus, 0, "hf_tokenize.py failed")
-        return try JSONDecoder().decode(Reference.self, from: Data(contentsOf: responseURL))
+        let data = try PythonReference.run(script: "hf_tokenize.py", module: "tokenizers", request: request)
+        return try JSONDecoder().decode(Reference.self, from: data)
     }
 }

@@ -70,3 +70,34 @@ enum TrickyTexts {
         }
     }
 }
+
+/// Runs one of the reference scripts in scripts/ with a JSON request; skips the test when
+/// python3 or the module the script needs is missing.
+enum PythonReference {
+    static func run(script: String, module: String, request: [String: Any]) throws -> Data {
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", "import \(module)"]
+        check.standardOutput = FileHandle.nullDevice
+        check.standardError = FileHandle.nullDevice
+        do { try check.run() } catch { throw XCTSkip("python3 not runnable") }
+        check.waitUntilExit()
+        if check.terminationStatus != 0 { throw XCTSkip("python module \(module) not installed") }
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("baton-ref-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let requestURL = work.appendingPathComponent("request.json")
+        let responseURL = work.appendingPathComponent("response.json")
+        try JSONSerialization.data(withJSONObject: request).write(to: requestURL)
+        _ = FileManager.default.createFile(atPath: responseURL.path, contents: nil)
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        run.arguments = ["python3", TokenizerFixtures.scripts.appendingPathComponent(script).path, requestURL.path]
+        run.standardOutput = try FileHandle(forWritingTo: responseURL)
+        try run.run()
+        run.waitUntilExit()
+        XCTAssertEqual(run.terminationStatus, 0, "\(script) failed")
+        return try Data(contentsOf: responseURL)
+    }
+}

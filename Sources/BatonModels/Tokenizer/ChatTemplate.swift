@@ -113,7 +113,9 @@ public struct ChatTemplate: Sendable, Equatable {
                 + system + "<|eot_id|>"
             for m in rest {
                 if m.role == "tool" || m.role == "ipython" {
-                    out += header("ipython") + m.content + "<|eot_id|>"
+                    // The template tests `content is iterable`, which a string is, so tool
+                    // output goes through `tojson`: quoted and escaped.
+                    out += header("ipython") + Self.jsonString(m.content) + "<|eot_id|>"
                 } else {
                     out += header(m.role) + Self.jinjaTrim(m.content) + "<|eot_id|>"
                 }
@@ -157,6 +159,30 @@ public struct ChatTemplate: Sendable, Equatable {
         while lo < hi && isSpace(scalars[lo]) { lo += 1 }
         while hi > lo && isSpace(scalars[hi - 1]) { hi -= 1 }
         return Normalizer.string(scalars[lo..<hi])
+    }
+
+    /// `json.dumps(s, ensure_ascii=False)`, transformers' `tojson` for a string.
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
     }
 
     /// The literal text after `marker` up to the end of the Jinja string or line (an escaped

@@ -6,13 +6,36 @@ import Foundation
 struct JSONField {
     let value: Any?
     let file: String
-    let path: String
+    /// The path of the parent, and this field's key or index in it; `path` is only spelled out
+    /// for error messages (building it for each of 300K merges would cost more than parsing).
+    private let parentPath: String
+    private let step: Step
+
+    private enum Step {
+        case root, key(String), index(Int)
+    }
+
+    private init(value: Any?, file: String, parentPath: String, step: Step) {
+        self.value = value
+        self.file = file
+        self.parentPath = parentPath
+        self.step = step
+    }
+
+    /// The key path from the file's top level, e.g. `model.merges[3]`.
+    var path: String {
+        switch step {
+        case .root: return ""
+        case .key(let key): return parentPath.isEmpty ? key : "\(parentPath).\(key)"
+        case .index(let index): return "\(parentPath)[\(index)]"
+        }
+    }
 
     /// Parses `data` as the top-level JSON value of `file`.
     static func parse(_ data: Data, file: String) throws -> JSONField {
         do {
             let value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            return JSONField(value: value, file: file, path: "")
+            return JSONField(value: value, file: file, parentPath: "", step: .root)
         } catch {
             throw BatonError.invalidModel("\(file): malformed JSON (\(error.localizedDescription))")
         }
@@ -20,7 +43,7 @@ struct JSONField {
 
     subscript(key: String) -> JSONField {
         let child = (value as? [String: Any])?[key]
-        return JSONField(value: child, file: file, path: path.isEmpty ? key : "\(path).\(key)")
+        return JSONField(value: child, file: file, parentPath: path, step: .key(key))
     }
 
     /// True when the field is absent or JSON `null`.
@@ -53,8 +76,8 @@ struct JSONField {
     }
 
     func int() throws -> Int {
-        if let n = value as? NSNumber, !(value is Bool), let i = Int(exactly: n.doubleValue) { return i }
-        if let i = value as? Int { return i }
+        // JSONSerialization gives NSNumber; its booleans report the Objective-C type "c".
+        if let n = value as? NSNumber, n.objCType.pointee != 0x63, let i = Int(exactly: n.doubleValue) { return i }
         throw failure(expected: "an integer")
     }
 
@@ -62,13 +85,15 @@ struct JSONField {
 
     func array() throws -> [JSONField] {
         guard let items = value as? [Any] else { throw failure(expected: "an array") }
-        return items.enumerated().map { JSONField(value: $1, file: file, path: "\(path)[\($0)]") }
+        let here = path
+        return items.enumerated().map { JSONField(value: $1, file: file, parentPath: here, step: .index($0)) }
     }
 
     /// The fields of an object, in no particular order.
     func members() throws -> [(key: String, field: JSONField)] {
         guard let object = value as? [String: Any] else { throw failure(expected: "an object") }
-        return object.map { key, _ in (key, self[key]) }
+        let here = path
+        return object.map { key, value in (key, JSONField(value: value, file: file, parentPath: here, step: .key(key))) }
     }
 
     /// An integer or a list of integers (generation_config's `eos_token_id` comes both ways).

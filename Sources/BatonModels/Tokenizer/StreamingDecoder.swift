@@ -15,7 +15,7 @@ public struct StreamingDecoder: Sendable {
     /// Ids at the start of `window` kept only as context.
     private var contextCount = 0
 
-    init(tokenizer: Tokenizer, skipSpecialTokens: Bool) {
+    public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
         self.skipSpecialTokens = skipSpecialTokens
     }

@@ -75,7 +75,9 @@ indirect enum TokenDecoder: Sendable {
             var pending = [UInt8]()
             func flush() {
                 guard !pending.isEmpty else { return }
-                if let text = String(validating: pending, as: UTF8.self) {
+                // Valid UTF-8 survives a lossy decode unchanged (String(validating:) needs macOS 15).
+                let text = String(decoding: pending, as: UTF8.self)
+                if text.utf8.elementsEqual(pending) {
                     out.append(text)
                 } else {
                     out.append(contentsOf: repeatElement("\u{FFFD}", count: pending.count))

@@ -48,8 +48,11 @@ public final class Tokenizer: Sendable {
         guard let tokenizerJSON = try read("tokenizer.json") else {
             throw BatonError(.io, "\(directory.appendingPathComponent("tokenizer.json").path): file not found")
         }
+        // Checkpoints saved by newer transformers keep the chat template in its own file.
+        let templateFile = try read("chat_template.jinja").map { String(decoding: $0, as: UTF8.self) }
         try self.init(tokenizerJSON: tokenizerJSON, config: try read("tokenizer_config.json"),
-                      generationConfig: try read("generation_config.json"), modelConfig: try read("config.json"))
+                      generationConfig: try read("generation_config.json"), modelConfig: try read("config.json"),
+                      chatTemplateFile: templateFile)
     }
 
     /// A tokenizer from the contents of tokenizer.json and, optionally, tokenizer_config.json.
@@ -58,8 +61,10 @@ public final class Tokenizer: Sendable {
     }
 
     /// A tokenizer from file contents; `generationConfig` and `modelConfig` contribute
-    /// `bos_token_id` / `eos_token_id`.
-    public init(tokenizerJSON: Data, config: Data?, generationConfig: Data?, modelConfig: Data?) throws {
+    /// `bos_token_id` / `eos_token_id`; `chatTemplateFile` (chat_template.jinja) is the chat
+    /// template when tokenizer_config.json has none.
+    public init(tokenizerJSON: Data, config: Data?, generationConfig: Data?, modelConfig: Data?,
+                chatTemplateFile: String? = nil) throws {
         let root = try JSONField.parse(tokenizerJSON, file: "tokenizer.json")
         guard root.value is [String: Any] else { throw root.failure(expected: "an object") }
         model = try BPEModel(root["model"])
@@ -84,35 +89,34 @@ public final class Tokenizer: Sendable {
         addedTokenTexts = Dictionary(added.map {
             ($0.id, $0.normalized ? Normalizer.string(normalizedContent($0)) : $0.content)
         }, uniquingKeysWith: { _, last in last })
-        let largestId = max(model.tokens.keys.max() ?? -1, added.map(\.id).max() ?? -1)
-        vocabularySize = Int(largestId) + 1
+        vocabularySize = max(model.tokens.count, Int(added.map(\.id).max() ?? -1) + 1)
 
         let special = try SpecialTokenConfig(
             tokenizerConfig: config, generationConfig: generationConfig, modelConfig: modelConfig)
-        let ids = model.vocab
+        let model = self.model
         let addedIds = addedTokenIds
         func id(_ token: String?) -> Int32? {
             guard let token else { return nil }
-            return addedIds[token] ?? ids[Array(token.utf8)]
+            return addedIds[token] ?? model.id(of: token)
         }
         bosTokenId = id(special.bosToken) ?? special.bosTokenIds.first.flatMap { Int32(exactly: $0) }
         var eos = Set(special.eosTokenIds.compactMap { Int32(exactly: $0) })
         if let e = id(special.eosToken) { eos.insert(e) }
         eosTokenIds = eos
-        chatTemplate = special.chatTemplate.flatMap {
+        chatTemplate = (special.chatTemplate ?? chatTemplateFile).flatMap {
             ChatTemplate(detectingFrom: $0, bosToken: special.bosToken ?? "")
         }
     }
 
     /// The id of a token (added tokens included), or nil.
     public func id(forToken token: String) -> Int32? {
-        addedTokenIds[token] ?? model.vocab[Array(token.utf8)]
+        addedTokenIds[token] ?? model.id(of: token)
     }
 
     /// The text of a token as stored in the vocabulary (byte-level tokens in their `Ġ`
     /// spelling), or nil for an unknown id.
     public func token(forId id: Int32) -> String? {
-        addedTokenTexts[id] ?? model.tokens[id]
+        addedTokenTexts[id] ?? model.token(for: id)
     }
 
     /// Token ids of `text`; with `addSpecialTokens` the post-processor's ids (such as BOS) are
@@ -122,16 +126,18 @@ public final class Tokenizer: Sendable {
         let scalars = Array(text.unicodeScalars)
         var ids = [Int32]()
         ids.reserveCapacity(scalars.count / 3 + 4)
+        // Added tokens matched in the raw text first, then those matched after normalization.
         for segment in rawAddedMatcher.split(scalars[...], atOrigin: true) {
-            guard case .text(let piece, let atOrigin) = segment else {
-                if case .token(let id) = segment { ids.append(id) }
-                continue
-            }
-            let normalized = normalizer.map { $0.normalize(Array(piece))[...] } ?? piece
-            for inner in normalizedAddedMatcher.split(normalized, atOrigin: atOrigin) {
-                switch inner {
-                case .token(let id): ids.append(id)
-                case .text(let text, let atOrigin): encodeWords(text, atOrigin: atOrigin, into: &ids)
+            switch segment {
+            case .token(let id):
+                ids.append(id)
+            case .text(let piece, let atOrigin):
+                let normalized = normalizer.map { $0.normalize(Array(piece))[...] } ?? piece
+                for inner in normalizedAddedMatcher.split(normalized, atOrigin: atOrigin) {
+                    switch inner {
+                    case .token(let id): ids.append(id)
+                    case .text(let text, let atOrigin): encodeWords(text, atOrigin: atOrigin, into: &ids)
+                    }
                 }
             }
         }
@@ -148,16 +154,28 @@ public final class Tokenizer: Sendable {
         for word in words {
             key.removeAll(keepingCapacity: true)
             for scalar in word.scalars { key.append(contentsOf: UTF8.encode(scalar)!) }
-            if let cached = cache.lookup(key) {
+            if let cached = cache.lookup(TokenBytes(key)) {
                 ids.append(contentsOf: cached)
                 continue
             }
             let symbols = isByteLevel ? key.map { ByteLevelAlphabet.characters[Int($0)] } : Array(word.scalars)
             var wordIds = [Int32]()
             model.tokenize(symbols, into: &wordIds)
-            cache.store(key, wordIds)
+            cache.store(TokenBytes(key), wordIds)
             ids.append(contentsOf: wordIds)
         }
+    }
+
+    /// Token ids of a conversation rendered with the model's chat template (BOS, where the
+    /// template has one, comes from the template text, so no post-processor ids are added).
+    public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> [Int32] {
+        guard let chatTemplate else {
+            throw BatonError.unsupported(
+                "tokenizer_config.json: no `chat_template` of a known family (Llama-3 or ChatML); "
+                    + "pass a ChatTemplate explicitly or encode plain text")
+        }
+        return encode(chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt),
+                      addSpecialTokens: false)
     }
 
     /// Text of `ids`, through tokenizer.json's decoder. Invalid UTF-8 becomes U+FFFD; unknown
@@ -169,7 +187,7 @@ public final class Tokenizer: Sendable {
             if let added = addedTokens[id] {
                 if skipSpecialTokens && added.special { continue }
                 tokens.append(addedTokenTexts[id] ?? added.content)
-            } else if let token = model.tokens[id] {
+            } else if let token = model.token(for: id) {
                 tokens.append(token)
             }
         }
@@ -186,19 +204,19 @@ public final class Tokenizer: Sendable {
 /// BPE results per word, shared by all encodes. Bounded: once full, new words are not stored
 /// (the first words of a text are the most common ones anyway).
 final class WordCache: @unchecked Sendable {
-    private var entries = [[UInt8]: [Int32]]()
+    private var entries = [TokenBytes: [Int32]]()
     private let lock = NSLock()
     private let capacity = 100_000
     private let longestKey = 256
 
-    func lookup(_ key: [UInt8]) -> [Int32]? {
+    func lookup(_ key: TokenBytes) -> [Int32]? {
         lock.lock()
         defer { lock.unlock() }
         return entries[key]
     }
 
-    func store(_ key: [UInt8], _ ids: [Int32]) {
-        guard key.count <= longestKey else { return }
+    func store(_ key: TokenBytes, _ ids: [Int32]) {
+        guard key.bytes.count <= longestKey else { return }
         lock.lock()
         defer { lock.unlock() }
         if entries.count < capacity { entries[key] = ids }

@@ -1,0 +1,130 @@
+import BatonTensor
+import CCUDA
+import Foundation
+
+/// Which attention kernel of Kernels/attention.cu runs (versions kept side by side, llm.c style).
+public enum AttentionKernel: Sendable, Equatable, CustomStringConvertible {
+    /// v1: one warp per (row, head), scalar fp32. Any head dim up to 256.
+    case naive
+    /// v2: FlashAttention-2 structure on mma.sync tensor cores, 8 warps x 16 rows; head dim 64 or 128.
+    case flashV2
+    /// v3 (the default): v2's code with 4 warps x 32 rows, two blocks per SM; head dim 64 or 128.
+    case flash
+    /// v2 with the keys split over `splits` blocks per (query tile, head) and an fp32 combine: decode.
+    case flashSplit(Int)
+
+    public var description: String {
+        switch self {
+        case .naive: "naive"
+        case .flashV2: "flash-v2"
+        case .flash: "flash-v3"
+        case .flashSplit(let n): "flash-split\(n)"
+        }
+    }
+}
+
+extension AttentionMask {
+    /// (maskKind, anchorLength, passingLength) as attention.cu reads them.
+    var kernelArguments: (Int, Int, Int) {
+        switch self {
+        case .full: (0, 0, 0)
+        case .causal: (1, 0, 0)
+        case .anchor(let a, let p): (2, a, p)
+        }
+    }
+}
+
+extension CUDABackend {
+    static let flashQueryRows = 128, flashKeyRows = 64
+
+    public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws -> AttentionOutput {
+        try attention(query: query, key: key, value: value, mask: mask, scale: scale, kernel: defaultKernel(query: query, key: key))
+    }
+
+    /// The kernel `attention` picks: flash for head dim 64/128, split-KV when too few (query tile,
+    /// head) blocks would fill the GPU and the keys are long; `BATON_ATTENTION=naive` forces v1.
+    public func defaultKernel(query: Tensor, key: Tensor) -> AttentionKernel {
+        guard query.shape.rank == 3, key.shape.rank == 3 else { return .naive }
+        let d = query.shape[2]
+        if ProcessInfo.processInfo.environment["BATON_ATTENTION"] == "naive" || (d != 64 && d != 128) { return .naive }
+        let blocks = (query.shape[0] + Self.flashQueryRows - 1) / Self.flashQueryRows * query.shape[1]
+        let keyTiles = (key.shape[0] + Self.flashKeyRows - 1) / Self.flashKeyRows
+        if blocks < multiprocessorCount && keyTiles >= 16 {
+            return .flashSplit(min(keyTiles / 4, (2 * multiprocessorCount + blocks - 1) / blocks))
+        }
+        return .flash
+    }
+
+    /// Attention with a chosen kernel (the self-check and benchmark run each one).
+    public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float,
+                          kernel: AttentionKernel) throws -> AttentionOutput {
+        for t in [query, key, value] { try checkOnDevice(t, "attention") }
+        try require(query.shape.rank == 3 && key.shape.rank == 3 && key.shape == value.shape
+                    && query.shape[2] == key.shape[2] && key.shape[1] > 0 && query.shape[1] % key.shape[1] == 0,
+                    "attention: expected q [Sq, H, d], k/v [Sk, Hkv, d] with H % Hkv == 0; got \(query.shape), "
+                    + "\(key.shape), \(value.shape)")
+        let (Sq, H, d) = (query.shape[0], query.shape[1], query.shape[2])
+        let (Sk, Hkv) = (key.shape[0], key.shape[1])
+        let q = try asActivation(query, "attention q"), k = try asActivation(key, "attention k")
+        let v = try asActivation(value, "attention v")
+        let out = try empty(query.shape, dtype: .bf16)
+        let lse = try empty(Shape([H, Sq]), dtype: .f32)
+        if Sq == 0 || H == 0 { return AttentionOutput(out: out, logSumExp: lse) }
+        let (maskKind, anchorLength, passingLength) = mask.kernelArguments
+        switch kernel {
+        case .naive:
+            try require(d <= 256, "attention: the naive kernel takes head dim <= 256, got \(d)")
+            try launch("attention.cu", "attention_naive", grid: (Sq, H, 1), block: 32,
+                       [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
+                        .int(Hkv), .int(d), .int(maskKind), .int(anchorLength), .int(passingLength), .float(scale)])
+        case .flash, .flashV2, .flashSplit:
+            guard d == 64 || d == 128 else {
+                throw BatonError.unsupported("attention: the flash kernel takes head dim 64 or 128, got \(d)")
+            }
+            let queryTiles = (Sq + Self.flashQueryRows - 1) / Self.flashQueryRows
+            let keyTiles = max(1, (Sk + Self.flashKeyRows - 1) / Self.flashKeyRows)
+            var splits = 1, splitTiles = 0
+            if case .flashSplit(let n) = kernel, n > 1 {
+                splitTiles = (keyTiles + n - 1) / n
+                splits = (keyTiles + splitTiles - 1) / splitTiles
+            }
+            let sharedBytes = (Self.flashQueryRows + 4 * Self.flashKeyRows) * d * 2
+            let partialOut = splitTiles > 0 ? try empty(Shape([splits, Sq, H, d]), dtype: .f32) : out
+            let partialLse = splitTiles > 0 ? try empty(Shape([splits, H, Sq]), dtype: .f32) : lse
+            let (name, threads) = kernel == .flashV2 ? ("flash_attention_d\(d)", 256) : ("flash3_attention_d\(d)", 128)
+            try launch("attention.cu", name, grid: (queryTiles, H, splits), block: threads,
+                       sharedBytes: sharedBytes,
+                       [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
+                        .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),
+                        .float(scale * 1.4426950408889634), .int(splitTiles), .tensor(partialOut), .tensor(partialLse)])
+            if splitTiles > 0 {
+                try launchElementwise("attention.cu", "attention_combine", count: Sq * H * d,
+                                      [.tensor(partialOut), .tensor(partialLse), .tensor(out), .tensor(lse), .int(splits),
+                                       .int(Sq), .int(H), .int(d)])
+            }
+        }
+        return AttentionOutput(out: out, logSumExp: lse)
+    }
+
+    public func mergeAttention(_ parts: [AttentionOutput]) throws -> AttentionOutput {
+        guard let first = parts.first else { throw BatonError.invalidArgument("mergeAttention: no parts") }
+        let shape = first.out.shape
+        for part in parts {
+            try checkOnDevice(part.out, "mergeAttention"); try checkOnDevice(part.logSumExp, "mergeAttention")
+            try require(part.out.shape == shape && shape.rank == 3 && part.logSumExp.dtype == .f32
+                        && part.logSumExp.shape == Shape([shape[1], shape[0]]),
+                        "mergeAttention: expected out \(shape) and lse [H, Sq] f32 parts, got \(part.out.shape), "
+                        + "\(part.logSumExp.shape) \(part.logSumExp.dtype)")
+        }
+        let (Sq, H, d) = (shape[0], shape[1], shape[2])
+        let accumulated = try cast(first.out, to: .f32)
+        let logSumExp = try empty(first.logSumExp.shape, dtype: .f32)
+        try copy(first.logSumExp, into: logSumExp)
+        for part in parts.dropFirst() {
+            try launchElementwise("ops.cu", "merge_attention_pair", count: Sq * H,
+                                  [.tensor(accumulated), .tensor(logSumExp), .tensor(part.out), .int(part.out.dtype.kernelCode),
+                                   .tensor(part.logSumExp), .int64(Sq), .int64(H), .int64(d)])
+        }
+        return AttentionOutput(out: try cast(accumulated, to: activationDType), logSumExp: logSumExp)
+    }
+}

@@ -1,0 +1,123 @@
+import BatonTensor
+import CCUDA
+import Foundation
+
+/// The CUDA C sources embedded in the binary (Kernels/*.cu), by file name.
+public enum KernelSources {
+    public static let all: [String: String] = [
+        "attention.cu": String(decoding: PackageResources.attention_cu, as: UTF8.self),
+        "ops.cu": String(decoding: PackageResources.ops_cu, as: UTF8.self),
+    ]
+
+    public static func source(_ name: String) throws -> String {
+        guard let source = all[name] else { throw BatonError(.notAvailable, "no embedded kernel source \(name)") }
+        return source
+    }
+}
+
+/// Compiles embedded CUDA C with NVRTC to a cubin for one architecture, cached on disk under
+/// `$XDG_CACHE_HOME/baton` (default `~/.cache/baton`) by a key of source, architecture, NVRTC
+/// version and options, so a second run loads the cubin without compiling.
+public struct KernelCompiler: Sendable {
+    /// e.g. "sm_90a".
+    public let architecture: String
+
+    public init(architecture: String) { self.architecture = architecture }
+
+    /// The cache key: 128 bits (two FNV-1a 64 hashes with different seeds) of everything that
+    /// changes the cubin, in hex.
+    public static func cacheKey(source: String, architecture: String, nvrtcVersion: String, options: [String]) -> String {
+        let text = ([source, architecture, nvrtcVersion] + options).joined(separator: "\u{0}")
+        func fnv(_ seed: UInt64) -> UInt64 {
+            var hash = seed
+            for byte in text.utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100_0000_01b3
+            }
+            return hash
+        }
+        return String(format: "%016llx%016llx", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325_cbf29ce4))
+    }
+
+    /// `$XDG_CACHE_HOME/baton` or `~/.cache/baton`.
+    public static var cacheDirectory: URL {
+        let environment = ProcessInfo.processInfo.environment
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+            return URL(fileURLWithPath: xdg).appendingPathComponent("baton")
+        }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return URL(fileURLWithPath: home).appendingPathComponent(".cache/baton")
+    }
+
+    /// Folders holding cuda_bf16.h and friends: $CUDA_HOME/include, /usr/local/cuda/include, and the
+    /// include folder beside a pip-installed NVRTC (site-packages/nvidia/cu13/include).
+    static func includeFolders() -> [String] {
+        var folders: [String] = []
+        let environment = ProcessInfo.processInfo.environment
+        for root in [environment["CUDA_HOME"], environment["CUDA_PATH"], "/usr/local/cuda"].compactMap({ $0 }) {
+            folders.append(root + "/include")
+            folders.append(root + "/targets/x86_64-linux/include")
+        }
+        let library = String(cString: baton_nvrtc_path())
+        if library.hasPrefix("/") {
+            folders.append(URL(fileURLWithPath: library).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("include").path)
+        }
+        var seen = Set<String>()
+        return folders.filter { FileManager.default.fileExists(atPath: $0 + "/cuda_bf16.h") && seen.insert($0).inserted }
+    }
+
+    func options(fastMath: Bool) -> [String] {
+        var options = ["--gpu-architecture=\(architecture)", "--std=c++17"]
+        if fastMath { options.append("--use_fast_math") }
+        if ProcessInfo.processInfo.environment["BATON_KERNEL_VERBOSE"] != nil { options.append("--ptxas-options=-v") }
+        return options + Self.includeFolders().map { "--include-path=\($0)" }
+    }
+
+    /// The cubin of `name`'s embedded source, from the disk cache or freshly compiled.
+    public func cubin(for name: String, fastMath: Bool) throws -> [UInt8] {
+        let source = try KernelSources.source(name)
+        let nvrtc = try CUDALibraries.nvrtc()
+        let options = options(fastMath: fastMath)
+        let key = Self.cacheKey(source: source, architecture: architecture, nvrtcVersion: nvrtc.versionString,
+                                options: options)
+        let file = Self.cacheDirectory.appendingPathComponent("\(name)-\(key).cubin")
+        if let cached = try? Data(contentsOf: file), !cached.isEmpty { return [UInt8](cached) }
+        let (cubin, log) = try compile(source: source, name: name, options: options, nvrtc: nvrtc)
+        if !log.isEmpty, ProcessInfo.processInfo.environment["BATON_KERNEL_VERBOSE"] != nil {
+            FileHandle.standardError.write(Data("NVRTC log for \(name):\n\(log)\n".utf8))
+        }
+        try? FileManager.default.createDirectory(at: Self.cacheDirectory, withIntermediateDirectories: true)
+        let temporary = file.appendingPathExtension("tmp\(getpid())")
+        if (try? Data(cubin).write(to: temporary)) != nil {
+            _ = try? FileManager.default.replaceItemAt(file, withItemAt: temporary)
+        }
+        return cubin
+    }
+
+    /// NVRTC compile; a failure throws with the full compile log.
+    func compile(source: String, name: String, options: [String], nvrtc: BatonNVRTC) throws -> (cubin: [UInt8], log: String) {
+        var program: nvrtcProgram?
+        try nvrtc.check(nvrtc.nvrtcCreateProgram(&program, source, name, 0, nil, nil), "nvrtcCreateProgram(\(name))")
+        defer { _ = nvrtc.nvrtcDestroyProgram(&program) }
+        let cOptions = options.map { strdup($0) }
+        defer { cOptions.forEach { free($0) } }
+        let status = cOptions.map { UnsafePointer($0) }.withUnsafeBufferPointer {
+            nvrtc.nvrtcCompileProgram(program, Int32(options.count), $0.baseAddress)
+        }
+        var logSize = 0
+        _ = nvrtc.nvrtcGetProgramLogSize(program, &logSize)
+        var logBytes = [CChar](repeating: 0, count: max(logSize, 1))
+        _ = nvrtc.nvrtcGetProgramLog(program, &logBytes)
+        let log = String(cString: logBytes).trimmingCharacters(in: .whitespacesAndNewlines)
+        if status != 0 {
+            throw BatonError(.cuda, "NVRTC could not compile \(name) for \(architecture) "
+                             + "(\(nvrtc.errorText(status)); options \(options.joined(separator: " "))):\n\(log)")
+        }
+        var size = 0
+        try nvrtc.check(nvrtc.nvrtcGetCUBINSize(program, &size), "nvrtcGetCUBINSize(\(name))")
+        var cubin = [CChar](repeating: 0, count: size)
+        try nvrtc.check(nvrtc.nvrtcGetCUBIN(program, &cubin), "nvrtcGetCUBIN(\(name))")
+        return (cubin.map { UInt8(bitPattern: $0) }, log)
+    }
+}

@@ -1,0 +1,373 @@
+// Attention kernels: q [Sq, H, d], k/v [Sk, Hkv, d] bf16 (GQA by index: head h reads KV head
+// h / (H / Hkv)), out [Sq, H, d] bf16, lse [H, Sq] fp32 natural log-sum-exp of the scaled scores.
+// Masks (maskKind): 0 full; 1 bottom-right causal (row i sees key j iff j <= i + Sk - Sq);
+// 2 APB anchor: causal, and rows < anchorLength also skip keys < passingLength.
+// A row that sees no key gets out = 0 and lse = -inf.
+// Versions, kept while they teach something (figures in bench/RESULTS.md):
+//   v1 attention_naive: one warp per (row, head), scalar fp32 online softmax. Correct, slow;
+//      the on-device cross-check for the tiled kernels.
+//   v2 flash_attention_d{64,128}: FlashAttention-2 structure. 128 query rows per block (8 warps x
+//      16 rows), 64-key tiles in swizzled shared memory, cp.async double buffering of K and V,
+//      mma.sync m16n8k16 bf16 tensor cores fed by ldmatrix, online softmax in registers (exp2),
+//      whole masked tiles skipped, element masks only on edge tiles. Split-KV mode (splitTiles > 0)
+//      writes fp32 partials that attention_combine merges: the decode path for few query rows.
+//   v3 flash3_attention_d{64,128}: the same code with 4 warps x 32 rows (two m16 tiles per warp), so
+//      each ldmatrix of K or V feeds twice the MMAs; two blocks per SM.
+#include <cuda_bf16.h>
+
+typedef __nv_bfloat16 bf16;
+
+#define BATON_NEG_INF (-__int_as_float(0x7f800000))
+
+__device__ __forceinline__ bool attention_allowed(int row, int key, int Sq, int Sk, int maskKind,
+                                                  int anchorLength, int passingLength) {
+    if (key >= Sk) return false;
+    if (maskKind == 0) return true;
+    if (maskKind == 2 && row < anchorLength && key < passingLength) return false;
+    return key <= row + (Sk - Sq);
+}
+
+// MARK: - v1 naive
+
+extern "C" __global__ void attention_naive(const bf16 *__restrict__ q, const bf16 *__restrict__ k,
+                                           const bf16 *__restrict__ v, bf16 *__restrict__ out,
+                                           float *__restrict__ lse, int Sq, int Sk, int H, int Hkv, int d,
+                                           int maskKind, int anchorLength, int passingLength, float scale) {
+    const int row = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
+    const int hk = h / (H / Hkv);
+    const int perLane = (d + 31) / 32;  // d <= 256
+    float qv[8], acc[8];
+    for (int i = 0; i < 8; i++) {
+        int c = lane + 32 * i;
+        qv[i] = (i < perLane && c < d) ? __bfloat162float(q[((long)row * H + h) * d + c]) : 0.f;
+        acc[i] = 0.f;
+    }
+    float m = BATON_NEG_INF, l = 0.f;
+    for (int key = 0; key < Sk; key++) {
+        if (!attention_allowed(row, key, Sq, Sk, maskKind, anchorLength, passingLength)) continue;
+        const bf16 *kr = k + ((long)key * Hkv + hk) * d;
+        float dot = 0.f;
+        for (int i = 0; i < perLane; i++) {
+            int c = lane + 32 * i;
+            if (c < d) dot += qv[i] * __bfloat162float(kr[c]);
+        }
+        for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffff, dot, o);
+        float s = dot * scale;
+        float mNew = fmaxf(m, s);
+        float correction = __expf(m - mNew), p = __expf(s - mNew);
+        l = l * correction + p;
+        const bf16 *vr = v + ((long)key * Hkv + hk) * d;
+        for (int i = 0; i < perLane; i++) {
+            int c = lane + 32 * i;
+            acc[i] = acc[i] * correction + (c < d ? p * __bfloat162float(vr[c]) : 0.f);
+        }
+        m = mNew;
+    }
+    for (int i = 0; i < perLane; i++) {
+        int c = lane + 32 * i;
+        if (c < d) out[((long)row * H + h) * d + c] = __float2bfloat16(l > 0.f ? acc[i] / l : 0.f);
+    }
+    if (lane == 0) lse[(long)h * Sq + row] = l > 0.f ? m + logf(l) : BATON_NEG_INF;
+}
+
+// MARK: - v2 flash (mma.sync)
+
+__device__ __forceinline__ unsigned shared_address(const void *p) {
+    return (unsigned)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void cp_async16(unsigned destination, const void *source, int sourceBytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source),
+                 "r"(sourceBytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned *r, unsigned address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(address));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned *r, unsigned address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(address));
+}
+
+// c += a (16x16 row) * b (16x8 col), bf16 in, fp32 accumulate.
+__device__ __forceinline__ void mma_bf16(float *c, const unsigned *a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<unsigned *>(&v);
+}
+
+// Element (row, col) of a [rows][D] bf16 tile whose 16-byte chunks are XOR-swizzled by row, so
+// the 8 rows one ldmatrix phase reads fall in 8 different bank groups.
+template <int D> __device__ __forceinline__ int swizzled(int row, int col) {
+    return row * D + ((((col >> 3) ^ (row & 7))) << 3) + (col & 7);
+}
+
+// Queues the copy of `rows` rows starting at global row `first` (zero-filled at or past `limit`).
+template <int D, int ROWS, int THREADS>
+__device__ __forceinline__ void load_tile(bf16 *tile, const bf16 *base, long rowStride, int first, int limit) {
+    constexpr int CHUNKS = D / 8;
+    for (int i = threadIdx.x; i < ROWS * CHUNKS; i += THREADS) {
+        int r = i / CHUNKS, c = i % CHUNKS;
+        int globalRow = first + r;
+        bool valid = globalRow < limit;
+        const bf16 *source = base + (long)(valid ? globalRow : 0) * rowStride + c * 8;
+        cp_async16(shared_address(tile + swizzled<D>(r, c * 8)), source, valid ? 16 : 0);
+    }
+}
+
+// WARPS warps, each owning MT m16 tiles (16 * MT query rows): BR = WARPS * 16 * MT rows per block.
+// Every K/V fragment a warp reads from shared memory feeds MT tensor-core ops.
+template <int D, int WARPS, int MT>
+__device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, const bf16 *__restrict__ k,
+                                                const bf16 *__restrict__ v, bf16 *__restrict__ out,
+                                                float *__restrict__ lse, int Sq, int Sk, int H, int Hkv,
+                                                int maskKind, int anchorLength, int passingLength,
+                                                float scaleLog2, int splitTiles, float *__restrict__ partialOut,
+                                                float *__restrict__ partialLse) {
+    constexpr int ROWS = 16 * MT, BR = WARPS * ROWS, BC = 64, THREADS = WARPS * 32;
+    extern __shared__ __align__(128) unsigned char shared[];
+    bf16 *sQ = reinterpret_cast<bf16 *>(shared);
+    bf16 *sK = sQ + BR * D;      // two buffers of BC x D
+    bf16 *sV = sK + 2 * BC * D;  // two buffers of BC x D
+
+    const int qTile = gridDim.x - 1 - blockIdx.x;  // longest causal rows first
+    const int h = blockIdx.y, split = blockIdx.z;
+    const int hk = h / (H / Hkv);
+    const int row0 = qTile * BR;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int offset = Sk - Sq;
+    const long qStride = (long)H * D, kvStride = (long)Hkv * D;
+    const bf16 *qBase = q + (long)h * D, *kBase = k + (long)hk * D, *vBase = v + (long)hk * D;
+
+    // Key tiles this block visits: causal rows stop at their diagonal; an anchor-only block skips
+    // the passing keys by whole tiles (the partial first tile is element-masked).
+    const int rowLast = min(row0 + BR, Sq) - 1;
+    int keyEnd = maskKind == 0 ? Sk : max(0, min(Sk, rowLast + offset + 1));
+    int keyBegin = (maskKind == 2 && rowLast < anchorLength) ? min(passingLength, keyEnd) : 0;
+    int tileBegin = keyBegin / BC, tileEnd = (keyEnd + BC - 1) / BC;
+    if (splitTiles > 0) {
+        tileBegin += split * splitTiles;
+        tileEnd = min(tileEnd, tileBegin + splitTiles);
+    }
+    if (tileEnd < tileBegin) tileEnd = tileBegin;
+
+    // This warp's rows; a warp with no valid row or no visible key in a tile skips its math.
+    const int warpRow0 = row0 + warp * ROWS;
+    const bool warpActive = warpRow0 < Sq;
+    const int warpKeyEnd = maskKind == 0 ? Sk : min(Sk, min(warpRow0 + ROWS - 1, Sq - 1) + offset + 1);
+
+    float o[MT][D / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+    float m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = BATON_NEG_INF, l[mt][0] = l[mt][1] = 0.f;
+    const int g = lane >> 2, t4 = lane & 3;
+
+    load_tile<D, BR, THREADS>(sQ, qBase, qStride, row0, Sq);
+    if (tileBegin < tileEnd) load_tile<D, BC, THREADS>(sK, kBase, kvStride, tileBegin * BC, Sk);
+    cp_async_commit();
+    if (tileBegin < tileEnd) load_tile<D, BC, THREADS>(sV, vBase, kvStride, tileBegin * BC, Sk);
+    cp_async_commit();
+
+    for (int tile = tileBegin; tile < tileEnd; tile++) {
+        const int buffer = (tile - tileBegin) & 1;
+        const bf16 *tK = sK + buffer * BC * D, *tV = sV + buffer * BC * D;
+        const int key0 = tile * BC;
+        const bool warpWorks = warpActive && key0 < warpKeyEnd;
+        float s[MT][BC / 8][4];
+
+        cp_async_wait<1>();
+        __syncthreads();
+        if (warpWorks) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int i = 0; i < BC / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                unsigned a[MT][4];
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+                    ldmatrix_x4(a[mt], shared_address(sQ + swizzled<D>(warp * ROWS + mt * 16 + (lane & 15),
+                                                                       kk * 16 + (lane >> 4) * 8)));
+#pragma unroll
+                for (int nn = 0; nn < BC / 16; nn++) {
+                    unsigned b[4];
+                    ldmatrix_x4(b, shared_address(tK + swizzled<D>(nn * 16 + (lane & 7) + (lane >> 4) * 8,
+                                                                   kk * 16 + ((lane >> 3) & 1) * 8)));
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++) {
+                        mma_bf16(s[mt][2 * nn], a[mt], b[0], b[1]);
+                        mma_bf16(s[mt][2 * nn + 1], a[mt], b[2], b[3]);
+                    }
+                }
+            }
+        }
+        if (tile + 1 < tileEnd) load_tile<D, BC, THREADS>(sK + (buffer ^ 1) * BC * D, kBase, kvStride, key0 + BC, Sk);
+        cp_async_commit();
+
+        if (warpWorks) {
+            // Edge tiles: past Sk, crossing this block's diagonal, or inside the passing keys.
+            const bool edge = key0 + BC > Sk || (maskKind != 0 && key0 + BC - 1 > row0 + offset) ||
+                              (maskKind == 2 && key0 < passingLength && row0 < anchorLength);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+                for (int half = 0; half < 2; half++) {
+                    const int row = warpRow0 + mt * 16 + g + half * 8;
+                    float rowMax = m[mt][half];
+#pragma unroll
+                    for (int j = 0; j < BC / 8; j++) {
+#pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            float x = s[mt][j][half * 2 + e] * scaleLog2;
+                            if (edge && !attention_allowed(row, key0 + j * 8 + t4 * 2 + e, Sq, Sk, maskKind,
+                                                           anchorLength, passingLength))
+                                x = BATON_NEG_INF;
+                            s[mt][j][half * 2 + e] = x;
+                            rowMax = fmaxf(rowMax, x);
+                        }
+                    }
+                    rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 1));
+                    rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 2));
+                    const float base = rowMax == BATON_NEG_INF ? 0.f : rowMax;
+                    const float correction = exp2f(m[mt][half] - base);
+                    m[mt][half] = rowMax;
+                    float sum = 0.f;
+#pragma unroll
+                    for (int j = 0; j < BC / 8; j++) {
+#pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            float p = exp2f(s[mt][j][half * 2 + e] - base);
+                            s[mt][j][half * 2 + e] = p;
+                            sum += p;
+                        }
+                    }
+                    l[mt][half] = l[mt][half] * correction + sum;
+#pragma unroll
+                    for (int i = 0; i < D / 8; i++) {
+                        o[mt][i][half * 2] *= correction;
+                        o[mt][i][half * 2 + 1] *= correction;
+                    }
+                }
+            }
+        }
+
+        cp_async_wait<1>();
+        __syncthreads();
+        if (warpWorks) {
+#pragma unroll
+            for (int kk = 0; kk < BC / 16; kk++) {
+                unsigned a[MT][4];
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    a[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                    a[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                    a[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                    a[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+                }
+#pragma unroll
+                for (int dd = 0; dd < D / 16; dd++) {
+                    unsigned b[4];
+                    ldmatrix_x4_trans(b, shared_address(tV + swizzled<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                                                         dd * 16 + (lane >> 4) * 8)));
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++) {
+                        mma_bf16(o[mt][2 * dd], a[mt], b[0], b[1]);
+                        mma_bf16(o[mt][2 * dd + 1], a[mt], b[2], b[3]);
+                    }
+                }
+            }
+        }
+        if (tile + 1 < tileEnd) load_tile<D, BC, THREADS>(sV + (buffer ^ 1) * BC * D, vBase, kvStride, key0 + BC, Sk);
+        cp_async_commit();
+    }
+    cp_async_wait<0>();
+
+    if (!warpActive) return;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            float total = l[mt][half];
+            total += __shfl_xor_sync(0xffffffff, total, 1);
+            total += __shfl_xor_sync(0xffffffff, total, 2);
+            const int row = warpRow0 + mt * 16 + g + half * 8;
+            if (row >= Sq) continue;
+            const float inverse = total > 0.f ? 1.f / total : 0.f;
+            const float rowLse = total > 0.f ? (m[mt][half] + log2f(total)) * 0.69314718055994531f : BATON_NEG_INF;
+            if (splitTiles > 0) {
+                float *destination = partialOut + (((long)split * Sq + row) * H + h) * D;
+#pragma unroll
+                for (int i = 0; i < D / 8; i++) {
+                    float2 value = make_float2(o[mt][i][half * 2] * inverse, o[mt][i][half * 2 + 1] * inverse);
+                    *reinterpret_cast<float2 *>(destination + i * 8 + t4 * 2) = value;
+                }
+                if (t4 == 0) partialLse[((long)split * H + h) * Sq + row] = rowLse;
+            } else {
+                bf16 *destination = out + ((long)row * H + h) * D;
+#pragma unroll
+                for (int i = 0; i < D / 8; i++) {
+                    *reinterpret_cast<__nv_bfloat162 *>(destination + i * 8 + t4 * 2) =
+                        __floats2bfloat162_rn(o[mt][i][half * 2] * inverse, o[mt][i][half * 2 + 1] * inverse);
+                }
+                if (t4 == 0) lse[(long)h * Sq + row] = rowLse;
+            }
+        }
+    }
+}
+
+#define BATON_FLASH(NAME, D, WARPS, MT, MIN_BLOCKS)                                                               \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                    \
+        const bf16 *__restrict__ q, const bf16 *__restrict__ k, const bf16 *__restrict__ v, bf16 *__restrict__ out, \
+        float *__restrict__ lse, int Sq, int Sk, int H, int Hkv, int maskKind, int anchorLength,                  \
+        int passingLength, float scaleLog2, int splitTiles, float *__restrict__ partialOut,                       \
+        float *__restrict__ partialLse) {                                                                         \
+        flash_attention<D, WARPS, MT>(q, k, v, out, lse, Sq, Sk, H, Hkv, maskKind, anchorLength, passingLength,  \
+                                      scaleLog2, splitTiles, partialOut, partialLse);                             \
+    }
+// v2: 8 warps x 16 rows, one block per SM (192 registers).
+BATON_FLASH(flash_attention_d64, 64, 8, 1, 1)
+BATON_FLASH(flash_attention_d128, 128, 8, 1, 1)
+// v3: 4 warps x 32 rows: each K/V fragment feeds two MMAs per warp (half the shared-memory reads
+// per MMA of v2), two blocks per SM.
+BATON_FLASH(flash3_attention_d64, 64, 4, 2, 2)
+BATON_FLASH(flash3_attention_d128, 128, 4, 2, 2)
+
+// Merges split-KV partials (each normalised, with its natural lse) into out and lse.
+// One thread per (row, head, column); splits is small (decode).
+extern "C" __global__ void attention_combine(const float *__restrict__ partialOut, const float *__restrict__ partialLse,
+                                             bf16 *__restrict__ out, float *__restrict__ lse, int splits, int Sq,
+                                             int H, int d) {
+    long index = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= (long)Sq * H * d) return;
+    const int c = index % d, h = (index / d) % H, row = index / ((long)d * H);
+    float maxLse = BATON_NEG_INF;
+    for (int s = 0; s < splits; s++) maxLse = fmaxf(maxLse, partialLse[((long)s * H + h) * Sq + row]);
+    float weightSum = 0.f, value = 0.f;
+    if (maxLse != BATON_NEG_INF) {
+        for (int s = 0; s < splits; s++) {
+            float w = __expf(partialLse[((long)s * H + h) * Sq + row] - maxLse);
+            weightSum += w;
+            value += w * partialOut[(((long)s * Sq + row) * H + h) * d + c];
+        }
+    }
+    out[index] = __float2bfloat16(weightSum > 0.f ? value / weightSum : 0.f);
+    if (c == 0) lse[(long)h * Sq + row] = weightSum > 0.f ? maxLse + logf(weightSum) : BATON_NEG_INF;
+}

@@ -1,0 +1,19 @@
+import BatonEngine
+import Foundation
+
+extension Selftest {
+    /// `--model DIR`: the whole model on the GPU against the transformers reference stored with a
+    /// fixture checkpoint (fp32 reference; bf16 on the GPU, so the tolerance is bf16's).
+    func checkModel(_ path: String) throws -> Int {
+        let rows = try ReferenceCheck(directory: URL(fileURLWithPath: path), device: .cuda(ordinal: ordinal)).run()
+        var failures = 0
+        print("model check: \(path) on cuda:\(ordinal) vs transformers fp32")
+        for row in rows {
+            let pass = row.relativeNorm < 2e-2 && row.maxAbsDifference.isFinite
+            if !pass { failures += 1 }
+            print(String(format: "  %@ %@: logits max |diff| %.4f, relative norm %.2e; greedy %d/%d tokens equal before the first difference",
+                         pass ? "PASS" : "FAIL", row.name, row.maxAbsDifference, row.relativeNorm, row.greedyMatches, row.greedyTotal))
+        }
+        return failures
+    }
+}
