@@ -61,4 +61,19 @@ final class EvalScoringTests: XCTestCase {
         }
         XCTAssertEqual(seen, [30, 120, 50, 128])
     }
+
+    func testRulerTableHasATaskRowPerTaskAndAnAverageRow() throws {
+        let samples = try EvalSuite.rulerSamples(tasks: ["vt", "fwe"], lengths: [2048, 4096], samples: 1, seed: 0,
+                                                 count: whitespaceCount)
+        // Answers every vt sample fully and no fwe sample.
+        let predictions = try EvalRunner.run(samples, method: "star") { prompt in
+            prompt.continuation.contains("variables") ? prompt.user : "" }
+        let report = EvalReport(benchmark: "ruler", model: "test", seed: 0, lengths: [2048, 4096], depths: nil,
+                                predictions: predictions)
+        let table = report.markdown()
+        XCTAssertTrue(table.contains("## star\n\n| task | 2K | 4K |"), table)
+        XCTAssertTrue(table.contains("| vt | 100.0 | 100.0 |"), table)
+        XCTAssertTrue(table.contains("| fwe | 0.0 | 0.0 |"), table)
+        XCTAssertTrue(table.contains("| **average** | 50.0 | 50.0 |"), table)
+    }
 }
