@@ -1,5 +1,6 @@
 import ArgumentParser
 import BatonEngine
+import BatonParallel
 import BatonTensor
 import Foundation
 
@@ -181,9 +182,8 @@ func parseList<T>(_ value: String, name: String, _ convert: (String) -> T?) thro
 /// The model behind `baton eval`, for one attention method; checks the lengths fit the model.
 func loadEvalGenerator(directory: URL, device: ComputeDevice, method: String, ranks: Int?,
                        lengths: [Int]) throws -> any TextGenerator {
-    guard method == "dense" && (ranks ?? 1) == 1 else {
-        throw BatonError.unsupported(
-            "baton eval --methods \(method) --ranks \(ranks ?? 1): sequence-parallel generation is not wired into the engine yet; use --methods dense")
+    guard let parsed = Method(rawValue: method) else {
+        throw BatonError.invalidArgument("--methods: unknown method '\(method)'; known: \(Method.allCases.map(\.rawValue).joined(separator: ","))")
     }
     let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: device))
     guard engine.tokenizer != nil else {
@@ -194,5 +194,6 @@ func loadEvalGenerator(directory: URL, device: ComputeDevice, method: String, ra
         throw BatonError.invalidArgument(
             "--lengths \(longest) exceeds the model's max_position_embeddings (\(limit)) in \(directory.path)/config.json")
     }
-    return engine
+    if parsed == .dense { return engine }
+    return ParallelTextGenerator(engine: engine, method: parsed, ranks: ranks ?? 2)
 }

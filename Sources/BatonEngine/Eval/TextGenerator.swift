@@ -1,3 +1,4 @@
+import BatonParallel
 import BatonTensor
 
 /// What `baton eval` needs from a loaded model: its tokenizer's counts, its chat template and
@@ -48,6 +49,37 @@ extension Engine: TextGenerator {
         let options = GenerationOptions(maxTokens: maxNewTokens)
         let result = try generate(promptIds: ids, options: options)
         let stops = stopIds(options)
+        return tokenizer.decode(result.tokens.filter { !stops.contains($0) }, skipSpecialTokens: true)
+    }
+}
+
+/// The engine as `baton eval`'s model with a sequence-parallel method on CPU ranks: the prompt's
+/// last tokens (the question and the answer prefix) are the query, the rest the context.
+public final class ParallelTextGenerator: TextGenerator {
+    public let engine: Engine
+    public let method: Method
+    public let ranks: Int
+
+    public init(engine: Engine, method: Method, ranks: Int) {
+        self.engine = engine
+        self.method = method
+        self.ranks = ranks
+    }
+
+    public func countTokens(_ text: String) -> Int { engine.countTokens(text) }
+
+    public func renderChat(user: String, addGenerationPrompt: Bool) -> String {
+        engine.renderChat(user: user, addGenerationPrompt: addGenerationPrompt)
+    }
+
+    public func complete(raw text: String, maxNewTokens: Int) throws -> String {
+        guard let tokenizer = engine.tokenizer else {
+            throw BatonError.invalidArgument("eval needs a model with a tokenizer (a preset with random weights has none)")
+        }
+        let ids = tokenizer.encode(text, addSpecialTokens: engine.chatTemplate == nil)
+        let options = GenerationOptions(maxTokens: maxNewTokens)
+        let result = try engine.generateParallel(promptIds: ids, method: method, ranks: ranks, options: options)
+        let stops = engine.stopIds(options)
         return tokenizer.decode(result.tokens.filter { !stops.contains($0) }, skipSpecialTokens: true)
     }
 }
