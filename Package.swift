@@ -28,15 +28,16 @@ let package = Package(
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(
             name: "BatonEngine",
-            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonModels", "BatonParallel"]),
+            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonModels", "BatonParallel"],
+            resources: [.embedInCode("Resources/fetch_default_model.py")]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BatonEngine", "BatonModels", "BatonParallel", "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
         .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),
         .testTarget(
-            name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor"]),
+            name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor", "BatonParallel"]),
         .testTarget(
             name: "BatonParallelTests",
             dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),

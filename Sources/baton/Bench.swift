@@ -1,7 +1,112 @@
 import ArgumentParser
+import BatonEngine
+import BatonParallel
+import BatonTensor
+import Foundation
 
-// Placeholder: filled in by the issue that owns `baton bench`.
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Not implemented yet.")
-    func run() async throws { throw ValidationError("baton bench is not implemented yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Speed tests: time to first token per method, context length and rank count.",
+        subcommands: [Prefill.self])
+}
+
+extension Bench {
+    struct Prefill: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time prefill (context + query + first token) of a random-weight model of a real architecture.")
+
+        @Option(help: "Architecture preset with random weights (llama-3.1-8b, qwen2.5-14b, ..., tiny-llama).")
+        var preset: String = "llama-3.1-8b"
+
+        @Option(help: "Or a Hugging Face model directory (its real weights).")
+        var model: String?
+
+        @Option(help: "Context lengths, comma separated (e.g. 32768,65536,131072).")
+        var tokens: String = "8192"
+
+        @Option(help: "Methods, comma separated: dense,ring,zigzag,star,apb,spava.")
+        var methods: String = "dense"
+
+        @Option(help: "CPU rank counts for the sequence-parallel methods, comma separated.")
+        var ranks: String = "1"
+
+        @Option(help: "GPU counts, comma separated (runs on CUDA).")
+        var gpus: String?
+
+        @Option(help: "cpu or cuda.")
+        var device: String = "cpu"
+
+        @Option(help: "Timed runs per case (the median is reported).")
+        var runs: Int = 3
+
+        @Option(help: "Untimed warm-up runs per case.")
+        var warmup: Int = 1
+
+        @Option(name: .customLong("query-tokens"), help: "Question length in tokens.")
+        var queryTokens: Int = 50
+
+        @Option(name: .customLong("anchor-length"), help: "APB/Spava anchor length (default: from the input length).")
+        var anchorLength: Int?
+
+        @Option(name: .customLong("passing-length"), help: "APB/Spava passing budget (default: from the input length).")
+        var passingLength: Int?
+
+        @Option(help: "Folder for prefill.json and prefill.md.")
+        var out: String = "bench/out"
+
+        func run() async throws {
+            try runReportingErrors {
+                let methodList = try methods.split(separator: ",").map { name -> Method in
+                    guard let method = Method(rawValue: String(name)) else {
+                        throw BatonError.invalidArgument("--methods: unknown method '\(name)'; known: \(Method.allCases.map(\.rawValue).joined(separator: ","))")
+                    }
+                    return method
+                }
+                let tokenList = try parseIntegers(tokens, option: "--tokens")
+                let rankList = try parseIntegers(gpus ?? ranks, option: gpus == nil ? "--ranks" : "--gpus")
+                let computeDevice = try parseDevice(device, gpus: gpus == nil ? nil : rankList.max())
+                let options = PrefillBenchmarkOptions(
+                    preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList, methods: methodList,
+                    ranks: rankList, device: computeDevice, runs: runs, warmups: warmup, queryTokens: queryTokens,
+                    plan: PlanOptions(anchorLength: anchorLength, passingLength: passingLength))
+                let results = try runPrefillBenchmark(options) { row in
+                    standardError(String(format: "%@ x%d %d tokens: median %.3f s (%.0f tokens/s)\n", row.method, row.ranks, row.tokens, row.median_s, row.tokens_per_s))
+                }
+                let table = prefillTable(results)
+                print(table)
+                try writeReport(results: results, table: table)
+            }
+        }
+
+        func writeReport(results: [PrefillMeasurement], table: String) throws {
+            let folder = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let report = PrefillReport(preset: model ?? preset, device: device, date: ISO8601DateFormatter().string(from: Date()),
+                                       command: CommandLine.arguments.joined(separator: " "), rows: results)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: folder.appendingPathComponent("prefill.json"))
+            try (table + "\n").write(to: folder.appendingPathComponent("prefill.md"), atomically: true, encoding: .utf8)
+            standardError("wrote \(folder.path)/prefill.json and prefill.md; plot: python3 bench/plot.py bench \(folder.path)/prefill.json \(folder.path)/prefill.png\n")
+        }
+    }
+}
+
+/// The JSON file `baton bench prefill` writes (read by bench/plot.py).
+struct PrefillReport: Codable {
+    var preset: String
+    var device: String
+    var date: String
+    var command: String
+    var rows: [PrefillMeasurement]
+}
+
+/// "1,2,4" -> [1, 2, 4], each positive.
+func parseIntegers(_ text: String, option: String) throws -> [Int] {
+    try text.split(separator: ",").map { part in
+        guard let value = Int(part.trimmingCharacters(in: .whitespaces)), value > 0 else {
+            throw BatonError.invalidArgument("\(option): expected positive integers separated by commas, got '\(text)'")
+        }
+        return value
+    }
 }

@@ -1,7 +1,22 @@
 import ArgumentParser
+import BatonEngine
+import BatonModels
+import BatonTensor
+import Foundation
 
-// Placeholder: filled in by the issue that owns `baton inspect`.
 struct Inspect: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Not implemented yet.")
-    func run() async throws { throw ValidationError("baton inspect is not implemented yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Print a model's architecture, parameter count, dtype and context length.")
+
+    @Option(help: "Hugging Face model directory. Default: the embedded default model.")
+    var model: String?
+
+    func run() async throws {
+        try runReportingErrors {
+            let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
+            let config = try ModelConfig.load(directory: directory)
+            let checkpoint = try SafetensorsCheckpoint(directory: directory)
+            print(ModelSummary(config: config, checkpoint: checkpoint, directory: directory).text)
+        }
+    }
 }

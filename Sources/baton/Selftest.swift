@@ -19,6 +19,8 @@ struct Selftest: AsyncParsableCommand {
     @Option(help: "Heads of the attention benchmark.") var benchHeads = 32
     @Option(help: "Head dim of the attention benchmark.") var benchHeadDim = 128
     @Flag(help: "Skip the checks (benchmark only).") var skipChecks = false
+    @Option(help: "Also run this fixture model (with expected.json) on the GPU against transformers' logits.")
+    var model: String?
 
     func run() async throws {
         guard device == "cuda" else { throw ValidationError("--device must be cuda (the CPU backend is the reference)") }
@@ -39,6 +41,7 @@ struct Selftest: AsyncParsableCommand {
             failures = checks.failures
             print("selftest: \(checks.rows.count - failures) passed, \(failures) failed; allocator: \(backend.allocator.statistics)")
         }
+        if let model { failures += try checkModel(model) }
         if let benchAttention {
             let sizes = benchAttention.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             try AttentionBenchmark(backend: backend, heads: benchHeads, headDim: benchHeadDim).run(sizes: sizes)

@@ -1,0 +1,111 @@
+import BatonTensor
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Host allocation, dtype conversion and input validation shared by the CPU ops.
+
+/// A host tensor with undefined contents (64-byte aligned; no zero fill, unlike `Tensor.zeros`).
+/// Throws `outOfMemory` when the allocation fails or its size overflows.
+func uninitializedHostTensor(_ shape: Shape, dtype: DType) throws -> Tensor {
+    var byteCount = dtype.byteSize
+    for dimension in shape.dimensions {
+        let (product, overflow) = byteCount.multipliedReportingOverflow(by: dimension)
+        guard !overflow else { throw BatonError(.outOfMemory, "host tensor \(shape) \(dtype): size overflows") }
+        byteCount = product
+    }
+    var pointer: UnsafeMutableRawPointer?
+    guard posix_memalign(&pointer, 64, max(byteCount, 64)) == 0, let pointer else {
+        throw BatonError(.outOfMemory, "host allocation of \(byteCount) bytes for \(shape) \(dtype) failed")
+    }
+    let storage = Storage(device: .cpu, address: UInt(bitPattern: pointer), byteCount: byteCount) { address in
+        free(UnsafeMutableRawPointer(bitPattern: address))
+    }
+    return Tensor(storage: storage, shape: shape, dtype: dtype)
+}
+
+extension Tensor {
+    /// fp32 elements of a host f32 tensor.
+    var floatPointer: UnsafeMutablePointer<Float> { hostPointer.assumingMemoryBound(to: Float.self) }
+    /// i32 elements of a host i32 tensor.
+    var int32Pointer: UnsafeMutablePointer<Int32> { hostPointer.assumingMemoryBound(to: Int32.self) }
+}
+
+/// Converts `count` floats stored as `dtype` (bf16, f16 or f32) to fp32, exactly.
+func convertToFloat(_ source: UnsafeRawPointer, dtype: DType, count: Int,
+                    into destination: UnsafeMutablePointer<Float>, threads: Int) {
+    switch dtype {
+    case .f32:
+        destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
+    case .bf16:
+        let bits = source.assumingMemoryBound(to: UInt16.self)
+        parallelChunks(count, threads: threads) { range in
+            for i in range { destination[i] = FloatBits.float(fromBF16: bits[i]) }
+        }
+    case .f16:
+        let bits = source.assumingMemoryBound(to: UInt16.self)
+        parallelChunks(count, threads: threads) { range in
+            for i in range { destination[i] = FloatBits.float(fromF16: bits[i]) }
+        }
+    case .i32, .i64:
+        preconditionFailure("convertToFloat on \(dtype); callers validate float dtypes")
+    }
+}
+
+/// Converts `count` fp32 values to `dtype` (bf16, f16 or f32), rounding to nearest even.
+func convertFromFloat(_ source: UnsafePointer<Float>, count: Int, to dtype: DType,
+                      into destination: UnsafeMutableRawPointer, threads: Int) {
+    switch dtype {
+    case .f32:
+        destination.assumingMemoryBound(to: Float.self).update(from: source, count: count)
+    case .bf16:
+        let bits = destination.assumingMemoryBound(to: UInt16.self)
+        parallelChunks(count, threads: threads) { range in
+            for i in range { bits[i] = FloatBits.bf16(fromFloat: source[i]) }
+        }
+    case .f16:
+        let bits = destination.assumingMemoryBound(to: UInt16.self)
+        parallelChunks(count, threads: threads) { range in
+            for i in range { bits[i] = FloatBits.f16(fromFloat: source[i]) }
+        }
+    case .i32, .i64:
+        preconditionFailure("convertFromFloat to \(dtype); callers validate float dtypes")
+    }
+}
+
+/// The tensor itself when it is f32, else a new f32 host copy. Callers keep the result alive
+/// (`withExtendedLifetime`) while they use its pointer.
+func floatTensor(_ x: Tensor, threads: Int) throws -> Tensor {
+    if x.dtype == .f32 { return x }
+    let result = try uninitializedHostTensor(x.shape, dtype: .f32)
+    convertToFloat(x.hostPointer, dtype: x.dtype, count: x.elementCount, into: result.floatPointer, threads: threads)
+    return result
+}
+
+// MARK: - Validation
+
+/// Throws unless `x` is a host tensor (the CPU backend cannot read device memory).
+func requireHost(_ x: Tensor, _ op: String, _ name: String) throws {
+    guard x.device == .cpu else {
+        throw BatonError.invalidArgument("\(op): \(name) must be a CPU tensor, found one on \(x.device)")
+    }
+}
+
+/// Throws unless `x` is a host tensor of a floating-point dtype.
+func requireFloat(_ x: Tensor, _ op: String, _ name: String) throws {
+    try requireHost(x, op, name)
+    try require(x.dtype.isFloatingPoint, "\(op): \(name) must be bf16, f16 or f32, found \(x.dtype)")
+}
+
+/// Throws unless `x` is a host i32 tensor.
+func requireInt32(_ x: Tensor, _ op: String, _ name: String) throws {
+    try requireHost(x, op, name)
+    try require(x.dtype == .i32, "\(op): \(name) must be i32, found \(x.dtype)")
+}
+
+/// Throws unless `x` has `rank` dimensions; `layout` names them for the message (`[Sq, H, d]`).
+func requireRank(_ x: Tensor, _ rank: Int, _ op: String, _ name: String, _ layout: String) throws {
+    try require(x.shape.rank == rank, "\(op): \(name) must be \(layout), found shape \(x.shape)")
+}

@@ -1,0 +1,167 @@
+import BatonCPU
+import BatonCUDA
+import BatonModels
+import BatonParallel
+import BatonTensor
+import Foundation
+
+/// Where the engine computes.
+public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
+    case cpu
+    case cuda(ordinal: Int)
+
+    public var description: String {
+        switch self {
+        case .cpu: "cpu"
+        case .cuda(let ordinal): "cuda:\(ordinal)"
+        }
+    }
+}
+
+/// What to load and where to run it.
+public struct EngineOptions: Sendable {
+    /// A Hugging Face model directory (config.json, *.safetensors, tokenizer.json).
+    public var modelDirectory: URL?
+    /// Or a named architecture with random weights (speed runs), e.g. "llama-3.1-8b".
+    public var preset: String?
+    public var device: ComputeDevice
+    public var seed: UInt64
+    /// Show a progress bar while loading.
+    public var showProgress: Bool
+
+    public init(modelDirectory: URL? = nil, preset: String? = nil, device: ComputeDevice = .cpu,
+                seed: UInt64 = 0, showProgress: Bool = true) {
+        self.modelDirectory = modelDirectory
+        self.preset = preset
+        self.device = device
+        self.seed = seed
+        self.showProgress = showProgress
+    }
+}
+
+/// A loaded model on one rank with its tokenizer: plans a request, prefills, decodes, streams.
+public final class Engine: @unchecked Sendable {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer?
+    public let chatTemplate: ChatTemplate?
+    public let backend: any Backend
+    public let options: EngineOptions
+
+    init(model: LlamaModel, tokenizer: Tokenizer?, chatTemplate: ChatTemplate?, backend: any Backend, options: EngineOptions) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.chatTemplate = chatTemplate
+        self.backend = backend
+        self.options = options
+    }
+
+    public var config: ModelConfig { model.config }
+
+    /// Loads the model named by `options` onto its device.
+    public static func load(_ options: EngineOptions) throws -> Engine {
+        let backend = try makeBackend(options.device)
+        if let directory = options.modelDirectory {
+            var bar: ProgressBar?
+            let progress: (Int, Int) -> Void = { done, total in
+                if bar == nil { bar = ProgressBar(label: "loading \(directory.lastPathComponent)", total: total, unit: .bytes) }
+                bar?.update(done)
+            }
+            let model = try LlamaModel.load(directory: directory, backend: backend,
+                                            progress: options.showProgress ? progress : nil)
+            let tokenizer = try Tokenizer(directory: directory)
+            return Engine(model: model, tokenizer: tokenizer, chatTemplate: tokenizer.chatTemplate, backend: backend, options: options)
+        }
+        guard let name = options.preset else {
+            throw BatonError.invalidArgument("give a model directory (--model DIR) or a preset (--preset NAME)")
+        }
+        let preset = try ModelPreset.named(name)
+        let model = try LlamaModel(config: preset.config, weights: .random(seed: options.seed), backend: backend)
+        return Engine(model: model, tokenizer: nil, chatTemplate: nil, backend: backend, options: options)
+    }
+
+    /// Token ids for a prompt: the chat template applied when `chat` is set, special tokens added.
+    public func encode(prompt: String, chat: Bool) throws -> [Int32] {
+        guard let tokenizer else { throw BatonError.invalidArgument("this model has no tokenizer (preset with random weights): pass token ids") }
+        if chat {
+            guard let chatTemplate else {
+                throw BatonError.invalidArgument("--chat: the model's tokenizer_config.json has no chat template Baton knows (Llama-3 or ChatML)")
+            }
+            let text = chatTemplate.render(messages: [.user(prompt)], addGenerationPrompt: true)
+            return tokenizer.encode(text, addSpecialTokens: false)
+        }
+        return tokenizer.encode(prompt, addSpecialTokens: true)
+    }
+
+    /// Stop ids: the request's plus the model's end-of-sequence ids.
+    public func stopIds(_ options: GenerationOptions) -> Set<Int32> {
+        options.stopIds.union(tokenizer?.eosTokenIds ?? [])
+    }
+
+    /// Generates from `promptIds` on this rank with exact dense attention, calling `onToken`
+    /// for every new id as soon as it is chosen.
+    /// `ignoringModelStopIds` stops only on the request's own ids (reference comparisons).
+    /// `timer` adds up the time of each part of the forward passes (benchmark breakdowns).
+    public func generate(promptIds: [Int32], options: GenerationOptions, ignoringModelStopIds: Bool = false,
+                         timer: PartTimer? = nil, onToken: ((Int32) -> Void)? = nil) throws -> GenerationResult {
+        try checkContext(promptTokens: promptIds.count, maxTokens: options.maxTokens)
+        let cache = model.makeCache(backend: backend)
+        let strategy = Dense(headDim: config.headDim)
+        var sampler = Sampler(options.sampling)
+        let stops = ignoringModelStopIds ? options.stopIds : stopIds(options)
+
+        let start = MonotonicClock.now()
+        let positions = (0..<promptIds.count).map { Int32($0) }
+        let hidden = try model.forward(tokens: backend.int32Tensor(promptIds), positions: backend.int32Tensor(positions),
+                                       strategy: strategy, cache: cache, timer: timer)
+        var next = try timed(timer, .head) {
+            try sampler.next(logits: model.logits(hidden.rows(promptIds.count - 1..<promptIds.count)), backend: backend)
+        }
+        try backend.synchronize()
+        let prefillEnd = MonotonicClock.now()
+
+        var tokens: [Int32] = []
+        var reason = StopReason.maxTokens
+        while true {
+            tokens.append(next)
+            onToken?(next)
+            if stops.contains(next) { reason = .stopToken; break }
+            if tokens.count >= options.maxTokens { break }
+            let position = Int32(promptIds.count + tokens.count - 1)
+            let h = try model.forward(tokens: backend.int32Tensor([next]), positions: backend.int32Tensor([position]),
+                                      strategy: strategy, cache: cache)
+            next = try sampler.next(logits: model.logits(h), backend: backend)
+        }
+        try backend.synchronize()
+        return GenerationResult(promptTokens: promptIds.count, tokens: tokens, stopReason: reason,
+                                prefillSeconds: prefillEnd - start, decodeSeconds: MonotonicClock.now() - prefillEnd)
+    }
+
+    /// Generates text for `prompt` and returns it whole (evals, the server).
+    public func complete(prompt: String, chat: Bool, options: GenerationOptions) throws -> String {
+        let ids = try encode(prompt: prompt, chat: chat)
+        let result = try generate(promptIds: ids, options: options)
+        let stops = stopIds(options)
+        return tokenizer?.decode(result.tokens.filter { !stops.contains($0) }) ?? ""
+    }
+
+    /// Rejects requests longer than the model's positions, naming both numbers. The last new
+    /// token is never fed back, so `prompt + maxTokens - 1` positions are used.
+    public func checkContext(promptTokens: Int, maxTokens: Int) throws {
+        if promptTokens == 0 { throw BatonError.invalidArgument("the prompt is empty (0 tokens)") }
+        let limit = config.maxPositionEmbeddings
+        if promptTokens + max(maxTokens, 1) - 1 > limit {
+            throw BatonError.invalidArgument(
+                "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) in config.json")
+        }
+    }
+}
+
+/// The backend for a device. CUDA libraries are loaded at run time.
+public func makeBackend(_ device: ComputeDevice) throws -> any Backend {
+    switch device {
+    case .cpu:
+        return CPUBackend()
+    case .cuda(let ordinal):
+        return try CUDABackend(ordinal: ordinal)
+    }
+}

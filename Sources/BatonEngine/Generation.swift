@@ -1,0 +1,38 @@
+import BatonTensor
+
+/// What to generate and when to stop.
+public struct GenerationOptions: Sendable {
+    public var maxTokens: Int
+    public var sampling: SamplingOptions
+    /// Ids that end generation (the model's EOS ids are added by the engine).
+    public var stopIds: Set<Int32>
+
+    public init(maxTokens: Int = 128, sampling: SamplingOptions = .greedy, stopIds: Set<Int32> = []) {
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stopIds = stopIds
+    }
+}
+
+/// Why generation ended.
+public enum StopReason: String, Sendable {
+    case stopToken = "stop token"
+    case maxTokens = "max tokens"
+}
+
+/// One request's output and timings (wall clock, device synchronised).
+public struct GenerationResult: Sendable {
+    public var promptTokens: Int
+    public var tokens: [Int32]
+    public var stopReason: StopReason
+    /// Seconds from the start of prefill to the first token's logits.
+    public var prefillSeconds: Double
+    /// Seconds for the remaining tokens.
+    public var decodeSeconds: Double
+
+    public var prefillTokensPerSecond: Double { Double(promptTokens) / max(prefillSeconds, 1e-9) }
+    /// Decode rate over the tokens after the first (the first comes out of prefill).
+    public var decodeTokensPerSecond: Double {
+        tokens.count > 1 ? Double(tokens.count - 1) / max(decodeSeconds, 1e-9) : 0
+    }
+}

@@ -1,0 +1,156 @@
+import BatonComm
+import BatonModels
+import BatonParallel
+import BatonTensor
+import Foundation
+
+/// One request for sequence-parallel generation: the context (split across ranks) and the
+/// query (the question plus the assistant prefix; the first token is sampled after it).
+public struct ParallelRequest: Sendable {
+    public var context: [Int32]
+    public var query: [Int32]
+    public var method: Method
+    public var ranks: Int
+    public var plan: PlanOptions
+    public var generation: GenerationOptions
+    /// Seconds any rank may wait for another (a collective, a KV block) before the request fails
+    /// with a timeout naming the rank and operation. Long CPU prefills need a generous value.
+    public var communicationTimeout: Double = 600
+
+    public init(context: [Int32], query: [Int32], method: Method, ranks: Int,
+                plan: PlanOptions = PlanOptions(), generation: GenerationOptions = GenerationOptions()) {
+        self.context = context
+        self.query = query
+        self.method = method
+        self.ranks = ranks
+        self.plan = plan
+        self.generation = generation
+    }
+}
+
+/// Generates with `request.ranks` CPU ranks as threads of this process (`LocalCommunicator`).
+/// Every rank runs the whole model over its local input from the plan, with its own KV cache and
+/// strategy; only the owner computes logits and samples, and the token is broadcast to all.
+///
+/// - Parameters:
+///   - model: the rank's model (its backend is the rank's). CPU ranks may share one instance:
+///     the CPU backend and the weights are safe to use from several threads.
+///   - retainingHeads: APB's scorer per rank; `nil` means query-aware scores.
+///   - communicators: one per rank (e.g. NCCL, one GPU per thread); default a new
+///     `LocalCommunicator` group with `request.communicationTimeout`.
+///   - onToken: called on the owner's thread with each new token as it is chosen.
+/// Generation stops on `request.generation.stopIds` only (the caller adds the model's EOS ids).
+public func generateParallel(
+    _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
+    retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
+    communicators: [any Communicator]? = nil,
+    onToken: (@Sendable (Int32) -> Void)? = nil
+) throws -> GenerationResult {
+    var options = request.plan
+    if retainingHeads != nil { options.appendQueryProbe = false }
+    let plan = try Plan.make(method: request.method, context: request.context, query: request.query,
+                             worldSize: request.ranks, options: options)
+    let generation = request.generation
+    let group = try communicators ?? LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout)
+    guard group.count == request.ranks else {
+        throw BatonError.invalidArgument("generateParallel: \(group.count) communicators for \(request.ranks) ranks")
+    }
+    let results = try runRanks(on: group) { (rank: Int, communicator: any Communicator) throws -> GenerationResult in
+        try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
+                      generation: generation, onToken: onToken)
+    }
+    return results[plan.owner]
+}
+
+private func runWorker(plan: Plan, rank: Int, communicator: any Communicator,
+                       model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
+                       generation: GenerationOptions, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
+    let heads = try retainingHeads.map { try $0(rank) }
+    let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: try model(rank),
+                                    retainingHeads: heads)
+    return try worker.generate(generation, onToken: rank == plan.owner ? onToken : nil)
+}
+
+/// One rank: model, KV cache, strategy, and the generation loop.
+final class ParallelWorker {
+    let plan: Plan
+    let rank: Int
+    let communicator: any Communicator
+    let model: LlamaModel
+    let strategy: any ParallelStrategy
+    let cache: KVCache
+    var backend: any Backend { model.backend }
+    var isOwner: Bool { rank == plan.owner }
+
+    init(plan: Plan, rank: Int, communicator: any Communicator, model: LlamaModel, retainingHeads: RetainingHeads?) throws {
+        self.plan = plan
+        self.rank = rank
+        self.communicator = communicator
+        self.model = model
+        strategy = try makeStrategy(plan: plan, communicator: communicator, headDim: model.config.headDim,
+                                    scorer: retainingHeads.map(RetainingHeadScorer.init))
+        cache = model.makeCache(backend: model.backend)
+    }
+
+    /// Hidden states `[T, D]` of `tokens` at `positions` in `phase`.
+    func forward(_ tokens: [Int32], positions: [Int32], phase: Phase) throws -> Tensor {
+        strategy.phase = phase
+        return try model.forward(tokens: backend.int32Tensor(tokens), positions: backend.int32Tensor(positions),
+                                 strategy: strategy, cache: cache)
+    }
+
+    func generate(_ options: GenerationOptions, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
+        let start = MonotonicClock.now()
+        var sampler = Sampler(options.sampling)
+        let stopIds = options.stopIds
+        // Prefill, then the query pass (Star, APB); the owner keeps the row that predicts token 1.
+        let layout = plan.ranks[rank]
+        var hidden = try forward(layout.tokenIDs, positions: layout.positions, phase: .prefill)
+        var lastRow = layout.rowCount - layout.probeOnlyRows.count - 1
+        if plan.needsQueryPass && plan.queryLength > 0 {
+            hidden = try forward(plan.queryTokenIDs, positions: plan.queryPositions, phase: .query)
+            lastRow = plan.queryLength - 1
+        }
+        var tokens: [Int32] = []
+        var prefillSeconds = 0.0
+        var position = plan.firstDecodePosition
+        while true {
+            var next: Int32 = 0
+            if isOwner {
+                next = try sampler.next(logits: model.logits(hidden.rows(lastRow..<lastRow + 1)), backend: backend)
+            }
+            next = try communicator.broadcast([next], root: plan.owner)[0]
+            if tokens.isEmpty {
+                try backend.synchronize()
+                prefillSeconds = MonotonicClock.now() - start
+            }
+            tokens.append(next)
+            onToken?(next)
+            if stopIds.contains(next) || tokens.count >= options.maxTokens { break }
+            hidden = try forward([next], positions: [Int32(position)], phase: .decode)
+            lastRow = 0
+            position += 1
+        }
+        try backend.synchronize()
+        return GenerationResult(promptTokens: plan.contextLength + plan.queryLength, tokens: tokens,
+                                stopReason: stopIds.contains(tokens.last!) ? .stopToken : .maxTokens,
+                                prefillSeconds: prefillSeconds,
+                                decodeSeconds: MonotonicClock.now() - start - prefillSeconds)
+    }
+}
+
+/// APB's passing scorer from Locret retaining heads (module BatonModels), which read the
+/// projections before RoPE.
+final class RetainingHeadScorer: PassingScorer {
+    let heads: RetainingHeads
+
+    init(_ heads: RetainingHeads) { self.heads = heads }
+
+    func scores(_ input: AttentionInput, keyRows: Range<Int>, probeRows: Range<Int>,
+                backend: any Backend) throws -> Tensor {
+        guard let preRotary = input.preRotary else {
+            throw BatonError.invalidArgument("retaining heads on layer \(input.layer): the model passed no pre-RoPE projections")
+        }
+        return try heads.scores(layer: input.layer, preRotary: preRotary).rows(keyRows)
+    }
+}

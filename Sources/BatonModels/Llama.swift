@@ -1,0 +1,233 @@
+import BatonTensor
+import Foundation
+
+// The Llama-family decoder (Llama 3.x, Yi, Mistral, Qwen2/2.5), in forward order:
+// Linear, Attention, MLP, TransformerBlock, LlamaModel. Field names follow the checkpoint's.
+
+/// `y = x W^T + b` with a Hugging Face `[out, in]` weight.
+struct Linear {
+    let weight: Tensor
+    let bias: Tensor?
+
+    func callAsFunction(_ x: Tensor, _ backend: any Backend) throws -> Tensor {
+        try backend.matmul(x, weight: weight, bias: bias)
+    }
+}
+
+/// Grouped-query self-attention. RoPE is applied here with the tokens' global positions; who
+/// attends to what is the strategy's decision.
+struct Attention {
+    let qProj, kProj, vProj, oProj: Linear
+    let heads, kvHeads, headDim: Int
+
+    /// x `[T, D]` act -> `[T, D]` act.
+    func callAsFunction(_ x: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
+                        strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
+                        timer: PartTimer?) throws -> Tensor {
+        let tokens = x.shape.rows
+        let input = try timed(timer, .projections) {
+            let q = try qProj(x, backend)  // [T, H*d]
+            let k = try kProj(x, backend)  // [T, Hkv*d]
+            let v = try vProj(x, backend)  // [T, Hkv*d]
+            let query = try backend.rotary(q.reshaped(tokens, heads, headDim), positions: positions,
+                                           inverseFrequencies: inverseFrequencies)
+            let key = try backend.rotary(k.reshaped(tokens, kvHeads, headDim), positions: positions,
+                                         inverseFrequencies: inverseFrequencies)
+            return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
+                                  preRotary: (q, k, v))
+        }
+        let out = try timed(timer, .attention) { try strategy.attend(input, cache: cache, backend: backend) }  // [T, H, d]
+        return try timed(timer, .projections) { try oProj(out.reshaped(out.shape.rows, heads * headDim), backend) }
+    }
+}
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+struct MLP {
+    let gateProj, upProj, downProj: Linear
+
+    /// x `[T, D]` act -> `[T, D]` act.
+    func callAsFunction(_ x: Tensor, _ backend: any Backend) throws -> Tensor {
+        try downProj(backend.siluMultiply(gate: gateProj(x, backend), up: upProj(x, backend)), backend)
+    }
+}
+
+/// Pre-norm decoder layer: `h = x + attention(norm1(x)); out = h + mlp(norm2(h))`.
+struct TransformerBlock {
+    let selfAttn: Attention
+    let mlp: MLP
+    let inputLayernorm: Tensor
+    let postAttentionLayernorm: Tensor
+    let epsilon: Float
+
+    /// `mlpRowBlock`: rows per MLP call, so a long prefill never holds `[T, intermediate]` at once.
+    func callAsFunction(_ x: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor, mlpRowBlock: Int,
+                        strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
+                        timer: PartTimer?) throws -> Tensor {
+        let normed = try timed(timer, .mlp) { try backend.rmsNorm(x, weight: inputLayernorm, epsilon: epsilon) }
+        let attended = try selfAttn(normed, layer: layer, positions: positions, inverseFrequencies: inverseFrequencies,
+                                    strategy: strategy, cache: cache, backend: backend, timer: timer)
+        return try timed(timer, .mlp) {
+            let h = try backend.add(x, attended)
+            return try mapRowBlocks(h, blockRows: mlpRowBlock, outputColumns: h.shape.rowSize,
+                                    dtype: backend.activationDType, backend) { rows in
+                try backend.add(rows, mlp(backend.rmsNorm(rows, weight: postAttentionLayernorm, epsilon: epsilon), backend))
+            }
+        }
+    }
+}
+
+/// Applies `body` to blocks of at most `blockRows` rows of `x` and stacks the results
+/// `[rows, outputColumns]` `dtype`; a single block is returned as it is.
+func mapRowBlocks(_ x: Tensor, blockRows: Int, outputColumns: Int, dtype: DType, _ backend: any Backend,
+                  _ body: (Tensor) throws -> Tensor) throws -> Tensor {
+    let rows = x.shape.rows
+    if rows <= blockRows { return try body(x) }
+    let out = try backend.empty(Shape([rows, outputColumns]), dtype: dtype)
+    for start in stride(from: 0, to: rows, by: blockRows) {
+        let range = start..<min(start + blockRows, rows)
+        try backend.copy(body(x.rows(range)), into: out.rows(range))
+    }
+    return out
+}
+
+/// A Llama-family causal LM on one backend: embeddings, decoder layers, final norm, LM head.
+/// The model only computes; the KV cache belongs to the caller and the strategy decides
+/// attention.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let backend: any Backend
+    let embedTokens: Tensor
+    let layers: [TransformerBlock]
+    let norm: Tensor
+    let lmHead: Tensor
+    /// `[headDim / 2]` f32 on the backend, rope scaling included.
+    public let inverseFrequencies: Tensor
+    /// Upper bound on the bytes of one block of f32 logits computed at once.
+    public var logitsBlockBytes = 64 << 20
+    /// Rows per MLP call in a layer: 4096 rows of Llama 3.1 8B's 14336-wide MLP are 3 x 117 MB
+    /// in bf16, where a 128K-token prefill at once would need 3 x 3.7 GB.
+    public var mlpRowBlock = 4096
+
+    /// Builds the model from `weights` on `backend`, tensor by tensor; `progress` reports bytes.
+    public init(config: ModelConfig, weights: WeightSource, backend: any Backend,
+                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+        try config.validate()
+        self.config = config
+        self.backend = backend
+        let specs = Self.weightSpecs(config)
+        let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
+        var loaded: [String: Tensor] = [:]
+        for spec in specs {
+            loaded[spec.name] = try loader.load(spec)
+        }
+        func linear(_ prefix: String, bias: Bool) -> Linear {
+            Linear(weight: loaded[prefix + ".weight"]!, bias: bias ? loaded[prefix + ".bias"]! : nil)
+        }
+        embedTokens = loaded["model.embed_tokens.weight"]!
+        norm = loaded["model.norm.weight"]!
+        lmHead = config.tieWordEmbeddings ? embedTokens : loaded["lm_head.weight"]!
+        layers = (0..<config.numHiddenLayers).map { layer in
+            let p = "model.layers.\(layer)."
+            return TransformerBlock(
+                selfAttn: Attention(qProj: linear(p + "self_attn.q_proj", bias: config.hasQKVBias),
+                                    kProj: linear(p + "self_attn.k_proj", bias: config.hasQKVBias),
+                                    vProj: linear(p + "self_attn.v_proj", bias: config.hasQKVBias),
+                                    oProj: linear(p + "self_attn.o_proj", bias: config.hasOutputBias),
+                                    heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
+                                    headDim: config.headDim),
+                mlp: MLP(gateProj: linear(p + "mlp.gate_proj", bias: config.mlpBias),
+                         upProj: linear(p + "mlp.up_proj", bias: config.mlpBias),
+                         downProj: linear(p + "mlp.down_proj", bias: config.mlpBias)),
+                inputLayernorm: loaded[p + "input_layernorm.weight"]!,
+                postAttentionLayernorm: loaded[p + "post_attention_layernorm.weight"]!,
+                epsilon: Float(config.rmsNormEps))
+        }
+        let frequencies = config.inverseFrequencies().map(Float.init)
+        inverseFrequencies = try backend.upload(Tensor(frequencies, shape: Shape([frequencies.count]), dtype: .f32))
+    }
+
+    /// Reads `directory/config.json` and its safetensors.
+    public static func load(directory: URL, backend: any Backend,
+                            progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> LlamaModel {
+        let config = try ModelConfig.load(directory: directory)
+        return try LlamaModel(config: config, weights: .directory(directory), backend: backend, progress: progress)
+    }
+
+    /// Every tensor the checkpoint must hold, with its shape (no `lm_head` when tied).
+    static func weightSpecs(_ config: ModelConfig) -> [WeightSpec] {
+        let (d, hd) = (config.hiddenSize, config.headDim)
+        let (qRows, kvRows, ff) = (config.numAttentionHeads * hd, config.numKeyValueHeads * hd, config.intermediateSize)
+        var specs = [WeightSpec(name: "model.embed_tokens.weight", shape: [config.vocabSize, d])]
+        for layer in 0..<config.numHiddenLayers {
+            let p = "model.layers.\(layer)."
+            func projection(_ name: String, _ rows: Int, _ columns: Int, bias: Bool) {
+                specs.append(WeightSpec(name: p + name + ".weight", shape: [rows, columns]))
+                if bias { specs.append(WeightSpec(name: p + name + ".bias", shape: [rows])) }
+            }
+            specs.append(WeightSpec(name: p + "input_layernorm.weight", shape: [d], initialization: .ones))
+            projection("self_attn.q_proj", qRows, d, bias: config.hasQKVBias)
+            projection("self_attn.k_proj", kvRows, d, bias: config.hasQKVBias)
+            projection("self_attn.v_proj", kvRows, d, bias: config.hasQKVBias)
+            projection("self_attn.o_proj", d, qRows, bias: config.hasOutputBias)
+            specs.append(WeightSpec(name: p + "post_attention_layernorm.weight", shape: [d], initialization: .ones))
+            projection("mlp.gate_proj", ff, d, bias: config.mlpBias)
+            projection("mlp.up_proj", ff, d, bias: config.mlpBias)
+            projection("mlp.down_proj", d, ff, bias: config.mlpBias)
+        }
+        specs.append(WeightSpec(name: "model.norm.weight", shape: [d], initialization: .ones))
+        if !config.tieWordEmbeddings {
+            specs.append(WeightSpec(name: "lm_head.weight", shape: [config.vocabSize, d]))
+        }
+        return specs
+    }
+
+    /// tokens `[T]` i32, positions `[T]` i32 (global positions, on this backend) -> `[T, D]` act,
+    /// the final-normed hidden states. Each layer's attention goes through `strategy`, which
+    /// keeps what it wants in `cache`.
+    /// `timer`, when given, adds each part's synchronised time (benchmark breakdowns).
+    public func forward(tokens: Tensor, positions: Tensor, strategy: any AttentionStrategy,
+                        cache: KVCache, timer: PartTimer? = nil) throws -> Tensor {
+        try BatonTensor.require(tokens.shape.rank == 1 && tokens.dtype == .i32,
+                                "LlamaModel.forward: tokens must be [T] i32, found \(tokens.shape) \(tokens.dtype)")
+        try BatonTensor.require(positions.shape == tokens.shape && positions.dtype == .i32,
+                                "LlamaModel.forward: positions must be \(tokens.shape) i32, found \(positions.shape) \(positions.dtype)")
+        try BatonTensor.require(cache.layerCount == layers.count,
+                                "LlamaModel.forward: cache has \(cache.layerCount) layers, model has \(layers.count)")
+        var h = try timed(timer, .head) { try backend.embedding(table: embedTokens, ids: tokens) }
+        for (index, layer) in layers.enumerated() {
+            h = try layer(h, layer: index, positions: positions, inverseFrequencies: inverseFrequencies,
+                          mlpRowBlock: mlpRowBlock, strategy: strategy, cache: cache, backend: backend, timer: timer)
+        }
+        return try timed(timer, .head) { try backend.rmsNorm(h, weight: norm, epsilon: Float(config.rmsNormEps)) }
+    }
+
+    /// hidden `[R, D]` act -> logits `[R, V]` f32, computed in row blocks whose f32 logits take at
+    /// most `logitsBlockBytes`, so scoring many rows adds no more than that in temporaries.
+    public func logits(_ hidden: Tensor) throws -> Tensor {
+        try BatonTensor.require(hidden.shape.rank == 2 && hidden.shape[1] == config.hiddenSize,
+                                "LlamaModel.logits: hidden must be [R, \(config.hiddenSize)], found \(hidden.shape)")
+        let vocabulary = config.vocabSize
+        let blockRows = max(1, logitsBlockBytes / (vocabulary * DType.f32.byteSize))
+        return try mapRowBlocks(hidden, blockRows: blockRows, outputColumns: vocabulary, dtype: .f32, backend) { rows in
+            let block = try backend.matmul(rows, weight: lmHead, bias: nil)
+            return block.dtype == .f32 ? block : try backend.cast(block, to: .f32)
+        }
+    }
+
+    /// An empty KV cache for this model on `backend`.
+    public func makeCache(backend: any Backend) -> KVCache {
+        KVCache(backend: backend, layers: config.numHiddenLayers, kvHeads: config.numKeyValueHeads,
+                headDim: config.headDim)
+    }
+
+    /// Bytes of weights on the backend (the LM head counted once when tied).
+    public var weightByteCount: Int {
+        let perLayer = layers.reduce(0) { sum, block in
+            let a = block.selfAttn, m = block.mlp
+            let linears = [a.qProj, a.kProj, a.vProj, a.oProj, m.gateProj, m.upProj, m.downProj]
+            return sum + linears.reduce(0) { $0 + $1.weight.byteCount + ($1.bias?.byteCount ?? 0) }
+                + block.inputLayernorm.byteCount + block.postAttentionLayernorm.byteCount
+        }
+        return perLayer + embedTokens.byteCount + norm.byteCount + (config.tieWordEmbeddings ? 0 : lmHead.byteCount)
+    }
+}

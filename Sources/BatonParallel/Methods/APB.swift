@@ -1,0 +1,59 @@
+import BatonComm
+import BatonTensor
+
+/// APB (ACL 2025): contiguous context blocks; ranks `> 0` prepend a small anchor (with the
+/// query inserted after the system prefix). Per layer each host scores its block (retaining
+/// heads, or query-aware scores), smooths the scores (max-pool 5), picks the top-`k` entries
+/// per KV head (never the first `A` local rows, which are the anchor or, on host 0, its copy),
+/// and all hosts AllGather the selections. Host `r` attends with keys
+/// `[passing (hosts 0..r-1) ; anchor ; block]` under the anchor rule: anchor rows see only the
+/// anchor (causal), block rows see the passing block, the anchor and their block causally.
+/// The passing block lives for one layer; the cache keeps only the own block. The query pass
+/// and decoding are exact (`DistributedDecode`); the last rank owns them.
+public final class APB: SequenceParallelMethod, PassingRecorder {
+    let scorer: any PassingScorer
+    var recordsPassing = false
+    var lastPassing: [Tensor] = []
+
+    init(_ context: RankContext, scorer: any PassingScorer) {
+        self.scorer = scorer
+        super.init(context)
+    }
+
+    /// Rows host `rank` may select: its block minus the first `A` local rows.
+    func candidates(of rank: Int) -> Range<Int> {
+        let layout = plan.ranks[rank]
+        let block = layout.blockRows[0]
+        return min(max(block.lowerBound, plan.anchorLength), block.upperBound)..<block.upperBound
+    }
+
+    /// Entries each host passes.
+    var passingCounts: [Int] {
+        (0..<plan.worldSize).map { TopKSelection.count(budget: plan.passingLength, candidates: candidates(of: $0).count) }
+    }
+
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        let layout = context.layout
+        let keyRows = 0..<(layout.rowCount - layout.probeOnlyRows.count)
+
+        // Select and exchange.
+        let counts = passingCounts
+        var selected = (key: input.key.rows(0..<0), value: input.value.rows(0..<0))
+        if counts[rank] > 0 {
+            let scores = try scorer.smoothedScores(input, keyRows: keyRows, probeRows: layout.queryRows, backend: backend)
+            selected = try TopKSelection.select(scores: scores, candidates: candidates(of: rank), budget: plan.passingLength,
+                                                key: input.key, value: input.value, backend: backend)
+        }
+        let messages = try PassingMessages(key: selected.key, value: selected.value, counts: counts,
+                                           communicator: context.communicator, backend: backend)
+        let passing = try PassingBlock.assemble(try messages.entries(of: Array(0..<rank)), like: input.key, backend: backend)
+
+        if recordsPassing { lastPassing = [passing.key] }
+
+        // Attention with keys [passing ; anchor ; block (; probe)].
+        let key = try PassingBlock.keysBefore(passing.key, [input.key], backend: backend)
+        let value = try PassingBlock.keysBefore(passing.value, [input.value], backend: backend)
+        let mask = AttentionMask.anchor(anchorLength: layout.anchorRows.count, passingLength: passing.key.shape[0])
+        return try backend.attention(query: input.query, key: key, value: value, mask: mask, scale: context.scale).out
+    }
+}

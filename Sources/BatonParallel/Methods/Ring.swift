@@ -1,0 +1,19 @@
+import BatonComm
+import BatonTensor
+
+/// RingAttention: contiguous blocks of `[context ; query]`; every rank's KV block travels
+/// around the ring (`KVRotation`). Rank `r` attends causally to its own block, fully to blocks
+/// of ranks `< r`, and skips later ones; partial results are merged by log-sum-exp. Exact. The
+/// last rank holds the end of the query and owns decoding. With one rank this is dense attention.
+public final class Ring: SequenceParallelMethod {
+
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        var parts: [AttentionOutput] = []
+        try KVRotation.forEachBlock(input, context: context, backend: backend) { source, key, value in
+            guard source <= rank else { return }  // later blocks are in the future
+            parts.append(try backend.attention(query: input.query, key: key, value: value,
+                                               mask: source == rank ? .causal : .full, scale: context.scale))
+        }
+        return try LSEMerge.merge(parts, backend: backend).out
+    }
+}

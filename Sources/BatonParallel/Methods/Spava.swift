@@ -1,0 +1,72 @@
+import BatonComm
+import BatonTensor
+
+/// Spava: every GPU holds the anchor, two zigzag chunks (virtual hosts `r` and `2W-1-r`) and the
+/// query, fused into one prefill. Per layer (METHODS 3.6):
+/// 1-2. query-aware scores (max-pooled over `[anchor, B1, B2]`), top-`P` per KV head of each
+///      chunk; the two messages are all-gathered asynchronously;
+/// 3.   query partial attention over the rows this GPU caches (an anchor shard, B1, B2, and the
+///      query itself on GPU 0), its AllGather also in flight;
+/// 4.   virtual host `r`: `[anchor ; B1]` vs `[P1 ; anchor ; B1]` under the anchor rule,
+///      P1 = B1 messages of GPUs `0..r-1`;
+/// 5.   virtual host `2W-1-r`: B2 vs `[P2 ; anchor ; B2]` causal, P2 = B1 messages of all GPUs,
+///      then B2 messages of GPUs `W-1 ... r+1`: exactly the chunks before it;
+/// 6.   the query output merged exactly in rank order.
+/// The two virtual hosts' attention overlaps the messages and the query gather. GPU 0 owns
+/// decoding.
+public final class Spava: SequenceParallelMethod, PassingRecorder {
+    let scorer = QueryAwareScorer()
+    var recordsPassing = false
+    var lastPassing: [Tensor] = []
+
+    /// Entries virtual host chunk `index` (0: B1, 1: B2) of each GPU passes.
+    func passingCounts(chunk index: Int) -> [Int] {
+        plan.ranks.map { TopKSelection.count(budget: plan.passingLength, candidates: $0.blockRows[index].count) }
+    }
+
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        let layout = context.layout, comm = context.communicator, scale = context.scale
+        let anchor = layout.anchorRows, b1 = layout.blockRows[0], b2 = layout.blockRows[1]
+
+        // 1-2. Score, select, send both messages.
+        let scores = try scorer.smoothedScores(input, keyRows: 0..<b2.upperBound, probeRows: layout.queryRows, backend: backend)
+        var messages: [PassingMessages] = []
+        for (index, chunk) in [b1, b2].enumerated() {
+            let selected = try TopKSelection.select(scores: scores, candidates: chunk, budget: plan.passingLength,
+                                                    key: input.key, value: input.value, backend: backend)
+            messages.append(try PassingMessages(key: selected.key, value: selected.value, counts: passingCounts(chunk: index),
+                                                communicator: comm, backend: backend))
+        }
+
+        // 3. Query partial over the cached rows (anchor shard, B1, B2, + query on the owner).
+        let (cachedKey, cachedValue) = try cache.keysAndValues(layer: input.layer)
+        let queryPart = try backend.attention(query: input.query.rows(layout.queryRows), key: cachedKey, value: cachedValue,
+                                              mask: rank == plan.owner ? .causal : .full, scale: scale)
+        let queryGather = try LSEMerge.gatherAsync(queryPart, communicator: comm)
+
+        // 4. Virtual host r.
+        let p1 = try PassingBlock.assemble(try messages[0].entries(of: Array(0..<rank)), like: input.key, backend: backend)
+        let firstRows = anchor.lowerBound..<b1.upperBound
+        let first = try backend.attention(
+            query: input.query.rows(firstRows),
+            key: try PassingBlock.keysBefore(p1.key, [input.key.rows(firstRows)], backend: backend),
+            value: try PassingBlock.keysBefore(p1.value, [input.value.rows(firstRows)], backend: backend),
+            mask: .anchor(anchorLength: anchor.count, passingLength: p1.key.shape[0]), scale: scale)
+
+        // 5. Virtual host 2W-1-r.
+        let laterB2 = Array((rank + 1)..<plan.worldSize).reversed()
+        let p2 = try PassingBlock.assemble(try messages[0].entries(of: Array(0..<plan.worldSize))
+                                               + messages[1].entries(of: Array(laterB2)), like: input.key, backend: backend)
+        let second = try backend.attention(
+            query: input.query.rows(b2),
+            key: try PassingBlock.keysBefore(p2.key, [input.key.rows(anchor), input.key.rows(b2)], backend: backend),
+            value: try PassingBlock.keysBefore(p2.value, [input.value.rows(anchor), input.value.rows(b2)], backend: backend),
+            mask: .causal, scale: scale)
+
+        if recordsPassing { lastPassing = [p1.key, p2.key] }
+
+        // 6. Query merge.
+        let query = try queryGather.merged(backend: backend)
+        return try backend.concatRows([first.out, second.out, query.out])
+    }
+}

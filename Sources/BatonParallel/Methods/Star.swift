@@ -1,0 +1,13 @@
+import BatonTensor
+
+/// Star Attention: contiguous context blocks; ranks `> 0` prepend the anchor (the first `A`
+/// context tokens, by default the whole first block) and attend causally over
+/// `[anchor ; block]` with no communication. The anchor's KV is dropped afterwards. The query
+/// pass and decoding are exact (`DistributedDecode`); the last rank owns them.
+public final class Star: SequenceParallelMethod {
+
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        return try backend.attention(query: input.query, key: input.key, value: input.value,
+                                     mask: .causal, scale: context.scale).out
+    }
+}

@@ -1,0 +1,35 @@
+import BatonComm
+import BatonTensor
+
+/// ZigZag RingAttention: `[context ; query]` in `2W` chunks, rank `r` holding chunks `r` and
+/// `2W-1-r` (balanced causal work). KV blocks rotate as in `Ring`. Against the block of rank
+/// `s < r` both local chunks see the block's first chunk; against `s > r` only the local second
+/// chunk sees (all of) the block; the own block is causal. Exact. Rank 0 holds the last chunk
+/// and owns decoding.
+public final class ZigZagRing: SequenceParallelMethod {
+
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        let chunks = context.layout.blockRows
+        let firstQuery = input.query.rows(chunks[0]), secondQuery = input.query.rows(chunks[1])
+        // Partial results per local chunk: an lse `[H, Sq]` cannot be split by rows, so the two
+        // chunks are attended separately.
+        var firstParts: [AttentionOutput] = [], secondParts: [AttentionOutput] = []
+        func attend(_ query: Tensor, _ key: Tensor, _ value: Tensor, _ mask: AttentionMask) throws -> AttentionOutput {
+            try backend.attention(query: query, key: key, value: value, mask: mask, scale: context.scale)
+        }
+        try KVRotation.forEachBlock(input, context: context, backend: backend) { source, key, value in
+            if source == rank {
+                firstParts.append(try attend(firstQuery, key.rows(chunks[0]), value.rows(chunks[0]), .causal))
+                secondParts.append(try attend(secondQuery, key, value, .causal))
+            } else if source < rank {
+                let earlier = plan.ranks[source].blockRows[0]
+                firstParts.append(try attend(firstQuery, key.rows(earlier), value.rows(earlier), .full))
+                secondParts.append(try attend(secondQuery, key.rows(earlier), value.rows(earlier), .full))
+            } else {
+                secondParts.append(try attend(secondQuery, key, value, .full))
+            }
+        }
+        return try backend.concatRows([LSEMerge.merge(firstParts, backend: backend).out,
+                                        LSEMerge.merge(secondParts, backend: backend).out])
+    }
+}

@@ -1,0 +1,87 @@
+import BatonComm
+import BatonTensor
+
+/// An attention strategy of one rank of a sequence-parallel group. The engine sets `phase`
+/// before each pass (prefill, then the query pass if the plan needs one, then decode).
+public protocol ParallelStrategy: AttentionStrategy {
+    var phase: Phase { get set }
+    var plan: Plan { get }
+    var rank: Int { get }
+}
+
+/// What the methods share: the phase switch (prefill is the method's own, query and decode are
+/// `DistributedDecode`), the prefill row check, and caching the plan's rows. A method overrides
+/// `prefill`.
+public class SequenceParallelMethod: ParallelStrategy {
+    public var phase: Phase = .prefill
+    public var plan: Plan { context.plan }
+    public var rank: Int { context.rank }
+    let context: RankContext
+
+    init(_ context: RankContext) { self.context = context }
+
+    public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        guard phase == .prefill else { return try context.decode.attend(input, cache: cache, backend: backend) }
+        try context.requirePrefillRows(input)
+        try context.cacheKeptRows(input, cache: cache)
+        return try prefill(input, cache: cache, backend: backend)
+    }
+
+    /// The context prefill of this rank (the plan's rows are already cached) -> `[T, H, d]`.
+    func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+        throw BatonError.unsupported("\(type(of: self)) does not implement prefill")
+    }
+}
+
+/// What every method's rank holds: its plan, layout, communicator and softmax scale.
+public struct RankContext: @unchecked Sendable {
+    public let plan: Plan
+    public let rank: Int
+    public let communicator: any Communicator
+    public let scale: Float
+
+    public init(plan: Plan, communicator: any Communicator, headDim: Int) throws {
+        guard communicator.worldSize == plan.worldSize else {
+            throw BatonError.invalidArgument("strategy: communicator has \(communicator.worldSize) ranks but the \(plan.method.rawValue) plan has \(plan.worldSize)")
+        }
+        self.plan = plan
+        self.rank = communicator.rank
+        self.communicator = communicator
+        self.scale = 1 / Float(headDim).squareRoot()
+    }
+
+    public var layout: RankLayout { plan.ranks[rank] }
+    public var worldSize: Int { plan.worldSize }
+
+    /// The exact query/decode attention shared by every method.
+    public var decode: DistributedDecode {
+        DistributedDecode(rank: rank, owner: plan.owner, communicator: communicator, scale: scale)
+    }
+
+    /// Appends the plan's cached rows of this layer's keys and values.
+    func cacheKeptRows(_ input: AttentionInput, cache: KVCache) throws {
+        for rows in layout.cacheRows where !rows.isEmpty {
+            try cache.append(layer: input.layer, key: input.key.rows(rows), value: input.value.rows(rows))
+        }
+    }
+
+    /// Checks that the prefill input has the plan's row count.
+    func requirePrefillRows(_ input: AttentionInput) throws {
+        try require(input.query.shape[0] == layout.rowCount && input.key.shape[0] == layout.rowCount,
+                    "\(plan.method.rawValue) prefill on rank \(rank), layer \(input.layer): expected \(layout.rowCount) local rows (plan), got q \(input.query.shape), k \(input.key.shape)")
+    }
+}
+
+/// The strategy of `method` for the rank of `communicator`. `scorer` selects APB's passing
+/// entries (retaining heads); `nil` means query-aware scores.
+public func makeStrategy(plan: Plan, communicator: any Communicator, headDim: Int,
+                         scorer: (any PassingScorer)? = nil) throws -> any ParallelStrategy {
+    let context = try RankContext(plan: plan, communicator: communicator, headDim: headDim)
+    switch plan.method {
+    case .dense, .ring: return Ring(context)
+    case .zigzag: return ZigZagRing(context)
+    case .star: return Star(context)
+    case .apb: return APB(context, scorer: scorer ?? QueryAwareScorer())
+    case .spava: return Spava(context)
+    }
+}

@@ -1,0 +1,133 @@
+import BatonTensor
+import XCTest
+@testable import BatonCPU
+
+final class LayerOpsTests: XCTestCase {
+    let backend = CPUBackend()
+
+    func testEmbeddingGathersRowsOfAnyFloatTable() throws {
+        var rng = SeededGenerator(seed: 40)
+        for dtype in [DType.bf16, .f16, .f32] {
+            let table = rng.tensor([50, 24], dtype: dtype)
+            let ids: [Int32] = [3, 0, 49, 3, 17]
+            let out = try backend.embedding(table: table, ids: Tensor(int32: ids))
+            XCTAssertEqual(out.shape, [5, 24])
+            XCTAssertEqual(out.dtype, .f32)
+            let rows = table.floats()
+            XCTAssertEqual(out.floats(), ids.flatMap { rows[Int($0) * 24..<(Int($0) + 1) * 24] }, "\(dtype) table")
+        }
+    }
+
+    func testEmbeddingRejectsOutOfRangeIdNamingIdAndVocabulary() {
+        let table = Tensor.zeros([5, 4], dtype: .bf16)
+        assertThrowsBatonError(["embedding", "7", "5 rows"]) { _ = try backend.embedding(table: table, ids: Tensor(int32: [1, 7])) }
+        assertThrowsBatonError(["embedding", "-1"]) { _ = try backend.embedding(table: table, ids: Tensor(int32: [-1])) }
+        assertThrowsBatonError(["embedding", "ids", "i32"]) {
+            _ = try backend.embedding(table: table, ids: Tensor([1], shape: [1]))
+        }
+    }
+
+    func testRMSNormMatchesFloat64Reference() throws {
+        var rng = SeededGenerator(seed: 41)
+        let (rows, width, epsilon) = (13, 300, Float(1e-5))
+        let x = rng.tensor([rows, width], in: -3...3), weight = rng.tensor([width], dtype: .bf16, in: 0.5...1.5)
+        let out = try backend.rmsNorm(x, weight: weight, epsilon: epsilon)
+        let xs = doubles(x), ws = doubles(weight)
+        var expected = [Double](repeating: 0, count: rows * width)
+        for r in 0..<rows {
+            let meanSquare = (0..<width).reduce(0.0) { $0 + xs[r * width + $1] * xs[r * width + $1] } / Double(width)
+            let inverse = 1 / (meanSquare + Double(epsilon)).squareRoot()
+            for i in 0..<width { expected[r * width + i] = xs[r * width + i] * inverse * ws[i] }
+        }
+        assertClose(out.floats(), expected, tolerance: fp32Tolerance(terms: width, magnitude: 4), "rmsNorm f32")
+
+        // bf16 activations: the normalised row is rounded to bf16 before the weight (HF order),
+        // so the result is within one bf16 rounding of the exact value.
+        let xHalf = try backend.cast(x, to: .bf16)
+        let halfOut = try backend.rmsNorm(xHalf, weight: weight, epsilon: epsilon).floats()
+        let halfInputs = doubles(xHalf)
+        for r in 0..<rows {
+            let meanSquare = (0..<width).reduce(0.0) { $0 + halfInputs[r * width + $1] * halfInputs[r * width + $1] } / Double(width)
+            let inverse = 1 / (meanSquare + Double(epsilon)).squareRoot()
+            for i in 0..<width {
+                let normalised = halfInputs[r * width + i] * inverse
+                let rounded = Double(FloatBits.float(fromBF16: FloatBits.bf16(fromFloat: Float(normalised))))
+                // fp32 vs fp64 normalisation may land on either side of a bf16 rounding boundary.
+                XCTAssertLessThanOrEqual(abs(Double(halfOut[r * width + i]) - rounded * ws[i]), abs(normalised) * ws[i] / 128 + 1e-6)
+            }
+        }
+        assertThrowsBatonError(["rmsNorm", "weight", "[300]", "[299]"]) {
+            _ = try backend.rmsNorm(x, weight: Tensor.zeros([299], dtype: .f32), epsilon: 1e-5)
+        }
+    }
+
+    func testRotaryMatchesRotateHalfReference() throws {
+        var rng = SeededGenerator(seed: 42)
+        let (tokens, heads, dim) = (6, 3, 16)
+        let x = rng.tensor([tokens, heads, dim], dtype: .bf16)
+        let positions: [Int32] = [0, 1, 7, 1000, 65_537, 131_071]
+        let inverseFrequencies = (0..<dim / 2).map { Float(pow(500_000.0, -Double(2 * $0) / Double(dim))) }
+        let out = try backend.rotary(x, positions: Tensor(int32: positions), inverseFrequencies: Tensor(inverseFrequencies, shape: [dim / 2]))
+        let xs = doubles(x)
+        var expected = [Double](repeating: 0, count: xs.count)
+        for t in 0..<tokens {
+            for h in 0..<heads {
+                let base = (t * heads + h) * dim
+                for i in 0..<dim / 2 {
+                    let angle = Double(Float(positions[t]) * inverseFrequencies[i])  // fp32 product, as HF
+                    let (first, second) = (xs[base + i], xs[base + dim / 2 + i])
+                    expected[base + i] = first * cos(angle) - second * sin(angle)
+                    expected[base + dim / 2 + i] = second * cos(angle) + first * sin(angle)
+                }
+            }
+        }
+        assertClose(out.floats(), expected, tolerance: fp32Tolerance(terms: 4), "rotary")
+        assertThrowsBatonError(["rotary", "inverseFrequencies", "[8]", "[7]"]) {
+            _ = try backend.rotary(x, positions: Tensor(int32: positions), inverseFrequencies: Tensor.zeros([7], dtype: .f32))
+        }
+        assertThrowsBatonError(["rotary", "positions", "[6]", "[5]"]) {
+            _ = try backend.rotary(x, positions: Tensor(int32: [1, 2, 3, 4, 5]), inverseFrequencies: Tensor(inverseFrequencies, shape: [8]))
+        }
+    }
+
+    func testSiluAndSiluMultiplyMatchReference() throws {
+        var rng = SeededGenerator(seed: 43)
+        let values = rng.floats(40_000, in: -8...8) + [-100, 100, 0, -0.0, 88.8, -88.8]
+        let gate = Tensor(values, shape: [values.count]), up = rng.tensor([values.count], dtype: .bf16, in: -2...2)
+        let silu = values.map { Double($0) / (1 + exp(-Double($0))) }
+        assertClose(try backend.silu(gate).floats(), silu, tolerance: fp32Tolerance(terms: 4, magnitude: 100), "silu")
+        let product = zip(silu, doubles(up)).map { $0 * $1 }
+        assertClose(try backend.siluMultiply(gate: gate, up: up).floats(), product, tolerance: fp32Tolerance(terms: 4, magnitude: 200),
+                    "siluMultiply")
+        assertThrowsBatonError(["siluMultiply", "gate", "up", "same shape"]) {
+            _ = try backend.siluMultiply(gate: Tensor.zeros([2, 3], dtype: .f32), up: Tensor.zeros([3, 2], dtype: .f32))
+        }
+    }
+
+    func testAddIsExactForMixedDtypes() throws {
+        var rng = SeededGenerator(seed: 44)
+        let a = rng.tensor([70, 1000]), b = rng.tensor([70, 1000], dtype: .bf16)
+        let sum = try backend.add(a, b)
+        XCTAssertEqual(sum.floats(), zip(a.floats(), b.floats()).map { $0 + $1 })
+        assertThrowsBatonError(["add", "[70, 1000]", "[1000, 70]"]) { _ = try backend.add(a, a.reshaped(1000, 70)) }
+    }
+
+    func testConcatRowsAndColumnsKeepOrderAndDtype() throws {
+        let a = Tensor([1, 2, 3, 4], shape: [2, 2], dtype: .bf16), b = Tensor([5, 6], shape: [1, 2], dtype: .bf16)
+        let rows = try backend.concatRows([a, b])
+        XCTAssertEqual(rows.shape, [3, 2])
+        XCTAssertEqual(rows.dtype, .bf16)
+        XCTAssertEqual(rows.floats(), [1, 2, 3, 4, 5, 6])
+        let ids = try backend.concatRows([Tensor(int32: [1, 2]), Tensor(int32: []), Tensor(int32: [3])])
+        XCTAssertEqual(ids.int32s(), [1, 2, 3])
+
+        let c = Tensor([7, 8, 9, 10, 11, 12], shape: [2, 3], dtype: .bf16)
+        let columns = try backend.concatColumns([a, c])
+        XCTAssertEqual(columns.shape, [2, 5])
+        XCTAssertEqual(columns.floats(), [1, 2, 7, 8, 9, 3, 4, 10, 11, 12])
+
+        assertThrowsBatonError(["concatRows", "part 1", "[n, 2]"]) { _ = try backend.concatRows([a, c]) }
+        assertThrowsBatonError(["concatRows", "part 1", "f32"]) { _ = try backend.concatRows([a, Tensor([1, 2], shape: [1, 2])]) }
+        assertThrowsBatonError(["concatColumns", "part 1", "1 rows"]) { _ = try backend.concatColumns([a, b]) }
+    }
+}

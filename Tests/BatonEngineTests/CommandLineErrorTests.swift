@@ -1,0 +1,83 @@
+import Foundation
+import XCTest
+
+/// Bad input to the `baton` binary gives one clear line on standard error and a non-zero exit,
+/// never a crash or a stack trace.
+final class CommandLineErrorTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+
+    /// The `baton` executable built next to the test bundle.
+    var binary: URL {
+        get throws {
+            var directory = Bundle(for: Self.self).bundleURL
+            for _ in 0..<3 {
+                let candidate = directory.appendingPathComponent("baton")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                directory.deleteLastPathComponent()
+            }
+            throw XCTSkip("the baton executable is not built next to the tests (run `swift build` first)")
+        }
+    }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = try binary
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        let data = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A copy of a fixture model in a temporary directory that a test may damage.
+    func scratchModel(_ name: String) throws -> URL {
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent("baton-cli-\(name)-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent(name), to: target)
+        addTeardownBlock { try? FileManager.default.removeItem(at: target) }
+        return target
+    }
+
+    func assertOneLineError(_ arguments: [String], mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let (status, stderr) = try run(arguments)
+        XCTAssertNotEqual(status, 0, "exit status", file: file, line: line)
+        let lines = stderr.split(separator: "\n").filter { !$0.hasPrefix("loading ") }
+        XCTAssertEqual(lines.count, 1, "expected one error line, got:\n\(stderr)", file: file, line: line)
+        for needle in needles {
+            XCTAssertTrue(stderr.contains(needle), "'\(needle)' missing from: \(stderr)", file: file, line: line)
+        }
+    }
+
+    func testMissingModelDirectory() throws {
+        try assertOneLineError(["generate", "--model", "/nonexistent/dir", "--prompt", "hi"], mentions: ["/nonexistent/dir"])
+    }
+
+    func testTruncatedSafetensors() throws {
+        let model = try scratchModel("tiny-qwen2")
+        let file = model.appendingPathComponent("model.safetensors")
+        let data = try Data(contentsOf: file)
+        try data.prefix(data.count / 2).write(to: file)
+        try assertOneLineError(["generate", "--model", model.path, "--prompt", "hi"], mentions: ["model.safetensors"])
+    }
+
+    func testUnknownArchitecture() throws {
+        let model = try scratchModel("tiny-qwen2")
+        let config = model.appendingPathComponent("config.json")
+        let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "Qwen2ForCausalLM", with: "GPTNeoXForCausalLM")
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        try assertOneLineError(["inspect", "--model", model.path], mentions: ["config.json", "architectures", "GPTNeoXForCausalLM"])
+    }
+
+    func testPromptLongerThanMaxPositions() throws {
+        let model = try scratchModel("tiny-qwen2")
+        let prompt = String(repeating: "word ", count: 3000)
+        try assertOneLineError(["generate", "--model", model.path, "--prompt", prompt, "--max-tokens", "4"], mentions: ["max_position_embeddings"])
+    }
+
+    func testUnknownDevice() throws {
+        try assertOneLineError(["generate", "--model", Self.fixtures.appendingPathComponent("tiny-qwen2").path, "--device", "tpu"], mentions: ["--device"])
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import XCTest
+
+@testable import BatonModels
+
+/// Where the test fixtures live: Tests/Fixtures, found from this file's path.
+enum TokenizerFixtures {
+    static let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let root = testsFolder.appendingPathComponent("Fixtures")
+    static let scripts = testsFolder.deletingLastPathComponent().appendingPathComponent("scripts")
+
+    static func directory(_ name: String) -> URL { root.appendingPathComponent(name) }
+
+    /// The fixture directory, or an XCTSkip naming what is missing.
+    static func require(_ name: String, file: String = "tokenizer.json") throws -> URL {
+        let dir = directory(name)
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent(file).path) else {
+            throw XCTSkip("fixture \(name)/\(file) not present")
+        }
+        return dir
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so generated test texts are the same everywhere.
+struct SplitMix64 {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+}
+
+/// Texts that probe every corner of pre-tokenization: scripts, emoji sequences, digit and
+/// whitespace runs, contractions in every case, code, and the tokenizer's own special tokens.
+enum TrickyTexts {
+    static let pieces: [String] = [
+        "hello", "Hello", "HELLO", "world", "The", "quick", "fox", "I'M", "I'm", "don't", "DON'T", "we'd've",
+        "it'S", "you'RE", "they'LL", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'x", "''s", "'ſ", "'ST",
+        "café", "cafe\u{301}", "naïve", "Straße", "ÜBER", "Привет", "мир", "Καλημέρα", "你好", "世界",
+        "東京は日本", "こんにちは", "안녕하세요", "مرحبا", "بالعالم", "नमस्ते", "สวัสดี", "עברית",
+        "🍎", "🚀", "😀😃", "👍🏽", "👨\u{200D}👩\u{200D}👧\u{200D}👦", "👩🏻\u{200D}💻", "🏳️\u{200D}🌈", "🇫🇷🇯🇵",
+        "❤️", "✨", "𝔘𝔫𝔦", "①②③", "Ⅻ", "½", "٣٤٥", "१२३", "0", "7", "42", "123", "1234", "12345678901",
+        "3.14159", "1,234.56", "2024-06-30", "$99", "(x)", "[[y]]", "{{z}}", "...", "?!?!", "--->", "***",
+        "<<<>>>", "@#%", "`code`", "x += 1", "def f(x):", "return x * 2", "a_b", "snake_case", "CamelCase",
+        "https://example.org/a?b=c", "mail@example.com", "\"quoted\"", "«guillemets»", "—", "–", "…",
+        " ", "  ", "   ", "\t", "\t\t", "\n", "\n\n", "\r\n", "\r\n\r\n", " \n", "\n ", " \t ", "\u{A0}",
+        "\u{2003}", "\u{3000}", "\u{85}", "\u{180E}", "\u{200B}", "\u{FEFF}", "\u{2028}", "\u{1C}", "\u{7F}",
+        "\u{0}", "e\u{301}\u{302}", "\u{301}", "ﬁ", "Å", "Ω", "ǅ", "ʰ", "々", "〇",
+    ]
+    static let separators = ["", " ", " ", " ", "  ", "\n", "\t", "\r\n", ". ", ", ", "   ", "\n\n"]
+
+    /// `count` generated texts mixing `pieces`, the `specials` and separators.
+    static func generate(count: Int, specials: [String], seed: UInt64) -> [String] {
+        var rng = SplitMix64(state: seed)
+        let pool = pieces + specials + specials
+        return (0..<count).map { _ in
+            var text = ""
+            for _ in 0..<(1 + rng.below(12)) {
+                text += rng.pick(pool)
+                text += rng.pick(separators)
+            }
+            if rng.below(4) == 0 { text += rng.pick(["  ", "\n", " \n ", "\t", "   "]) }
+            if rng.below(5) == 0 { text = rng.pick([" ", "  ", "\n", "\t"]) + text }
+            return text
+        }
+    }
+}
+
+/// Runs one of the reference scripts in scripts/ with a JSON request; skips the test when
+/// python3 or the module the script needs is missing.
+enum PythonReference {
+    static func run(script: String, module: String, request: [String: Any]) throws -> Data {
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", "import \(module)"]
+        check.standardOutput = FileHandle.nullDevice
+        check.standardError = FileHandle.nullDevice
+        do { try check.run() } catch { throw XCTSkip("python3 not runnable") }
+        check.waitUntilExit()
+        if check.terminationStatus != 0 { throw XCTSkip("python module \(module) not installed") }
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("baton-ref-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let requestURL = work.appendingPathComponent("request.json")
+        let responseURL = work.appendingPathComponent("response.json")
+        try JSONSerialization.data(withJSONObject: request).write(to: requestURL)
+        _ = FileManager.default.createFile(atPath: responseURL.path, contents: nil)
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        run.arguments = ["python3", TokenizerFixtures.scripts.appendingPathComponent(script).path, requestURL.path]
+        run.standardOutput = try FileHandle(forWritingTo: responseURL)
+        try run.run()
+        run.waitUntilExit()
+        XCTAssertEqual(run.terminationStatus, 0, "\(script) failed")
+        return try Data(contentsOf: responseURL)
+    }
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Plots for Baton's benchmark and eval results (reads the JSON files Baton writes).
+
+  python3 bench/plot.py niah  baton-eval/niah.json  niah.png    # accuracy heat map, lengths x depths, per method
+  python3 bench/plot.py ruler baton-eval/ruler.json ruler.png   # average RULER accuracy vs length, per method
+  python3 bench/plot.py bench prefill.json          prefill.png # prefill time vs tokens, per method (log axes)
+
+Prefill JSON: {"device": ..., "preset": ..., "rows": [{"method", "gpus", "tokens", "median_s", "min_s", "max_s"}]}.
+Needs matplotlib; without it the script says how to install it and exits without plotting.
+"""
+import json
+import sys
+from collections import defaultdict
+
+USAGE = __doc__.split("\n\n")[1]
+
+
+def load_pyplot():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")  # files only, no display needed
+        import matplotlib.pyplot as plt
+        return plt
+    except ImportError:
+        print("plot.py: matplotlib is not installed; skipping the plot.\n"
+              "  install it with:  python3 -m pip install matplotlib   (or: apt-get install python3-matplotlib)\n"
+              "  then rerun:       python3 " + " ".join(sys.argv))
+        return None
+
+
+def length_label(tokens):
+    return f"{tokens // 1024}K" if tokens % 1024 == 0 else str(tokens)
+
+
+def plot_niah(report, out, plt):
+    """One heat map per method: x = context length, y = needle depth, colour = accuracy (%)."""
+    lengths = report["lengths"]
+    depths = report.get("depths") or sorted({c["depth"] for c in report["cells"]})
+    methods = list(dict.fromkeys(c["method"] for c in report["cells"]))
+    cell = {(c["method"], c["length"], c["depth"]): c["accuracy"] for c in report["cells"]}
+    width = 2.5 + (1.0 * len(lengths) + 0.8) * len(methods)
+    fig, axes = plt.subplots(1, len(methods), figsize=(width, 0.55 * len(depths) + 2), squeeze=False, sharey=True)
+    image = None
+    for ax, method in zip(axes[0], methods):
+        grid = [[cell.get((method, length, depth), float("nan")) for length in lengths] for depth in depths]
+        image = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+        for y, row in enumerate(grid):
+            for x, value in enumerate(row):
+                if value == value:  # not NaN
+                    ax.text(x, y, f"{value:.0f}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(lengths)), [length_label(n) for n in lengths])
+        ax.set_yticks(range(len(depths)), [f"{d * 100:.0f}%" for d in depths])
+        ax.set_xlabel("context length (tokens)")
+        ax.set_title(method)
+    axes[0][0].set_ylabel("needle depth (% of context)")
+    fig.colorbar(image, ax=axes[0].tolist(), label="accuracy (%)")
+    fig.suptitle(f"Pass-key NIAH: {report['model']}")
+    fig.savefig(out, dpi=150, bbox_inches="tight")
+
+
+def plot_ruler(report, out, plt):
+    """Average accuracy over the tasks run, per method, against context length."""
+    lengths = report["lengths"]
+    scores = defaultdict(list)
+    for c in report["cells"]:
+        scores[(c["method"], c["length"])].append(c["accuracy"])
+    methods = list(dict.fromkeys(c["method"] for c in report["cells"]))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method in methods:
+        points = [(n, sum(scores[(method, n)]) / len(scores[(method, n)])) for n in lengths if scores[(method, n)]]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(lengths, [length_label(n) for n in lengths])
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("context length (tokens)")
+    ax.set_ylabel("RULER average accuracy (%)")
+    tasks = sorted({c["task"] for c in report["cells"]})
+    ax.set_title(f"RULER ({len(tasks)} tasks): {report['model']}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.savefig(out, dpi=150, bbox_inches="tight")
+
+
+def plot_bench(report, out, plt):
+    """Prefill time against prompt tokens, one line per (method, gpus), min-max as error bars."""
+    series = defaultdict(list)
+    for row in report["rows"]:
+        series[(row["method"], row.get("gpus", 1))].append(row)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (method, gpus), rows in sorted(series.items()):
+        rows.sort(key=lambda r: r["tokens"])
+        x = [r["tokens"] for r in rows]
+        y = [r["median_s"] for r in rows]
+        low = [r["median_s"] - r.get("min_s", r["median_s"]) for r in rows]
+        high = [r.get("max_s", r["median_s"]) - r["median_s"] for r in rows]
+        label = f"{method} ({gpus} GPU{'s' if gpus != 1 else ''})"
+        ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    tokens = sorted({r["tokens"] for r in report["rows"]})
+    ax.set_xticks(tokens, [length_label(n) for n in tokens])
+    from matplotlib import ticker
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel("prompt length (tokens)")
+    ax.set_ylabel("prefill time (s, median; bars: min-max)")
+    ax.set_title(f"Prefill: {report.get('preset', '')} on {report.get('device', '')}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.savefig(out, dpi=150, bbox_inches="tight")
+
+
+PLOTS = {"niah": plot_niah, "ruler": plot_ruler, "bench": plot_bench}
+
+
+def main(argv):
+    if len(argv) != 4 or argv[1] not in PLOTS:
+        print(USAGE, file=sys.stderr)
+        return 2
+    kind, source, out = argv[1:]
+    try:
+        with open(source) as f:
+            report = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        print(f"plot.py: cannot read {source}: {error}", file=sys.stderr)
+        return 1
+    plt = load_pyplot()
+    if plt is None:
+        return 0
+    try:
+        PLOTS[kind](report, out, plt)
+    except (KeyError, TypeError, ZeroDivisionError) as error:
+        print(f"plot.py: {source} is not a Baton '{kind}' result ({type(error).__name__}: {error})", file=sys.stderr)
+        return 1
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
