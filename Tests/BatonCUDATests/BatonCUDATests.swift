@@ -78,6 +78,18 @@ final class LoaderWithoutGPUTests: XCTestCase {
         }
     }
 
+    func testMissingNCCLAndCuBLASLtMessagesNameTheLibrary() {
+        if baton_nccl() == nil {
+            XCTAssertTrue(String(cString: baton_nccl_error()).contains("NCCL"), String(cString: baton_nccl_error()))
+        }
+        if baton_cublaslt() == nil {
+            XCTAssertTrue(String(cString: baton_cublaslt_error()).contains("cuBLASLt"), String(cString: baton_cublaslt_error()))
+        }
+        if baton_nvrtc() == nil {
+            XCTAssertTrue(String(cString: baton_nvrtc_error()).contains("NVRTC"), String(cString: baton_nvrtc_error()))
+        }
+    }
+
     func testNonexistentOrdinalIsRejected() throws {
         if baton_cuda_driver() == nil { throw XCTSkip("no CUDA driver here") }
         XCTAssertThrowsError(try CUDABackend(ordinal: 1000))
