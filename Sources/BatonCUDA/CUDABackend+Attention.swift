@@ -2,23 +2,41 @@ import BatonTensor
 import CCUDA
 import Foundation
 
-/// Which attention kernel of Kernels/attention.cu runs (versions kept side by side, llm.c style).
+/// Which attention kernel of Kernels/attention.cu runs (versions kept side by side, llm.c style;
+/// what each one changed is commented there and measured in bench/RESULTS.md).
 public enum AttentionKernel: Sendable, Equatable, CustomStringConvertible {
     /// v1: one warp per (row, head), scalar fp32. Any head dim up to 256.
     case naive
-    /// v2: FlashAttention-2 structure on mma.sync tensor cores, 8 warps x 16 rows; head dim 64 or 128.
-    case flashV2
-    /// v3 (the default): v2's code with 4 warps x 32 rows, two blocks per SM; head dim 64 or 128.
-    case flash
-    /// v2 with the keys split over `splits` blocks per (query tile, head) and an fp32 combine: decode.
+    /// Flash version 2...6 (mma.sync tensor cores); head dim 64 or 128.
+    case flash(Int)
+    /// The default flash version with the keys split over `splits` blocks and an fp32 combine: decode.
     case flashSplit(Int)
+
+    /// The fastest version measured on H100 (bench/RESULTS.md); `attention` uses it.
+    public static let defaultFlashVersion = 3
+    public static let flashVersions = [2, 3, 4, 5, 6]
 
     public var description: String {
         switch self {
         case .naive: "naive"
-        case .flashV2: "flash-v2"
-        case .flash: "flash-v3"
+        case .flash(let v): "flash-v\(v)"
         case .flashSplit(let n): "flash-split\(n)"
+        }
+    }
+
+    /// (kernel name, threads, query rows per block, keys per tile) of a flash version.
+    func flashLayout(headDim d: Int) -> (name: String, threads: Int, blockRows: Int, tileKeys: Int) {
+        let version: Int
+        switch self {
+        case .flash(let v): version = v
+        default: version = Self.defaultFlashVersion
+        }
+        switch version {
+        case 2: return ("flash_attention_d\(d)", 256, 128, 64)
+        case 4: return ("flash4_attention_d\(d)", 256, 256, 64)
+        case 5: return ("flash5_attention_d\(d)", 128, 128, 64)
+        case 6: return ("flash6_attention_d\(d)", 128, 128, 32)
+        default: return ("flash3_attention_d\(d)", 128, 128, 64)
         }
     }
 }
@@ -50,9 +68,10 @@ extension CUDABackend {
         let blocks = (query.shape[0] + Self.flashQueryRows - 1) / Self.flashQueryRows * query.shape[1]
         let keyTiles = (key.shape[0] + Self.flashKeyRows - 1) / Self.flashKeyRows
         if blocks < multiprocessorCount && keyTiles >= 16 {
-            return .flashSplit(min(keyTiles / 4, (2 * multiprocessorCount + blocks - 1) / blocks))
+            // About eight waves of two blocks per SM, at least four key tiles per split.
+            return .flashSplit(min(keyTiles / 4, (16 * multiprocessorCount + blocks - 1) / blocks))
         }
-        return .flash
+        return .flash(AttentionKernel.defaultFlashVersion)
     }
 
     /// Attention with a chosen kernel (the self-check and benchmark run each one).
@@ -77,21 +96,22 @@ extension CUDABackend {
             try launch("attention.cu", "attention_naive", grid: (Sq, H, 1), block: 32,
                        [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
                         .int(Hkv), .int(d), .int(maskKind), .int(anchorLength), .int(passingLength), .float(scale)])
-        case .flash, .flashV2, .flashSplit:
+        case .flash, .flashSplit:
             guard d == 64 || d == 128 else {
                 throw BatonError.unsupported("attention: the flash kernel takes head dim 64 or 128, got \(d)")
             }
-            let queryTiles = (Sq + Self.flashQueryRows - 1) / Self.flashQueryRows
-            let keyTiles = max(1, (Sk + Self.flashKeyRows - 1) / Self.flashKeyRows)
+            try require(scale > 0, "attention: the flash kernels need a positive scale, got \(scale)")
+            let (name, threads, blockRows, tileKeys) = kernel.flashLayout(headDim: d)
+            let queryTiles = (Sq + blockRows - 1) / blockRows
+            let keyTiles = max(1, (Sk + tileKeys - 1) / tileKeys)
             var splits = 1, splitTiles = 0
             if case .flashSplit(let n) = kernel, n > 1 {
                 splitTiles = (keyTiles + n - 1) / n
                 splits = (keyTiles + splitTiles - 1) / splitTiles
             }
-            let sharedBytes = (Self.flashQueryRows + 4 * Self.flashKeyRows) * d * 2
+            let sharedBytes = (blockRows + 4 * tileKeys) * d * 2
             let partialOut = splitTiles > 0 ? try empty(Shape([splits, Sq, H, d]), dtype: .f32) : out
             let partialLse = splitTiles > 0 ? try empty(Shape([splits, H, Sq]), dtype: .f32) : lse
-            let (name, threads) = kernel == .flashV2 ? ("flash_attention_d\(d)", 256) : ("flash3_attention_d\(d)", 128)
             try launch("attention.cu", name, grid: (queryTiles, H, splits), block: threads,
                        sharedBytes: sharedBytes,
                        [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),

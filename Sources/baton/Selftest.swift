@@ -55,7 +55,7 @@ struct AttentionBenchmark {
     let backend: CUDABackend
     let heads: Int
     let headDim: Int
-    var kernels: [AttentionKernel] = [.flashV2, .flash]
+    var kernels: [AttentionKernel] = AttentionKernel.flashVersions.map { .flash($0) }
 
     func median(_ repeats: Int, _ body: () throws -> Void) throws -> Double {
         for _ in 0..<2 { try body() }  // warm-up

@@ -28,7 +28,7 @@ extension OpChecks {
                 let reference = Reference.attention(q: q, k: k, v: v, Sq: c.Sq, Sk: c.Sk, H: c.H, Hkv: c.Hkv, d: c.d,
                                                     mask: c.mask, scale: scale)
                 var kernels: [AttentionKernel] = [.naive]
-                if c.d == 64 || c.d == 128 { kernels += [.flashV2, .flash, .flashSplit(3)] }
+                if c.d == 64 || c.d == 128 { kernels += AttentionKernel.flashVersions.map { .flash($0) } + [.flashSplit(3)] }
                 let chosen = backend.defaultKernel(query: tq, key: tk)
                 if !kernels.contains(chosen) { kernels.append(chosen) }
                 for kernel in kernels {

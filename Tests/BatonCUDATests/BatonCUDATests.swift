@@ -8,7 +8,7 @@ final class KernelSourceTests: XCTestCase {
     func testEmbeddedSourcesHoldEveryKernelTheBackendLaunches() throws {
         let attention = try KernelSources.source("attention.cu")
         let ops = try KernelSources.source("ops.cu")
-        for name in ["attention_naive", "flash_attention", "flash_attention_d64", "flash_attention_d128", "flash3_attention_d64", "flash3_attention_d128", "attention_combine", "mma.sync"] {
+        for name in ["attention_naive", "flash_attention", "flash_attention_d64", "flash_attention_d128", "flash3_attention_d64", "flash3_attention_d128", "flash4_attention_d128", "flash5_attention_d128", "flash6_attention_d64", "attention_combine", "mma.sync"] {
             XCTAssertTrue(attention.contains(name), "attention.cu lacks \(name)")
         }
         for name in ["cast_values", "add_values", "add_bias_rows", "silu_values", "silu_multiply", "embedding_rows",
@@ -75,6 +75,18 @@ final class LoaderWithoutGPUTests: XCTestCase {
         XCTAssertTrue(message.contains("/usr/local/cuda"), message)
         XCTAssertThrowsError(try CUDABackend(ordinal: 0)) { error in
             XCTAssertEqual((error as? BatonError)?.kind, .notAvailable)
+        }
+    }
+
+    func testMissingNCCLAndCuBLASLtMessagesNameTheLibrary() {
+        if baton_nccl() == nil {
+            XCTAssertTrue(String(cString: baton_nccl_error()).contains("NCCL"), String(cString: baton_nccl_error()))
+        }
+        if baton_cublaslt() == nil {
+            XCTAssertTrue(String(cString: baton_cublaslt_error()).contains("cuBLASLt"), String(cString: baton_cublaslt_error()))
+        }
+        if baton_nvrtc() == nil {
+            XCTAssertTrue(String(cString: baton_nvrtc_error()).contains("NVRTC"), String(cString: baton_nvrtc_error()))
         }
     }
 

@@ -12,7 +12,9 @@
 //      whole masked tiles skipped, element masks only on edge tiles. Split-KV mode (splitTiles > 0)
 //      writes fp32 partials that attention_combine merges: the decode path for few query rows.
 //   v3 flash3_attention_d{64,128}: the same code with 4 warps x 32 rows (two m16 tiles per warp), so
-//      each ldmatrix of K or V feeds twice the MMAs; two blocks per SM.
+//      each ldmatrix of K or V feeds twice the MMAs; two blocks per SM. Since v3 all versions fold
+//      the softmax scale into the exp2 FFMA and skip the rescale of O when no row's max moved.
+//   v4 flash4_attention_d{64,128}: 8 warps x 32 rows, 256-row blocks.
 #include <cuda_bf16.h>
 
 typedef __nv_bfloat16 bf16;
@@ -115,33 +117,55 @@ template <int D> __device__ __forceinline__ int swizzled(int row, int col) {
     return row * D + ((((col >> 3) ^ (row & 7))) << 3) + (col & 7);
 }
 
-// Queues the copy of `rows` rows starting at global row `first` (zero-filled at or past `limit`).
+// Queues the copy of ROWS rows starting at global row `first` (zero-filled at or past `limit`) into
+// the swizzled tile at shared address `tile`. Fully unrolled: each thread copies one 16-byte chunk
+// column of every ROW_STEP-th row, so its swizzle is fixed and addresses advance by constants.
 template <int D, int ROWS, int THREADS>
-__device__ __forceinline__ void load_tile(bf16 *tile, const bf16 *base, long rowStride, int first, int limit) {
-    constexpr int CHUNKS = D / 8;
-    for (int i = threadIdx.x; i < ROWS * CHUNKS; i += THREADS) {
-        int r = i / CHUNKS, c = i % CHUNKS;
-        int globalRow = first + r;
-        bool valid = globalRow < limit;
-        const bf16 *source = base + (long)(valid ? globalRow : 0) * rowStride + c * 8;
-        cp_async16(shared_address(tile + swizzled<D>(r, c * 8)), source, valid ? 16 : 0);
+__device__ __forceinline__ void load_tile(unsigned tile, const bf16 *base, long rowStride, int first, int limit) {
+    constexpr int CHUNKS = D / 8, ROW_STEP = THREADS / CHUNKS, PER_THREAD = ROWS / ROW_STEP;
+    static_assert(THREADS % CHUNKS == 0 && ROWS % ROW_STEP == 0, "tile shape");
+    const int c = threadIdx.x % CHUNKS, r0 = threadIdx.x / CHUNKS;
+    const bf16 *source = base + (long)(first + r0) * rowStride + c * 8;
+#pragma unroll
+    for (int i = 0; i < PER_THREAD; i++) {
+        const int r = r0 + i * ROW_STEP;
+        const bool valid = first + r < limit;
+        cp_async16(tile + 2 * swizzled<D>(r, c * 8), valid ? source : base, valid ? 16 : 0);
+        source += ROW_STEP * rowStride;
     }
 }
 
-// WARPS warps, each owning MT m16 tiles (16 * MT query rows): BR = WARPS * 16 * MT rows per block.
-// Every K/V fragment a warp reads from shared memory feeds MT tensor-core ops.
-template <int D, int WARPS, int MT>
+template <int D, int MT>
+__device__ __forceinline__ void load_query_fragments(unsigned (&a)[MT][4], unsigned sQ, int firstRow, int lane, int kk) {
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+        ldmatrix_x4(a[mt], sQ + 2 * swizzled<D>(firstRow + mt * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
+}
+template <int D, int BC>
+__device__ __forceinline__ void load_key_fragments(unsigned (&b)[BC / 16][4], unsigned tK, int lane, int kk) {
+#pragma unroll
+    for (int nn = 0; nn < BC / 16; nn++)
+        ldmatrix_x4(b[nn], tK + 2 * swizzled<D>(nn * 16 + (lane & 7) + (lane >> 4) * 8, kk * 16 + ((lane >> 3) & 1) * 8));
+}
+// B operands of P V for keys [16 kk, 16 kk + 16) and head-dim columns [16 dd, 16 dd + 16).
+template <int D>
+__device__ __forceinline__ void load_value_fragments(unsigned (&b)[4], unsigned tV, int lane, int kk, int dd) {
+    ldmatrix_x4_trans(b, tV + 2 * swizzled<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dd * 16 + (lane >> 4) * 8));
+}
+
+// PREFETCH: load the fragments of the next slice before the MMAs of this one (two register sets),
+// so ldmatrix latency hides behind tensor-core work.
+template <int D, int WARPS, int MT, int BC, bool PREFETCH>
 __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, const bf16 *__restrict__ k,
                                                 const bf16 *__restrict__ v, bf16 *__restrict__ out,
                                                 float *__restrict__ lse, int Sq, int Sk, int H, int Hkv,
                                                 int maskKind, int anchorLength, int passingLength,
                                                 float scaleLog2, int splitTiles, float *__restrict__ partialOut,
                                                 float *__restrict__ partialLse) {
-    constexpr int ROWS = 16 * MT, BR = WARPS * ROWS, BC = 64, THREADS = WARPS * 32;
+    constexpr int ROWS = 16 * MT, BR = WARPS * ROWS, THREADS = WARPS * 32, FS = PREFETCH ? 2 : 1;
     extern __shared__ __align__(128) unsigned char shared[];
-    bf16 *sQ = reinterpret_cast<bf16 *>(shared);
-    bf16 *sK = sQ + BR * D;      // two buffers of BC x D
-    bf16 *sV = sK + 2 * BC * D;  // two buffers of BC x D
+    // 32-bit shared-memory addresses: Q (BR x D), then two K and two V buffers (BC x D each).
+    const unsigned sQ = shared_address(shared), sK = sQ + 2 * BR * D, sV = sK + 4 * BC * D;
 
     const int qTile = gridDim.x - 1 - blockIdx.x;  // longest causal rows first
     const int h = blockIdx.y, split = blockIdx.z;
@@ -187,7 +211,7 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
 
     for (int tile = tileBegin; tile < tileEnd; tile++) {
         const int buffer = (tile - tileBegin) & 1;
-        const bf16 *tK = sK + buffer * BC * D, *tV = sV + buffer * BC * D;
+        const unsigned tK = sK + buffer * 2 * BC * D, tV = sV + buffer * 2 * BC * D;
         const int key0 = tile * BC;
         const bool warpWorks = warpActive && key0 < warpKeyEnd;
         float s[MT][BC / 8][4];
@@ -199,27 +223,31 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
             for (int mt = 0; mt < MT; mt++)
 #pragma unroll
                 for (int i = 0; i < BC / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
+            unsigned a[FS][MT][4], b[FS][BC / 16][4];
+            load_query_fragments<D, MT>(a[0], sQ, warp * ROWS, lane, 0);
+            load_key_fragments<D, BC>(b[0], tK, lane, 0);
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
-                unsigned a[MT][4];
-#pragma unroll
-                for (int mt = 0; mt < MT; mt++)
-                    ldmatrix_x4(a[mt], shared_address(sQ + swizzled<D>(warp * ROWS + mt * 16 + (lane & 15),
-                                                                       kk * 16 + (lane >> 4) * 8)));
+                const int current = kk % FS, next = (kk + 1) % FS;
+                if (PREFETCH && kk + 1 < D / 16) {
+                    load_query_fragments<D, MT>(a[next], sQ, warp * ROWS, lane, kk + 1);
+                    load_key_fragments<D, BC>(b[next], tK, lane, kk + 1);
+                }
 #pragma unroll
                 for (int nn = 0; nn < BC / 16; nn++) {
-                    unsigned b[4];
-                    ldmatrix_x4(b, shared_address(tK + swizzled<D>(nn * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                                   kk * 16 + ((lane >> 3) & 1) * 8)));
 #pragma unroll
                     for (int mt = 0; mt < MT; mt++) {
-                        mma_bf16(s[mt][2 * nn], a[mt], b[0], b[1]);
-                        mma_bf16(s[mt][2 * nn + 1], a[mt], b[2], b[3]);
+                        mma_bf16(s[mt][2 * nn], a[current][mt], b[current][nn][0], b[current][nn][1]);
+                        mma_bf16(s[mt][2 * nn + 1], a[current][mt], b[current][nn][2], b[current][nn][3]);
                     }
+                }
+                if (!PREFETCH && kk + 1 < D / 16) {
+                    load_query_fragments<D, MT>(a[0], sQ, warp * ROWS, lane, kk + 1);
+                    load_key_fragments<D, BC>(b[0], tK, lane, kk + 1);
                 }
             }
         }
-        if (tile + 1 < tileEnd) load_tile<D, BC, THREADS>(sK + (buffer ^ 1) * BC * D, kBase, kvStride, key0 + BC, Sk);
+        if (tile + 1 < tileEnd) load_tile<D, BC, THREADS>(sK + (buffer ^ 1) * 2 * BC * D, kBase, kvStride, key0 + BC, Sk);
         cp_async_commit();
 
         if (warpWorks) {
@@ -231,39 +259,42 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
 #pragma unroll
                 for (int half = 0; half < 2; half++) {
                     const int row = warpRow0 + mt * 16 + g + half * 8;
-                    float rowMax = m[mt][half];
+                    // Raw scores: the scale is folded into one FFMA per element below.
+                    float rowMax = BATON_NEG_INF;
 #pragma unroll
                     for (int j = 0; j < BC / 8; j++) {
 #pragma unroll
                         for (int e = 0; e < 2; e++) {
-                            float x = s[mt][j][half * 2 + e] * scaleLog2;
                             if (edge && !attention_allowed(row, key0 + j * 8 + t4 * 2 + e, Sq, Sk, maskKind,
                                                            anchorLength, passingLength))
-                                x = BATON_NEG_INF;
-                            s[mt][j][half * 2 + e] = x;
-                            rowMax = fmaxf(rowMax, x);
+                                s[mt][j][half * 2 + e] = BATON_NEG_INF;
+                            rowMax = fmaxf(rowMax, s[mt][j][half * 2 + e]);
                         }
                     }
                     rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 1));
                     rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 2));
-                    const float base = rowMax == BATON_NEG_INF ? 0.f : rowMax;
+                    const float scaledMax = fmaxf(m[mt][half], rowMax * scaleLog2);  // log2 units
+                    const float base = scaledMax == BATON_NEG_INF ? 0.f : scaledMax;
                     const float correction = exp2f(m[mt][half] - base);
-                    m[mt][half] = rowMax;
+                    m[mt][half] = scaledMax;
                     float sum = 0.f;
 #pragma unroll
                     for (int j = 0; j < BC / 8; j++) {
 #pragma unroll
                         for (int e = 0; e < 2; e++) {
-                            float p = exp2f(s[mt][j][half * 2 + e] - base);
+                            float p = exp2f(fmaf(s[mt][j][half * 2 + e], scaleLog2, -base));
                             s[mt][j][half * 2 + e] = p;
                             sum += p;
                         }
                     }
                     l[mt][half] = l[mt][half] * correction + sum;
+                    // Once the running max settles (most tiles of a long row) no lane rescales.
+                    if (__any_sync(0xffffffff, correction != 1.f)) {
 #pragma unroll
-                    for (int i = 0; i < D / 8; i++) {
-                        o[mt][i][half * 2] *= correction;
-                        o[mt][i][half * 2 + 1] *= correction;
+                        for (int i = 0; i < D / 8; i++) {
+                            o[mt][i][half * 2] *= correction;
+                            o[mt][i][half * 2 + 1] *= correction;
+                        }
                     }
                 }
             }
@@ -272,30 +303,31 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
         cp_async_wait<1>();
         __syncthreads();
         if (warpWorks) {
+            constexpr int STEPS = (BC / 16) * (D / 16);  // (key slice kk, column slice dd) pairs
+            unsigned b[FS][4];
+            load_value_fragments<D>(b[0], tV, lane, 0, 0);
 #pragma unroll
-            for (int kk = 0; kk < BC / 16; kk++) {
-                unsigned a[MT][4];
+            for (int step = 0; step < STEPS; step++) {
+                const int kk = step / (D / 16), dd = step % (D / 16);
+                unsigned p[MT][4];  // P as bf16 A operands, packed where they are used
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
-                    a[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-                    a[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-                    a[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-                    a[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+                    p[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                    p[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                    p[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                    p[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
                 }
+                const int nextKk = (step + 1) / (D / 16), nextDd = (step + 1) % (D / 16);
+                if (PREFETCH && step + 1 < STEPS) load_value_fragments<D>(b[(step + 1) % FS], tV, lane, nextKk, nextDd);
 #pragma unroll
-                for (int dd = 0; dd < D / 16; dd++) {
-                    unsigned b[4];
-                    ldmatrix_x4_trans(b, shared_address(tV + swizzled<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                                                         dd * 16 + (lane >> 4) * 8)));
-#pragma unroll
-                    for (int mt = 0; mt < MT; mt++) {
-                        mma_bf16(o[mt][2 * dd], a[mt], b[0], b[1]);
-                        mma_bf16(o[mt][2 * dd + 1], a[mt], b[2], b[3]);
-                    }
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_bf16(o[mt][2 * dd], p[mt], b[step % FS][0], b[step % FS][1]);
+                    mma_bf16(o[mt][2 * dd + 1], p[mt], b[step % FS][2], b[step % FS][3]);
                 }
+                if (!PREFETCH && step + 1 < STEPS) load_value_fragments<D>(b[0], tV, lane, nextKk, nextDd);
             }
         }
-        if (tile + 1 < tileEnd) load_tile<D, BC, THREADS>(sV + (buffer ^ 1) * BC * D, vBase, kvStride, key0 + BC, Sk);
+        if (tile + 1 < tileEnd) load_tile<D, BC, THREADS>(sV + (buffer ^ 1) * 2 * BC * D, vBase, kvStride, key0 + BC, Sk);
         cp_async_commit();
     }
     cp_async_wait<0>();
@@ -333,22 +365,31 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
     }
 }
 
-#define BATON_FLASH(NAME, D, WARPS, MT, MIN_BLOCKS)                                                               \
+#define BATON_FLASH(NAME, D, WARPS, MT, BC, PREFETCH, MIN_BLOCKS)                                                               \
     extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                    \
         const bf16 *__restrict__ q, const bf16 *__restrict__ k, const bf16 *__restrict__ v, bf16 *__restrict__ out, \
         float *__restrict__ lse, int Sq, int Sk, int H, int Hkv, int maskKind, int anchorLength,                  \
         int passingLength, float scaleLog2, int splitTiles, float *__restrict__ partialOut,                       \
         float *__restrict__ partialLse) {                                                                         \
-        flash_attention<D, WARPS, MT>(q, k, v, out, lse, Sq, Sk, H, Hkv, maskKind, anchorLength, passingLength,  \
+        flash_attention<D, WARPS, MT, BC, PREFETCH>(q, k, v, out, lse, Sq, Sk, H, Hkv, maskKind, anchorLength, passingLength,  \
                                       scaleLog2, splitTiles, partialOut, partialLse);                             \
     }
 // v2: 8 warps x 16 rows, one block per SM (192 registers).
-BATON_FLASH(flash_attention_d64, 64, 8, 1, 1)
-BATON_FLASH(flash_attention_d128, 128, 8, 1, 1)
+BATON_FLASH(flash_attention_d64, 64, 8, 1, 64, false, 1)
+BATON_FLASH(flash_attention_d128, 128, 8, 1, 64, false, 1)
 // v3: 4 warps x 32 rows: each K/V fragment feeds two MMAs per warp (half the shared-memory reads
 // per MMA of v2), two blocks per SM.
-BATON_FLASH(flash3_attention_d64, 64, 4, 2, 2)
-BATON_FLASH(flash3_attention_d128, 128, 4, 2, 2)
+BATON_FLASH(flash3_attention_d64, 64, 4, 2, 64, false, 2)
+BATON_FLASH(flash3_attention_d128, 128, 4, 2, 64, false, 2)
+// v4: 8 warps x 32 rows (256-row blocks, one per SM): each K/V tile read from L2 serves twice the rows.
+BATON_FLASH(flash4_attention_d64, 64, 8, 2, 64, false, 1)
+BATON_FLASH(flash4_attention_d128, 128, 8, 2, 64, false, 1)
+// v5: v3 with the next slice's fragments loaded before this slice's MMAs (two register sets).
+BATON_FLASH(flash5_attention_d64, 64, 4, 2, 64, true, 2)
+BATON_FLASH(flash5_attention_d128, 128, 4, 2, 64, true, 2)
+// v6: v5 with 32-key tiles, which frees the registers the prefetch needs.
+BATON_FLASH(flash6_attention_d64, 64, 4, 2, 32, true, 2)
+BATON_FLASH(flash6_attention_d128, 128, 4, 2, 32, true, 2)
 
 // Merges split-KV partials (each normalised, with its natural lse) into out and lse.
 // One thread per (row, head, column); splits is small (decode).
