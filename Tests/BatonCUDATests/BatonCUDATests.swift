@@ -41,8 +41,10 @@ final class KernelCacheKeyTests: XCTestCase {
     }
 
     func testCacheDirectoryFollowsXDGCacheHome() {
+        // Restore the caller's value: later tests in this process (the default model's) read it.
+        let previous = getenv("XDG_CACHE_HOME").map { String(cString: $0) }
         setenv("XDG_CACHE_HOME", "/tmp/baton-xdg-test", 1)
-        defer { unsetenv("XDG_CACHE_HOME") }
+        defer { if let previous { setenv("XDG_CACHE_HOME", previous, 1) } else { unsetenv("XDG_CACHE_HOME") } }
         XCTAssertEqual(KernelCompiler.cacheDirectory.path, "/tmp/baton-xdg-test/baton")
     }
 
