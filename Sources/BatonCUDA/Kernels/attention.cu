@@ -135,22 +135,29 @@ __device__ __forceinline__ void load_tile(unsigned tile, const bf16 *base, long 
     }
 }
 
+// Fragment loads of one k16 slice: Q rows of this warp's m-tiles (A operands) and the keys of a
+// K tile (B operands, two n8 tiles per ldmatrix). The rows a lane addresses are = lane (mod 8) and
+// its column chunk is 2 kk + bit, so the swizzled chunk (2 kk + bit) ^ (row & 7) is
+// (2 kk) ^ (bit ^ lane & 7): one per-lane value XOR a constant, no per-slice index arithmetic.
 template <int D, int MT>
 __device__ __forceinline__ void load_query_fragments(unsigned (&a)[MT][4], unsigned sQ, int firstRow, int lane, int kk) {
+    const unsigned lanePart = (((lane >> 4) ^ (lane & 7))) << 4;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
-        ldmatrix_x4(a[mt], sQ + 2 * swizzled<D>(firstRow + mt * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
+        ldmatrix_x4(a[mt], sQ + 2 * (firstRow + mt * 16 + (lane & 15)) * D + (lanePart ^ (kk << 5)));
 }
 template <int D, int BC>
 __device__ __forceinline__ void load_key_fragments(unsigned (&b)[BC / 16][4], unsigned tK, int lane, int kk) {
+    const unsigned lanePart = ((((lane >> 3) & 1) ^ (lane & 7))) << 4;
 #pragma unroll
     for (int nn = 0; nn < BC / 16; nn++)
-        ldmatrix_x4(b[nn], tK + 2 * swizzled<D>(nn * 16 + (lane & 7) + (lane >> 4) * 8, kk * 16 + ((lane >> 3) & 1) * 8));
+        ldmatrix_x4(b[nn], tK + 2 * (nn * 16 + (lane & 7) + (lane >> 4) * 8) * D + (lanePart ^ (kk << 5)));
 }
 // B operands of P V for keys [16 kk, 16 kk + 16) and head-dim columns [16 dd, 16 dd + 16).
 template <int D>
 __device__ __forceinline__ void load_value_fragments(unsigned (&b)[4], unsigned tV, int lane, int kk, int dd) {
-    ldmatrix_x4_trans(b, tV + 2 * swizzled<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dd * 16 + (lane >> 4) * 8));
+    const unsigned lanePart = (((lane >> 4) ^ (lane & 7))) << 4;
+    ldmatrix_x4_trans(b, tV + 2 * (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * D + (lanePart ^ (dd << 5)));
 }
 
 // PREFETCH: load the fragments of the next slice before the MMAs of this one (two register sets),
@@ -254,49 +261,79 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
             // Edge tiles: past Sk, crossing this block's diagonal, or inside the passing keys.
             const bool edge = key0 + BC > Sk || (maskKind != 0 && key0 + BC - 1 > row0 + offset) ||
                               (maskKind == 2 && key0 < passingLength && row0 < anchorLength);
+            if (edge) {
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                    for (int half = 0; half < 2; half++)
+#pragma unroll
+                        for (int j = 0; j < BC / 8; j++)
+#pragma unroll
+                            for (int e = 0; e < 2; e++)
+                                if (!attention_allowed(warpRow0 + mt * 16 + g + half * 8, key0 + j * 8 + t4 * 2 + e, Sq, Sk,
+                                                       maskKind, anchorLength, passingLength))
+                                    s[mt][j][half * 2 + e] = BATON_NEG_INF;
+            }
+            // Every row of the warp at once (one basic block, independent chains, two partial
+            // results per row) so the reductions' latencies overlap. Raw scores: the scale is
+            // folded into one FFMA per element.
+            float base[MT][2], correction[MT][2];
+            bool rescale = false;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
                 for (int half = 0; half < 2; half++) {
-                    const int row = warpRow0 + mt * 16 + g + half * 8;
-                    // Raw scores: the scale is folded into one FFMA per element below.
-                    float rowMax = BATON_NEG_INF;
+                    float max0 = s[mt][0][half * 2], max1 = s[mt][0][half * 2 + 1];
 #pragma unroll
-                    for (int j = 0; j < BC / 8; j++) {
-#pragma unroll
-                        for (int e = 0; e < 2; e++) {
-                            if (edge && !attention_allowed(row, key0 + j * 8 + t4 * 2 + e, Sq, Sk, maskKind,
-                                                           anchorLength, passingLength))
-                                s[mt][j][half * 2 + e] = BATON_NEG_INF;
-                            rowMax = fmaxf(rowMax, s[mt][j][half * 2 + e]);
-                        }
+                    for (int j = 1; j < BC / 8; j++) {
+                        max0 = fmaxf(max0, s[mt][j][half * 2]);
+                        max1 = fmaxf(max1, s[mt][j][half * 2 + 1]);
                     }
-                    rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 1));
-                    rowMax = fmaxf(rowMax, __shfl_xor_sync(0xffffffff, rowMax, 2));
-                    const float scaledMax = fmaxf(m[mt][half], rowMax * scaleLog2);  // log2 units
-                    const float base = scaledMax == BATON_NEG_INF ? 0.f : scaledMax;
-                    const float correction = exp2f(m[mt][half] - base);
-                    m[mt][half] = scaledMax;
-                    float sum = 0.f;
-#pragma unroll
-                    for (int j = 0; j < BC / 8; j++) {
-#pragma unroll
-                        for (int e = 0; e < 2; e++) {
-                            float p = exp2f(fmaf(s[mt][j][half * 2 + e], scaleLog2, -base));
-                            s[mt][j][half * 2 + e] = p;
-                            sum += p;
-                        }
-                    }
-                    l[mt][half] = l[mt][half] * correction + sum;
-                    // Once the running max settles (most tiles of a long row) no lane rescales.
-                    if (__any_sync(0xffffffff, correction != 1.f)) {
-#pragma unroll
-                        for (int i = 0; i < D / 8; i++) {
-                            o[mt][i][half * 2] *= correction;
-                            o[mt][i][half * 2 + 1] *= correction;
-                        }
-                    }
+                    base[mt][half] = fmaxf(max0, max1);
                 }
+            }
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int half = 0; half < 2; half++)
+                    base[mt][half] = fmaxf(base[mt][half], __shfl_xor_sync(0xffffffff, base[mt][half], 1));
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int half = 0; half < 2; half++) {
+                    const float rowMax = fmaxf(base[mt][half], __shfl_xor_sync(0xffffffff, base[mt][half], 2));
+                    const float scaledMax = fmaxf(m[mt][half], rowMax * scaleLog2);  // log2 units
+                    base[mt][half] = scaledMax == BATON_NEG_INF ? 0.f : scaledMax;
+                    correction[mt][half] = exp2f(m[mt][half] - base[mt][half]);
+                    m[mt][half] = scaledMax;
+                    rescale |= correction[mt][half] != 1.f;
+                }
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+                for (int half = 0; half < 2; half++) {
+                    float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+                    for (int j = 0; j < BC / 8; j++) {
+                        s[mt][j][half * 2] = exp2f(fmaf(s[mt][j][half * 2], scaleLog2, -base[mt][half]));
+                        s[mt][j][half * 2 + 1] = exp2f(fmaf(s[mt][j][half * 2 + 1], scaleLog2, -base[mt][half]));
+                        sum0 += s[mt][j][half * 2];
+                        sum1 += s[mt][j][half * 2 + 1];
+                    }
+                    l[mt][half] = l[mt][half] * correction[mt][half] + (sum0 + sum1);
+                }
+            }
+            // Once the running maxima settle (most tiles of a long row) no lane rescales O.
+            if (__any_sync(0xffffffff, rescale)) {
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                    for (int i = 0; i < D / 8; i++) {
+                        o[mt][i][0] *= correction[mt][0];
+                        o[mt][i][1] *= correction[mt][0];
+                        o[mt][i][2] *= correction[mt][1];
+                        o[mt][i][3] *= correction[mt][1];
+                    }
             }
         }
 
