@@ -1,3 +1,4 @@
+import BatonComm
 import BatonModels
 import BatonParallel
 import BatonTensor
@@ -16,15 +17,44 @@ extension Engine {
                                  onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
         try checkContext(promptTokens: promptIds.count, maxTokens: options.maxTokens)
         guard ranks >= 1 else { throw BatonError.invalidArgument("--ranks must be at least 1, got \(ranks)") }
-        guard backend.device == .cpu else {
-            throw BatonError(.notAvailable, "--method \(method.rawValue) on \(backend.device): GPU ranks need the NCCL communicator, which this build does not have yet; use --device cpu --ranks N")
-        }
         let (context, query) = try splitContextAndQuery(promptIds, queryLength: queryLength)
         var generation = options
         if !ignoringModelStopIds { generation.stopIds = stopIds(options) }
         let request = ParallelRequest(context: context, query: query, method: method, ranks: ranks, plan: plan, generation: generation)
-        let model = self.model
-        return try BatonEngine.generateParallel(request, model: { _ in model }, onToken: onToken)
+        return try run(request, onToken: onToken)
+    }
+
+    /// Runs a sequence-parallel request on this engine's device. CPU ranks are threads sharing this
+    /// engine's model. On a GPU, each rank gets its own backend (stream, allocator) and its own copy
+    /// of the weights on the same device, and ranks exchange tensors through host memory
+    /// (`LocalCommunicator`). That mode checks GPU results against their CPU twins on a machine with
+    /// one GPU; it is not a speed mode (the ranks share one GPU). Multi-GPU speed needs the NCCL
+    /// communicator.
+    public func run(_ request: ParallelRequest, onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
+        if backend.device == .cpu {
+            let model = self.model
+            return try BatonEngine.generateParallel(request, model: { _ in model }, onToken: onToken)
+        }
+        let models = try rankModels(request.ranks)
+        let communicators = try LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout,
+                                                        backends: models.map(\.backend))
+        return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators, onToken: onToken)
+    }
+
+    /// This engine's model for rank 0 and a copy on a backend of its own for every other rank.
+    func rankModels(_ count: Int) throws -> [LlamaModel] {
+        rankModelLock.lock()
+        defer { rankModelLock.unlock() }
+        if rankModelCache.isEmpty { rankModelCache = [model] }
+        while rankModelCache.count < count {
+            let rankBackend = try makeBackend(options.device)
+            if let directory = options.modelDirectory {
+                rankModelCache.append(try LlamaModel.load(directory: directory, backend: rankBackend))
+            } else {
+                rankModelCache.append(try LlamaModel(config: config, weights: .random(seed: options.seed), backend: rankBackend))
+            }
+        }
+        return Array(rankModelCache.prefix(count))
     }
 }
 

@@ -46,6 +46,9 @@ public final class Engine: @unchecked Sendable {
     public let chatTemplate: ChatTemplate?
     public let backend: any Backend
     public let options: EngineOptions
+    /// Models of GPU ranks 1..<W (rank 0 uses `model`), made on first use.
+    var rankModelCache: [LlamaModel] = []
+    let rankModelLock = NSLock()
 
     init(model: LlamaModel, tokenizer: Tokenizer?, chatTemplate: ChatTemplate?, backend: any Backend, options: EngineOptions) {
         self.model = model

@@ -105,8 +105,7 @@ extension Generate {
                                         stopIds: engine.stopIds(GenerationOptions()))
         let request = ParallelRequest(context: context, query: question, method: method, ranks: ranks, plan: plan, generation: options)
         let printer = TokenPrinter(tokenizer.streamingDecoder(), stops: options.stopIds)
-        let model = engine.model
-        let result = try BatonEngine.generateParallel(request, model: { _ in model }, onToken: { printer.print($0) })
+        let result = try engine.run(request, onToken: { printer.print($0) })
         printer.finish()
         standardError(String(format: "%@ on %d ranks: time to first token %.3f s for %d tokens (%.1f tokens/s); decode: %d tokens in %.3f s; stop: %@\n",
                              method.rawValue, ranks, result.prefillSeconds, result.promptTokens, result.prefillTokensPerSecond,

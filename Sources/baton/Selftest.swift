@@ -21,6 +21,8 @@ struct Selftest: AsyncParsableCommand {
     @Flag(help: "Skip the checks (benchmark only).") var skipChecks = false
     @Option(help: "Also run this fixture model (with expected.json) on the GPU against transformers' logits.")
     var model: String?
+    @Option(help: "With --model: also run every sequence-parallel method on this many GPU ranks against CPU ranks.")
+    var ranks: Int?
 
     func run() async throws {
         guard device == "cuda" else { throw ValidationError("--device must be cuda (the CPU backend is the reference)") }
@@ -42,6 +44,7 @@ struct Selftest: AsyncParsableCommand {
             print("selftest: \(checks.rows.count - failures) passed, \(failures) failed; allocator: \(backend.allocator.statistics)")
         }
         if let model { failures += try checkModel(model) }
+        if let model, let ranks { try checkMethods(model, ranks: ranks) }
         if let benchAttention {
             let sizes = benchAttention.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             try AttentionBenchmark(backend: backend, heads: benchHeads, headDim: benchHeadDim).run(sizes: sizes)

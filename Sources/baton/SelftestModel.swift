@@ -18,4 +18,21 @@ extension Selftest {
         }
         return failures
     }
+
+    /// `--model DIR --ranks N`: every method on N GPU ranks (sharing this GPU) against its CPU twin
+    /// and against GPU dense, by greedy tokens; reported, not judged (bf16 flips near-ties).
+    func checkMethods(_ path: String, ranks: Int) throws {
+        let directory = URL(fileURLWithPath: path)
+        let engine = try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false))
+        let text = String(repeating: "The sky is blue. The tree is green. The sun is yellow. ", count: 12)
+            + "The pass key is 4721. Remember it. " + String(repeating: "Here we go. There and back again. ", count: 12)
+            + "What is the pass key? The pass key is"
+        let ids = try engine.encode(prompt: text, chat: false)
+        let rows = try MethodAgreementCheck(directory: directory, device: .cuda(ordinal: ordinal), ranks: ranks)
+            .run(promptIds: ids, maxTokens: 16)
+        print("method check: \(path), \(ids.count) prompt tokens, \(ranks) GPU ranks on cuda:\(ordinal) (sharing it) vs \(ranks) CPU ranks")
+        for row in rows {
+            print("  \(row.method.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) greedy tokens equal to CPU ranks: \(row.matchesCPU)/\(row.total); to GPU dense: \(row.matchesDense)/\(row.total)")
+        }
+    }
 }

@@ -119,3 +119,19 @@ final class ReferenceCheckTests: XCTestCase {
         }
     }
 }
+
+/// The check `baton selftest --model DIR --ranks N` runs on GPU ranks, here with CPU ranks on both
+/// sides: every method agrees with itself, and the exact ones with dense.
+final class MethodAgreementCheckTests: XCTestCase {
+    func testEveryMethodAgreesWithItsCPUTwinAndExactOnesWithDense() throws {
+        let directory = EngineGenerationTests.fixtures.appendingPathComponent("tiny-llama")
+        let engine = try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false))
+        let ids = try engine.encode(prompt: String(repeating: "The sky is blue. ", count: 30), chat: false)
+        let rows = try MethodAgreementCheck(directory: directory, device: .cpu, ranks: 2).run(promptIds: ids, maxTokens: 8)
+        XCTAssertEqual(rows.map(\.method), [.ring, .zigzag, .star, .apb, .spava])
+        for row in rows {
+            XCTAssertEqual(row.matchesCPU, row.total, "\(row.method)")
+            if row.method == .ring || row.method == .zigzag { XCTAssertEqual(row.matchesDense, row.total, "\(row.method)") }
+        }
+    }
+}

@@ -125,13 +125,13 @@ func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query
         return try engine.generate(promptIds: context + query, options: options, ignoringModelStopIds: true).prefillSeconds
     }
     guard engine.options.device == .cpu else {
+        // GPU ranks on one device share it, so their times say nothing about multi-GPU speed.
         throw BatonError(.notAvailable, "\(item.method.rawValue) on \(item.ranks) GPUs: multi-GPU runs need the NCCL communicator, which this build does not have yet")
     }
     var plan = plan
     plan.anchorQueryPrefix = nil
     let request = ParallelRequest(context: context, query: query, method: item.method, ranks: item.ranks, plan: plan, generation: options)
-    let model = engine.model
-    return try generateParallel(request, model: { _ in model }).prefillSeconds
+    return try engine.run(request).prefillSeconds
 }
 
 /// The markdown table of `baton bench prefill`: one row per case, with the speedup over

@@ -1,0 +1,42 @@
+import BatonParallel
+import BatonTensor
+import Foundation
+
+/// Every sequence-parallel method on a device's ranks against the same method on CPU ranks and
+/// against single-rank dense on that device: greedy tokens equal before the first difference.
+/// `baton selftest --model DIR --ranks N` runs it on the GPU (ranks sharing one GPU).
+public struct MethodAgreementCheck {
+    public struct Row: Sendable {
+        public var method: Method
+        /// Tokens equal to the same method on CPU ranks, before the first difference.
+        public var matchesCPU: Int
+        /// Tokens equal to single-rank dense on the same device, before the first difference.
+        public var matchesDense: Int
+        public var total: Int
+    }
+
+    public let directory: URL
+    public let device: ComputeDevice
+    public let ranks: Int
+
+    public init(directory: URL, device: ComputeDevice, ranks: Int) {
+        self.directory = directory
+        self.device = device
+        self.ranks = ranks
+    }
+
+    /// `promptIds` is split into context and query as `baton generate` splits it.
+    public func run(promptIds: [Int32], maxTokens: Int, methods: [Method] = [.ring, .zigzag, .star, .apb, .spava]) throws -> [Row] {
+        let onDevice = try Engine.load(EngineOptions(modelDirectory: directory, device: device, showProgress: false))
+        let onCPU = try Engine.load(EngineOptions(modelDirectory: directory, device: .cpu, showProgress: false))
+        let options = GenerationOptions(maxTokens: maxTokens)
+        let dense = try onDevice.generate(promptIds: promptIds, options: options, ignoringModelStopIds: true).tokens
+        return try methods.map { method in
+            let gpu = try onDevice.generateParallel(promptIds: promptIds, method: method, ranks: ranks, options: options, ignoringModelStopIds: true).tokens
+            let cpu = try onCPU.generateParallel(promptIds: promptIds, method: method, ranks: ranks, options: options, ignoringModelStopIds: true).tokens
+            return Row(method: method, matchesCPU: commonPrefix(gpu, cpu), matchesDense: commonPrefix(gpu, dense), total: maxTokens)
+        }
+    }
+
+    func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int { zip(a, b).prefix { $0 == $1 }.count }
+}
