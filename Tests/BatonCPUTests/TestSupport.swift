@@ -2,19 +2,13 @@ import BatonTensor
 import XCTest
 @testable import BatonCPU
 
-/// SplitMix64: a tiny deterministic generator so every test sees the same inputs on every run.
+/// A deterministic generator (BatonTensor's SplitMix64), so every test sees the same inputs on every run.
 struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in `range`.
     mutating func uniform(_ range: ClosedRange<Float>) -> Float {

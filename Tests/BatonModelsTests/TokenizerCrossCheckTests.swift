@@ -1,3 +1,4 @@
+import BatonTensor
 import Foundation
 import XCTest
 

@@ -1,3 +1,4 @@
+import BatonTensor
 import Foundation
 import XCTest
 
@@ -21,16 +22,9 @@ enum TokenizerFixtures {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so generated test texts are the same everywhere.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// BatonTensor's SplitMix64, so generated test texts are the same everywhere.
+extension SplitMix64 {
+    init(state: UInt64) { self.init(seed: state) }
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 }

@@ -1,3 +1,4 @@
+import BatonTensor
 /// Seeded draws built on `SplitMix64` with Baton's own algorithms (not the standard library's,
 /// whose `random(in:using:)` may change between Swift versions), so a seed gives the same eval
 /// set on every machine and toolchain.
