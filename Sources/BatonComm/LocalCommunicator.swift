@@ -55,7 +55,8 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
 
     public func allGatherAsync(_ tensor: Tensor) throws -> CommHandle<[Tensor]> {
         let (sequence, contribution) = try issueCollective(tensor)
-        return run("allGather #\(sequence)", deliver: { try $0.map(self.deliver) }) { [group, rank] in
+        let device = tensor.device
+        return run("allGather #\(sequence)", deliver: { try $0.map { try self.deliver($0, to: device) } }) { [group, rank] in
             let all = try group.collective(sequence: sequence, rank: rank, op: "allGather", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "allGather #\(sequence)")
             return all
@@ -67,7 +68,8 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
             throw BatonError.invalidArgument("allReduceSum on rank \(rank): expected a float tensor, got \(tensor.dtype)")
         }
         let (sequence, contribution) = try issueCollective(tensor)
-        return run("allReduceSum #\(sequence)", deliver: deliver) { [group, rank] in
+        let device = tensor.device
+        return run("allReduceSum #\(sequence)", deliver: { try self.deliver($0, to: device) }) { [group, rank] in
             let all = try group.collective(sequence: sequence, rank: rank, op: "allReduceSum", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "allReduceSum #\(sequence)")
             var sum = [Float](repeating: 0, count: tensor.elementCount)
@@ -81,7 +83,8 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     public func broadcastAsync(_ tensor: Tensor, root: Int) throws -> CommHandle<Tensor> {
         try requirePeer(root, op: "broadcast")
         let (sequence, contribution) = try issueCollective(tensor)
-        return run("broadcast #\(sequence) from \(root)", deliver: deliver) { [group, rank] in
+        let device = tensor.device
+        return run("broadcast #\(sequence) from \(root)", deliver: { try self.deliver($0, to: device) }) { [group, rank] in
             let all = try group.collective(sequence: sequence, rank: rank, op: "broadcast", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "broadcast #\(sequence)")
             return all[root]
@@ -135,7 +138,13 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     /// A received host tensor on the caller's device (uploaded on the waiting thread, which
     /// owns the device context).
     private func deliver(_ host: Tensor) throws -> Tensor {
-        guard let stagingBackend, stagingBackend.device != .cpu else { return host }
+        try deliver(host, to: stagingBackend?.device ?? .cpu)
+    }
+
+    /// A collective's result where its input was: host inputs (token ids, say) stay on the host
+    /// even when the rank computes on a GPU.
+    private func deliver(_ host: Tensor, to device: Device) throws -> Tensor {
+        guard device != .cpu, let stagingBackend, stagingBackend.device == device else { return host }
         return try stagingBackend.upload(host)
     }
 
