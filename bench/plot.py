@@ -3,7 +3,7 @@
 
   python3 bench/plot.py niah  baton-eval/niah.json  niah.png    # accuracy heat map, lengths x depths, per method
   python3 bench/plot.py ruler baton-eval/ruler.json ruler.png   # average RULER accuracy vs length, per method
-  python3 bench/plot.py bench prefill.json          prefill.png # prefill time vs tokens, per method (log axes)
+  python3 bench/plot.py bench prefill.json          prefill.png [torch-prefill.json ...] # prefill time vs tokens, per method (log axes)
 
 Prefill JSON: {"device": ..., "preset": ..., "rows": [{"method", "gpus", "tokens", "median_s", "min_s", "max_s"}]}.
 Needs matplotlib; without it the script says how to install it and exits without plotting.
@@ -29,7 +29,9 @@ def load_pyplot():
 
 
 def length_label(tokens):
-    return f"{tokens // 1024}K" if tokens % 1024 == 0 else str(tokens)
+    """8192 -> 8K; lengths within 1% of a multiple of 1024 (131000) get that label too."""
+    k = round(tokens / 1024)
+    return f"{k}K" if k > 0 and abs(tokens - k * 1024) <= tokens * 0.01 else str(tokens)
 
 
 def plot_niah(report, out, plt):
@@ -85,7 +87,9 @@ def plot_bench(report, out, plt):
     """Prefill time against prompt tokens, one line per (method, gpus), min-max as error bars."""
     series = defaultdict(list)
     for row in report["rows"]:
-        series[(row["method"], row.get("gpus", 1))].append(row)
+        # Baton rows name their rank count; PyTorch baseline rows (bench/torch_prefill.py) have no method.
+        method = row.get("method", "PyTorch sdpa")
+        series[(method, row.get("gpus", row.get("ranks", 1)))].append(row)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (method, gpus), rows in sorted(series.items()):
         rows.sort(key=lambda r: r["tokens"])
@@ -93,11 +97,15 @@ def plot_bench(report, out, plt):
         y = [r["median_s"] for r in rows]
         low = [r["median_s"] - r.get("min_s", r["median_s"]) for r in rows]
         high = [r.get("max_s", r["median_s"]) - r["median_s"] for r in rows]
-        label = f"{method} ({gpus} GPU{'s' if gpus != 1 else ''})"
+        shared = any("shared" in str(r.get("device", "")) for r in rows)
+        label = f"{method} ({gpus} ranks on one GPU)" if shared else f"{method} ({gpus} GPU{'s' if gpus != 1 else ''})"
         ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    tokens = sorted({r["tokens"] for r in report["rows"]})
+    tokens = []
+    for n in sorted({r["tokens"] for r in report["rows"]}):
+        if not tokens or n > tokens[-1] * 1.02:  # 131000 and 131072 share the "128K" tick
+            tokens.append(n)
     ax.set_xticks(tokens, [length_label(n) for n in tokens])
     from matplotlib import ticker
     ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -115,15 +123,19 @@ PLOTS = {"niah": plot_niah, "ruler": plot_ruler, "bench": plot_bench}
 
 
 def main(argv):
-    if len(argv) != 4 or argv[1] not in PLOTS:
+    if len(argv) < 4 or argv[1] not in PLOTS or (len(argv) > 4 and argv[1] != "bench"):
         print(USAGE, file=sys.stderr)
         return 2
-    kind, source, out = argv[1:]
+    kind, source, out = argv[1:4]
     try:
         with open(source) as f:
             report = json.load(f)
-    except (OSError, json.JSONDecodeError) as error:
-        print(f"plot.py: cannot read {source}: {error}", file=sys.stderr)
+        # `bench` takes more result files after OUT (e.g. bench/torch_prefill.py's JSON): one plot.
+        for extra in argv[4:]:
+            with open(extra) as f:
+                report["rows"] += json.load(f)["rows"]
+    except (OSError, json.JSONDecodeError, KeyError) as error:
+        print(f"plot.py: cannot read {source} {' '.join(argv[4:])}: {error}", file=sys.stderr)
         return 1
     plt = load_pyplot()
     if plt is None:
