@@ -52,8 +52,8 @@ def plot_niah(report, out, plt):
                     ax.text(x, y, f"{value:.0f}", ha="center", va="center", fontsize=8)
         ax.set_xticks(range(len(lengths)), [length_label(n) for n in lengths])
         ax.set_yticks(range(len(depths)), [f"{d * 100:.0f}%" for d in depths])
-        ax.set_xlabel("context length (tokens)")
         ax.set_title(method)
+    fig.supxlabel("context length (tokens)", y=-0.04)  # one label under all panels: narrow panels would overlap theirs
     axes[0][0].set_ylabel("needle depth (% of context)")
     fig.colorbar(image, ax=axes[0].tolist(), label="accuracy (%)")
     fig.suptitle(f"Pass-key NIAH: {report['model']}")
