@@ -45,7 +45,7 @@ struct Generate: AsyncParsableCommand {
     @Option(name: .customLong("passing-length"), help: "APB/Spava passing budget per (virtual) host and KV head (default: from the input length).")
     var passingLength: Int?
 
-    @Option(help: "Number of CPU ranks (threads) for sequence parallelism.")
+    @Option(help: "Number of ranks (threads) for sequence parallelism: CPU ranks, or with --device cuda ranks sharing one GPU (a correctness mode).")
     var ranks: Int = 1
 
     @Option(help: "Number of GPUs for sequence parallelism.")
@@ -71,7 +71,7 @@ struct Generate: AsyncParsableCommand {
             }
             guard ranks >= 1 else { throw BatonError.invalidArgument("--ranks must be at least 1, got \(ranks)") }
             if let gpus, gpus > 1 {
-                throw BatonError(.notAvailable, "--gpus \(gpus): multi-GPU generation needs the NCCL communicator, which this build does not have yet; use --ranks N for CPU ranks")
+                throw BatonError(.notAvailable, "--gpus \(gpus): multi-GPU generation needs the NCCL communicator, which this build does not have yet; use --ranks N (CPU ranks, or ranks sharing one GPU with --device cuda)")
             }
             if parsedMethod != .dense || ranks > 1 {
                 try generateParallel(engine: engine, text: text, method: parsedMethod)
