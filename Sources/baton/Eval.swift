@@ -86,7 +86,7 @@ struct EvalOptions: ParsableArguments {
     @Option(help: "Directory for the results.")
     var out = "baton-eval"
 
-    static let knownMethods = ["dense", "ring", "zigzag", "star", "apb", "spava"]
+    static let knownMethods = Method.allCases.map(\.rawValue)
 
     func lengthList() throws -> [Int] {
         let list = try parseList(lengths, name: "--lengths") { Int($0) }
