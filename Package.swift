@@ -41,7 +41,8 @@ let package = Package(
         .testTarget(
             name: "BatonParallelTests",
             dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),
-        .testTarget(name: "BatonEngineTests", dependencies: ["BatonEngine"]),
+        .testTarget(
+            name: "BatonEngineTests", dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonParallel", "BatonTensor"]),
     ],
     swiftLanguageModes: [.v6]
 )
