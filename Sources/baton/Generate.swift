@@ -64,8 +64,6 @@ struct Generate: AsyncParsableCommand {
             } ?? prompt
             guard maxTokens > 0 else { throw BatonError.invalidArgument("--max-tokens must be positive, got \(maxTokens)") }
             let computeDevice = try parseDevice(device, gpus: gpus)
-            let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
-            let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: computeDevice))
             guard let parsedMethod = Method(rawValue: method) else {
                 throw BatonError.invalidArgument("--method must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
             }
@@ -73,14 +71,18 @@ struct Generate: AsyncParsableCommand {
             if let gpus, gpus > 1 {
                 throw BatonError(.notAvailable, "--gpus \(gpus): multi-GPU generation needs the NCCL communicator, which this build does not have yet; use --ranks N (CPU ranks, or ranks sharing one GPU with --device cuda)")
             }
+            // Options are checked before the model loads, so a typo costs no loading time.
+            let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
+            let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: computeDevice))
+            guard let tokenizer = engine.tokenizer else { throw BatonError.invalidModel("\(directory.path): no tokenizer") }
             if parsedMethod != .dense || ranks > 1 {
                 try generateParallel(engine: engine, text: text, method: parsedMethod)
                 return
             }
             var ids = try engine.encode(prompt: text, chat: chat)
-            if let query { ids += engine.tokenizer!.encode(query, addSpecialTokens: false) }
+            if let query { ids += tokenizer.encode(query, addSpecialTokens: false) }
             let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed))
-            let printer = TokenPrinter(engine.tokenizer!.streamingDecoder(), stops: engine.stopIds(options))
+            let printer = TokenPrinter(tokenizer.streamingDecoder(), stops: engine.stopIds(options))
             let result = try engine.generate(promptIds: ids, options: options) { printer.print($0) }
             printer.finish()
             standardError(String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s); stop: %@\n",
