@@ -34,6 +34,9 @@ public final class DeviceAllocator: @unchecked Sendable {
 
     public var statistics: Statistics { lock.withLock { stats } }
 
+    /// Starts a new peak measurement from what is in use now (benchmarks report per-case peaks).
+    public func resetPeak() { lock.withLock { stats.peakBytesInUse = stats.bytesInUse } }
+
     static func roundedSize(_ bytes: Int) -> Int {
         let small = 512, large = 2 << 20
         if bytes <= 1 << 20 { return max(small, (bytes + small - 1) / small * small) }

@@ -1,3 +1,4 @@
+import BatonCUDA
 import BatonModels
 import BatonParallel
 import BatonTensor
@@ -27,6 +28,9 @@ public struct PrefillMeasurement: Codable, Sendable {
     /// Seconds per part (projections, attention, mlp, head) of one extra run measured part by
     /// part (single-rank dense only); their sum exceeds the median by the synchronisations.
     public var breakdown_s: [String: Double]?
+    /// Peak bytes rank 0's CUDA allocator held during the case, weights included (GPU runs only;
+    /// ranks sharing the device have allocators of their own, not counted here).
+    public var peak_device_bytes: Int?
 }
 
 /// What `baton bench prefill` runs.
@@ -93,6 +97,8 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
         let ids = (0..<total).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(config.vocabSize)) }
         let context = Array(ids.prefix(item.tokens)), query = Array(ids.suffix(options.queryTokens))
         var times: [Double] = []
+        let cudaBackend = engine.backend as? CUDABackend
+        cudaBackend?.allocator.resetPeak()
         for run in 0..<(options.warmups + options.runs) {
             let seconds = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan)
             if run >= options.warmups { times.append(seconds) }
@@ -115,7 +121,8 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
         let measurement = PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: device,
                                              tokens: item.tokens, queryTokens: options.queryTokens, runs: times,
                                              median_s: median, min_s: sorted.first!, max_s: sorted.last!,
-                                             tokens_per_s: Double(total) / median, breakdown_s: breakdown)
+                                             tokens_per_s: Double(total) / median, breakdown_s: breakdown,
+                                             peak_device_bytes: cudaBackend?.allocator.statistics.peakBytesInUse)
         results.append(measurement)
         onResult?(measurement)
     }
@@ -137,13 +144,14 @@ func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query
 /// The markdown table of `baton bench prefill`: one row per case, with the speedup over
 /// single-rank dense at the same length.
 public func prefillTable(_ results: [PrefillMeasurement]) -> String {
-    var lines = ["| method | ranks | device | tokens | median s | min s | max s | tokens/s | speedup vs dense |",
-                 "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    var lines = ["| method | ranks | device | tokens | median s | min s | max s | tokens/s | speedup vs dense | peak device GiB |",
+                 "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results {
         let dense = results.first { $0.method == "dense" && $0.ranks == 1 && $0.tokens == r.tokens && $0.device == r.device }
         let speedup = dense.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
-        lines.append(String(format: "| %@ | %d | %@ | %d | %.3f | %.3f | %.3f | %.0f | %@ |", r.method, r.ranks, r.device, r.tokens,
-                            r.median_s, r.min_s, r.max_s, r.tokens_per_s, speedup))
+        let peak = r.peak_device_bytes.map { String(format: "%.1f", Double($0) / 1_073_741_824) } ?? "n/a"
+        lines.append(String(format: "| %@ | %d | %@ | %d | %.3f | %.3f | %.3f | %.0f | %@ | %@ |", r.method, r.ranks, r.device, r.tokens,
+                            r.median_s, r.min_s, r.max_s, r.tokens_per_s, speedup, peak))
     }
     let broken = results.filter { $0.breakdown_s != nil }
     if !broken.isEmpty {
