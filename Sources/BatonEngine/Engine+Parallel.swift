@@ -31,6 +31,12 @@ extension Engine {
     /// one GPU; it is not a speed mode (the ranks share one GPU). Multi-GPU speed needs the NCCL
     /// communicator.
     public func run(_ request: ParallelRequest, onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
+        var request = request
+        // APB inserts the question into the anchor cut at its first end-of-turn token, as the
+        // reference does (the assistant header after it is not part of the question).
+        if request.method == .apb && request.plan.anchorQueryTokenIDs == nil {
+            request.plan.anchorQueryTokenIDs = questionBeforeEndOfTurn(request.query, endOfTurn: tokenizer?.eosTokenIds ?? [])
+        }
         if backend.device == .cpu {
             let model = self.model
             return try BatonEngine.generateParallel(request, model: { _ in model }, onToken: onToken)
@@ -64,4 +70,10 @@ public func splitContextAndQuery(_ promptIds: [Int32], queryLength: Int? = nil) 
     let q = min(queryLength ?? 32, promptIds.count / 2)
     guard q >= 0 else { throw BatonError.invalidArgument("query length must be >= 0, got \(q)") }
     return (Array(promptIds.dropLast(q)), Array(promptIds.suffix(q)))
+}
+
+/// The query up to its first end-of-turn token (what APB inserts into the anchor), or nil when it
+/// has none (then the whole query is inserted).
+public func questionBeforeEndOfTurn(_ query: [Int32], endOfTurn: Set<Int32>) -> [Int32]? {
+    query.firstIndex(where: endOfTurn.contains).map { Array(query[..<$0]) }
 }

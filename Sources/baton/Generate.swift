@@ -101,8 +101,7 @@ extension Generate {
         let (context, question) = try query.map { (prompt, tokenizer.encode($0, addSpecialTokens: false)) }
             ?? splitContextAndQuery(prompt)
         try engine.checkContext(promptTokens: context.count + question.count, maxTokens: maxTokens)
-        var plan = PlanOptions(anchorLength: anchorLength, passingLength: passingLength)
-        plan.anchorQueryPrefix = nil
+        let plan = PlanOptions(anchorLength: anchorLength, passingLength: passingLength)
         let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed),
                                         stopIds: engine.stopIds(GenerationOptions()))
         let request = ParallelRequest(context: context, query: question, method: method, ranks: ranks, plan: plan, generation: options)

@@ -100,3 +100,11 @@ final class EngineParallelGenerationTests: XCTestCase {
         }
     }
 }
+
+extension ParallelGenerationTests {
+    func testAPBAnchorQueryIsCutAtTheFirstEndOfTurnToken() {
+        XCTAssertEqual(questionBeforeEndOfTurn([5, 6, 7, 2, 9, 2], endOfTurn: [2]), [5, 6, 7])
+        XCTAssertNil(questionBeforeEndOfTurn([5, 6, 7], endOfTurn: [2]))
+        XCTAssertEqual(questionBeforeEndOfTurn([2, 5], endOfTurn: [2]), [])
+    }
+}

@@ -135,8 +135,6 @@ func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query
     if item.method == .dense && item.ranks == 1 {
         return try engine.generate(promptIds: context + query, options: options, ignoringModelStopIds: true).prefillSeconds
     }
-    var plan = plan
-    plan.anchorQueryPrefix = nil
     let request = ParallelRequest(context: context, query: query, method: item.method, ranks: item.ranks, plan: plan, generation: options)
     return try engine.run(request).prefillSeconds
 }
