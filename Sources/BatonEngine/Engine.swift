@@ -139,14 +139,6 @@ public final class Engine: @unchecked Sendable {
                                 prefillSeconds: prefillEnd - start, decodeSeconds: MonotonicClock.now() - prefillEnd)
     }
 
-    /// Generates text for `prompt` and returns it whole (evals, the server).
-    public func complete(prompt: String, chat: Bool, options: GenerationOptions) throws -> String {
-        let ids = try encode(prompt: prompt, chat: chat)
-        let result = try generate(promptIds: ids, options: options)
-        let stops = stopIds(options)
-        return tokenizer?.decode(result.tokens.filter { !stops.contains($0) }) ?? ""
-    }
-
     /// Rejects requests longer than the model's positions, naming both numbers. The last new
     /// token is never fed back, so `prompt + maxTokens - 1` positions are used.
     public func checkContext(promptTokens: Int, maxTokens: Int) throws {

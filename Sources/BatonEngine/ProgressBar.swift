@@ -1,3 +1,4 @@
+import BatonTensor
 import Glibc
 
 /// A one-line progress bar on standard error for long work (loading checkpoints, benchmarks,
@@ -39,9 +40,7 @@ public final class ProgressBar: @unchecked Sendable {
     private func format(_ value: Int) -> String {
         switch unit {
         case .items: return String(value)
-        case .bytes:
-            let gib = Double(value) / 1_073_741_824
-            return gib >= 1 ? "\(format1(gib)) GiB" : "\(format1(Double(value) / 1_048_576)) MiB"
+        case .bytes: return formatBytes(value)
         }
     }
 
@@ -56,14 +55,6 @@ func format1(_ x: Double) -> String {
     return "\(Int(scaled) / 10).\(abs(Int(scaled)) % 10)"
 }
 
-/// Wall-clock seconds from a monotonic source.
-public enum MonotonicClock {
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-}
 
 /// Writes `text` to standard error unbuffered.
 public func standardError(_ text: String) {

@@ -28,18 +28,21 @@ public final class PartTimer: @unchecked Sendable {
     /// Runs `body`, adding its synchronised duration to `part`.
     public func measure<T>(_ part: Part, _ body: () throws -> T) throws -> T {
         try backend.synchronize()
-        let start = Self.now()
+        let start = MonotonicClock.now()
         let result = try body()
         try backend.synchronize()
-        seconds[part, default: 0] += Self.now() - start
+        seconds[part, default: 0] += MonotonicClock.now() - start
         return result
     }
 
     public var total: Double { seconds.values.reduce(0, +) }
 
     public func reset() { seconds = [:] }
+}
 
-    static func now() -> Double {
+/// Wall-clock seconds from a monotonic source.
+public enum MonotonicClock {
+    public static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
