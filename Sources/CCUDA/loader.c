@@ -5,6 +5,7 @@
 #include "CCUDA.h"
 #include <dlfcn.h>
 #include <glob.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,11 @@ static int try_open(Library *library, const char *path) {
     void *handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
     if (!handle) return 0;
     library->handle = handle;
+    // Record where the loader found it (a bare name resolves through LD_LIBRARY_PATH): NVRTC's
+    // headers are looked up beside the library's folder.
+    struct link_map *map = NULL;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name && map->l_name[0] == '/')
+        path = map->l_name;
     snprintf(library->path, sizeof library->path, "%s", path);
     return 1;
 }
