@@ -9,18 +9,24 @@ public enum AttentionKernel: Sendable, Equatable, CustomStringConvertible {
     case naive
     /// Flash version 2...6 (mma.sync tensor cores); head dim 64 or 128.
     case flash(Int)
-    /// The default flash version with the keys split over `splits` blocks and an fp32 combine: decode.
+    /// The default flash version with the keys split over `splits` blocks and an fp32 combine.
     case flashSplit(Int)
+    /// Kernels/decode.cu: the query rows of each KV group packed into one block per key slice, for
+    /// at most `decodeMaxRows` rows (query tokens x query heads per KV head); head dim 64 or 128.
+    case decode
 
     /// The fastest version measured on H100 (bench/RESULTS.md); `attention` uses it.
     public static let defaultFlashVersion = 3
     public static let flashVersions = [2, 3, 4, 5, 6]
+    /// The most query rows per KV head the decode kernel takes (its register budget).
+    public static let decodeMaxRows = 8
 
     public var description: String {
         switch self {
         case .naive: "naive"
         case .flash(let v): "flash-v\(v)"
         case .flashSplit(let n): "flash-split\(n)"
+        case .decode: "decode"
         }
     }
 
@@ -59,12 +65,17 @@ extension CUDABackend {
         try attention(query: query, key: key, value: value, mask: mask, scale: scale, kernel: defaultKernel(query: query, key: key))
     }
 
-    /// The kernel `attention` picks: flash for head dim 64/128, split-KV when too few (query tile,
-    /// head) blocks would fill the GPU and the keys are long; `BATON_ATTENTION=naive` forces v1.
+    /// The kernel `attention` picks: for head dim 64/128, the decode kernel when each KV head has at
+    /// most `decodeMaxRows` query rows, else flash, split-KV when too few (query tile, head) blocks
+    /// would fill the GPU and the keys are long; `BATON_ATTENTION=naive` forces v1.
     public func defaultKernel(query: Tensor, key: Tensor) -> AttentionKernel {
         guard query.shape.rank == 3, key.shape.rank == 3 else { return .naive }
         let d = query.shape[2]
         if ProcessInfo.processInfo.environment["BATON_ATTENTION"] == "naive" || (d != 64 && d != 128) { return .naive }
+        if key.shape[1] > 0, query.shape[1] % key.shape[1] == 0,
+           query.shape[0] * (query.shape[1] / key.shape[1]) <= AttentionKernel.decodeMaxRows {
+            return .decode
+        }
         let blocks = (query.shape[0] + Self.flashQueryRows - 1) / Self.flashQueryRows * query.shape[1]
         let keyTiles = (key.shape[0] + Self.flashKeyRows - 1) / Self.flashKeyRows
         if blocks < multiprocessorCount && keyTiles >= 16 {
@@ -96,6 +107,9 @@ extension CUDABackend {
             try launch("attention.cu", "attention_naive", grid: (Sq, H, 1), block: 32,
                        [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
                         .int(Hkv), .int(d), .int(maskKind), .int(anchorLength), .int(passingLength), .float(scale)])
+        case .decode:
+            try decodeAttention(q: q, k: k, v: v, out: out, lse: lse, Sq: Sq, Sk: Sk, H: H, Hkv: Hkv, d: d,
+                                mask: mask, scale: scale)
         case .flash, .flashSplit:
             guard d == 64 || d == 128 else {
                 throw BatonError.unsupported("attention: the flash kernel takes head dim 64 or 128, got \(d)")
@@ -124,6 +138,31 @@ extension CUDABackend {
             }
         }
         return AttentionOutput(out: out, logSumExp: lse)
+    }
+
+    /// Kernels/decode.cu over slices of about `keysPerSplit` keys (enough blocks for four per SM),
+    /// then attention_combine.
+    func decodeAttention(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, Sq: Int, Sk: Int, H: Int, Hkv: Int,
+                         d: Int, mask: AttentionMask, scale: Float) throws {
+        let rows = Sq * (H / Hkv)
+        guard d == 64 || d == 128, rows <= AttentionKernel.decodeMaxRows else {
+            throw BatonError.unsupported("attention: the decode kernel takes head dim 64 or 128 and at most "
+                                        + "\(AttentionKernel.decodeMaxRows) query rows per KV head, got d \(d), \(rows) rows")
+        }
+        let rowTemplate = [1, 2, 4, 8].first { $0 >= rows }!
+        let wantedSplits = max(1, (4 * multiprocessorCount + Hkv - 1) / Hkv)
+        let keysPerSplit = max(128, ((Sk + wantedSplits - 1) / wantedSplits + 127) / 128 * 128)
+        let splits = max(1, (Sk + keysPerSplit - 1) / keysPerSplit)
+        let partialOut = try empty(Shape([splits, Sq, H, d]), dtype: .f32)
+        let partialLse = try empty(Shape([splits, H, Sq]), dtype: .f32)
+        let (maskKind, anchorLength, passingLength) = mask.kernelArguments
+        try launch("decode.cu", "decode_attention_d\(d)_r\(rowTemplate)", grid: (splits, Hkv, 1), block: 128,
+                   [.tensor(q), .tensor(k), .tensor(v), .tensor(partialOut), .tensor(partialLse), .int(Sq), .int(Sk),
+                    .int(H), .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),
+                    .float(scale * 1.4426950408889634), .int(keysPerSplit)])
+        try launchElementwise("attention.cu", "attention_combine", count: Sq * H * d,
+                              [.tensor(partialOut), .tensor(partialLse), .tensor(out), .tensor(lse), .int(splits),
+                               .int(Sq), .int(H), .int(d)])
     }
 
     public func mergeAttention(_ parts: [AttentionOutput]) throws -> AttentionOutput {

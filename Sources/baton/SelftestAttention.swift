@@ -15,6 +15,9 @@ extension OpChecks {
             (256, 512, 2, 2, 128, .anchor(anchorLength: 128, passingLength: 128)),
             (100, 40, 2, 1, 64, .causal),  // rows 0..<60 see no key: out 0, lse -inf
             (1, 5000, 32, 8, 128, .causal),  // decode
+            (2, 4099, 16, 4, 128, .causal),  // decode: 8 rows per KV head
+            (1, 131, 8, 8, 64, .full),
+            (2, 777, 8, 4, 64, .anchor(anchorLength: 1, passingLength: 300)),  // row 0 skips the passing keys
             (4, 3001, 8, 2, 64, .causal),
             (3, 77, 4, 2, 96, .causal),  // head dim 96: naive only
         ]
@@ -29,6 +32,7 @@ extension OpChecks {
                                                     mask: c.mask, scale: scale)
                 var kernels: [AttentionKernel] = [.naive]
                 if c.d == 64 || c.d == 128 { kernels += AttentionKernel.flashVersions.map { .flash($0) } + [.flashSplit(3)] }
+                if (c.d == 64 || c.d == 128) && c.Sq * (c.H / c.Hkv) <= AttentionKernel.decodeMaxRows { kernels.append(.decode) }
                 let chosen = backend.defaultKernel(query: tq, key: tk)
                 if !kernels.contains(chosen) { kernels.append(chosen) }
                 for kernel in kernels {

@@ -18,6 +18,18 @@ final class KernelSourceTests: XCTestCase {
         }
     }
 
+    func testEveryFileInTheKernelsFolderIsEmbedded() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/BatonCUDA/Kernels").standardized
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".cu") }
+        XCTAssertFalse(files.isEmpty, folder.path)
+        XCTAssertEqual(Set(files), Set(KernelSources.all.keys))
+        let decode = try KernelSources.source("decode.cu")
+        for rows in [1, 2, 4, 8] {
+            for d in [64, 128] { XCTAssertTrue(decode.contains("BATON_DECODE(\(d), \(rows))"), "decode.cu lacks d\(d) r\(rows)") }
+        }
+    }
+
     func testMissingKernelSourceIsAClearError() {
         XCTAssertThrowsError(try KernelSources.source("nope.cu")) { error in
             XCTAssertTrue("\(error)".contains("nope.cu"))
