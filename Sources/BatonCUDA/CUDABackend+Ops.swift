@@ -157,24 +157,20 @@ extension CUDABackend {
         return out
     }
 
-    /// Runs on the host (download, select, upload): selection is once per layer per request, small
-    /// next to attention, and a device top-k is not written yet.
+    /// Kernels/selection.cu: a radix select per column, one block each, so the indices stay on the
+    /// device for the gather that follows.
     public func topKPerHead(_ scores: Tensor, k: Int, rows: Range<Int>) throws -> Tensor {
+        try checkOnDevice(scores, "topKPerHead")
         try require(scores.shape.rank == 2 && scores.dtype == .f32 && rows.lowerBound >= 0
                     && rows.upperBound <= scores.shape[0] && k >= 0 && k <= rows.count,
                     "topKPerHead: expected [S, C] f32, rows within S, k <= rows; got \(scores.shape), rows \(rows), k \(k)")
-        let host = try download(scores).floats()
-        let C = scores.shape[1]
-        var indices: [Int32] = []
-        indices.reserveCapacity(C * k)
-        for c in 0..<C {
-            let best = rows.sorted { a, b in
-                let (x, y) = (host[a * C + c], host[b * C + c])
-                return x != y ? x > y : a < b
-            }.prefix(k).sorted()
-            indices.append(contentsOf: best.map { Int32($0) })
-        }
-        return try upload(Tensor(int32: indices, shape: Shape([C, k])))
+        let (S, C) = (scores.shape[0], scores.shape[1])
+        let out = try empty(Shape([C, k]), dtype: .i32)
+        if k == 0 || C == 0 { return out }
+        try launch("selection.cu", "top_k_per_head", grid: (C, 1, 1), block: 1024,
+                   [.tensor(scores), .tensor(out), .int64(S), .int(C), .int64(rows.lowerBound), .int64(rows.upperBound),
+                    .int(k)])
+        return out
     }
 
     public func gatherRowsPerHead(_ x: Tensor, indices: Tensor) throws -> Tensor {

@@ -8,6 +8,7 @@ public enum KernelSources {
         "attention.cu": String(decoding: PackageResources.attention_cu, as: UTF8.self),
         "decode.cu": String(decoding: PackageResources.decode_cu, as: UTF8.self),
         "ops.cu": String(decoding: PackageResources.ops_cu, as: UTF8.self),
+        "selection.cu": String(decoding: PackageResources.selection_cu, as: UTF8.self),
     ]
 
     public static func source(_ name: String) throws -> String {

@@ -196,6 +196,25 @@ final class OpChecks {
             let expected = (0..<3).flatMap { c in (5..<45).sorted { s[$0 * 3 + c] > s[$1 * 3 + c] }.prefix(7).sorted().map { Int32($0) } }
             record("topKPerHead", "[50, 3] f32 k 7 rows 5..<45", y == expected ? 0 : 1, 0)
         }
+        // Many ties (scores on a 1/8 grid), NaN, -0 and +0; k cutting through a run of equal scores.
+        for (S, C, k, rows) in [(5000, 8, 300, 100..<4900), (70000, 4, 2048, 0..<70000), (33, 2, 33, 0..<33)] {
+            let label = "[\(S), \(C)] ties NaN ±0 k \(k) rows \(rows)"
+            check("topKPerHead", label) {
+                var s = random.values(S * C, scale: 4).map { Float(($0 * 8).rounded() / 8) }
+                for i in stride(from: 7, to: S * C, by: 97) { s[i] = .nan }
+                for i in stride(from: 11, to: S * C, by: 89) { s[i] = i % 2 == 0 ? -0.0 : 0.0 }
+                let y = try backend.download(try backend.topKPerHead(backend.upload(Tensor(s, shape: Shape([S, C]), dtype: .f32)),
+                                                                     k: k, rows: rows)).int32s()
+                let expected = (0..<C).flatMap { c in
+                    rows.sorted { a, b in
+                        let (x, z) = (s[a * C + c], s[b * C + c])
+                        if x.isNaN || z.isNaN { return x.isNaN == z.isNaN ? a < b : z.isNaN }
+                        return x != z ? x > z : a < b
+                    }.prefix(k).sorted().map { Int32($0) }
+                }
+                record("topKPerHead", label, y == expected ? 0 : 1, 0)
+            }
+        }
         check("gatherRowsPerHead", "x [20, 3, 16]") {
             let (x, tx) = try input(Shape([20, 3, 16]))
             let indices: [Int32] = [0, 4, 19, 2, 2, 7, 8, 9, 10, 11, 19, 18, 0, 1, 5]
