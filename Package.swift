@@ -24,18 +24,22 @@ let package = Package(
             name: "BatonCUDA", dependencies: ["BatonTensor", "CCUDA"],
             resources: [.embedInCode("Kernels")]),
         .target(name: "BatonComm", dependencies: ["BatonTensor", "CCUDA"]),
+        // NCCLCommunicator: needs BatonComm (the protocol, the rendezvous) and BatonCUDA (streams,
+        // events, the allocator), which do not depend on each other.
+        .target(name: "BatonNCCL", dependencies: ["BatonComm", "BatonCUDA", "BatonTensor", "CCUDA"]),
         .target(name: "BatonModels", dependencies: ["BatonTensor"]),
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(
             name: "BatonEngine",
-            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonModels", "BatonParallel"],
+            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonParallel"],
             resources: [.embedInCode("Resources/fetch_default_model.py")]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonEngine", "BatonModels", "BatonParallel", "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonParallel", "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
         .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),
+        .testTarget(name: "BatonNCCLTests", dependencies: ["BatonNCCL", "BatonComm", "BatonCUDA", "BatonTensor"]),
         .testTarget(
             name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor", "BatonParallel"]),
         .testTarget(

@@ -87,6 +87,8 @@ def plot_bench(report, out, plt):
     """Prefill time against prompt tokens, one line per (method, gpus), min-max as error bars."""
     series = defaultdict(list)
     for row in report["rows"]:
+        if row.get("skipped"):  # e.g. more GPUs asked for than were visible
+            continue
         # Baton rows name their rank count; PyTorch baseline rows (bench/torch_prefill.py) have no method.
         method = row.get("method", "PyTorch sdpa")
         series[(method, row.get("gpus", row.get("ranks", 1)))].append(row)

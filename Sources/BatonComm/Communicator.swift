@@ -6,7 +6,10 @@ import BatonTensor
 ///
 /// Each operation has an async form returning a `CommHandle`: the transfer runs beside the
 /// caller's compute (a communication thread for CPU ranks, a second stream ordered by events
-/// for NCCL) and `wait()` returns its result. The blocking forms are `async` + `wait()`.
+/// for NCCL) and `wait()` returns its result. The blocking forms are `async` + `wait()`. For a
+/// device communicator (NCCL) `wait()` is stream-ordered: it orders the caller's compute stream
+/// after the transfer and returns without blocking the host, so a caller must not write an input
+/// tensor before waiting (it may drop it: the communicator keeps it alive).
 /// A wait that does not complete within the communicator's timeout throws `BatonError(.timeout)`
 /// naming the rank and the operation.
 public protocol Communicator: AnyObject, Sendable {
@@ -25,6 +28,13 @@ public protocol Communicator: AnyObject, Sendable {
     func sendAsync(_ tensor: Tensor, to peer: Int) throws -> CommHandle<Void>
     /// The next tensor sent by rank `peer` to this rank; it must have `shape` and `dtype`.
     func receiveAsync(from peer: Int, shape: Shape, dtype: DType) throws -> CommHandle<Tensor>
+    /// Sends `tensor` to `destination` and receives the next tensor from `source` (`shape`,
+    /// `dtype`) as one operation. A ring of ranks each sending to the next and receiving from the
+    /// previous must use this: NCCL runs a lone send only once its receiver posted the receive, so
+    /// separate sends and receives in a cycle would wait on each other; here the pair is one group.
+    /// The default issues `sendAsync` then `receiveAsync`.
+    func exchangeAsync(sending tensor: Tensor, to destination: Int, receivingFrom source: Int,
+                       shape: Shape, dtype: DType) throws -> (sent: CommHandle<Void>, received: CommHandle<Tensor>)
     /// Rank `root`'s few integers (token ids, stop flags) on every rank. The default goes through
     /// a host i32 tensor; a device communicator stages it through device memory.
     func broadcast(_ values: [Int32], root: Int) throws -> [Int32]
@@ -45,6 +55,11 @@ extension Communicator {
     public func broadcast(_ values: [Int32], root: Int) throws -> [Int32] {
         let result = try broadcast(Tensor(int32: values), root: root)
         return result.int32s()
+    }
+
+    public func exchangeAsync(sending tensor: Tensor, to destination: Int, receivingFrom source: Int,
+                              shape: Shape, dtype: DType) throws -> (sent: CommHandle<Void>, received: CommHandle<Tensor>) {
+        (try sendAsync(tensor, to: destination), try receiveAsync(from: source, shape: shape, dtype: dtype))
     }
 }
 

@@ -1,5 +1,7 @@
 import BatonComm
+import BatonCUDA
 import BatonModels
+import BatonNCCL
 import BatonParallel
 import BatonTensor
 
@@ -24,27 +26,68 @@ extension Engine {
         return try run(request, onToken: onToken)
     }
 
-    /// Runs a sequence-parallel request on this engine's device. CPU ranks are threads sharing this
-    /// engine's model. On a GPU, each rank gets its own backend (stream, allocator) and its own copy
-    /// of the weights on the same device, and ranks exchange tensors through host memory
-    /// (`LocalCommunicator`). That mode checks GPU results against their CPU twins on a machine with
-    /// one GPU; it is not a speed mode (the ranks share one GPU). Multi-GPU speed needs the NCCL
-    /// communicator.
+    /// Runs a sequence-parallel request. CPU ranks are threads sharing this engine's model.
+    ///
+    /// GPU ranks, by `request.placement`:
+    /// - `.sharedDevice`: each rank gets its own backend (stream, allocator) and its own copy of the
+    ///   weights on this engine's device, and ranks exchange tensors through host memory
+    ///   (`LocalCommunicator`). That mode checks GPU results against their CPU twins on a machine
+    ///   with one GPU; it is not a speed mode.
+    /// - `.onePerGPU`: rank i runs on cuda:(this engine's ordinal + i) with its own weights (rank 0
+    ///   uses this engine's model), one thread per GPU, over NCCL (`NCCLCommunicator.group`).
     public func run(_ request: ParallelRequest, onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
-        var request = request
-        // APB inserts the question into the anchor cut at its first end-of-turn token, as the
-        // reference does (the assistant header after it is not part of the question).
-        if request.method == .apb && request.plan.anchorQueryTokenIDs == nil {
-            request.plan.anchorQueryTokenIDs = questionBeforeEndOfTurn(request.query, endOfTurn: tokenizer?.eosTokenIds ?? [])
-        }
+        let request = prepared(request)
         if backend.device == .cpu {
+            guard request.placement == .sharedDevice else {
+                throw BatonError.invalidArgument("ranks on separate GPUs (--gpus) need a CUDA engine; this engine runs on the CPU")
+            }
             let model = self.model
             return try BatonEngine.generateParallel(request, model: { _ in model }, onToken: onToken)
         }
-        let models = try rankModels(request.ranks)
-        let communicators = try LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout,
-                                                        backends: models.map(\.backend))
-        return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators, onToken: onToken)
+        switch request.placement {
+        case .sharedDevice:
+            let models = try rankModels(request.ranks)
+            let communicators = try LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout,
+                                                            backends: models.map(\.backend))
+            return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators, onToken: onToken)
+        case .onePerGPU:
+            let models = try gpuRankModels(request.ranks)
+            let communicators = try ncclGroup(models, timeout: request.communicationTimeout)
+            return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators, onToken: onToken)
+        }
+    }
+
+    /// Runs this process's rank of a multi-process job (torchrun: one process per GPU). This
+    /// engine's device is the rank's GPU (`LOCAL_RANK`); the NCCL communicator is made on first use
+    /// (rank 0's unique id travels over the TCP rendezvous on MASTER_ADDR:MASTER_PORT) and kept.
+    /// Every rank learns every token; `onToken` is called on rank 0 only.
+    public func runRank(_ request: ParallelRequest, process config: ProcessGroupConfig,
+                        onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
+        let request = prepared(request)
+        guard request.ranks == config.worldSize else {
+            throw BatonError.invalidArgument("the request has \(request.ranks) ranks, but WORLD_SIZE is \(config.worldSize)")
+        }
+        guard let cuda = backend as? CUDABackend else {
+            throw BatonError.invalidArgument("a multi-process job (WORLD_SIZE \(config.worldSize)) needs a CUDA engine; this one runs on \(backend.device)")
+        }
+        let communicator = try rankModelLock.withLock { () throws -> NCCLCommunicator in
+            if let existing = processCommunicator, existing.failure == nil { return existing }
+            let made = try NCCLCommunicator.connect(config, backend: cuda, timeout: request.communicationTimeout)
+            processCommunicator = made
+            return made
+        }
+        return try generateParallelRank(request, rank: config.rank, communicator: communicator, model: model,
+                                        streamingRank: 0, onToken: onToken)
+    }
+
+    /// APB inserts the question into the anchor cut at its first end-of-turn token, as the
+    /// reference does (the assistant header after it is not part of the question).
+    func prepared(_ request: ParallelRequest) -> ParallelRequest {
+        var request = request
+        if request.method == .apb && request.plan.anchorQueryTokenIDs == nil {
+            request.plan.anchorQueryTokenIDs = questionBeforeEndOfTurn(request.query, endOfTurn: tokenizer?.eosTokenIds ?? [])
+        }
+        return request
     }
 
     /// This engine's model for rank 0 and a copy on a backend of its own for every other rank.
@@ -53,14 +96,51 @@ extension Engine {
         defer { rankModelLock.unlock() }
         if rankModelCache.isEmpty { rankModelCache = [model] }
         while rankModelCache.count < count {
-            let rankBackend = try makeBackend(options.device)
-            if let directory = options.modelDirectory {
-                rankModelCache.append(try LlamaModel.load(directory: directory, backend: rankBackend))
-            } else {
-                rankModelCache.append(try LlamaModel(config: config, weights: .random(seed: options.seed), backend: rankBackend))
-            }
+            rankModelCache.append(try loadModelCopy(on: options.device))
         }
         return Array(rankModelCache.prefix(count))
+    }
+
+    /// Rank i's model on cuda:(ordinal + i), this engine's model for rank 0. Asking for more GPUs
+    /// than are visible is an error naming how many are.
+    func gpuRankModels(_ count: Int) throws -> [LlamaModel] {
+        guard let cuda = backend as? CUDABackend else {
+            throw BatonError.invalidArgument("ranks on separate GPUs need a CUDA engine; this one runs on \(backend.device)")
+        }
+        let visible = try CUDABackend.visibleDeviceCount()
+        try LaunchMode.requireVisibleGPUs(first: cuda.ordinal, count: count, visible: visible)
+        return try rankModelLock.withLock {
+            gpuModelCache[cuda.ordinal] = model
+            return try (cuda.ordinal..<cuda.ordinal + count).map { ordinal in
+                if let cached = gpuModelCache[ordinal] { return cached }
+                let copy = try loadModelCopy(on: .cuda(ordinal: ordinal))
+                gpuModelCache[ordinal] = copy
+                return copy
+            }
+        }
+    }
+
+    /// The NCCL group over these models' GPUs, made once per world size and remade after a failure.
+    func ncclGroup(_ models: [LlamaModel], timeout: Double) throws -> [NCCLCommunicator] {
+        try rankModelLock.withLock {
+            if let cached = ncclGroupCache[models.count], cached.allSatisfy({ $0.failure == nil && $0.timeout == timeout }) {
+                return cached
+            }
+            ncclGroupCache[models.count] = nil
+            let backends = models.map { $0.backend as! CUDABackend }
+            let group = try NCCLCommunicator.group(backends: backends, timeout: timeout)
+            ncclGroupCache[models.count] = group
+            return group
+        }
+    }
+
+    /// This engine's weights (its checkpoint, or the same random weights) on another backend.
+    private func loadModelCopy(on device: ComputeDevice) throws -> LlamaModel {
+        let rankBackend = try makeBackend(device)
+        if let directory = options.modelDirectory {
+            return try LlamaModel.load(directory: directory, backend: rankBackend)
+        }
+        return try LlamaModel(config: config, weights: .random(seed: options.seed), backend: rankBackend)
     }
 }
 

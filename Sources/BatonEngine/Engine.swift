@@ -1,6 +1,7 @@
 import BatonCPU
 import BatonCUDA
 import BatonModels
+import BatonNCCL
 import BatonParallel
 import BatonTensor
 import Foundation
@@ -46,8 +47,14 @@ public final class Engine: @unchecked Sendable {
     public let chatTemplate: ChatTemplate?
     public let backend: any Backend
     public let options: EngineOptions
-    /// Models of GPU ranks 1..<W (rank 0 uses `model`), made on first use.
+    /// Models of GPU ranks 1..<W sharing this engine's device (rank 0 uses `model`), made on first use.
     var rankModelCache: [LlamaModel] = []
+    /// Models of one-GPU-per-rank runs by device ordinal (this engine's ordinal uses `model`).
+    var gpuModelCache: [Int: LlamaModel] = [:]
+    /// NCCL groups of one-GPU-per-rank runs by world size, and this process's communicator in a
+    /// multi-process job; kept while healthy (making one costs a rendezvous and NCCL setup).
+    var ncclGroupCache: [Int: [NCCLCommunicator]] = [:]
+    var processCommunicator: NCCLCommunicator?
     let rankModelLock = NSLock()
 
     init(model: LlamaModel, tokenizer: Tokenizer?, chatTemplate: ChatTemplate?, backend: any Backend, options: EngineOptions) {

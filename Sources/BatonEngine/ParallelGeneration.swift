@@ -16,6 +16,8 @@ public struct ParallelRequest: Sendable {
     /// Seconds any rank may wait for another (a collective, a KV block) before the request fails
     /// with a timeout naming the rank and operation. Long CPU prefills need a generous value.
     public var communicationTimeout: Double = 600
+    /// Where GPU ranks run: sharing the engine's GPU (host-memory exchange) or one GPU each (NCCL).
+    public var placement: RankPlacement = .sharedDevice
 
     public init(context: [Int32], query: [Int32], method: Method, ranks: Int,
                 plan: PlanOptions = PlanOptions(), generation: GenerationOptions = GenerationOptions()) {
@@ -26,6 +28,15 @@ public struct ParallelRequest: Sendable {
         self.plan = plan
         self.generation = generation
     }
+}
+
+/// Where the GPU ranks of a request run.
+public enum RankPlacement: String, Sendable, Equatable {
+    /// Threads sharing the engine's device: CPU ranks, or GPU ranks with their own backend and
+    /// weights on one GPU exchanging through host memory (a correctness mode).
+    case sharedDevice
+    /// One GPU per rank (`--gpus N`), each with its own weights, exchanging over NCCL.
+    case onePerGPU
 }
 
 /// Generates with `request.ranks` CPU ranks as threads of this process (`LocalCommunicator`).
@@ -62,13 +73,40 @@ public func generateParallel(
     return results[plan.owner]
 }
 
+/// Runs one rank of `request` in this process, the others being in other processes (torchrun:
+/// one process per GPU, `communicator` an NCCL communicator joined through the rendezvous).
+/// Every rank learns every token (the owner broadcasts each), so `streamingRank` (default the
+/// owner) may be any rank: the one whose process prints. If this rank fails, the communicator is
+/// aborted (peers then fail instead of waiting) and the error rethrown.
+public func generateParallelRank(
+    _ request: ParallelRequest, rank: Int, communicator: any Communicator, model: LlamaModel,
+    retainingHeads: RetainingHeads? = nil, streamingRank: Int? = nil, onToken: (@Sendable (Int32) -> Void)? = nil
+) throws -> GenerationResult {
+    guard communicator.worldSize == request.ranks && communicator.rank == rank else {
+        throw BatonError.invalidArgument("generateParallelRank: rank \(rank) of \(request.ranks), but the communicator is rank \(communicator.rank) of \(communicator.worldSize)")
+    }
+    do {
+        var options = request.plan
+        if retainingHeads != nil { options.appendQueryProbe = false }
+        let plan = try Plan.make(method: request.method, context: request.context, query: request.query,
+                                 worldSize: request.ranks, options: options)
+        return try runWorker(plan: plan, rank: rank, communicator: communicator, model: { _ in model },
+                             retainingHeads: retainingHeads.map { heads in { _ in heads } }, generation: request.generation,
+                             streamingRank: streamingRank ?? plan.owner, onToken: onToken)
+    } catch {
+        communicator.abort(error)
+        throw error
+    }
+}
+
 private func runWorker(plan: Plan, rank: Int, communicator: any Communicator,
                        model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
-                       generation: GenerationOptions, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
+                       generation: GenerationOptions, streamingRank: Int? = nil,
+                       onToken: ((Int32) -> Void)?) throws -> GenerationResult {
     let heads = try retainingHeads.map { try $0(rank) }
     let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: try model(rank),
                                     retainingHeads: heads)
-    return try worker.generate(generation, onToken: rank == plan.owner ? onToken : nil)
+    return try worker.generate(generation, onToken: rank == (streamingRank ?? plan.owner) ? onToken : nil)
 }
 
 /// One rank: model, KV cache, strategy, and the generation loop.

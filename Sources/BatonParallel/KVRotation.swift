@@ -18,10 +18,10 @@ enum KVRotation {
             var transfer: (sent: CommHandle<Void>, received: CommHandle<Tensor>)?
             if step < w - 1 {
                 let incoming = (r - step - 1 + w) % w
-                transfer = (try comm.sendAsync(travelling, to: (r + 1) % w),
-                            try comm.receiveAsync(from: (r - 1 + w) % w,
+                // One exchange (an NCCL group): every rank sends and receives at once, a cycle.
+                transfer = try comm.exchangeAsync(sending: travelling, to: (r + 1) % w, receivingFrom: (r - 1 + w) % w,
                                                   shape: input.key.shape.withRows(2 * length(incoming)),
-                                                  dtype: input.key.dtype))
+                                                  dtype: input.key.dtype)
             }
             if source == r {
                 try visit(r, input.key, input.value)

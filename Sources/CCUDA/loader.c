@@ -140,7 +140,7 @@ static const char *const driver_symbols[] = {
     "cuMemcpyHtoDAsync_v2|cuMemcpyHtoDAsync", "cuMemcpyDtoHAsync_v2|cuMemcpyDtoHAsync",
     "cuMemcpyDtoDAsync_v2|cuMemcpyDtoDAsync", "cuMemsetD8Async", "cuStreamCreate",
     "cuStreamDestroy_v2|cuStreamDestroy", "cuStreamSynchronize", "cuStreamWaitEvent", "cuEventCreate",
-    "cuEventDestroy_v2|cuEventDestroy", "cuEventRecord", "cuEventSynchronize",
+    "cuEventDestroy_v2|cuEventDestroy", "cuEventRecord", "cuEventSynchronize", "cuEventQuery",
     "cuEventElapsedTime|cuEventElapsedTime_v2", "cuModuleLoadData", "cuModuleUnload", "cuModuleGetFunction",
     "cuFuncSetAttribute", "cuLaunchKernel", "cuGetErrorString", "cuGetErrorName",
 };
@@ -168,7 +168,7 @@ LOADER(baton_cublaslt, baton_cublaslt_error, BatonCuBLASLt, "cuBLASLt (libcublas
 static const char *const nccl_symbols[] = {
     "ncclGetVersion", "ncclGetUniqueId", "ncclCommInitRank", "ncclCommDestroy", "ncclCommGetAsyncError",
     "ncclGetErrorString", "ncclGroupStart", "ncclGroupEnd", "ncclAllGather", "ncclAllReduce", "ncclBroadcast",
-    "ncclSend", "ncclRecv",
+    "ncclSend", "ncclRecv", "ncclCommAbort", "ncclGetLastError",
 };
 LOADER(baton_nccl, baton_nccl_error, BatonNCCL, "NCCL (libnccl)", nccl_symbols, "libnccl.so.2", "libnccl.so")
 

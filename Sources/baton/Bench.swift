@@ -30,7 +30,7 @@ extension Bench {
         @Option(help: "CPU rank counts for the sequence-parallel methods, comma separated.")
         var ranks: String = "1"
 
-        @Option(help: "GPU counts, comma separated (runs on CUDA).")
+        @Option(help: "GPU counts, comma separated: one rank per GPU over NCCL, threads of this process (rows needing more GPUs than are visible are reported as skipped).")
         var gpus: String?
 
         @Option(help: "cpu or cuda.")
@@ -65,11 +65,20 @@ extension Bench {
                 let tokenList = try parseIntegers(tokens, option: "--tokens")
                 let rankList = try parseIntegers(gpus ?? ranks, option: gpus == nil ? "--ranks" : "--gpus")
                 let computeDevice = try parseDevice(device, gpus: gpus == nil ? nil : rankList.max())
+                if gpus != nil, LaunchMode.launchedByTorchrun(ProcessInfo.processInfo.environment),
+                   (Int(ProcessInfo.processInfo.environment["WORLD_SIZE"] ?? "1") ?? 1) > 1 {
+                    throw BatonError.invalidArgument("bench prefill --gpus runs one thread per GPU in one process; start it without torchrun")
+                }
                 let options = PrefillBenchmarkOptions(
                     preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList, methods: methodList,
                     ranks: rankList, device: computeDevice, runs: runs, warmups: warmup, queryTokens: queryTokens,
-                    plan: PlanOptions(anchorLength: anchorLength, passingLength: passingLength))
+                    plan: PlanOptions(anchorLength: anchorLength, passingLength: passingLength),
+                    placement: gpus == nil ? .sharedDevice : .onePerGPU)
                 let results = try runPrefillBenchmark(options) { row in
+                    if let reason = row.skipped {
+                        standardError("\(row.method) x\(row.ranks) \(row.tokens) tokens: skipped (\(reason))\n")
+                        return
+                    }
                     standardError(String(format: "%@ x%d %d tokens: median %.3f s (%.0f tokens/s)\n", row.method, row.ranks, row.tokens, row.median_s, row.tokens_per_s))
                 }
                 let table = prefillTable(results)

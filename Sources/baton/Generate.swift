@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonCUDA
 import BatonEngine
 import BatonModels
 import BatonParallel
@@ -48,7 +49,7 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Number of ranks (threads) for sequence parallelism: CPU ranks, or with --device cuda ranks sharing one GPU (a correctness mode).")
     var ranks: Int = 1
 
-    @Option(help: "Number of GPUs for sequence parallelism.")
+    @Option(help: "Number of GPUs for sequence parallelism: one rank per GPU over NCCL, as threads of this process, or one process per GPU under torchrun (then --gpus must equal WORLD_SIZE).")
     var gpus: Int?
 
     @Option(help: "cpu or cuda.")
@@ -63,20 +64,18 @@ struct Generate: AsyncParsableCommand {
                 return s
             } ?? prompt
             guard maxTokens > 0 else { throw BatonError.invalidArgument("--max-tokens must be positive, got \(maxTokens)") }
-            let computeDevice = try parseDevice(device, gpus: gpus)
             guard let parsedMethod = Method(rawValue: method) else {
                 throw BatonError.invalidArgument("--method must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
             }
-            guard ranks >= 1 else { throw BatonError.invalidArgument("--ranks must be at least 1, got \(ranks)") }
-            if let gpus, gpus > 1 {
-                throw BatonError(.notAvailable, "--gpus \(gpus): multi-GPU generation needs the NCCL communicator, which this build does not have yet; use --ranks N (CPU ranks, or ranks sharing one GPU with --device cuda)")
-            }
             // Options are checked before the model loads, so a typo costs no loading time.
+            let mode = try LaunchMode.resolve(gpus: gpus, ranks: ranks)
+            if mode.usesSeparateGPUs { try mode.requireVisibleGPUs(visible: visibleGPUCount(for: "--gpus \(mode.worldSize)")) }
+            let computeDevice = mode.device(requested: try parseDevice(device, gpus: gpus))
             let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
-            let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: computeDevice))
+            let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: computeDevice, showProgress: mode.printsOutput))
             guard let tokenizer = engine.tokenizer else { throw BatonError.invalidModel("\(directory.path): no tokenizer") }
-            if parsedMethod != .dense || ranks > 1 {
-                try generateParallel(engine: engine, text: text, method: parsedMethod)
+            if parsedMethod != .dense || mode != .sharedDevice(ranks: 1) && mode != .gpuThreads(gpus: 1) {
+                try generateParallel(engine: engine, text: text, method: parsedMethod, mode: mode)
                 return
             }
             var ids = try engine.encode(prompt: text, chat: chat)
@@ -93,9 +92,10 @@ struct Generate: AsyncParsableCommand {
 }
 
 extension Generate {
-    /// Sequence-parallel generation on `ranks` CPU ranks: the prompt is the context, `--query`
-    /// (or the prompt's last tokens) the question.
-    func generateParallel(engine: Engine, text: String, method: Method) throws {
+    /// Sequence-parallel generation: the prompt is the context, `--query` (or the prompt's last
+    /// tokens) the question; ranks as `mode` says (threads on one device, one thread per GPU, or
+    /// this process's rank of a torchrun job, where only rank 0 prints).
+    func generateParallel(engine: Engine, text: String, method: Method, mode: LaunchMode) throws {
         guard let tokenizer = engine.tokenizer else { throw BatonError.invalidArgument("the model has no tokenizer") }
         let prompt = try engine.encode(prompt: text, chat: chat)
         let (context, question) = try query.map { (prompt, tokenizer.encode($0, addSpecialTokens: false)) }
@@ -104,12 +104,27 @@ extension Generate {
         let plan = PlanOptions(anchorLength: anchorLength, passingLength: passingLength)
         let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed),
                                         stopIds: engine.stopIds(GenerationOptions()))
-        let request = ParallelRequest(context: context, query: question, method: method, ranks: ranks, plan: plan, generation: options)
-        let printer = TokenPrinter(tokenizer.streamingDecoder(), stops: options.stopIds)
-        let result = try engine.run(request, onToken: { printer.print($0) })
+        var request = ParallelRequest(context: context, query: question, method: method, ranks: mode.worldSize, plan: plan, generation: options)
+        let printer = mode.printsOutput ? TokenPrinter(tokenizer.streamingDecoder(), stops: options.stopIds) : nil
+        let onToken: @Sendable (Int32) -> Void = { printer?.print($0) }
+        let result: GenerationResult
+        let where_: String
+        switch mode {
+        case .sharedDevice(let ranks):
+            result = try engine.run(request, onToken: onToken)
+            where_ = engine.backend.device == .cpu ? "\(ranks) CPU ranks" : "\(ranks) ranks sharing \(engine.backend.device)"
+        case .gpuThreads(let gpus):
+            request.placement = .onePerGPU
+            result = try engine.run(request, onToken: onToken)
+            where_ = "\(gpus) GPU\(gpus == 1 ? "" : "s") (NCCL, one thread per GPU)"
+        case .process(let config):
+            result = try engine.runRank(request, process: config, onToken: onToken)
+            where_ = "\(config.worldSize) GPU\(config.worldSize == 1 ? "" : "s") (NCCL, one process per GPU)"
+        }
+        guard let printer else { return }
         printer.finish()
-        standardError(String(format: "%@ on %d ranks: time to first token %.3f s for %d tokens (%.1f tokens/s); decode: %d tokens in %.3f s; stop: %@\n",
-                             method.rawValue, ranks, result.prefillSeconds, result.promptTokens, result.prefillTokensPerSecond,
+        standardError(String(format: "%@ on %@: time to first token %.3f s for %d tokens (%.1f tokens/s); decode: %d tokens in %.3f s; stop: %@\n",
+                             method.rawValue, where_, result.prefillSeconds, result.promptTokens, result.prefillTokensPerSecond,
                              result.tokens.count, result.decodeSeconds, result.stopReason.rawValue))
     }
 }
@@ -146,6 +161,15 @@ func parseDevice(_ name: String, gpus: Int?) throws -> ComputeDevice {
     default:
         if name.hasPrefix("cuda:"), let n = Int(name.dropFirst(5)) { return .cuda(ordinal: n) }
         throw BatonError.invalidArgument("--device must be cpu, cuda or cuda:N, got '\(name)'")
+    }
+}
+
+/// The CUDA device count, or an error saying that `what` needs CUDA and why it is missing.
+func visibleGPUCount(for what: String) throws -> Int {
+    do {
+        return try CUDABackend.visibleDeviceCount()
+    } catch let error as BatonError {
+        throw BatonError(error.kind, "\(what) needs CUDA GPUs: \(error.message)")
     }
 }
 

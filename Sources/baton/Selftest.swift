@@ -23,9 +23,16 @@ struct Selftest: AsyncParsableCommand {
     var model: String?
     @Option(help: "With --model: also run every sequence-parallel method on this many GPU ranks against CPU ranks.")
     var ranks: Int?
+    @Flag(help: "Check the NCCL communicator instead (every collective on a world-size-1 group, the torchrun path, the watchdog).")
+    var nccl = false
 
     func run() async throws {
         guard device == "cuda" else { throw ValidationError("--device must be cuda (the CPU backend is the reference)") }
+        if nccl {
+            let test = NCCLSelfTest(ordinal: ordinal)
+            if test.run() > 0 { throw ExitCode.failure }
+            return
+        }
         let backend: CUDABackend
         do {
             backend = try CUDABackend(ordinal: ordinal)

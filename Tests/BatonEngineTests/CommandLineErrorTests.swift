@@ -20,10 +20,13 @@ final class CommandLineErrorTests: XCTestCase {
         }
     }
 
-    func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = try binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = Pipe()
@@ -41,8 +44,9 @@ final class CommandLineErrorTests: XCTestCase {
         return target
     }
 
-    func assertOneLineError(_ arguments: [String], mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let (status, stderr) = try run(arguments)
+    func assertOneLineError(_ arguments: [String], environment: [String: String] = [:], mentions needles: [String],
+                            file: StaticString = #filePath, line: UInt = #line) throws {
+        let (status, stderr) = try run(arguments, environment: environment)
         XCTAssertNotEqual(status, 0, "exit status", file: file, line: line)
         let lines = stderr.split(separator: "\n").filter { !$0.hasPrefix("loading ") }
         XCTAssertEqual(lines.count, 1, "expected one error line, got:\n\(stderr)", file: file, line: line)
@@ -79,5 +83,27 @@ final class CommandLineErrorTests: XCTestCase {
 
     func testUnknownDevice() throws {
         try assertOneLineError(["generate", "--model", Self.fixtures.appendingPathComponent("tiny-qwen2").path, "--device", "tpu"], mentions: ["--device"])
+    }
+
+    // MARK: multi-GPU launch (no GPU and no NCCL on CI)
+
+    func testMoreGPUsThanVisibleIsOneLineNamingGpus() throws {
+        let model = Self.fixtures.appendingPathComponent("tiny-llama").path
+        // Without CUDA: "--gpus 64 needs CUDA GPUs: ... libcuda ..."; with fewer GPUs: "... N CUDA device(s) visible".
+        try assertOneLineError(["generate", "--model", model, "--gpus", "64", "--method", "ring"], mentions: ["--gpus 64"])
+    }
+
+    func testGpusMustMatchTorchrunsWorldSize() throws {
+        let model = Self.fixtures.appendingPathComponent("tiny-llama").path
+        let torchrun = ["RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"]
+        try assertOneLineError(["generate", "--model", model, "--gpus", "4", "--method", "ring"], environment: torchrun,
+                               mentions: ["--gpus 4", "WORLD_SIZE=2"])
+        try assertOneLineError(["generate", "--model", model, "--method", "ring"], environment: torchrun, mentions: ["pass --gpus 2"])
+        try assertOneLineError(["generate", "--model", model, "--gpus", "2"], environment: ["RANK": "0", "WORLD_SIZE": "2"],
+                               mentions: ["MASTER_PORT is not set"])
+    }
+
+    func testGpusAndRanksTogetherIsOneLine() throws {
+        try assertOneLineError(["generate", "--gpus", "2", "--ranks", "2"], mentions: ["exclude each other"])
     }
 }

@@ -31,6 +31,8 @@ public struct PrefillMeasurement: Codable, Sendable {
     /// Peak bytes rank 0's CUDA allocator held during the case, weights included (GPU runs only;
     /// ranks sharing the device have allocators of their own, not counted here).
     public var peak_device_bytes: Int?
+    /// Why the case did not run (e.g. more GPUs asked for than are visible); timings are then 0.
+    public var skipped: String?
 }
 
 /// What `baton bench prefill` runs.
@@ -47,10 +49,14 @@ public struct PrefillBenchmarkOptions: Sendable {
     public var queryTokens: Int
     public var seed: UInt64
     public var plan: PlanOptions
+    /// Where multi-rank cases run on a GPU: sharing the engine's GPU (`--ranks`) or one GPU per
+    /// rank over NCCL (`--gpus`; cases needing more GPUs than are visible are reported as skipped).
+    public var placement: RankPlacement
 
     public init(preset: String = "llama-3.1-8b", modelDirectory: URL? = nil, tokens: [Int], methods: [Method],
                 ranks: [Int], device: ComputeDevice, runs: Int = 3, warmups: Int = 1, queryTokens: Int = 50,
-                seed: UInt64 = 0, plan: PlanOptions = PlanOptions()) {
+                seed: UInt64 = 0, plan: PlanOptions = PlanOptions(), placement: RankPlacement = .sharedDevice) {
+        self.placement = placement
         self.preset = preset
         self.modelDirectory = modelDirectory
         self.tokens = tokens
@@ -91,8 +97,21 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
     let cases = options.cases
     let bar = ProgressBar(label: "bench prefill", total: cases.count * (options.runs + options.warmups))
     var done = 0
+    let onePerGPU = options.placement == .onePerGPU && options.device != .cpu
+    let visibleGPUs = onePerGPU ? try CUDABackend.visibleDeviceCount() : 0
     for item in cases {
         let total = item.tokens + options.queryTokens
+        if onePerGPU && item.ranks > visibleGPUs {
+            let reason = "needs \(item.ranks) GPUs, \(visibleGPUs) visible"
+            let skipped = PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: gpusLabel(item.ranks),
+                                             tokens: item.tokens, queryTokens: options.queryTokens, runs: [], median_s: 0, min_s: 0,
+                                             max_s: 0, tokens_per_s: 0, breakdown_s: nil, peak_device_bytes: nil, skipped: reason)
+            results.append(skipped)
+            onResult?(skipped)
+            done += options.warmups + options.runs
+            bar.update(done)
+            continue
+        }
         try engine.checkContext(promptTokens: total, maxTokens: 1)
         let ids = (0..<total).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(config.vocabSize)) }
         let context = Array(ids.prefix(item.tokens)), query = Array(ids.suffix(options.queryTokens))
@@ -100,7 +119,8 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
         let cudaBackend = engine.backend as? CUDABackend
         cudaBackend?.allocator.resetPeak()
         for run in 0..<(options.warmups + options.runs) {
-            let seconds = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan)
+            let seconds = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
+                                               placement: onePerGPU ? .onePerGPU : .sharedDevice)
             if run >= options.warmups { times.append(seconds) }
             done += 1
             bar.update(done)
@@ -114,10 +134,11 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
         }
         let sorted = times.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        // GPU ranks share the engine's one device (multi-GPU needs NCCL), so such rows show that a
-        // method runs on GPU backends, not how fast it would be on several GPUs; the label says so.
-        let sharedDevice = options.device != .cpu && item.ranks > 1
-        let device = sharedDevice ? "\(options.device) shared by \(item.ranks) ranks" : options.device.description
+        // GPU ranks sharing the engine's one device (`--ranks`) show that a method runs on GPU
+        // backends, not how fast it would be on several GPUs; the label says so.
+        let sharedDevice = options.device != .cpu && item.ranks > 1 && !onePerGPU
+        let device = sharedDevice ? "\(options.device) shared by \(item.ranks) ranks"
+            : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : options.device.description
         let measurement = PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: device,
                                              tokens: item.tokens, queryTokens: options.queryTokens, runs: times,
                                              median_s: median, min_s: sorted.first!, max_s: sorted.last!,
@@ -130,14 +151,19 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
 }
 
 /// Seconds to the first generated token for one case.
-func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query: [Int32], plan: PlanOptions) throws -> Double {
+func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query: [Int32], plan: PlanOptions,
+                      placement: RankPlacement = .sharedDevice) throws -> Double {
     let options = GenerationOptions(maxTokens: 1)
     if item.method == .dense && item.ranks == 1 {
         return try engine.generate(promptIds: context + query, options: options, ignoringModelStopIds: true).prefillSeconds
     }
-    let request = ParallelRequest(context: context, query: query, method: item.method, ranks: item.ranks, plan: plan, generation: options)
+    var request = ParallelRequest(context: context, query: query, method: item.method, ranks: item.ranks, plan: plan, generation: options)
+    request.placement = placement
     return try engine.run(request).prefillSeconds
 }
+
+/// The device column of a row whose ranks run one per GPU over NCCL.
+func gpusLabel(_ gpus: Int) -> String { "cuda:0-\(gpus - 1) (\(gpus) GPUs, NCCL)" }
 
 /// The markdown table of `baton bench prefill`: one row per case, with the speedup over
 /// single-rank dense at the same length.
@@ -145,7 +171,16 @@ public func prefillTable(_ results: [PrefillMeasurement]) -> String {
     var lines = ["| method | ranks | device | tokens | median s | min s | max s | tokens/s | speedup vs dense | peak device GiB |",
                  "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results {
-        let dense = results.first { $0.method == "dense" && $0.ranks == 1 && $0.tokens == r.tokens && $0.device == r.device }
+        if let reason = r.skipped {
+            lines.append("| \(r.method) | \(r.ranks) | \(r.device) | \(r.tokens) | skipped: \(reason) | | | | | |")
+            continue
+        }
+        // Rows on several GPUs compare with dense on one GPU of the same kind.
+        let multiGPU = r.device.hasSuffix("NCCL)")
+        let dense = results.first {
+            $0.method == "dense" && $0.ranks == 1 && $0.tokens == r.tokens && $0.skipped == nil
+                && ($0.device == r.device || multiGPU && $0.device.hasPrefix("cuda"))
+        }
         let speedup = dense.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
         let peak = r.peak_device_bytes.map { String(format: "%.1f", Double($0) / 1_073_741_824) } ?? "n/a"
         lines.append(String(format: "| %@ | %d | %@ | %d | %.3f | %.3f | %.3f | %.0f | %@ | %@ |", r.method, r.ranks, r.device, r.tokens,

@@ -59,6 +59,7 @@ typedef struct {
     CUresult (*cuEventDestroy)(CUevent event);
     CUresult (*cuEventRecord)(CUevent event, CUstream stream);
     CUresult (*cuEventSynchronize)(CUevent event);
+    CUresult (*cuEventQuery)(CUevent event);  // 0 done, 600 (CUDA_ERROR_NOT_READY) pending
     CUresult (*cuEventElapsedTime)(float *milliseconds, CUevent start, CUevent end);
     CUresult (*cuModuleLoadData)(CUmodule *module, const void *image);
     CUresult (*cuModuleUnload)(CUmodule module);
@@ -156,6 +157,7 @@ typedef struct ncclComm *ncclComm_t;
 typedef struct { char internal[128]; } ncclUniqueId;
 
 enum {
+    BATON_NCCL_UINT8 = 1,
     BATON_NCCL_INT32 = 2,
     BATON_NCCL_FLOAT16 = 6,
     BATON_NCCL_FLOAT32 = 7,
@@ -181,6 +183,8 @@ typedef struct {
                                   ncclComm_t comm, CUstream stream);
     ncclResult_t (*ncclSend)(const void *send, size_t count, int type, int peer, ncclComm_t comm, CUstream stream);
     ncclResult_t (*ncclRecv)(void *receive, size_t count, int type, int peer, ncclComm_t comm, CUstream stream);
+    ncclResult_t (*ncclCommAbort)(ncclComm_t comm);
+    const char *(*ncclGetLastError)(ncclComm_t comm);  // NCCL >= 2.13: text of the last error
 } BatonNCCL;
 
 // MARK: - loader
