@@ -6,8 +6,9 @@ import BatonParallel
 import BatonTensor
 
 extension Engine {
-    /// Generates from `promptIds` with a sequence-parallel `method` over `ranks` CPU ranks
-    /// (threads sharing this engine's model), streaming each new id to `onToken`.
+    /// Generates from `promptIds` with a sequence-parallel `method` over `ranks` ranks placed by
+    /// `placement` (threads sharing this engine's device, or one GPU each), streaming each new id
+    /// to `onToken`.
     ///
     /// The prompt is split into the context (spread over the ranks) and the query, its last
     /// `queryLength` tokens (default 32, at most half the prompt): the question and the assistant
@@ -15,14 +16,15 @@ extension Engine {
     /// `.dense` runs on one rank only and gives the same tokens as `generate(promptIds:...)`.
     public func generateParallel(promptIds: [Int32], method: Method, ranks: Int, queryLength: Int? = nil,
                                  plan: PlanOptions = PlanOptions(), options: GenerationOptions,
-                                 ignoringModelStopIds: Bool = false,
+                                 placement: RankPlacement = .sharedDevice, ignoringModelStopIds: Bool = false,
                                  onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
         try checkContext(promptTokens: promptIds.count, maxTokens: options.maxTokens)
         guard ranks >= 1 else { throw BatonError.invalidArgument("--ranks must be at least 1, got \(ranks)") }
         let (context, query) = try splitContextAndQuery(promptIds, queryLength: queryLength)
         var generation = options
         if !ignoringModelStopIds { generation.stopIds = stopIds(options) }
-        let request = ParallelRequest(context: context, query: query, method: method, ranks: ranks, plan: plan, generation: generation)
+        var request = ParallelRequest(context: context, query: query, method: method, ranks: ranks, plan: plan, generation: generation)
+        request.placement = placement
         return try run(request, onToken: onToken)
     }
 

@@ -75,9 +75,9 @@ struct EvalOptions: ParsableArguments {
     var lengths = "4096,8192"
     @Option(help: "Attention methods to compare, comma-separated (dense, ring, zigzag, star, apb, spava).")
     var methods = "dense"
-    @Option(help: "Ranks (CPU threads or GPUs) for the parallel methods.")
+    @Option(help: "Ranks for the parallel methods: CPU threads, or ranks sharing one GPU with --device cuda.")
     var ranks: Int?
-    @Option(help: "GPUs for the parallel methods (same as --ranks on a GPU machine).")
+    @Option(help: "One rank per GPU (cuda:0..<N, over NCCL) for the parallel methods.")
     var gpus: Int?
     @Option(help: "cpu, cuda or cuda:N.")
     var device = "cpu"
@@ -127,7 +127,8 @@ struct EvalOptions: ParsableArguments {
         var predictions: [EvalPrediction] = []
         for method in methodNames {
             let generator = try loadEvalGenerator(directory: directory, device: computeDevice, method: method,
-                                                  ranks: rankCount, lengths: lengths)
+                                                  ranks: rankCount, placement: gpus == nil ? .sharedDevice : .onePerGPU,
+                                                  lengths: lengths)
             if evalSamples.isEmpty {
                 standardError("baton eval \(benchmark): generating prompts for lengths \(lengths)\n")
                 evalSamples = try build(generator.promptTokenCounter())
@@ -181,7 +182,7 @@ func parseList<T>(_ value: String, name: String, _ convert: (String) -> T?) thro
 
 /// The model behind `baton eval`, for one attention method; checks the lengths fit the model.
 func loadEvalGenerator(directory: URL, device: ComputeDevice, method: String, ranks: Int?,
-                       lengths: [Int]) throws -> any TextGenerator {
+                       placement: RankPlacement, lengths: [Int]) throws -> any TextGenerator {
     guard let parsed = Method(rawValue: method) else {
         throw BatonError.invalidArgument("--methods: unknown method '\(method)'; known: \(Method.allCases.map(\.rawValue).joined(separator: ","))")
     }
@@ -195,5 +196,5 @@ func loadEvalGenerator(directory: URL, device: ComputeDevice, method: String, ra
             "--lengths \(longest) exceeds the model's max_position_embeddings (\(limit)) in \(directory.path)/config.json")
     }
     if parsed == .dense { return engine }
-    return ParallelTextGenerator(engine: engine, method: parsed, ranks: ranks ?? 2)
+    return ParallelTextGenerator(engine: engine, method: parsed, ranks: ranks ?? 2, placement: placement)
 }

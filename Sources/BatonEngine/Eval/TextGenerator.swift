@@ -60,17 +60,20 @@ extension Engine: TextGenerator {
     }
 }
 
-/// The engine as `baton eval`'s model with a sequence-parallel method on CPU ranks: the prompt's
-/// last tokens (the question and the answer prefix) are the query, the rest the context.
+/// The engine as `baton eval`'s model with a sequence-parallel method (CPU ranks, ranks sharing a
+/// GPU, or one GPU per rank): the prompt's last tokens (the question and the answer prefix) are the
+/// query, the rest the context.
 public final class ParallelTextGenerator: TextGenerator {
     public let engine: Engine
     public let method: Method
     public let ranks: Int
+    public let placement: RankPlacement
 
-    public init(engine: Engine, method: Method, ranks: Int) {
+    public init(engine: Engine, method: Method, ranks: Int, placement: RankPlacement = .sharedDevice) {
         self.engine = engine
         self.method = method
         self.ranks = ranks
+        self.placement = placement
     }
 
     public func countTokens(_ text: String) -> Int { engine.countTokens(text) }
@@ -81,7 +84,7 @@ public final class ParallelTextGenerator: TextGenerator {
 
     public func complete(raw text: String, maxNewTokens: Int) throws -> String {
         try engine.answer(raw: text, maxNewTokens: maxNewTokens) { ids, options in
-            try engine.generateParallel(promptIds: ids, method: method, ranks: ranks, options: options)
+            try engine.generateParallel(promptIds: ids, method: method, ranks: ranks, options: options, placement: placement)
         }
     }
 }
