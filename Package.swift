@@ -32,7 +32,7 @@ let package = Package(
         .target(
             name: "BatonEngine",
             dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonParallel"],
-            resources: [.embedInCode("Resources/fetch_default_model.py")]),
+            resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py")]),
         .executableTarget(
             name: "baton",
             dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonParallel", "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

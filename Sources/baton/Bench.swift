@@ -1,5 +1,6 @@
 import ArgumentParser
 import BatonEngine
+import BatonModels
 import BatonParallel
 import BatonTensor
 import Foundation
@@ -51,6 +52,12 @@ extension Bench {
         @Option(name: .customLong("passing-length"), help: "APB/Spava passing budget (default: from the input length).")
         var passingLength: Int?
 
+        @Option(help: "Reference baseline run first, in the same command: none, or torch (PyTorch + transformers sdpa dense prefill of the same architecture on the same device, through python3).")
+        var baseline: String = "none"
+
+        @Option(help: "Python interpreter for --baseline torch (default: $BATON_PYTHON or python3).")
+        var python: String?
+
         @Option(help: "Folder for prefill.json and prefill.md.")
         var out: String = "bench/out"
 
@@ -74,16 +81,35 @@ extension Bench {
                     ranks: rankList, device: computeDevice, runs: runs, warmups: warmup, queryTokens: queryTokens,
                     plan: PlanOptions(anchorLength: anchorLength, passingLength: passingLength),
                     placement: gpus == nil ? .sharedDevice : .onePerGPU)
-                let results = try runPrefillBenchmark(options) { row in
+                let report: (PrefillMeasurement) -> Void = { row in
                     if let reason = row.skipped {
                         standardError("\(row.method) x\(row.ranks) \(row.tokens) tokens: skipped (\(reason))\n")
                         return
                     }
                     standardError(String(format: "%@ x%d %d tokens: median %.3f s (%.0f tokens/s)\n", row.method, row.ranks, row.tokens, row.median_s, row.tokens_per_s))
                 }
+                // The baseline runs before Baton loads its model: the two never share the GPU's memory.
+                var results = try baselineRows(options).map { row in report(row); return row }
+                results += try runPrefillBenchmark(options, onResult: report)
                 let table = prefillTable(results)
                 print(table)
                 try writeReport(results: results, table: table)
+            }
+        }
+
+        func baselineRows(_ options: PrefillBenchmarkOptions) throws -> [PrefillMeasurement] {
+            switch baseline.lowercased() {
+            case "none": return []
+            case "torch":
+                let directory = options.modelDirectory
+                let config = try directory.map { try ModelConfig.load(directory: $0) } ?? ModelPreset.named(options.preset).config
+                let interpreter = python ?? ProcessInfo.processInfo.environment["BATON_PYTHON"] ?? "python3"
+                standardError("bench prefill: PyTorch baseline (\(interpreter) torch_prefill.py) first\n")
+                return TorchBaseline(python: interpreter, modelDirectory: directory, config: config,
+                                     device: options.device == .cpu ? "cpu" : options.device.description)
+                    .run(tokens: options.tokens, queryTokens: options.queryTokens, runs: options.runs)
+            default:
+                throw BatonError.invalidArgument("--baseline must be none or torch, got '\(baseline)'")
             }
         }
 

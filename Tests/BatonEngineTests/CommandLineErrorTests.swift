@@ -106,4 +106,9 @@ final class CommandLineErrorTests: XCTestCase {
     func testGpusAndRanksTogetherIsOneLine() throws {
         try assertOneLineError(["generate", "--gpus", "2", "--ranks", "2"], mentions: ["exclude each other"])
     }
+
+    func testUnknownBenchBaselineIsOneLine() throws {
+        try assertOneLineError(["bench", "prefill", "--preset", "tiny-llama", "--tokens", "64", "--baseline", "tensorflow"],
+                               mentions: ["--baseline", "tensorflow"])
+    }
 }

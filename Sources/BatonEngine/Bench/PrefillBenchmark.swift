@@ -166,13 +166,13 @@ func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query
 func gpusLabel(_ gpus: Int) -> String { "cuda:0-\(gpus - 1) (\(gpus) GPUs, NCCL)" }
 
 /// The markdown table of `baton bench prefill`: one row per case, with the speedup over
-/// single-rank dense at the same length.
+/// single-rank Baton dense and over the PyTorch baseline (`torch-sdpa` rows) at the same length.
 public func prefillTable(_ results: [PrefillMeasurement]) -> String {
-    var lines = ["| method | ranks | device | tokens | median s | min s | max s | tokens/s | speedup vs dense | peak device GiB |",
-                 "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    var lines = ["| method | ranks | device | tokens | median s | min s | max s | tokens/s | speedup vs dense | speedup vs PyTorch | peak device GiB |",
+                 "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results {
         if let reason = r.skipped {
-            lines.append("| \(r.method) | \(r.ranks) | \(r.device) | \(r.tokens) | skipped: \(reason) | | | | | |")
+            lines.append("| \(r.method) | \(r.ranks) | \(r.device) | \(r.tokens) | skipped: \(reason) | | | | | | |")
             continue
         }
         // Rows on several GPUs compare with dense on one GPU of the same kind.
@@ -181,10 +181,12 @@ public func prefillTable(_ results: [PrefillMeasurement]) -> String {
             $0.method == "dense" && $0.ranks == 1 && $0.tokens == r.tokens && $0.skipped == nil
                 && ($0.device == r.device || multiGPU && $0.device.hasPrefix("cuda"))
         }
+        let torch = results.first { $0.method == TorchBaseline.method && $0.tokens == r.tokens && $0.skipped == nil }
         let speedup = dense.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
+        let versusTorch = torch.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
         let peak = r.peak_device_bytes.map { String(format: "%.1f", Double($0) / 1_073_741_824) } ?? "n/a"
-        lines.append(String(format: "| %@ | %d | %@ | %d | %.3f | %.3f | %.3f | %.0f | %@ | %@ |", r.method, r.ranks, r.device, r.tokens,
-                            r.median_s, r.min_s, r.max_s, r.tokens_per_s, speedup, peak))
+        lines.append(String(format: "| %@ | %d | %@ | %d | %.3f | %.3f | %.3f | %.0f | %@ | %@ | %@ |", r.method, r.ranks, r.device,
+                            r.tokens, r.median_s, r.min_s, r.max_s, r.tokens_per_s, speedup, versusTorch, peak))
     }
     let broken = results.filter { $0.breakdown_s != nil }
     if !broken.isEmpty {
