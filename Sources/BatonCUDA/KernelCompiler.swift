@@ -6,6 +6,7 @@ import Foundation
 public enum KernelSources {
     public static let all: [String: String] = [
         "attention.cu": String(decoding: PackageResources.attention_cu, as: UTF8.self),
+        "attention_hopper.cu": String(decoding: PackageResources.attention_hopper_cu, as: UTF8.self),
         "ops.cu": String(decoding: PackageResources.ops_cu, as: UTF8.self),
     ]
 

@@ -15,6 +15,7 @@
 //      each ldmatrix of K or V feeds twice the MMAs; two blocks per SM. Since v3 all versions fold
 //      the softmax scale into the exp2 FFMA and skip the rescale of O when no row's max moved.
 //   v4 flash4_attention_d{64,128}: 8 warps x 32 rows, 256-row blocks.
+// On sm_90a the default prefill kernel is attention_hopper.cu (wgmma + TMA), about twice v3.
 #include <cuda_bf16.h>
 
 typedef __nv_bfloat16 bf16;

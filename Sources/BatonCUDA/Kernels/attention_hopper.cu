@@ -1,4 +1,4 @@
-// Hopper (sm_90a) flash attention forward, head dim 128: the contract of attention.cu (q [Sq, H, d],
+// Hopper (sm_90a) flash attention forward, head dim 64 or 128: the contract of attention.cu (q [Sq, H, d],
 // k/v [Sk, Hkv, d] bf16, GQA by index, out [Sq, H, d] bf16, lse [H, Sq] fp32 natural log; masks 0 full,
 // 1 bottom-right causal, 2 APB anchor; a row that sees no key gets out 0 and lse -inf).
 //
@@ -9,16 +9,20 @@
 // - TMA: one producer thread copies whole 128-key K and V tiles (as two 64-column halves, 128-byte
 //   swizzled, exactly the layout the wgmma descriptors describe) into a ring of STAGES buffers;
 //   mbarrier transaction counts tell the consumers when a tile has landed, and consumer arrivals
-//   tell the producer when a buffer is free. The producer warpgroup gives its registers to the two
-//   consumer warpgroups (setmaxnreg), which need S, P and O (64 + 32 + 64 fp32/bf16x2 registers).
+//   tell the producer when a buffer is free. K and V buffers are freed separately: K_i as soon as
+//   S_i is computed, so the next K load overlaps the softmax (one shared "empty" barrier per stage
+//   instead cost 20% at 32K: the loads then had only one step of lead). The producer warpgroup
+//   gives its registers to the two consumer warpgroups (setmaxnreg), which hold S, P and O
+//   (64 + 32 + D/2 fp32 or bf16x2 registers a thread).
 // - Ping-pong: the two consumer warpgroups (64 query rows each) take turns on the tensor cores
 //   (named barriers), so one warpgroup's softmax runs while the other's GEMMs do.
 //
-// Shared memory, from a 1024-byte aligned base (the 128-byte swizzle repeats every 8 rows = 1 KB):
-//   Q  [2 halves][128 rows][64 cols]                32 KB
-//   K  [STAGES][2 halves][128 keys][64 cols]        32 KB a stage
-//   V  [STAGES][2 halves][128 keys][64 cols]        32 KB a stage
-//   mbarriers: qFull, kFull[STAGES], vFull[STAGES], empty[STAGES]
+// Shared memory, from a 1024-byte aligned base (the 128-byte swizzle repeats every 8 rows = 1 KB),
+// with D/64 column halves of 16 KB each per tile:
+//   Q  [D/64][128 rows][64 cols]
+//   K  [STAGES][D/64][128 keys][64 cols]
+//   V  [STAGES][D/64][128 keys][64 cols]
+//   mbarriers: qFull, kFull[STAGES], vFull[STAGES], kEmpty[STAGES], vEmpty[STAGES]
 
 typedef unsigned long long u64;
 
@@ -31,11 +35,15 @@ struct __align__(64) TensorMap {
 
 namespace hopper {
 
-constexpr int D = 128, BR = 128, BC = 128, STAGES = 2;
+constexpr int BR = 128, BC = 128, STAGES = 2;
 constexpr int HALF_TILE = 128 * 64 * 2;  // bytes of one 128-row, 64-column half tile
-constexpr int TILE = 2 * HALF_TILE;
-constexpr int Q_OFFSET = 0, K_OFFSET = TILE, V_OFFSET = K_OFFSET + STAGES * TILE;
-constexpr int BARRIER_OFFSET = V_OFFSET + STAGES * TILE;
+
+// Byte offsets of a head dim's shared-memory layout (the host adds the same sizes up).
+template <int D> struct Layout {
+    static constexpr int TILE = D / 64 * HALF_TILE;
+    static constexpr int Q_OFFSET = 0, K_OFFSET = TILE, V_OFFSET = K_OFFSET + STAGES * TILE;
+    static constexpr int BARRIER_OFFSET = V_OFFSET + STAGES * TILE;
+};
 
 __device__ __forceinline__ unsigned smem(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
 
@@ -114,6 +122,15 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[64], const unsigned (&a)[4],
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
 
+// The same with N = 64 (head dim 64).
+__device__ __forceinline__ void wgmma_rs(float (&d)[32], const unsigned (&a)[4], u64 b) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, "
+                 "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                 : HOPPER_F16(0), HOPPER_F16(16)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
     unsigned r;
     asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
@@ -133,7 +150,8 @@ __device__ __forceinline__ void named_sync(int id) { asm volatile("bar.sync %0, 
 __device__ __forceinline__ void named_arrive(int id) { asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory"); }
 
 // The per-consumer-warpgroup state and steps of the main loop.
-struct Consumer {
+template <int D> struct Consumer {
+    static constexpr int TILE = Layout<D>::TILE;
     int consumer, warp, lane, g, t4, wgRow0;
     int Sq, Sk, maskKind, anchorLength, passingLength, offset;
     float scaleLog2;
@@ -150,8 +168,8 @@ struct Consumer {
         }
         wgmma_commit();
     }
-    // o += P V_stage: V is MN-major; 16 keys = 2 KB of rows; the two column halves lie HALF_TILE apart.
-    __device__ __forceinline__ void issue_pv(float (&o)[64], const unsigned (&p)[8][4], int stage) const {
+    // o += P V_stage: V is MN-major; 16 keys = 2 KB of rows; column halves lie HALF_TILE apart.
+    __device__ __forceinline__ void issue_pv(float (&o)[D / 2], const unsigned (&p)[8][4], int stage) const {
 #pragma unroll
         for (int kk = 0; kk < 8; kk++) wgmma_rs(o, p[kk], descriptor(sV + stage * TILE + kk * 2048, HALF_TILE, 1024));
         wgmma_commit();
@@ -206,10 +224,11 @@ struct Consumer {
     }
 };
 
-__device__ __forceinline__ void rescale_and_pack(float (&o)[64], const float (&sc)[64], const float (&correction)[2],
+template <int D>
+__device__ __forceinline__ void rescale_and_pack(float (&o)[D / 2], const float (&sc)[64], const float (&correction)[2],
                                                  unsigned (&p)[8][4]) {
 #pragma unroll
-    for (int j = 0; j < 16; j++) {
+    for (int j = 0; j < D / 8; j++) {
         o[j * 4 + 0] *= correction[0];
         o[j * 4 + 1] *= correction[0];
         o[j * 4 + 2] *= correction[1];
@@ -228,16 +247,19 @@ __device__ __forceinline__ void rescale_and_pack(float (&o)[64], const float (&s
 
 using namespace hopper;
 
-extern "C" __global__ void __launch_bounds__(384, 1)
-    hopper_attention_d128(const __grid_constant__ TensorMap qMap, const __grid_constant__ TensorMap kMap,
-                          const __grid_constant__ TensorMap vMap, unsigned short *__restrict__ out,
-                          float *__restrict__ lse, int Sq, int Sk, int H, int Hkv, int maskKind, int anchorLength,
-                          int passingLength, float scaleLog2) {
+template <int D>
+__device__ __forceinline__ void attention(const TensorMap *qMap, const TensorMap *kMap, const TensorMap *vMap,
+                                          unsigned short *__restrict__ out, float *__restrict__ lse, int Sq, int Sk,
+                                          int H, int Hkv, int maskKind, int anchorLength, int passingLength,
+                                          float scaleLog2) {
+    using L = Layout<D>;
+    constexpr int TILE = L::TILE, Q_OFFSET = L::Q_OFFSET, K_OFFSET = L::K_OFFSET, V_OFFSET = L::V_OFFSET,
+                  BARRIER_OFFSET = L::BARRIER_OFFSET;
     extern __shared__ unsigned char sharedRaw[];
     const unsigned base = (smem(sharedRaw) + 1023) & ~1023u;
     const unsigned sQ = base + Q_OFFSET, sK = base + K_OFFSET, sV = base + V_OFFSET;
     const unsigned qFull = base + BARRIER_OFFSET, kFull = qFull + 8, vFull = kFull + 8 * STAGES,
-                   empty = vFull + 8 * STAGES;
+                   kEmpty = vFull + 8 * STAGES, vEmpty = kEmpty + 8 * STAGES;
 
     const int qTile = gridDim.x - 1 - blockIdx.x;  // longest causal rows first
     const int h = blockIdx.y, hk = h / (H / Hkv);
@@ -257,7 +279,8 @@ extern "C" __global__ void __launch_bounds__(384, 1)
         for (int s = 0; s < STAGES; s++) {
             barrier_init(kFull + 8 * s, 1);
             barrier_init(vFull + 8 * s, 1);
-            barrier_init(empty + 8 * s, 8);  // one arrival per consumer warp
+            barrier_init(kEmpty + 8 * s, 8);  // one arrival per consumer warp
+            barrier_init(vEmpty + 8 * s, 8);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -268,17 +291,20 @@ extern "C" __global__ void __launch_bounds__(384, 1)
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
         if (thread == 0 && tiles > 0) {
             barrier_expect(qFull, TILE);
-            tma_load(sQ, &qMap, 0, h, row0, qFull);
-            tma_load(sQ + HALF_TILE, &qMap, 64, h, row0, qFull);
+#pragma unroll
+            for (int half = 0; half < D / 64; half++) tma_load(sQ + half * HALF_TILE, qMap, half * 64, h, row0, qFull);
             for (int i = 0; i < tiles; i++) {
                 const int s = i % STAGES, key0 = (tileBegin + i) * BC;
-                barrier_wait(empty + 8 * s, ((i / STAGES) & 1) ^ 1);
+                barrier_wait(kEmpty + 8 * s, ((i / STAGES) & 1) ^ 1);
                 barrier_expect(kFull + 8 * s, TILE);
-                tma_load(sK + s * TILE, &kMap, 0, hk, key0, kFull + 8 * s);
-                tma_load(sK + s * TILE + HALF_TILE, &kMap, 64, hk, key0, kFull + 8 * s);
+#pragma unroll
+                for (int half = 0; half < D / 64; half++)
+                    tma_load(sK + s * TILE + half * HALF_TILE, kMap, half * 64, hk, key0, kFull + 8 * s);
+                barrier_wait(vEmpty + 8 * s, ((i / STAGES) & 1) ^ 1);
                 barrier_expect(vFull + 8 * s, TILE);
-                tma_load(sV + s * TILE, &vMap, 0, hk, key0, vFull + 8 * s);
-                tma_load(sV + s * TILE + HALF_TILE, &vMap, 64, hk, key0, vFull + 8 * s);
+#pragma unroll
+                for (int half = 0; half < D / 64; half++)
+                    tma_load(sV + s * TILE + half * HALF_TILE, vMap, half * 64, hk, key0, vFull + 8 * s);
             }
         }
         return;
@@ -286,7 +312,7 @@ extern "C" __global__ void __launch_bounds__(384, 1)
 
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
     const int consumer = warpgroup - 1;  // rows consumer*64 .. +63 of the block
-    Consumer c;
+    Consumer<D> c;
     c.consumer = consumer;
     c.warp = thread / 32, c.lane = thread % 32, c.g = c.lane / 4, c.t4 = c.lane % 4;
     c.wgRow0 = row0 + consumer * 64;
@@ -295,10 +321,10 @@ extern "C" __global__ void __launch_bounds__(384, 1)
     c.m[0] = c.m[1] = HOPPER_NEG_INF, c.l[0] = c.l[1] = 0.f;
     const int warp = c.warp, lane = c.lane, g = c.g, t4 = c.t4, wgRow0 = c.wgRow0;
 
-    float o[64], sc[64], correction[2];
+    float o[D / 2], sc[64], correction[2];
     unsigned p[8][4];
 #pragma unroll
-    for (int i = 0; i < 64; i++) o[i] = 0.f;
+    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
 
     // Step i issues S_i = Q K_i^T and O += P_{i-1} V_{i-1} together, then runs the softmax of S_i
     // while P_{i-1} V_{i-1} is still on the tensor cores. The two warpgroups take turns issuing
@@ -317,8 +343,9 @@ extern "C" __global__ void __launch_bounds__(384, 1)
         if (consumer == 1) named_arrive(1);
         wgmma_wait<0>();
         fence_registers(sc);
+        if (c.lane == 0) barrier_arrive(kEmpty);
         c.softmax(sc, tileBegin * BC, correction);
-        rescale_and_pack(o, sc, correction, p);
+        rescale_and_pack<D>(o, sc, correction, p);
     }
     for (int i = 1; i < tiles; i++) {
         const int s = i % STAGES, previous = (i - 1) % STAGES;
@@ -333,14 +360,15 @@ extern "C" __global__ void __launch_bounds__(384, 1)
         if (consumer == 1) named_arrive(1);
         wgmma_wait<1>();
         fence_registers(sc);
+        // K_i is no longer read: the producer may refill its buffer while this softmax runs.
+        if (lane == 0) barrier_arrive(kEmpty + 8 * s);
         c.softmax(sc, (tileBegin + i) * BC, correction);
         // O and P may be touched only once P_{i-1} V_{i-1} has finished.
         wgmma_wait<0>();
         fence_registers(o);
-        rescale_and_pack(o, sc, correction, p);
-        // K_{i-1} and V_{i-1} are no longer read: hand that stage back to the producer.
-        __syncwarp();
-        if (lane == 0) barrier_arrive(empty + 8 * previous);
+        rescale_and_pack<D>(o, sc, correction, p);
+        // Nor is V_{i-1}.
+        if (lane == 0) barrier_arrive(vEmpty + 8 * previous);
     }
     if (tiles > 0) {
         const int previous = (tiles - 1) % STAGES;
@@ -366,9 +394,23 @@ extern "C" __global__ void __launch_bounds__(384, 1)
         const float inverse = total > 0.f ? 1.f / total : 0.f;
         unsigned *destination = reinterpret_cast<unsigned *>(out + ((long)row * H + h) * D);
 #pragma unroll
-        for (int j = 0; j < 16; j++)
+        for (int j = 0; j < D / 8; j++)
             destination[j * 4 + t4] = pack_bf16(o[j * 4 + half * 2] * inverse, o[j * 4 + half * 2 + 1] * inverse);
         if (t4 == 0)
             lse[(long)h * Sq + row] = total > 0.f ? (m[half] + log2f(total)) * 0.69314718055994531f : HOPPER_NEG_INF;
     }
 }
+
+#define HOPPER_ATTENTION(D)                                                                                          \
+    extern "C" __global__ void __launch_bounds__(384, 1) hopper_attention_d##D(                                    \
+        const __grid_constant__ TensorMap qMap, const __grid_constant__ TensorMap kMap,                            \
+        const __grid_constant__ TensorMap vMap, unsigned short *__restrict__ out, float *__restrict__ lse, int Sq, \
+        int Sk, int H, int Hkv, int maskKind, int anchorLength, int passingLength, float scaleLog2) {             \
+        attention<D>(&qMap, &kMap, &vMap, out, lse, Sq, Sk, H, Hkv, maskKind, anchorLength, passingLength,       \
+                     scaleLog2);                                                                                   \
+    }
+// wgmma and setmaxnreg exist on sm_90a only: elsewhere the file compiles to nothing.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+HOPPER_ATTENTION(64)
+HOPPER_ATTENTION(128)
+#endif
