@@ -6,14 +6,16 @@
 // - wgmma: one warpgroup (128 threads) issues a 64x128x16 product that reads both operands straight
 //   from shared memory (S = Q K^T) or P from registers and V from shared memory (O += P V), so no
 //   ldmatrix traffic through registers, and the tensor cores run asynchronously to the softmax math.
-// - TMA: one producer thread copies whole 128-key K and V tiles (as two 64-column halves, 128-byte
+// - TMA: one producer thread copies whole 128-key K and V tiles (as D/64 64-column halves, 128-byte
 //   swizzled, exactly the layout the wgmma descriptors describe) into a ring of STAGES buffers;
+//   rows past Sq or Sk arrive as zeros (out-of-bounds fill), and keys past Sk are masked;
 //   mbarrier transaction counts tell the consumers when a tile has landed, and consumer arrivals
 //   tell the producer when a buffer is free. K and V buffers are freed separately: K_i as soon as
 //   S_i is computed, so the next K load overlaps the softmax (one shared "empty" barrier per stage
 //   instead cost 20% at 32K: the loads then had only one step of lead). The producer warpgroup
-//   gives its registers to the two consumer warpgroups (setmaxnreg), which hold S, P and O
-//   (64 + 32 + D/2 fp32 or bf16x2 registers a thread).
+//   gives its registers to the two consumer warpgroups (setmaxnreg 24 / 240: ptxas allocates each
+//   region to its own limit; the producer spills above 24), which hold S, P and O (64 + 32 + D/2
+//   fp32 or bf16x2 registers a thread).
 // - Ping-pong: the two consumer warpgroups (64 query rows each) take turns on the tensor cores
 //   (named barriers), so one warpgroup's softmax runs while the other's GEMMs do.
 //
@@ -168,7 +170,9 @@ template <int D> struct Consumer {
         }
         wgmma_commit();
     }
-    // o += P V_stage: V is MN-major; 16 keys = 2 KB of rows; column halves lie HALF_TILE apart.
+    // o += P V_stage: V is MN-major (transposed B), so the descriptor's stride byte offset steps 8 keys
+    // (1 KB) and its leading byte offset steps 64 columns (HALF_TILE; checked on the H100, the
+    // swapped fields give wrong results); 16 keys = 2 KB of rows.
     __device__ __forceinline__ void issue_pv(float (&o)[D / 2], const unsigned (&p)[8][4], int stage) const {
 #pragma unroll
         for (int kk = 0; kk < 8; kk++) wgmma_rs(o, p[kk], descriptor(sV + stage * TILE + kk * 2048, HALF_TILE, 1024));
