@@ -14,6 +14,8 @@ public enum AttentionKernel: Sendable, Equatable, CustomStringConvertible {
     /// Kernels/decode.cu: the query rows of each KV group packed into one block per key slice, for
     /// at most `decodeMaxRows` rows (query tokens x query heads per KV head); head dim 64 or 128.
     case decode
+    /// Kernels/attention_hopper.cu: wgmma + TMA, sm_90a only, head dim 64 or 128.
+    case hopper
 
     /// The fastest version measured on H100 (bench/RESULTS.md); `attention` uses it.
     public static let defaultFlashVersion = 3
@@ -27,6 +29,7 @@ public enum AttentionKernel: Sendable, Equatable, CustomStringConvertible {
         case .flash(let v): "flash-v\(v)"
         case .flashSplit(let n): "flash-split\(n)"
         case .decode: "decode"
+        case .hopper: "hopper"
         }
     }
 
@@ -65,13 +68,16 @@ extension CUDABackend {
         try attention(query: query, key: key, value: value, mask: mask, scale: scale, kernel: defaultKernel(query: query, key: key))
     }
 
-    /// The kernel `attention` picks: for head dim 64/128, the decode kernel when each KV head has at
-    /// most `decodeMaxRows` query rows, else flash, split-KV when too few (query tile, head) blocks
-    /// would fill the GPU and the keys are long; `BATON_ATTENTION=naive` forces v1.
+    /// The kernel `attention` picks for head dim 64/128: the decode kernel when each KV head has at
+    /// most `decodeMaxRows` query rows; else flash, split-KV when too few (query tile, head) blocks
+    /// would fill the GPU and the keys are long, and on sm_90a the Hopper kernel (1.5x v3's speed at
+    /// d 64, 1.7-2x at d 128, bench/RESULTS.md). `BATON_ATTENTION=naive` forces v1,
+    /// `BATON_ATTENTION=flash` keeps the mma.sync versions on Hopper.
     public func defaultKernel(query: Tensor, key: Tensor) -> AttentionKernel {
         guard query.shape.rank == 3, key.shape.rank == 3 else { return .naive }
         let d = query.shape[2]
-        if ProcessInfo.processInfo.environment["BATON_ATTENTION"] == "naive" || (d != 64 && d != 128) { return .naive }
+        let choice = ProcessInfo.processInfo.environment["BATON_ATTENTION"]
+        if choice == "naive" || (d != 64 && d != 128) { return .naive }
         if key.shape[1] > 0, query.shape[1] % key.shape[1] == 0,
            query.shape[0] * (query.shape[1] / key.shape[1]) <= AttentionKernel.decodeMaxRows {
             return .decode
@@ -82,6 +88,7 @@ extension CUDABackend {
             // About eight waves of two blocks per SM, at least four key tiles per split.
             return .flashSplit(min(keyTiles / 4, (16 * multiprocessorCount + blocks - 1) / blocks))
         }
+        if choice != "flash" && key.shape[0] > 0 && supportsHopperAttention { return .hopper }
         return .flash(AttentionKernel.defaultFlashVersion)
     }
 
@@ -102,6 +109,12 @@ extension CUDABackend {
         if Sq == 0 || H == 0 { return AttentionOutput(out: out, logSumExp: lse) }
         let (maskKind, anchorLength, passingLength) = mask.kernelArguments
         switch kernel {
+        case .hopper where Sk > 0 && hopperAttentionApplies(query: q, key: k, value: v):
+            try launchHopperAttention(q: q, k: k, v: v, out: out, lse: lse, mask: mask, scale: scale)
+        case .hopper:
+            // No keys (a tensor map needs a non-empty tensor) or unaligned views: the default flash version.
+            return try attention(query: q, key: k, value: v, mask: mask, scale: scale,
+                                 kernel: .flash(AttentionKernel.defaultFlashVersion))
         case .naive:
             try require(d <= 256, "attention: the naive kernel takes head dim <= 256, got \(d)")
             try launch("attention.cu", "attention_naive", grid: (Sq, H, 1), block: 32,

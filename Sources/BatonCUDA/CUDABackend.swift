@@ -83,7 +83,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     func module(_ name: String) throws -> KernelModule {
         try moduleLock.withLock {
             if let module = modules[name] { return module }
-            let cubin = try compiler.cubin(for: name, fastMath: name == "attention.cu")
+            let cubin = try compiler.cubin(for: name, fastMath: name.hasPrefix("attention"))
             let module = try KernelModule(name: name, cubin: cubin, driver: driver)
             modules[name] = module
             return module

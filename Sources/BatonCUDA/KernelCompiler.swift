@@ -7,6 +7,7 @@ public enum KernelSources {
     public static let all: [String: String] = [
         "attention.cu": String(decoding: PackageResources.attention_cu, as: UTF8.self),
         "decode.cu": String(decoding: PackageResources.decode_cu, as: UTF8.self),
+        "attention_hopper.cu": String(decoding: PackageResources.attention_hopper_cu, as: UTF8.self),
         "ops.cu": String(decoding: PackageResources.ops_cu, as: UTF8.self),
         "selection.cu": String(decoding: PackageResources.selection_cu, as: UTF8.self),
     ]

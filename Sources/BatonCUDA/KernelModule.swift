@@ -7,6 +7,9 @@ enum KernelArgument {
     case int32(Int32)
     case int64(Int)
     case float(Float)
+    /// A by-value struct (e.g. a 128-byte CUtensorMap for a `__grid_constant__` parameter); its
+    /// bytes are passed from 64-byte aligned host storage.
+    case bytes([UInt8])
 
     static func int(_ value: Int) -> KernelArgument { .int32(Int32(truncatingIfNeeded: value)) }
     static func tensor(_ t: Tensor) -> KernelArgument { .address(t.address) }
@@ -52,16 +55,29 @@ final class KernelModule: @unchecked Sendable {
     func launch(_ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0, stream: CUstream,
                 _ arguments: [KernelArgument]) throws {
         let function = try function(kernel, sharedBytes: sharedBytes)
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(8, arguments.count * 8), alignment: 8)
+        // One slot per argument: 8 bytes, or the struct's size rounded up to 64 and 64-byte aligned.
+        var offsets: [Int] = [], size = 0
+        for argument in arguments {
+            if case .bytes(let b) = argument {
+                size = (size + 63) / 64 * 64
+                offsets.append(size)
+                size += (b.count + 63) / 64 * 64
+            } else {
+                offsets.append(size)
+                size += 8
+            }
+        }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(8, size), alignment: 64)
         defer { storage.deallocate() }
         var pointers: [UnsafeMutableRawPointer?] = []
         for (i, argument) in arguments.enumerated() {
-            let slot = storage + i * 8
+            let slot = storage + offsets[i]
             switch argument {
             case .address(let a): slot.storeBytes(of: UInt64(a), as: UInt64.self)
             case .int32(let v): slot.storeBytes(of: v, as: Int32.self)
             case .int64(let v): slot.storeBytes(of: Int64(v), as: Int64.self)
             case .float(let v): slot.storeBytes(of: v, as: Float.self)
+            case .bytes(let b): b.withUnsafeBytes { if let source = $0.baseAddress { slot.copyMemory(from: source, byteCount: b.count) } }
             }
             pointers.append(slot)
         }

@@ -175,3 +175,8 @@ LOADER(baton_nccl, baton_nccl_error, BatonNCCL, "NCCL (libnccl)", nccl_symbols, 
 const char *baton_nvrtc_path(void) { return baton_nvrtc_library.path; }
 
 int baton_cuda_driver_present(void) { return baton_cuda_driver() != NULL; }
+
+BatonTensorMapEncodeTiled baton_cuda_tensor_map_encode_tiled(void) {
+    if (!baton_cuda_driver()) return NULL;
+    return (BatonTensorMapEncodeTiled)dlsym(baton_cuda_driver_library.handle, "cuTensorMapEncodeTiled");
+}

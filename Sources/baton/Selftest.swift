@@ -60,7 +60,8 @@ struct Selftest: AsyncParsableCommand {
     }
 }
 
-/// Times the flash kernel (causal prefill, 1 x heads x d) and the decode path, with device events.
+/// Times the flash kernels and, on sm_90a, the Hopper kernel (causal prefill, 1 x heads x d)
+/// and the decode path, with device events.
 struct AttentionBenchmark {
     let backend: CUDABackend
     let heads: Int
@@ -84,7 +85,8 @@ struct AttentionBenchmark {
             let v = try backend.randomUniform(Shape([S, heads, headDim]), dtype: .bf16, seed: 13)
             let repeats = S <= 8192 ? 20 : S <= 32768 ? 10 : 5
             let flops = 4 * Double(S) * Double(S) * Double(heads) * Double(headDim) / 2
-            for kernel in kernels {
+            let hopper: [AttentionKernel] = (headDim == 64 || headDim == 128) && backend.supportsHopperAttention ? [.hopper] : []
+            for kernel in kernels + hopper {
                 let ms = try median(repeats) {
                     _ = try backend.attention(query: q, key: k, value: v, mask: .causal, scale: scale, kernel: kernel)
                 }

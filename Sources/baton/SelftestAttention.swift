@@ -20,6 +20,17 @@ extension OpChecks {
             (2, 777, 8, 4, 64, .anchor(anchorLength: 1, passingLength: 300)),  // row 0 skips the passing keys
             (4, 3001, 8, 2, 64, .causal),
             (3, 77, 4, 2, 96, .causal),  // head dim 96: naive only
+            // Head dim 128 edges of the Hopper kernel (128-row query tiles, 128-key tiles, two
+            // 64-row warpgroups): rows that see no key, odd lengths, a warpgroup past Sq, GQA 4:1,
+            // anchor edges inside a tile, many key tiles.
+            (100, 40, 2, 1, 128, .causal),
+            (129, 129, 4, 1, 128, .full),
+            (1000, 1000, 2, 1, 128, .causal),
+            (700, 2500, 2, 2, 128, .full),
+            (1111, 1111, 4, 2, 128, .anchor(anchorLength: 500, passingLength: 600)),
+            (64, 1500, 4, 1, 128, .causal),
+            (1000, 1000, 2, 1, 64, .causal),
+            (333, 777, 4, 2, 64, .anchor(anchorLength: 200, passingLength: 300)),
         ]
         for c in cases {
             let label = "Sq \(c.Sq) Sk \(c.Sk) H \(c.H)/\(c.Hkv) d \(c.d) \(c.mask)"
@@ -33,6 +44,7 @@ extension OpChecks {
                 var kernels: [AttentionKernel] = [.naive]
                 if c.d == 64 || c.d == 128 { kernels += AttentionKernel.flashVersions.map { .flash($0) } + [.flashSplit(3)] }
                 if (c.d == 64 || c.d == 128) && c.Sq * (c.H / c.Hkv) <= AttentionKernel.decodeMaxRows { kernels.append(.decode) }
+                if (c.d == 64 || c.d == 128) && backend.supportsHopperAttention { kernels.append(.hopper) }
                 let chosen = backend.defaultKernel(query: tq, key: tk)
                 if !kernels.contains(chosen) { kernels.append(chosen) }
                 for kernel in kernels {

@@ -117,7 +117,7 @@ final class KernelCompileTests: XCTestCase {
         let compiler = KernelCompiler(architecture: "sm_90a")
         for name in KernelSources.all.keys.sorted() {
             let (cubin, log) = try compiler.compile(source: try KernelSources.source(name), name: name,
-                                                    options: compiler.options(fastMath: name == "attention.cu") + ["--ptxas-options=-v"],
+                                                    options: compiler.options(fastMath: name.hasPrefix("attention")) + ["--ptxas-options=-v"],
                                                     nvrtc: nvrtc)
             XCTAssertGreaterThan(cubin.count, 1000, name)
             print("NVRTC \(name): \(cubin.count) bytes\n\(log)")

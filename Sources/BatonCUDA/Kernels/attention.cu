@@ -15,6 +15,7 @@
 //      each ldmatrix of K or V feeds twice the MMAs; two blocks per SM. Since v3 all versions fold
 //      the softmax scale into the exp2 FFMA and skip the rescale of O when no row's max moved.
 //   v4 flash4_attention_d{64,128}: 8 warps x 32 rows, 256-row blocks.
+// On sm_90a the default prefill kernel is attention_hopper.cu (wgmma + TMA), about twice v3.
 #include <cuda_bf16.h>
 
 typedef __nv_bfloat16 bf16;
@@ -429,23 +430,25 @@ BATON_FLASH(flash6_attention_d64, 64, 4, 2, 32, true, 2)
 BATON_FLASH(flash6_attention_d128, 128, 4, 2, 32, true, 2)
 
 // Merges split-KV partials (each normalised, with its natural lse) into out and lse.
-// One thread per (row, head, column); splits is small (decode).
+// One thread per (row, head, column), grid-stride: launchElementwise caps the grid at 16 blocks per
+// SM, so larger outputs (e.g. 1111 rows x 4 heads x 128) were left unwritten. splits is small.
 extern "C" __global__ void attention_combine(const float *__restrict__ partialOut, const float *__restrict__ partialLse,
                                              bf16 *__restrict__ out, float *__restrict__ lse, int splits, int Sq,
                                              int H, int d) {
-    long index = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (index >= (long)Sq * H * d) return;
-    const int c = index % d, h = (index / d) % H, row = index / ((long)d * H);
-    float maxLse = BATON_NEG_INF;
-    for (int s = 0; s < splits; s++) maxLse = fmaxf(maxLse, partialLse[((long)s * H + h) * Sq + row]);
-    float weightSum = 0.f, value = 0.f;
-    if (maxLse != BATON_NEG_INF) {
-        for (int s = 0; s < splits; s++) {
-            float w = __expf(partialLse[((long)s * H + h) * Sq + row] - maxLse);
-            weightSum += w;
-            value += w * partialOut[(((long)s * Sq + row) * H + h) * d + c];
+    for (long index = (long)blockIdx.x * blockDim.x + threadIdx.x; index < (long)Sq * H * d;
+         index += (long)gridDim.x * blockDim.x) {
+        const int c = index % d, h = (index / d) % H, row = index / ((long)d * H);
+        float maxLse = BATON_NEG_INF;
+        for (int s = 0; s < splits; s++) maxLse = fmaxf(maxLse, partialLse[((long)s * H + h) * Sq + row]);
+        float weightSum = 0.f, value = 0.f;
+        if (maxLse != BATON_NEG_INF) {
+            for (int s = 0; s < splits; s++) {
+                float w = __expf(partialLse[((long)s * H + h) * Sq + row] - maxLse);
+                weightSum += w;
+                value += w * partialOut[(((long)s * Sq + row) * H + h) * d + c];
+            }
         }
+        out[index] = __float2bfloat16(weightSum > 0.f ? value / weightSum : 0.f);
+        if (c == 0) lse[(long)h * Sq + row] = weightSum > 0.f ? maxLse + logf(weightSum) : BATON_NEG_INF;
     }
-    out[index] = __float2bfloat16(weightSum > 0.f ? value / weightSum : 0.f);
-    if (c == 0) lse[(long)h * Sq + row] = weightSum > 0.f ? maxLse + logf(weightSum) : BATON_NEG_INF;
 }

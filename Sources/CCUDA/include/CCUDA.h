@@ -72,6 +72,24 @@ typedef struct {
     CUresult (*cuGetErrorName)(CUresult error, const char **text);
 } BatonCUDADriver;
 
+enum {
+    BATON_CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9,
+    BATON_CU_TENSOR_MAP_INTERLEAVE_NONE = 0,
+    BATON_CU_TENSOR_MAP_SWIZZLE_128B = 3,
+    BATON_CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3,
+    BATON_CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0,  // out-of-bounds elements read as zero
+};
+
+/// `map` points to a CUtensorMap: 128 bytes, 64-byte aligned (what TMA copies read).
+typedef CUresult (*BatonTensorMapEncodeTiled)(void *map, int dataType, uint32_t rank, void *address,
+                                              const uint64_t *dims, const uint64_t *strides, const uint32_t *box,
+                                              const uint32_t *elementStrides, int interleave, int swizzle,
+                                              int l2Promotion, int oobFill);
+
+/// cuTensorMapEncodeTiled (CUDA 12+), looked up apart from the driver table so that an older
+/// driver still loads; NULL when the driver lacks it (the Hopper attention kernel is then unused).
+BatonTensorMapEncodeTiled baton_cuda_tensor_map_encode_tiled(void);
+
 // MARK: - NVRTC (libnvrtc.so)
 
 typedef int nvrtcResult;  // 0 = NVRTC_SUCCESS
