@@ -100,7 +100,13 @@ def plot_bench(report, out, plt):
         low = [r["median_s"] - r.get("min_s", r["median_s"]) for r in rows]
         high = [r.get("max_s", r["median_s"]) - r["median_s"] for r in rows]
         shared = any("shared" in str(r.get("device", "")) for r in rows)
-        label = f"{method} ({gpus} ranks on one GPU)" if shared else f"{method} ({gpus} GPU{'s' if gpus != 1 else ''})"
+        if method == "torch-sdpa":  # `baton bench prefill --baseline torch`
+            label = "PyTorch + transformers, sdpa (1 GPU)"
+        elif method == "PyTorch sdpa":
+            label = f"{method} (1 GPU)"
+        else:
+            where = f"{gpus} ranks on one GPU" if shared else f"{gpus} GPU{'s' if gpus != 1 else ''}"
+            label = f"Baton {method} ({where})"
         ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -115,7 +121,11 @@ def plot_bench(report, out, plt):
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("prompt length (tokens)")
     ax.set_ylabel("prefill time (s, median; bars: min-max)")
-    ax.set_title(f"Prefill: {report.get('preset', '')} on {report.get('device', '')}")
+    device = report.get("device", "")
+    if "(" not in device:  # older reports say only "cuda"; a PyTorch row names the GPU
+        named = [r["device"].split(" (PyTorch")[0] for r in report["rows"] if "(PyTorch" in str(r.get("device", ""))]
+        device = f"{device} ({named[0]})" if named else device
+    ax.set_title(f"Prefill: {report.get('preset', '')} on {device}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.savefig(out, dpi=150, bbox_inches="tight")

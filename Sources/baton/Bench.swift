@@ -116,7 +116,9 @@ extension Bench {
         func writeReport(results: [PrefillMeasurement], table: String) throws {
             let folder = URL(fileURLWithPath: out)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let report = PrefillReport(preset: model ?? preset, device: device, date: ISO8601DateFormatter().string(from: Date()),
+            // The device of Baton's first measured row names the GPU ("cuda:0 (NVIDIA H100 80GB HBM3)").
+            let measured = results.first { $0.method != TorchBaseline.method && $0.skipped == nil }
+            let report = PrefillReport(preset: model ?? preset, device: measured?.device ?? device, date: ISO8601DateFormatter().string(from: Date()),
                                        command: CommandLine.arguments.joined(separator: " "), rows: results)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

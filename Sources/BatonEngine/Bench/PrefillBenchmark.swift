@@ -137,8 +137,9 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
         // GPU ranks sharing the engine's one device (`--ranks`) show that a method runs on GPU
         // backends, not how fast it would be on several GPUs; the label says so.
         let sharedDevice = options.device != .cpu && item.ranks > 1 && !onePerGPU
-        let device = sharedDevice ? "\(options.device) shared by \(item.ranks) ranks"
-            : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : options.device.description
+        let named = cudaBackend.map { "\(options.device) (\($0.deviceName))" } ?? options.device.description
+        let device = sharedDevice ? "\(named) shared by \(item.ranks) ranks"
+            : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : named
         let measurement = PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: device,
                                              tokens: item.tokens, queryTokens: options.queryTokens, runs: times,
                                              median_s: median, min_s: sorted.first!, max_s: sorted.last!,
