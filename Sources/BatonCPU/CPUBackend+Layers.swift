@@ -110,6 +110,33 @@ extension CPUBackend {
         try elementwise(.siluMultiply, gate, up)
     }
 
+    /// x `[M, 2F]` any float -> silu(x[:, ..<F]) * x[:, F...] `[M, F]` f32, the same arithmetic as
+    /// `siluMultiply` on the two halves.
+    public func siluMultiplyHalves(_ x: Tensor) throws -> Tensor {
+        let op = "siluMultiplyHalves"
+        try requireFloat(x, op, "x")
+        try requireRank(x, 2, op, "x", "[M, 2F]")
+        try require(x.shape[1] % 2 == 0, "siluMultiplyHalves: x must have an even number of columns, found \(x.shape)")
+        let (rowCount, half) = (x.shape[0], x.shape[1] / 2)
+        let out = try uninitializedHostTensor(Shape([rowCount, half]), dtype: .f32)
+        let xFloat = try floatTensor(x, threads: threads)
+        withExtendedLifetime(xFloat) {
+            let source = xFloat.floatPointer, z = out.floatPointer
+            parallelChunks(rowCount, threads: threads, workPerItem: half * 16) { rows in
+                for row in rows {
+                    let g = source + row * 2 * half, u = g + half, o = z + row * half
+                    for i in 0..<half { o[i] = g[i] / (1 + exp(-g[i])) * u[i] }
+                }
+            }
+        }
+        return out
+    }
+
+    /// residual + x W^T (+ bias): `add(residual, matmul(x, weight, bias))`, exactly.
+    public func matmulAdd(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor) throws -> Tensor {
+        try add(residual, matmul(x, weight: weight, bias: bias))
+    }
+
     /// silu(x) = x * sigmoid(x), element-wise; any float -> f32.
     public func silu(_ x: Tensor) throws -> Tensor {
         try elementwise(.silu, x, nil)

@@ -16,15 +16,33 @@ extension CUDABackend {
     }
 
     public func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        try matmul(x, weight: weight, bias: bias, residual: nil)
+    }
+
+    /// residual + x W^T + bias, the residual added in the GEMM (cuBLASLt's C, beta 1), so in fp32
+    /// before the output's one rounding.
+    public func matmulAdd(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor) throws -> Tensor {
+        try matmul(x, weight: weight, bias: bias, residual: residual)
+    }
+
+    private func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor?) throws -> Tensor {
         try require(x.shape.rank == 2 && weight.shape.rank == 2 && x.shape[1] == weight.shape[1],
                     "matmul: expected x [M, K] and weight [N, K], got \(x.shape) and \(weight.shape)")
         let (M, K, N) = (x.shape[0], x.shape[1], weight.shape[0])
         if let bias { try require(bias.elementCount == N, "matmul: bias has \(bias.elementCount) elements, expected \(N)") }
+        if let residual {
+            try require(residual.shape.rank == 2 && residual.shape[0] == M && residual.shape[1] == N,
+                        "matmulAdd: residual must be [\(M), \(N)], got \(residual.shape)")
+        }
         let xb = try asActivation(x, "matmul x"), wb = try asActivation(weight, "matmul weight")
+        let rb = try residual.map { try asActivation($0, "matmulAdd residual") }
         if M == 0 || N == 0 { return try empty(Shape([M, N]), dtype: activationDType) }
-        if K == 0 { return try zeros(Shape([M, N]), dtype: activationDType) }
+        if K == 0 {
+            let zero = try zeros(Shape([M, N]), dtype: activationDType)
+            return try rb.map { try add($0, zero) } ?? zero
+        }
         let y = try empty(Shape([M, N]), dtype: activationDType)
-        try gemm.get().run(x: xb, weight: wb, into: y, M: M, N: N, K: K)
+        try gemm.get().run(x: xb, weight: wb, into: y, residual: rb, M: M, N: N, K: K)
         if synchronizeAfterLaunch { try synchronize() }
         if let bias {
             try checkOnDevice(bias, "matmul bias")
@@ -69,6 +87,23 @@ extension CUDABackend {
         try launchElementwise("ops.cu", "silu_multiply", count: gate.elementCount,
                               [.tensor(gate), .int(gate.dtype.kernelCode), .tensor(up), .int(up.dtype.kernelCode),
                                .tensor(out), .int(activationDType.kernelCode), .int64(gate.elementCount)])
+        return out
+    }
+
+    public func siluMultiplyHalves(_ x: Tensor) throws -> Tensor {
+        try checkOnDevice(x, "siluMultiplyHalves")
+        try require(x.shape.rank == 2 && x.shape[1] % 2 == 0,
+                    "siluMultiplyHalves: expected x [M, 2F], got \(x.shape)")
+        let (M, F) = (x.shape[0], x.shape[1] / 2)
+        let out = try empty(Shape([M, F]), dtype: activationDType)
+        if x.dtype == .bf16 && activationDType == .bf16 && F % 8 == 0 && x.address % 16 == 0 && out.address % 16 == 0 {
+            try launchElementwise("ops.cu", "silu_multiply_halves_bf16x8", count: M * F / 8,
+                                  [.tensor(x), .tensor(out), .int64(M), .int64(F / 8)])
+        } else {
+            try launchElementwise("ops.cu", "silu_multiply_halves", count: M * F,
+                                  [.tensor(x), .int(x.dtype.kernelCode), .tensor(out), .int(activationDType.kernelCode),
+                                   .int64(M), .int64(F)])
+        }
         return out
     }
 

@@ -28,3 +28,12 @@ extension CUDABackend {
         return Double(milliseconds)
     }
 }
+
+extension CUDABackend {
+    /// Turns cuBLASLt autotuning on or off and forgets every chosen algorithm (GEMM benchmarks).
+    public func setGEMMAutotune(_ on: Bool) throws {
+        let gemm = try gemm.get()
+        gemm.autotune = on
+        gemm.resetAlgorithms()
+    }
+}

@@ -20,8 +20,9 @@ struct Attention {
     let qProj, kProj, vProj, oProj: Linear
     let heads, kvHeads, headDim: Int
 
-    /// x `[T, D]` act -> `[T, D]` act.
-    func callAsFunction(_ x: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
+    /// x `[T, D]` act -> residual + attention `[T, D]` act (the residual added in the output
+    /// projection's GEMM).
+    func callAsFunction(_ x: Tensor, residual: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
                         strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
                         timer: PartTimer?) throws -> Tensor {
         let tokens = x.shape.rows
@@ -37,17 +38,41 @@ struct Attention {
                                   preRotary: (q, k, v))
         }
         let out = try timed(timer, .attention) { try strategy.attend(input, cache: cache, backend: backend) }  // [T, H, d]
-        return try timed(timer, .projections) { try oProj(out.reshaped(out.shape.rows, heads * headDim), backend) }
+        return try timed(timer, .projections) {
+            try backend.matmulAdd(out.reshaped(out.shape.rows, heads * headDim), weight: oProj.weight, bias: oProj.bias,
+                                  residual: residual)
+        }
     }
 }
 
 /// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
 struct MLP {
-    let gateProj, upProj, downProj: Linear
+    /// The gate and up projections: separate, or one `[2F, D]` weight `[gate; up]` (one GEMM, whose
+    /// `[T, 2F]` output `siluMultiplyHalves` reads).
+    enum GateUp {
+        case separate(gate: Linear, up: Linear)
+        case fused(Linear)
+    }
+    let gateUp: GateUp
+    let downProj: Linear
 
-    /// x `[T, D]` act -> `[T, D]` act.
-    func callAsFunction(_ x: Tensor, _ backend: any Backend) throws -> Tensor {
-        try downProj(backend.siluMultiply(gate: gateProj(x, backend), up: upProj(x, backend)), backend)
+    /// x `[T, D]` act -> residual + mlp(x) `[T, D]` act (the residual added in the down GEMM).
+    func callAsFunction(_ x: Tensor, residual: Tensor, _ backend: any Backend) throws -> Tensor {
+        let activated: Tensor
+        switch gateUp {
+        case .separate(let gate, let up):
+            activated = try backend.siluMultiply(gate: gate(x, backend), up: up(x, backend))
+        case .fused(let gateUp):
+            activated = try backend.siluMultiplyHalves(gateUp(x, backend))
+        }
+        return try backend.matmulAdd(activated, weight: downProj.weight, bias: downProj.bias, residual: residual)
+    }
+
+    var linears: [Linear] {
+        switch gateUp {
+        case .separate(let gate, let up): [gate, up, downProj]
+        case .fused(let gateUp): [gateUp, downProj]
+        }
     }
 }
 
@@ -64,13 +89,13 @@ struct TransformerBlock {
                         strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
                         timer: PartTimer?) throws -> Tensor {
         let normed = try timed(timer, .mlp) { try backend.rmsNorm(x, weight: inputLayernorm, epsilon: epsilon) }
-        let attended = try selfAttn(normed, layer: layer, positions: positions, inverseFrequencies: inverseFrequencies,
-                                    strategy: strategy, cache: cache, backend: backend, timer: timer)
+        let h = try selfAttn(normed, residual: x, layer: layer, positions: positions,
+                             inverseFrequencies: inverseFrequencies, strategy: strategy, cache: cache, backend: backend,
+                             timer: timer)
         return try timed(timer, .mlp) {
-            let h = try backend.add(x, attended)
-            return try mapRowBlocks(h, blockRows: mlpRowBlock, outputColumns: h.shape.rowSize,
-                                    dtype: backend.activationDType, backend) { rows in
-                try backend.add(rows, mlp(backend.rmsNorm(rows, weight: postAttentionLayernorm, epsilon: epsilon), backend))
+            try mapRowBlocks(h, blockRows: mlpRowBlock, outputColumns: h.shape.rowSize,
+                             dtype: backend.activationDType, backend) { rows in
+                try mlp(backend.rmsNorm(rows, weight: postAttentionLayernorm, epsilon: epsilon), residual: rows, backend)
             }
         }
     }
@@ -105,8 +130,10 @@ public final class LlamaModel: @unchecked Sendable {
     /// Upper bound on the bytes of one block of f32 logits computed at once.
     public var logitsBlockBytes = 64 << 20
     /// Rows per MLP call in a layer: 4096 rows of Llama 3.1 8B's 14336-wide MLP are 3 x 117 MB
-    /// in bf16, where a 128K-token prefill at once would need 3 x 3.7 GB.
-    public var mlpRowBlock = 4096
+    /// in bf16, where a 128K-token prefill at once would need 3 x 3.7 GB. `BATON_MLP_ROW_BLOCK`
+    /// overrides it (16384 measured 0.8% faster at 32K on an H100, but only with GEMM autotuning
+    /// on; see bench/RESULTS.md).
+    public var mlpRowBlock: Int
 
     /// Builds the model from `weights` on `backend`, tensor by tensor; `progress` reports bytes.
     public init(config: ModelConfig, weights: WeightSource, backend: any Backend,
@@ -114,11 +141,31 @@ public final class LlamaModel: @unchecked Sendable {
         try config.validate()
         self.config = config
         self.backend = backend
+        mlpRowBlock = ProcessInfo.processInfo.environment["BATON_MLP_ROW_BLOCK"].flatMap { Int($0) }.map { max(1, $0) }
+            ?? 4096
         let specs = Self.weightSpecs(config)
         let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
         var loaded: [String: Tensor] = [:]
+        // On a device, gate and up are loaded into the two row halves of one [2F, D] weight (their
+        // biases likewise), so the MLP makes one GEMM of them; each part is a temporary of one size,
+        // reused layer after layer. The CPU reference keeps them apart.
+        let fuseGateUp = Self.fusesGateUp(backend)
         for spec in specs {
-            loaded[spec.name] = try loader.load(spec)
+            let name = spec.name
+            if fuseGateUp, let range = name.range(of: ".mlp.gate_proj.") ?? name.range(of: ".mlp.up_proj.") {
+                let isGate = name[range].contains("gate")
+                let fusedName = name.replacingCharacters(in: range, with: ".mlp.gate_up_proj.")
+                let rows = spec.shape.rows
+                if loaded[fusedName] == nil {
+                    loaded[fusedName] = try backend.empty(spec.shape.withRows(2 * rows), dtype: backend.activationDType)
+                }
+                let part = try loader.load(spec)
+                let destination = loaded[fusedName]!.rows(isGate ? 0..<rows : rows..<2 * rows)
+                try backend.copy(part.dtype == destination.dtype ? part : backend.cast(part, to: destination.dtype),
+                                 into: destination)
+                continue
+            }
+            loaded[name] = try loader.load(spec)
         }
         func linear(_ prefix: String, bias: Bool) -> Linear {
             Linear(weight: loaded[prefix + ".weight"]!, bias: bias ? loaded[prefix + ".bias"]! : nil)
@@ -135,8 +182,9 @@ public final class LlamaModel: @unchecked Sendable {
                                     oProj: linear(p + "self_attn.o_proj", bias: config.hasOutputBias),
                                     heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
                                     headDim: config.headDim),
-                mlp: MLP(gateProj: linear(p + "mlp.gate_proj", bias: config.mlpBias),
-                         upProj: linear(p + "mlp.up_proj", bias: config.mlpBias),
+                mlp: MLP(gateUp: fuseGateUp ? .fused(linear(p + "mlp.gate_up_proj", bias: config.mlpBias))
+                            : .separate(gate: linear(p + "mlp.gate_proj", bias: config.mlpBias),
+                                        up: linear(p + "mlp.up_proj", bias: config.mlpBias)),
                          downProj: linear(p + "mlp.down_proj", bias: config.mlpBias)),
                 inputLayernorm: loaded[p + "input_layernorm.weight"]!,
                 postAttentionLayernorm: loaded[p + "post_attention_layernorm.weight"]!,
@@ -144,6 +192,12 @@ public final class LlamaModel: @unchecked Sendable {
         }
         let frequencies = config.inverseFrequencies().map(Float.init)
         inverseFrequencies = try backend.upload(Tensor(frequencies, shape: Shape([frequencies.count]), dtype: .f32))
+    }
+
+    /// Whether the gate and up projections are one GEMM on `backend`: on a device, unless
+    /// `BATON_FUSE_GATE_UP=0`; never on the CPU reference.
+    static func fusesGateUp(_ backend: any Backend) -> Bool {
+        backend.device != .cpu && ProcessInfo.processInfo.environment["BATON_FUSE_GATE_UP"] != "0"
     }
 
     /// Reads `directory/config.json` and its safetensors.
@@ -224,7 +278,7 @@ public final class LlamaModel: @unchecked Sendable {
     public var weightByteCount: Int {
         let perLayer = layers.reduce(0) { sum, block in
             let a = block.selfAttn, m = block.mlp
-            let linears = [a.qProj, a.kProj, a.vProj, a.oProj, m.gateProj, m.upProj, m.downProj]
+            let linears = [a.qProj, a.kProj, a.vProj, a.oProj] + m.linears
             return sum + linears.reduce(0) { $0 + $1.weight.byteCount + ($1.bias?.byteCount ?? 0) }
                 + block.inputLayernorm.byteCount + block.postAttentionLayernorm.byteCount
         }

@@ -29,6 +29,9 @@ public protocol Backend: AnyObject, Sendable {
     func embedding(table: Tensor, ids: Tensor) throws -> Tensor
     /// x `[M, K]` act, weight `[N, K]` (Hugging Face layout, i.e. y = x W^T), bias `[N]` -> `[M, N]` act.
     func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor
+    /// residual `[M, N]` + x W^T (+ bias): `matmul` and `add` in one (a GPU adds the residual in the
+    /// GEMM's fp32 epilogue, before the one rounding).
+    func matmulAdd(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor) throws -> Tensor
     /// x `[M, D]` act, weight `[D]` -> x / rms(x) * weight, rms in fp32 (Llama order: normalise, cast, scale).
     func rmsNorm(_ x: Tensor, weight: Tensor, epsilon: Float) throws -> Tensor
     /// x `[T, heads, d]` act, positions `[T]` i32, inverseFrequencies `[d/2]` f32 ->
@@ -36,6 +39,9 @@ public protocol Backend: AnyObject, Sendable {
     func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor
     /// silu(gate) * up, element-wise, same shapes.
     func siluMultiply(gate: Tensor, up: Tensor) throws -> Tensor
+    /// x `[M, 2F]` (gate columns `0..<F`, up columns `F..<2F`) -> silu(gate) * up `[M, F]` act: the
+    /// activation of a fused gate/up projection.
+    func siluMultiplyHalves(_ x: Tensor) throws -> Tensor
     /// silu(x), element-wise.
     func silu(_ x: Tensor) throws -> Tensor
     /// a + b, element-wise, same shapes.

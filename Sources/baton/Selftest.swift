@@ -18,6 +18,8 @@ struct Selftest: AsyncParsableCommand {
     var benchAttention: String?
     @Option(help: "Heads of the attention benchmark.") var benchHeads = 32
     @Option(help: "Head dim of the attention benchmark.") var benchHeadDim = 128
+    @Option(help: "Also time bf16 GEMMs of the Llama-3.1-8B projection and MLP shapes at these row counts, e.g. 4096,8192.")
+    var benchGemm: String?
     @Flag(help: "Skip the checks (benchmark only).") var skipChecks = false
     @Option(help: "Also run this fixture model (with expected.json) on the GPU against transformers' logits.")
     var model: String?
@@ -56,7 +58,49 @@ struct Selftest: AsyncParsableCommand {
             let sizes = benchAttention.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             try AttentionBenchmark(backend: backend, heads: benchHeads, headDim: benchHeadDim).run(sizes: sizes)
         }
+        if let benchGemm {
+            let rows = benchGemm.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            try GEMMBenchmark(backend: backend).run(rows: rows)
+        }
         if failures > 0 { throw ExitCode.failure }
+    }
+}
+
+/// Times y = x W^T for the Llama-3.1-8B shapes (W [N, K]) with the heuristic's first algorithm
+/// and with autotuning, with device events (median of 10 after warm-up).
+struct GEMMBenchmark {
+    let backend: CUDABackend
+    static let shapes: [(name: String, N: Int, K: Int)] = [
+        ("q/o", 4096, 4096), ("k/v", 1024, 4096), ("qkv", 6144, 4096), ("gate/up", 14336, 4096),
+        ("gate_up", 28672, 4096), ("down", 4096, 14336),
+    ]
+
+    func run(rows: [Int]) throws {
+        backend.poisonAllocations = false
+        backend.synchronizeAfterLaunch = false
+        var lines: [String] = []
+        for M in rows {
+            for shape in Self.shapes {
+                let x = try backend.randomUniform(Shape([M, shape.K]), dtype: .bf16, seed: 21)
+                let w = try backend.randomUniform(Shape([shape.N, shape.K]), dtype: .bf16, seed: 22)
+                let r = try backend.randomUniform(Shape([M, shape.N]), dtype: .bf16, seed: 23)
+                let flops = 2 * Double(M) * Double(shape.N) * Double(shape.K)
+                var cells: [String] = []
+                for tuned in [false, true] {
+                    try backend.setGEMMAutotune(tuned)
+                    for residual in [false, true] {
+                        let body = { _ = try (residual ? backend.matmulAdd(x, weight: w, bias: nil, residual: r)
+                                                       : backend.matmul(x, weight: w, bias: nil)) }
+                        for _ in 0..<3 { try body() }
+                        let times = try (0..<10).map { _ in try backend.measureMilliseconds(body) }.sorted()
+                        cells.append(String(format: "%6.1f", flops / times[5] / 1e9))
+                    }
+                }
+                lines.append(String(format: "gemm M %6d %-8@ N %6d K %6d: TFLOP/s heuristic %@ (+residual %@), tuned %@ (+residual %@)",
+                                    M, shape.name, shape.N, shape.K, cells[0], cells[1], cells[2], cells[3]))
+            }
+        }
+        print(lines.joined(separator: "\n"))
     }
 }
 

@@ -111,6 +111,17 @@ final class OpChecks {
             let y = try backend.floats(try backend.siluMultiply(gate: tg, up: tu))
             record("siluMultiply", "[17, 301] bf16", Reference.relativeError(y, zip(g, u).map { silu($0) * Double($1) }), Self.bf16Tolerance)
         }
+        // [17, 2x301]: the scalar kernel; [9, 2x64] bf16: 8 per thread; f32 input: the scalar kernel.
+        for (M, F, dtype) in [(17, 301, DType.bf16), (9, 64, .bf16), (6, 40, .f32)] {
+            let label = "[\(M), 2x\(F)] \(dtype)"
+            check("siluMultiplyHalves", label) {
+                let (x, tx) = try input(Shape([M, 2 * F]), dtype, scale: 6)
+                let y = try backend.floats(try backend.siluMultiplyHalves(tx))
+                var expected: [Double] = []
+                for r in 0..<M { for c in 0..<F { expected.append(silu(x[r * 2 * F + c]) * Double(x[r * 2 * F + F + c])) } }
+                record("siluMultiplyHalves", label, Reference.relativeError(y, expected), Self.bf16Tolerance)
+            }
+        }
         for dtype in [DType.f32, .bf16] {
             check("embedding", "\(dtype) table") {
                 let (table, tt) = try input(Shape([50, 24]), dtype)
@@ -143,6 +154,19 @@ final class OpChecks {
                 let wUsed = Reference.rounded(w, .bf16)  // the GEMM runs in bf16
                 record("matmul", label, Reference.relativeError(y, Reference.matmul(x: x, w: wUsed, bias: b?.0, M: M, K: K, N: N)),
                        Self.bf16Tolerance)
+            }
+        }
+        // The residual is cuBLASLt's C (beta 1); the larger shapes go through autotuning.
+        for (M, K, N, bias) in [(3, 64, 32, false), (37, 96, 130, true), (300, 512, 384, false), (1024, 1024, 768, false)] {
+            let label = "M \(M) K \(K) N \(N)\(bias ? " +bias" : "") +residual"
+            check("matmulAdd", label) {
+                let (x, tx) = try input(Shape([M, K]))
+                let (w, tw) = try input(Shape([N, K]), .bf16, scale: 0.1)
+                let (r, tr) = try input(Shape([M, N]))
+                let b = bias ? try input(Shape([N]), .f32) : nil
+                let y = try backend.floats(try backend.matmulAdd(tx, weight: tw, bias: b?.1, residual: tr))
+                let product = Reference.matmul(x: x, w: w, bias: b?.0, M: M, K: K, N: N)
+                record("matmulAdd", label, Reference.relativeError(y, zip(product, r).map { $0 + Double($1) }), Self.bf16Tolerance)
             }
         }
     }

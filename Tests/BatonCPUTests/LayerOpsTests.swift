@@ -104,6 +104,27 @@ final class LayerOpsTests: XCTestCase {
         }
     }
 
+    func testSiluMultiplyHalvesEqualsSiluMultiplyOfTheHalves() throws {
+        var rng = SeededGenerator(seed: 45)
+        let (rows, half) = (7, 33)
+        for dtype in [DType.f32, .bf16] {
+            let x = rng.tensor([rows, 2 * half], dtype: dtype, in: -8...8)
+            let values = x.floats()
+            var gate: [Float] = [], up: [Float] = []
+            for r in 0..<rows {
+                gate += values[r * 2 * half..<r * 2 * half + half]
+                up += values[r * 2 * half + half..<(r + 1) * 2 * half]
+            }
+            let expected = try backend.siluMultiply(gate: Tensor(gate, shape: [rows, half]), up: Tensor(up, shape: [rows, half]))
+            let out = try backend.siluMultiplyHalves(x)
+            XCTAssertEqual(out.shape, [rows, half])
+            XCTAssertEqual(out.floats(), expected.floats(), "siluMultiplyHalves \(dtype)")
+        }
+        assertThrowsBatonError(["siluMultiplyHalves", "even"]) {
+            _ = try backend.siluMultiplyHalves(Tensor.zeros([2, 3], dtype: .f32))
+        }
+    }
+
     func testAddIsExactForMixedDtypes() throws {
         var rng = SeededGenerator(seed: 44)
         let a = rng.tensor([70, 1000]), b = rng.tensor([70, 1000], dtype: .bf16)

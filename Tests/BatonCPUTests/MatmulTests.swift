@@ -32,6 +32,15 @@ final class MatmulTests: XCTestCase {
         }
     }
 
+    func testMatmulAddIsAddOfResidualAndMatmulExactly() throws {
+        var rng = SeededGenerator(seed: 5)
+        let x = rng.tensor([9, 40]), w = rng.tensor([13, 40]), bias = rng.tensor([13]), residual = rng.tensor([9, 13])
+        let fused = try backend.matmulAdd(x, weight: w, bias: bias, residual: residual)
+        let separate = try backend.add(residual, backend.matmul(x, weight: w, bias: bias))
+        XCTAssertEqual(fused.shape, [9, 13])
+        XCTAssertEqual(fused.floats(), separate.floats())
+    }
+
     func testMatmulWithBiasAddsBiasPerColumn() throws {
         var rng = SeededGenerator(seed: 3)
         for (m, n, k) in [(4, 7, 5), (40, 300, 64)] {

@@ -55,6 +55,33 @@ extern "C" __global__ void silu_multiply(const void *gate, int gateType, const v
     }
 }
 
+// x [M, 2F] = [gate | up] (one GEMM of the concatenated weights) -> out [M, F] = silu(gate) * up.
+extern "C" __global__ void silu_multiply_halves(const void *x, int xType, void *out, int outType, long M, long F) {
+    GRID_STRIDE(i, M * F) {
+        long row = i / F, c = i % F;
+        float g = load_as_float(x, xType, row * 2 * F + c);
+        store_float(out, outType, i, silu_of(g) * load_as_float(x, xType, row * 2 * F + F + c));
+    }
+}
+
+// The same for bf16 in and out with F % 8 == 0 and 16-byte aligned rows: 8 elements per thread,
+// one 16-byte load of gate, one of up, one 16-byte store.
+extern "C" __global__ void silu_multiply_halves_bf16x8(const uint4 *x, uint4 *out, long M, long F8) {
+    GRID_STRIDE(i, M * F8) {
+        long row = i / F8, c = i % F8;
+        uint4 g = x[row * 2 * F8 + c], u = x[row * 2 * F8 + F8 + c], y;
+        const __nv_bfloat162 *g2 = reinterpret_cast<const __nv_bfloat162 *>(&g);
+        const __nv_bfloat162 *u2 = reinterpret_cast<const __nv_bfloat162 *>(&u);
+        __nv_bfloat162 *y2 = reinterpret_cast<__nv_bfloat162 *>(&y);
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            float2 gf = __bfloat1622float2(g2[k]), uf = __bfloat1622float2(u2[k]);
+            y2[k] = __floats2bfloat162_rn(silu_of(gf.x) * uf.x, silu_of(gf.y) * uf.y);
+        }
+        out[i] = y;
+    }
+}
+
 // out [T, D] = table [V, D] rows ids[t]; an id outside [0, V) gives a NaN row (visible, never silent).
 extern "C" __global__ void embedding_rows(const void *table, int tableType, const int *ids, void *out, int outType,
                                           long T, long D, long V) {

@@ -1,0 +1,43 @@
+"""PyTorch baseline for `baton selftest --bench-gemm`: the same bf16 GEMMs, y = x @ W.T with W
+[N, K] (Llama-3.1-8B projection and MLP shapes), at the same row counts, on the same GPU.
+Median of 10 event-timed repeats after warm-up; inputs uniform in [-1, 1).
+
+    python3 bench/bench_matmul.py --rows 4096,8192
+"""
+import argparse
+
+import torch
+
+SHAPES = [("q/o", 4096, 4096), ("k/v", 1024, 4096), ("qkv", 6144, 4096), ("gate/up", 14336, 4096),
+          ("gate_up", 28672, 4096), ("down", 4096, 14336)]
+
+
+def median_ms(fn, repeats=10):
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", default="4096,8192")
+    args = parser.parse_args()
+    for M in [int(r) for r in args.rows.split(",")]:
+        for name, N, K in SHAPES:
+            x = torch.rand(M, K, device="cuda", dtype=torch.bfloat16) * 2 - 1
+            w = torch.rand(N, K, device="cuda", dtype=torch.bfloat16) * 2 - 1
+            ms = median_ms(lambda: torch.matmul(x, w.t()))
+            print(f"torch M {M:6d} {name:<8} N {N:6d} K {K:6d}: {2 * M * N * K / ms / 1e9:6.1f} TFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
