@@ -8,23 +8,10 @@ import argparse
 
 import torch
 
+from bench_sdpa import median_ms  # same folder: the same event-timed median as the attention baseline
+
 SHAPES = [("q/o", 4096, 4096), ("k/v", 1024, 4096), ("qkv", 6144, 4096), ("gate/up", 14336, 4096),
           ("gate_up", 28672, 4096), ("down", 4096, 14336)]
-
-
-def median_ms(fn, repeats=10):
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    times.sort()
-    return times[len(times) // 2]
 
 
 def main():
@@ -35,7 +22,7 @@ def main():
         for name, N, K in SHAPES:
             x = torch.rand(M, K, device="cuda", dtype=torch.bfloat16) * 2 - 1
             w = torch.rand(N, K, device="cuda", dtype=torch.bfloat16) * 2 - 1
-            ms = median_ms(lambda: torch.matmul(x, w.t()))
+            ms = median_ms(lambda: torch.matmul(x, w.t()), repeats=10)
             print(f"torch M {M:6d} {name:<8} N {N:6d} K {K:6d}: {2 * M * N * K / ms / 1e9:6.1f} TFLOP/s")
 
 
