@@ -143,11 +143,9 @@ extension CUDABackend {
                        sharedBytes: sharedBytes,
                        [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
                         .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),
-                        .float(scale * 1.4426950408889634), .int(splitTiles), .tensor(partialOut), .tensor(partialLse)])
+                        .float(Self.log2Scale(scale)), .int(splitTiles), .tensor(partialOut), .tensor(partialLse)])
             if splitTiles > 0 {
-                try launchElementwise("attention.cu", "attention_combine", count: Sq * H * d,
-                                      [.tensor(partialOut), .tensor(partialLse), .tensor(out), .tensor(lse), .int(splits),
-                                       .int(Sq), .int(H), .int(d)])
+                try combineSplits(partialOut: partialOut, partialLse: partialLse, out: out, lse: lse, splits: splits)
             }
         }
         return AttentionOutput(out: out, logSumExp: lse)
@@ -172,11 +170,21 @@ extension CUDABackend {
         try launch("decode.cu", "decode_attention_d\(d)_r\(rowTemplate)", grid: (splits, Hkv, 1), block: 128,
                    [.tensor(q), .tensor(k), .tensor(v), .tensor(partialOut), .tensor(partialLse), .int(Sq), .int(Sk),
                     .int(H), .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),
-                    .float(scale * 1.4426950408889634), .int(keysPerSplit)])
+                    .float(Self.log2Scale(scale)), .int(keysPerSplit)])
+        try combineSplits(partialOut: partialOut, partialLse: partialLse, out: out, lse: lse, splits: splits)
+    }
+
+    /// attention_combine: merges `splits` normalised fp32 partials ([splits, Sq, H, d] with their
+    /// natural lse [splits, H, Sq]) into out [Sq, H, d] and lse [H, Sq].
+    func combineSplits(partialOut: Tensor, partialLse: Tensor, out: Tensor, lse: Tensor, splits: Int) throws {
+        let (Sq, H, d) = (out.shape[0], out.shape[1], out.shape[2])
         try launchElementwise("attention.cu", "attention_combine", count: Sq * H * d,
                               [.tensor(partialOut), .tensor(partialLse), .tensor(out), .tensor(lse), .int(splits),
                                .int(Sq), .int(H), .int(d)])
     }
+
+    /// The kernels take the softmax scale in log2 units: exp(s * scale) = exp2(s * scale * log2(e)).
+    static func log2Scale(_ scale: Float) -> Float { scale * 1.4426950408889634 }
 
     public func mergeAttention(_ parts: [AttentionOutput]) throws -> AttentionOutput {
         guard let first = parts.first else { throw BatonError.invalidArgument("mergeAttention: no parts") }

@@ -58,6 +58,6 @@ extension CUDABackend {
                    sharedBytes: Self.hopperSharedBytes(headDim: d),
                    [.bytes(try hopperTensorMap(q)), .bytes(try hopperTensorMap(k)), .bytes(try hopperTensorMap(v)),
                     .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H), .int(Hkv), .int(maskKind),
-                    .int(anchorLength), .int(passingLength), .float(scale * 1.4426950408889634)])
+                    .int(anchorLength), .int(passingLength), .float(Self.log2Scale(scale))])
     }
 }

@@ -63,12 +63,7 @@ extension Bench {
 
         func run() async throws {
             try runReportingErrors {
-                let methodList = try methods.split(separator: ",").map { name -> Method in
-                    guard let method = Method(rawValue: String(name)) else {
-                        throw BatonError.invalidArgument("--methods: unknown method '\(name)'; known: \(Method.allCases.map(\.rawValue).joined(separator: ","))")
-                    }
-                    return method
-                }
+                let methodList = try parseMethods(methods)
                 let tokenList = try parseIntegers(tokens, option: "--tokens")
                 let rankList = try parseIntegers(gpus ?? ranks, option: gpus == nil ? "--ranks" : "--gpus")
                 let computeDevice = try parseDevice(device, gpus: gpus == nil ? nil : rankList.max())

@@ -86,21 +86,10 @@ struct EvalOptions: ParsableArguments {
     @Option(help: "Directory for the results.")
     var out = "baton-eval"
 
-    static let knownMethods = Method.allCases.map(\.rawValue)
-
     func lengthList() throws -> [Int] {
         let list = try parseList(lengths, name: "--lengths") { Int($0) }
         guard list.allSatisfy({ $0 >= 256 }) else {
             throw BatonError.invalidArgument("--lengths: expected token counts of at least 256, found \(lengths)")
-        }
-        return list
-    }
-
-    func methodList() throws -> [String] {
-        let list = try parseList(methods, name: "--methods") { $0.lowercased() }
-        for method in list where !Self.knownMethods.contains(method) {
-            throw BatonError.invalidArgument(
-                "--methods: unknown method '\(method)'; expected one of \(Self.knownMethods.joined(separator: ", "))")
         }
         return list
     }
@@ -114,27 +103,27 @@ struct EvalOptions: ParsableArguments {
         return count
     }
 
-    /// Builds the samples once with the first method's tokenizer, runs every method on them,
+    /// Builds the samples once with the engine's tokenizer, runs every method on them,
     /// and writes the report (and the NIAH heat map).
     func run(benchmark: String, lengths: [Int], depths: [Double]?, samples: Int,
              build: ((String) -> Int) throws -> [EvalSample]) throws {
         guard samples >= 1 else { throw BatonError.invalidArgument("--samples: expected at least 1, found \(samples)") }
-        let methodNames = try methodList()
+        let methodList = try parseMethods(methods)
         let rankCount = try rankCount()
         let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
         let computeDevice = try parseDevice(device, gpus: gpus)
-        var evalSamples: [EvalSample] = []
+        // One engine serves every method: the model (and the rank models and NCCL group the
+        // parallel methods add to it) loads once.
+        let engine = try loadEvalEngine(directory: directory, device: computeDevice, lengths: lengths)
+        standardError("baton eval \(benchmark): generating prompts for lengths \(lengths)\n")
+        let evalSamples = try build(engine.promptTokenCounter())
         var predictions: [EvalPrediction] = []
-        for method in methodNames {
-            let generator = try loadEvalGenerator(directory: directory, device: computeDevice, method: method,
-                                                  ranks: rankCount, placement: gpus == nil ? .sharedDevice : .onePerGPU,
-                                                  lengths: lengths)
-            if evalSamples.isEmpty {
-                standardError("baton eval \(benchmark): generating prompts for lengths \(lengths)\n")
-                evalSamples = try build(generator.promptTokenCounter())
-            }
-            let bar = ProgressBar(label: "\(benchmark) \(method)", total: evalSamples.count)
-            predictions += try EvalRunner.run(evalSamples, method: method, generate: generator.generate,
+        for method in methodList {
+            let generator: any TextGenerator = method == .dense ? engine
+                : ParallelTextGenerator(engine: engine, method: method, ranks: rankCount ?? 2,
+                                        placement: gpus == nil ? .sharedDevice : .onePerGPU)
+            let bar = ProgressBar(label: "\(benchmark) \(method.rawValue)", total: evalSamples.count)
+            predictions += try EvalRunner.run(evalSamples, method: method.rawValue, generate: generator.generate,
                                               progress: bar.update)
         }
         let report = EvalReport(benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
@@ -180,12 +169,20 @@ func parseList<T>(_ value: String, name: String, _ convert: (String) -> T?) thro
     }
 }
 
-/// The model behind `baton eval`, for one attention method; checks the lengths fit the model.
-func loadEvalGenerator(directory: URL, device: ComputeDevice, method: String, ranks: Int?,
-                       placement: RankPlacement, lengths: [Int]) throws -> any TextGenerator {
-    guard let parsed = Method(rawValue: method) else {
-        throw BatonError.invalidArgument("--methods: unknown method '\(method)'; known: \(Method.allCases.map(\.rawValue).joined(separator: ","))")
+/// "dense,apb" -> [.dense, .apb] (case-insensitive); an unknown name is one error line listing
+/// the known ones.
+func parseMethods(_ value: String, option: String = "--methods") throws -> [Method] {
+    try parseList(value, name: option) { $0.lowercased() }.map { name in
+        guard let method = Method(rawValue: name) else {
+            throw BatonError.invalidArgument(
+                "\(option): unknown method '\(name)'; expected one of \(Method.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return method
     }
+}
+
+/// The engine behind `baton eval`; checks it has a tokenizer and that the lengths fit the model.
+func loadEvalEngine(directory: URL, device: ComputeDevice, lengths: [Int]) throws -> Engine {
     let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: device))
     guard engine.tokenizer != nil else {
         throw BatonError.invalidModel("\(directory.path): eval needs tokenizer.json to size and read prompts")
@@ -195,6 +192,5 @@ func loadEvalGenerator(directory: URL, device: ComputeDevice, method: String, ra
         throw BatonError.invalidArgument(
             "--lengths \(longest) exceeds the model's max_position_embeddings (\(limit)) in \(directory.path)/config.json")
     }
-    if parsed == .dense { return engine }
-    return ParallelTextGenerator(engine: engine, method: parsed, ranks: ranks ?? 2, placement: placement)
+    return engine
 }
