@@ -14,7 +14,7 @@ mkdir -p "$stage/lib"
 cp .build-release/release/baton "$stage/baton"
 strip "$stage/baton"
 for lib in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0; do
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !found { print $NF; found = 1 }')  # no early exit: pipefail would see SIGPIPE
     [ -n "$path" ] && cp -L "$path" "$stage/lib/"
 done
 mkdir -p "$out"

@@ -105,6 +105,31 @@ extension CPUBackend {
         return out
     }
 
+    /// The reference of the fused q/k/v split: the column blocks copied out, then `rotary` on q and k.
+    public func rotaryQKV(_ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
+                          inverseFrequencies: Tensor) throws -> (query: Tensor, key: Tensor, value: Tensor) {
+        let op = "rotaryQKV"
+        try requireFloat(qkv, op, "qkv")
+        try requireRank(qkv, 2, op, "qkv", "[T, (heads + 2 kvHeads) d]")
+        try require(heads > 0 && kvHeads > 0 && qkv.shape[1] % (heads + 2 * kvHeads) == 0,
+                    "rotaryQKV: qkv \(qkv.shape) does not split into \(heads) query and 2 x \(kvHeads) key/value heads")
+        let (tokens, d) = (qkv.shape[0], qkv.shape[1] / (heads + 2 * kvHeads))
+        let source = try floatTensor(qkv, threads: threads)
+        func columns(_ first: Int, _ count: Int) throws -> Tensor {
+            let out = try uninitializedHostTensor(Shape([tokens, count / d, d]), dtype: .f32)
+            withExtendedLifetime(source) {
+                for t in 0..<tokens {
+                    (out.floatPointer + t * count).update(from: source.floatPointer + t * qkv.shape[1] + first, count: count)
+                }
+            }
+            return out
+        }
+        let (qWidth, kvWidth) = (heads * d, kvHeads * d)
+        return (try rotary(columns(0, qWidth), positions: positions, inverseFrequencies: inverseFrequencies),
+                try rotary(columns(qWidth, kvWidth), positions: positions, inverseFrequencies: inverseFrequencies),
+                try columns(qWidth + kvWidth, kvWidth))
+    }
+
     /// silu(gate) * up, element-wise; same shapes, any float -> f32.
     public func siluMultiply(gate: Tensor, up: Tensor) throws -> Tensor {
         try elementwise(.siluMultiply, gate, up)

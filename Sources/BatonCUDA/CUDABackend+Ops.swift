@@ -80,6 +80,27 @@ extension CUDABackend {
         return out
     }
 
+    public func rotaryQKV(_ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
+                          inverseFrequencies: Tensor) throws -> (query: Tensor, key: Tensor, value: Tensor) {
+        try checkOnDevice(qkv, "rotaryQKV"); try checkOnDevice(positions, "rotaryQKV positions")
+        try checkOnDevice(inverseFrequencies, "rotaryQKV inverseFrequencies")
+        try require(qkv.shape.rank == 2 && heads > 0 && kvHeads > 0 && qkv.shape[1] % (heads + 2 * kvHeads) == 0,
+                    "rotaryQKV: expected qkv [T, (\(heads) + 2 x \(kvHeads)) d], got \(qkv.shape)")
+        let (T, d) = (qkv.shape[0], qkv.shape[1] / (heads + 2 * kvHeads))
+        try require(positions.elementCount == T && positions.dtype == .i32 && inverseFrequencies.elementCount * 2 == d
+                    && inverseFrequencies.dtype == .f32,
+                    "rotaryQKV: expected positions [\(T)] i32 and inverseFrequencies [\(d / 2)] f32; got "
+                    + "\(positions.shape) \(positions.dtype), \(inverseFrequencies.shape) \(inverseFrequencies.dtype)")
+        let query = try empty(Shape([T, heads, d]), dtype: activationDType)
+        let key = try empty(Shape([T, kvHeads, d]), dtype: activationDType)
+        let value = try empty(Shape([T, kvHeads, d]), dtype: activationDType)
+        try launchElementwise("ops.cu", "rotary_qkv", count: T * d / 2,
+                              [.tensor(qkv), .int(qkv.dtype.kernelCode), .tensor(positions), .tensor(inverseFrequencies),
+                               .tensor(query), .tensor(key), .tensor(value), .int(activationDType.kernelCode),
+                               .int64(T), .int(heads), .int(kvHeads), .int(d)])
+        return (query, key, value)
+    }
+
     public func siluMultiply(gate: Tensor, up: Tensor) throws -> Tensor {
         try checkOnDevice(gate, "siluMultiply"); try checkOnDevice(up, "siluMultiply")
         try require(gate.shape == up.shape, "siluMultiply: gate \(gate.shape) and up \(up.shape) differ")

@@ -17,7 +17,14 @@ struct Linear {
 /// Grouped-query self-attention. RoPE is applied here with the tokens' global positions; who
 /// attends to what is the strategy's decision.
 struct Attention {
-    let qProj, kProj, vProj, oProj: Linear
+    /// The q, k and v projections: separate, or one `[(H + 2 Hkv) d, D]` weight `[q; k; v]` (one
+    /// GEMM, whose output `rotaryQKV` splits; see `ProjectionFusion`).
+    enum QKV {
+        case separate(q: Linear, k: Linear, v: Linear)
+        case fused(Linear)
+    }
+    let qkv: QKV
+    let oProj: Linear
     let heads, kvHeads, headDim: Int
 
     /// x `[T, D]` act -> residual + attention `[T, D]` act (the residual added in the output
@@ -27,20 +34,36 @@ struct Attention {
                         timer: PartTimer?) throws -> Tensor {
         let tokens = x.shape.rows
         let input = try timed(timer, .projections) {
-            let q = try qProj(x, backend)  // [T, H*d]
-            let k = try kProj(x, backend)  // [T, Hkv*d]
-            let v = try vProj(x, backend)  // [T, Hkv*d]
-            let query = try backend.rotary(q.reshaped(tokens, heads, headDim), positions: positions,
-                                           inverseFrequencies: inverseFrequencies)
-            let key = try backend.rotary(k.reshaped(tokens, kvHeads, headDim), positions: positions,
-                                         inverseFrequencies: inverseFrequencies)
-            return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
-                                  preRotary: (q, k, v))
+            switch qkv {
+            case .separate(let qProj, let kProj, let vProj):
+                let q = try qProj(x, backend)  // [T, H*d]
+                let k = try kProj(x, backend)  // [T, Hkv*d]
+                let v = try vProj(x, backend)  // [T, Hkv*d]
+                let query = try backend.rotary(q.reshaped(tokens, heads, headDim), positions: positions,
+                                               inverseFrequencies: inverseFrequencies)
+                let key = try backend.rotary(k.reshaped(tokens, kvHeads, headDim), positions: positions,
+                                             inverseFrequencies: inverseFrequencies)
+                return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
+                                      preRotary: .separate(query: q, key: k, value: v))
+            case .fused(let qkvProj):
+                let joined = try qkvProj(x, backend)  // [T, (H + 2 Hkv) d]
+                let (query, key, value) = try backend.rotaryQKV(joined, heads: heads, kvHeads: kvHeads,
+                                                                positions: positions,
+                                                                inverseFrequencies: inverseFrequencies)
+                return AttentionInput(layer: layer, query: query, key: key, value: value, preRotary: .joined(joined))
+            }
         }
         let out = try timed(timer, .attention) { try strategy.attend(input, cache: cache, backend: backend) }  // [T, H, d]
         return try timed(timer, .projections) {
             try backend.matmulAdd(out.reshaped(out.shape.rows, heads * headDim), weight: oProj.weight, bias: oProj.bias,
                                   residual: residual)
+        }
+    }
+
+    var linears: [Linear] {
+        switch qkv {
+        case .separate(let q, let k, let v): [q, k, v, oProj]
+        case .fused(let qkvProj): [qkvProj, oProj]
         }
     }
 }
@@ -136,7 +159,9 @@ public final class LlamaModel: @unchecked Sendable {
     public var mlpRowBlock: Int
 
     /// Builds the model from `weights` on `backend`, tensor by tensor; `progress` reports bytes.
-    public init(config: ModelConfig, weights: WeightSource, backend: any Backend,
+    /// `fuseProjections`: whether q/k/v and gate/up load as one weight each (`ProjectionFusion`);
+    /// nil: on a device unless switched off by their environment variables, never on the CPU.
+    public init(config: ModelConfig, weights: WeightSource, backend: any Backend, fuseProjections: Bool? = nil,
                 progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
         try config.validate()
         self.config = config
@@ -145,28 +170,11 @@ public final class LlamaModel: @unchecked Sendable {
             ?? 4096
         let specs = Self.weightSpecs(config)
         let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
-        var loaded: [String: Tensor] = [:]
-        // On a device, gate and up are loaded into the two row halves of one [2F, D] weight (their
-        // biases likewise), so the MLP makes one GEMM of them; each part is a temporary of one size,
-        // reused layer after layer. The CPU reference keeps them apart.
-        let fuseGateUp = Self.fusesGateUp(backend)
-        for spec in specs {
-            let name = spec.name
-            if fuseGateUp, let range = name.range(of: ".mlp.gate_proj.") ?? name.range(of: ".mlp.up_proj.") {
-                let isGate = name[range].contains("gate")
-                let fusedName = name.replacingCharacters(in: range, with: ".mlp.gate_up_proj.")
-                let rows = spec.shape.rows
-                if loaded[fusedName] == nil {
-                    loaded[fusedName] = try backend.empty(spec.shape.withRows(2 * rows), dtype: backend.activationDType)
-                }
-                let part = try loader.load(spec)
-                let destination = loaded[fusedName]!.rows(isGate ? 0..<rows : rows..<2 * rows)
-                try backend.copy(part.dtype == destination.dtype ? part : backend.cast(part, to: destination.dtype),
-                                 into: destination)
-                continue
-            }
-            loaded[name] = try loader.load(spec)
-        }
+        let fuseQKV = fuseProjections ?? ProjectionFusion.qkv.applies(on: backend)
+        let fuseGateUp = fuseProjections ?? ProjectionFusion.gateUp.applies(on: backend)
+        let loaded = try loadFusingProjections(specs: specs, loader: loader,
+                                               fusions: (fuseQKV ? [.qkv] : []) + (fuseGateUp ? [.gateUp] : []),
+                                               backend: backend)
         func linear(_ prefix: String, bias: Bool) -> Linear {
             Linear(weight: loaded[prefix + ".weight"]!, bias: bias ? loaded[prefix + ".bias"]! : nil)
         }
@@ -176,9 +184,10 @@ public final class LlamaModel: @unchecked Sendable {
         layers = (0..<config.numHiddenLayers).map { layer in
             let p = "model.layers.\(layer)."
             return TransformerBlock(
-                selfAttn: Attention(qProj: linear(p + "self_attn.q_proj", bias: config.hasQKVBias),
-                                    kProj: linear(p + "self_attn.k_proj", bias: config.hasQKVBias),
-                                    vProj: linear(p + "self_attn.v_proj", bias: config.hasQKVBias),
+                selfAttn: Attention(qkv: fuseQKV ? .fused(linear(p + "self_attn.qkv_proj", bias: config.hasQKVBias))
+                                        : .separate(q: linear(p + "self_attn.q_proj", bias: config.hasQKVBias),
+                                                    k: linear(p + "self_attn.k_proj", bias: config.hasQKVBias),
+                                                    v: linear(p + "self_attn.v_proj", bias: config.hasQKVBias)),
                                     oProj: linear(p + "self_attn.o_proj", bias: config.hasOutputBias),
                                     heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
                                     headDim: config.headDim),
@@ -192,12 +201,6 @@ public final class LlamaModel: @unchecked Sendable {
         }
         let frequencies = config.inverseFrequencies().map(Float.init)
         inverseFrequencies = try backend.upload(Tensor(frequencies, shape: Shape([frequencies.count]), dtype: .f32))
-    }
-
-    /// Whether the gate and up projections are one GEMM on `backend`: on a device, unless
-    /// `BATON_FUSE_GATE_UP=0`; never on the CPU reference.
-    static func fusesGateUp(_ backend: any Backend) -> Bool {
-        backend.device != .cpu && ProcessInfo.processInfo.environment["BATON_FUSE_GATE_UP"] != "0"
     }
 
     /// Reads `directory/config.json` and its safetensors.
@@ -277,8 +280,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// Bytes of weights on the backend (the LM head counted once when tied).
     public var weightByteCount: Int {
         let perLayer = layers.reduce(0) { sum, block in
-            let a = block.selfAttn, m = block.mlp
-            let linears = [a.qProj, a.kProj, a.vProj, a.oProj] + m.linears
+            let linears = block.selfAttn.linears + block.mlp.linears
             return sum + linears.reduce(0) { $0 + $1.weight.byteCount + ($1.bias?.byteCount ?? 0) }
                 + block.inputLayernorm.byteCount + block.postAttentionLayernorm.byteCount
         }

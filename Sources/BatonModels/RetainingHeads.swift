@@ -84,15 +84,12 @@ public final class RetainingHeads: @unchecked Sendable {
         return RetainingHeads(config: config, backend: backend, heads: heads)
     }
 
-    /// preRotary q `[T, H*d]`, k `[T, Hkv*d]`, v `[T, Hkv*d]` act -> importance `[T, Hkv]` f32.
-    public func scores(layer: Int, preRotary: (query: Tensor, key: Tensor, value: Tensor)) throws -> Tensor {
+    /// The layer's pre-RoPE projections `[q; k; v]` act -> importance `[T, Hkv]` f32.
+    public func scores(layer: Int, preRotary: PreRotaryProjections) throws -> Tensor {
         try BatonTensor.require(heads.indices.contains(layer),
                                 "RetainingHeads.scores: layer \(layer) out of 0..<\(heads.count)")
         let head = heads[layer]
-        let tokens = preRotary.query.shape.rows
-        let joined = try backend.concatColumns([preRotary.query.reshaped(tokens, preRotary.query.elementCount / max(tokens, 1)),
-                                                preRotary.key.reshaped(tokens, preRotary.key.elementCount / max(tokens, 1)),
-                                                preRotary.value.reshaped(tokens, preRotary.value.elementCount / max(tokens, 1))])
+        let joined = try preRotary.joined(backend)
         try BatonTensor.require(joined.shape[1] == head.fc1.weight.shape[1],
                                 "RetainingHeads.scores: [q; k; v] has \(joined.shape[1]) columns, fc1 expects \(head.fc1.weight.shape[1])")
         let scores = try head.fc2(backend.silu(head.fc1(joined, backend)), backend)

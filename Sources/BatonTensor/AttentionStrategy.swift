@@ -8,17 +8,34 @@ public struct AttentionInput: @unchecked Sendable {
     public let key: Tensor
     /// `[T, Hkv, d]` values.
     public let value: Tensor
-    /// The projections before RoPE (`[T, H*d]`, `[T, Hkv*d]`, `[T, Hkv*d]`), which APB's
-    /// retaining heads read. Strategies that do not need them ignore them.
-    public let preRotary: (query: Tensor, key: Tensor, value: Tensor)?
+    /// The projections before RoPE, which APB's retaining heads read. Strategies that do not
+    /// need them ignore them.
+    public let preRotary: PreRotaryProjections?
 
-    public init(layer: Int, query: Tensor, key: Tensor, value: Tensor,
-                preRotary: (query: Tensor, key: Tensor, value: Tensor)? = nil) {
+    public init(layer: Int, query: Tensor, key: Tensor, value: Tensor, preRotary: PreRotaryProjections? = nil) {
         self.layer = layer
         self.query = query
         self.key = key
         self.value = value
         self.preRotary = preRotary
+    }
+}
+
+/// A layer's q, k and v projections before RoPE, as the model computed them.
+public enum PreRotaryProjections: @unchecked Sendable {
+    /// `[T, H*d]`, `[T, Hkv*d]`, `[T, Hkv*d]`.
+    case separate(query: Tensor, key: Tensor, value: Tensor)
+    /// `[T, (H + 2 Hkv) d]`: the fused projection's output, columns `[q | k | v]`.
+    case joined(Tensor)
+
+    /// `[T, (H + 2 Hkv) d]`, columns `[q | k | v]`.
+    public func joined(_ backend: any Backend) throws -> Tensor {
+        switch self {
+        case .joined(let qkv): return qkv
+        case .separate(let query, let key, let value):
+            let tokens = query.shape.rows
+            return try backend.concatColumns([query, key, value].map { $0.reshaped(tokens, $0.elementCount / max(tokens, 1)) })
+        }
     }
 }
 

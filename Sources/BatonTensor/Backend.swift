@@ -37,6 +37,10 @@ public protocol Backend: AnyObject, Sendable {
     /// x `[T, heads, d]` act, positions `[T]` i32, inverseFrequencies `[d/2]` f32 ->
     /// rotary embedding in the Hugging Face (rotate-half, non-interleaved) convention.
     func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor
+    /// qkv `[T, (heads + 2 kvHeads) d]` (a fused q/k/v projection, columns `[q | k | v]`) ->
+    /// `rotary(q)` `[T, heads, d]`, `rotary(k)` `[T, kvHeads, d]` and v `[T, kvHeads, d]`, act.
+    func rotaryQKV(_ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
+                   inverseFrequencies: Tensor) throws -> (query: Tensor, key: Tensor, value: Tensor)
     /// silu(gate) * up, element-wise, same shapes.
     func siluMultiply(gate: Tensor, up: Tensor) throws -> Tensor
     /// x `[M, 2F]` (gate columns `0..<F`, up columns `F..<2F`) -> silu(gate) * up `[M, F]` act: the

@@ -193,6 +193,29 @@ final class OpChecks {
                                                                    T: T, heads: heads, d: d)), Self.bf16Tolerance)
             }
         }
+        // The fused q/k/v split: each output against the reference on its column block.
+        for (T, H, Hkv, d) in [(13, 4, 2, 64), (9, 8, 2, 128)] {
+            check("rotaryQKV", "[\(T), (\(H) + 2x\(Hkv)) x \(d)]") {
+                let width = (H + 2 * Hkv) * d
+                let (x, tx) = try input(Shape([T, width]))
+                let positions = (0..<T).map { Int32($0 == T - 1 ? 131_000 : random.int(5000)) }
+                let inverse = (0..<d / 2).map { Float(pow(500_000.0, -2.0 * Double($0) / Double(d))) }
+                let (q, k, v) = try backend.rotaryQKV(tx, heads: H, kvHeads: Hkv, positions: try backend.int32Tensor(positions),
+                                                      inverseFrequencies: try backend.tensor(inverse, shape: Shape([d / 2]), dtype: .f32))
+                func block(_ first: Int, _ count: Int) -> [Float] {
+                    (0..<T).flatMap { t in x[t * width + first..<t * width + first + count] }
+                }
+                let label = "[\(T), (\(H) + 2x\(Hkv)) x \(d)]"
+                record("rotaryQKV", label + " q", Reference.relativeError(try backend.floats(q),
+                       Reference.rotary(x: block(0, H * d), positions: positions, inverseFrequencies: inverse, T: T, heads: H, d: d)),
+                       Self.bf16Tolerance)
+                record("rotaryQKV", label + " k", Reference.relativeError(try backend.floats(k),
+                       Reference.rotary(x: block(H * d, Hkv * d), positions: positions, inverseFrequencies: inverse, T: T,
+                                        heads: Hkv, d: d)), Self.bf16Tolerance)
+                record("rotaryQKV", label + " v", Reference.relativeError(try backend.floats(v),
+                       block((H + Hkv) * d, Hkv * d).map(Double.init)), Self.bf16Tolerance)
+            }
+        }
     }
 
     func checkSelection() {

@@ -90,6 +90,34 @@ final class LayerOpsTests: XCTestCase {
         }
     }
 
+    func testRotaryQKVSplitsColumnsAndRotatesQueryAndKey() throws {
+        let (tokens, heads, kvHeads, dim) = (3, 2, 1, 8)
+        let width = (heads + 2 * kvHeads) * dim
+        let values = (0..<tokens * width).map { Float(($0 * 37) % 23) / 7 - 1.5 }
+        let qkv = Tensor(values, shape: [tokens, width])
+        let positions: [Int32] = [0, 5, 130_000]
+        let inverseFrequencies = Tensor((0..<dim / 2).map { Float(pow(10_000.0, -2.0 * Double($0) / Double(dim))) },
+                                        shape: [dim / 2])
+        func block(_ first: Int, _ count: Int, heads: Int) -> Tensor {
+            Tensor((0..<tokens).flatMap { values[$0 * width + first..<$0 * width + first + count] }, shape: [tokens, heads, dim])
+        }
+        let (query, key, value) = try backend.rotaryQKV(qkv, heads: heads, kvHeads: kvHeads, positions: Tensor(int32: positions),
+                                                        inverseFrequencies: inverseFrequencies)
+        let expectedQuery = try backend.rotary(block(0, heads * dim, heads: heads), positions: Tensor(int32: positions),
+                                               inverseFrequencies: inverseFrequencies)
+        let expectedKey = try backend.rotary(block(heads * dim, kvHeads * dim, heads: kvHeads), positions: Tensor(int32: positions),
+                                             inverseFrequencies: inverseFrequencies)
+        XCTAssertEqual(query.shape, [tokens, heads, dim])
+        XCTAssertEqual(query.floats(), expectedQuery.floats())
+        XCTAssertEqual(key.floats(), expectedKey.floats())
+        XCTAssertEqual(value.floats(), block((heads + kvHeads) * dim, kvHeads * dim, heads: kvHeads).floats())
+        XCTAssertNotEqual(key.floats(), block(heads * dim, kvHeads * dim, heads: kvHeads).floats(), "the key was rotated")
+        assertThrowsBatonError(["rotaryQKV", "split"]) {
+            _ = try backend.rotaryQKV(qkv, heads: 3, kvHeads: 1, positions: Tensor(int32: positions),
+                                      inverseFrequencies: inverseFrequencies)
+        }
+    }
+
     func testSiluAndSiluMultiplyMatchReference() throws {
         var rng = SeededGenerator(seed: 43)
         let values = rng.floats(40_000, in: -8...8) + [-100, 100, 0, -0.0, 88.8, -88.8]

@@ -96,4 +96,23 @@ final class LlamaModelTests: XCTestCase {
         let maxDifference = zip(blocked, whole).map { abs($0 - $1) }.max() ?? .infinity
         XCTAssertLessThan(maxDifference, 1e-5)
     }
+
+    /// The fused q/k/v and gate/up weights (what a device loads) give the separate projections'
+    /// logits, on both fixtures (tiny-qwen2 has q/k/v biases, which are fused too).
+    func testFusedProjectionsGiveTheSeparateLogits() throws {
+        for name in ["tiny-llama", "tiny-qwen2"] {
+            let fixture = try FixtureModel(name)
+            let config = try ModelConfig.load(directory: fixture.directory)
+            let separate = try LlamaModel(config: config, weights: .directory(fixture.directory), backend: backend,
+                                          fuseProjections: false)
+            let fused = try LlamaModel(config: config, weights: .directory(fixture.directory), backend: backend,
+                                       fuseProjections: true)
+            let ids = try XCTUnwrap(fixture.logits().last).inputIds
+            let expected = try logits(separate, ids, cache: separate.makeCache(backend: backend))
+            let actual = try logits(fused, ids, cache: fused.makeCache(backend: backend))
+            let maxDifference = zip(actual, expected).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThan(maxDifference, 1e-4, name)
+            XCTAssertGreaterThan(expected.map(abs).max() ?? 0, 1e-2, "\(name): logits are not all zero")
+        }
+    }
 }

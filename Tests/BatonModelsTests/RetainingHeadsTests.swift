@@ -36,10 +36,10 @@ final class RetainingHeadsTests: XCTestCase {
         XCTAssertEqual(heads.hiddenSize, hidden)
         let (tokens, kv, d) = (5, config.numKeyValueHeads, config.headDim)
         let q = values(tokens * config.numAttentionHeads * d, 11), k = values(tokens * kv * d, 12), v = values(tokens * kv * d, 13)
-        let scores = try heads.scores(layer: 1, preRotary: (
-            try backend.tensor(q, shape: [tokens, config.numAttentionHeads * d], dtype: .f32),
-            try backend.tensor(k, shape: [tokens, kv * d], dtype: .f32),
-            try backend.tensor(v, shape: [tokens, kv * d], dtype: .f32)))
+        let scores = try heads.scores(layer: 1, preRotary: .separate(
+            query: try backend.tensor(q, shape: [tokens, config.numAttentionHeads * d], dtype: .f32),
+            key: try backend.tensor(k, shape: [tokens, kv * d], dtype: .f32),
+            value: try backend.tensor(v, shape: [tokens, kv * d], dtype: .f32)))
         XCTAssertEqual(scores.shape, [tokens, kv])
         XCTAssertEqual(scores.dtype, .f32)
         let ours = try backend.floats(scores)
@@ -74,10 +74,10 @@ final class RetainingHeadsTests: XCTestCase {
     func testRandomHeadsGiveFiniteScoresPerKVHead() throws {
         let heads = try RetainingHeads.random(config: config, backend: backend, seed: 5, hiddenSize: 32)
         let tokens = 7, d = config.headDim, kv = config.numKeyValueHeads
-        let scores = try heads.scores(layer: 0, preRotary: (
-            try backend.tensor(values(tokens * config.numAttentionHeads * d, 1), shape: [tokens, config.numAttentionHeads * d], dtype: .f32),
-            try backend.tensor(values(tokens * kv * d, 2), shape: [tokens, kv * d], dtype: .f32),
-            try backend.tensor(values(tokens * kv * d, 3), shape: [tokens, kv * d], dtype: .f32)))
+        let scores = try heads.scores(layer: 0, preRotary: .separate(
+            query: try backend.tensor(values(tokens * config.numAttentionHeads * d, 1), shape: [tokens, config.numAttentionHeads * d], dtype: .f32),
+            key: try backend.tensor(values(tokens * kv * d, 2), shape: [tokens, kv * d], dtype: .f32),
+            value: try backend.tensor(values(tokens * kv * d, 3), shape: [tokens, kv * d], dtype: .f32)))
         XCTAssertEqual(scores.shape, [tokens, kv])
         XCTAssertTrue(try backend.floats(scores).allSatisfy(\.isFinite))
     }

@@ -119,6 +119,33 @@ extern "C" __global__ void rms_norm_rows(const void *x, int xType, const void *w
     }
 }
 
+// qkv [T, (H + 2 Hkv) d] (the fused q/k/v projection) -> q [T, H, d] and k [T, Hkv, d] with the
+// rotary embedding of rotary_rows, v [T, Hkv, d] copied: one pass over the GEMM output. One thread
+// per (token, rotation pair c): the angle's sine and cosine, which cost far more than the rotation
+// (large arguments take sincosf's slow path), are computed once for all H + Hkv heads.
+extern "C" __global__ void rotary_qkv(const void *qkv, int xType, const int *positions, const float *inverseFrequencies,
+                                      void *q, void *k, void *v, int outType, long T, int H, int Hkv, int d) {
+    const long half = d / 2, width = (long)(H + 2 * Hkv) * d;
+    GRID_STRIDE(i, T * half) {
+        const long c = i % half, t = i / half, row = t * width;
+        float sine, cosine;
+        sincosf((float)positions[t] * inverseFrequencies[c], &sine, &cosine);
+        for (int h = 0; h < H + Hkv; h++) {
+            const long in = row + (long)h * d;
+            void *out = h < H ? q : k;
+            const long base = h < H ? (t * H + h) * d : (t * Hkv + h - H) * d;
+            const float a = load_as_float(qkv, xType, in + c), b = load_as_float(qkv, xType, in + c + half);
+            store_float(out, outType, base + c, a * cosine - b * sine);
+            store_float(out, outType, base + c + half, b * cosine + a * sine);
+        }
+        for (int h = 0; h < Hkv; h++) {
+            const long in = row + (long)(H + Hkv + h) * d, base = (t * Hkv + h) * d;
+            store_float(v, outType, base + c, load_as_float(qkv, xType, in + c));
+            store_float(v, outType, base + c + half, load_as_float(qkv, xType, in + c + half));
+        }
+    }
+}
+
 // x [T, heads, d]: rotate-half rotary embedding with angle positions[t] * inverseFrequencies[i].
 extern "C" __global__ void rotary_rows(const void *x, int xType, const int *positions,
                                        const float *inverseFrequencies, void *out, int outType, long T, long heads,

@@ -1,0 +1,71 @@
+import BatonTensor
+import Foundation
+
+/// Projections that read the same input and, on a device, are loaded as one weight whose row
+/// blocks are the parts (biases likewise), so that they make one GEMM: q/k/v (`[(H + 2 Hkv) d, D]`,
+/// split and RoPE'd by `Backend.rotaryQKV`) and gate/up (`[2F, D]`, read by
+/// `siluMultiplyHalves`). A wider GEMM runs closer to the tensor cores' peak than its parts
+/// (the narrow k and v ran at ~600 TFLOP/s on an H100, the q/k/v one at ~750; bench/RESULTS.md).
+/// The CPU reference keeps every projection apart.
+struct ProjectionFusion {
+    /// Parts in row order, as they appear in checkpoint names (`model.layers.N.<part>.weight`).
+    let parts: [String]
+    /// The fused tensor's name in their place.
+    let fused: String
+    /// Environment variable that turns this fusion off when set to 0 (A/B runs).
+    let switchVariable: String
+
+    static let qkv = ProjectionFusion(parts: ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"],
+                                      fused: "self_attn.qkv_proj", switchVariable: "BATON_FUSE_QKV")
+    static let gateUp = ProjectionFusion(parts: ["mlp.gate_proj", "mlp.up_proj"], fused: "mlp.gate_up_proj",
+                                         switchVariable: "BATON_FUSE_GATE_UP")
+
+    /// Whether this fusion applies on `backend`: on a device, unless its switch is 0.
+    func applies(on backend: any Backend) -> Bool {
+        backend.device != .cpu && ProcessInfo.processInfo.environment[switchVariable] != "0"
+    }
+
+    /// For `name` = `prefix<part>.<suffix>`: the fused tensor's name and the part's index.
+    func match(_ name: String) -> (fusedName: String, part: Int)? {
+        for (index, part) in parts.enumerated() {
+            if let range = name.range(of: "." + part + ".") {
+                return (name.replacingCharacters(in: range, with: "." + fused + "."), index)
+            }
+        }
+        return nil
+    }
+}
+
+/// Loads every spec through `loader`, writing the parts of the active `fusions` into their fused
+/// tensors; each part passes through one temporary of its own size, so peak memory grows by one
+/// part, never by a copy of the model.
+func loadFusingProjections(specs: [WeightSpec], loader: WeightLoader, fusions: [ProjectionFusion],
+                           backend: any Backend) throws -> [String: Tensor] {
+    let specsByName = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    var loaded: [String: Tensor] = [:]
+    for spec in specs {
+        guard let fusion = fusions.first(where: { $0.match(spec.name) != nil }),
+              let (fusedName, partIndex) = fusion.match(spec.name) else {
+            loaded[spec.name] = try loader.load(spec)
+            continue
+        }
+        // Row counts of this tensor's siblings: the same name with each part in place of this one's.
+        let rowsOfParts = try fusion.parts.map { part -> Int in
+            let sibling = spec.name.replacingOccurrences(of: "." + fusion.parts[partIndex] + ".", with: "." + part + ".")
+            guard let siblingSpec = specsByName[sibling] else {
+                throw BatonError.invalidArgument("loading \(spec.name): its fused sibling \(sibling) is not in the weight list")
+            }
+            return siblingSpec.shape.rows
+        }
+        if loaded[fusedName] == nil {
+            loaded[fusedName] = try backend.empty(spec.shape.withRows(rowsOfParts.reduce(0, +)),
+                                                  dtype: backend.activationDType)
+        }
+        let start = rowsOfParts[..<partIndex].reduce(0, +)
+        let destination = loaded[fusedName]!.rows(start..<start + rowsOfParts[partIndex])
+        let part = try loader.load(spec)
+        try backend.copy(part.dtype == destination.dtype ? part : backend.cast(part, to: destination.dtype),
+                         into: destination)
+    }
+    return loaded
+}
