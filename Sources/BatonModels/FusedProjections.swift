@@ -44,8 +44,8 @@ func loadFusingProjections(specs: [WeightSpec], loader: WeightLoader, fusions: [
     let specsByName = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     var loaded: [String: Tensor] = [:]
     for spec in specs {
-        guard let fusion = fusions.first(where: { $0.match(spec.name) != nil }),
-              let (fusedName, partIndex) = fusion.match(spec.name) else {
+        guard let (fusion, (fusedName, partIndex)) = fusions.lazy
+            .compactMap({ fusion in fusion.match(spec.name).map { (fusion, $0) } }).first else {
             loaded[spec.name] = try loader.load(spec)
             continue
         }

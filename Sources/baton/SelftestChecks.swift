@@ -195,7 +195,8 @@ final class OpChecks {
         }
         // The fused q/k/v split: each output against the reference on its column block.
         for (T, H, Hkv, d) in [(13, 4, 2, 64), (9, 8, 2, 128)] {
-            check("rotaryQKV", "[\(T), (\(H) + 2x\(Hkv)) x \(d)]") {
+            let label = "[\(T), (\(H) + 2x\(Hkv)) x \(d)]"
+            check("rotaryQKV", label) {
                 let width = (H + 2 * Hkv) * d
                 let (x, tx) = try input(Shape([T, width]))
                 let positions = (0..<T).map { Int32($0 == T - 1 ? 131_000 : random.int(5000)) }
@@ -205,7 +206,6 @@ final class OpChecks {
                 func block(_ first: Int, _ count: Int) -> [Float] {
                     (0..<T).flatMap { t in x[t * width + first..<t * width + first + count] }
                 }
-                let label = "[\(T), (\(H) + 2x\(Hkv)) x \(d)]"
                 record("rotaryQKV", label + " q", Reference.relativeError(try backend.floats(q),
                        Reference.rotary(x: block(0, H * d), positions: positions, inverseFrequencies: inverse, T: T, heads: H, d: d)),
                        Self.bf16Tolerance)
