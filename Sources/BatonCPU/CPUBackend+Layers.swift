@@ -162,6 +162,14 @@ extension CPUBackend {
         try add(residual, matmul(x, weight: weight, bias: bias))
     }
 
+    /// accumulator += x W^T (+ bias), in place, rounded to the accumulator's dtype.
+    public func matmulAccumulate(_ x: Tensor, weight: Tensor, bias: Tensor?, into accumulator: Tensor) throws {
+        let sum = try matmulAdd(x, weight: weight, bias: bias, residual: accumulator)
+        try require(sum.shape == accumulator.shape,
+                    "matmulAccumulate: x W^T is \(sum.shape), the accumulator \(accumulator.shape)")
+        try copy(sum.dtype == accumulator.dtype ? sum : cast(sum, to: accumulator.dtype), into: accumulator)
+    }
+
     /// silu(x) = x * sigmoid(x), element-wise; any float -> f32.
     public func silu(_ x: Tensor) throws -> Tensor {
         try elementwise(.silu, x, nil)

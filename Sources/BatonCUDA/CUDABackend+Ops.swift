@@ -16,16 +16,25 @@ extension CUDABackend {
     }
 
     public func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
-        try matmul(x, weight: weight, bias: bias, residual: nil)
+        try matmul(x, weight: weight, bias: bias, residual: nil, into: nil)
     }
 
     /// residual + x W^T + bias, the residual added in the GEMM (cuBLASLt's C, beta 1), so in fp32
     /// before the output's one rounding.
     public func matmulAdd(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor) throws -> Tensor {
-        try matmul(x, weight: weight, bias: bias, residual: residual)
+        try matmul(x, weight: weight, bias: bias, residual: residual, into: nil)
     }
 
-    private func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor?) throws -> Tensor {
+    /// The same with the accumulator as C and D (cuBLASLt computes in place when both have one layout).
+    public func matmulAccumulate(_ x: Tensor, weight: Tensor, bias: Tensor?, into accumulator: Tensor) throws {
+        try checkOnDevice(accumulator, "matmulAccumulate accumulator")
+        try require(accumulator.dtype == activationDType,
+                    "matmulAccumulate: the accumulator must be \(activationDType), found \(accumulator.dtype)")
+        _ = try matmul(x, weight: weight, bias: bias, residual: accumulator, into: accumulator)
+    }
+
+    /// y = residual + x W^T + bias into `destination` (a new tensor if nil; it may be the residual).
+    private func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor?, into destination: Tensor?) throws -> Tensor {
         try require(x.shape.rank == 2 && weight.shape.rank == 2 && x.shape[1] == weight.shape[1],
                     "matmul: expected x [M, K] and weight [N, K], got \(x.shape) and \(weight.shape)")
         let (M, K, N) = (x.shape[0], x.shape[1], weight.shape[0])
@@ -36,13 +45,14 @@ extension CUDABackend {
         }
         let xb = try asActivation(x, "matmul x"), wb = try asActivation(weight, "matmul weight")
         let rb = try residual.map { try asActivation($0, "matmulAdd residual") }
-        if M == 0 || N == 0 { return try empty(Shape([M, N]), dtype: activationDType) }
-        if K == 0 {
-            let zero = try zeros(Shape([M, N]), dtype: activationDType)
-            return try rb.map { try add($0, zero) } ?? zero
+        if M == 0 || N == 0 { return try destination ?? empty(Shape([M, N]), dtype: activationDType) }
+        let y = try destination ?? empty(Shape([M, N]), dtype: activationDType)
+        if K == 0 {  // x W^T is zero: y is the residual (or zeros), plus the bias below
+            let source = try rb ?? zeros(Shape([M, N]), dtype: activationDType)
+            if source.address != y.address { try copy(source, into: y) }
+        } else {
+            try gemm.get().run(x: xb, weight: wb, into: y, residual: rb, M: M, N: N, K: K)
         }
-        let y = try empty(Shape([M, N]), dtype: activationDType)
-        try gemm.get().run(x: xb, weight: wb, into: y, residual: rb, M: M, N: N, K: K)
         if synchronizeAfterLaunch { try synchronize() }
         if let bias {
             try checkOnDevice(bias, "matmul bias")
@@ -74,9 +84,11 @@ extension CUDABackend {
                     + "\(positions.shape) \(positions.dtype), \(inverseFrequencies.shape) \(inverseFrequencies.dtype)")
         let (T, heads, d) = (x.shape[0], x.shape[1], x.shape[2])
         let out = try empty(x.shape, dtype: activationDType)
-        try launchElementwise("ops.cu", "rotary_rows", count: T * heads * d / 2,
+        // rotary_qkv with no key or value heads: sine and cosine once per (token, pair) for all heads.
+        try launchElementwise("ops.cu", "rotary_qkv", count: T * d / 2,
                               [.tensor(x), .int(x.dtype.kernelCode), .tensor(positions), .tensor(inverseFrequencies),
-                               .tensor(out), .int(activationDType.kernelCode), .int64(T), .int64(heads), .int64(d)])
+                               .tensor(out), .tensor(out), .tensor(out), .int(activationDType.kernelCode),
+                               .int64(T), .int(heads), .int(0), .int(d)])
         return out
     }
 

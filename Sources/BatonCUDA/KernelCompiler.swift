@@ -73,7 +73,12 @@ public struct KernelCompiler: Sendable {
     func options(fastMath: Bool) -> [String] {
         var options = ["--gpu-architecture=\(architecture)", "--std=c++17"]
         if fastMath { options.append("--use_fast_math") }
-        if ProcessInfo.processInfo.environment["BATON_KERNEL_VERBOSE"] != nil { options.append("--ptxas-options=-v") }
+        let environment = ProcessInfo.processInfo.environment
+        if environment["BATON_KERNEL_VERBOSE"] != nil { options.append("--ptxas-options=-v") }
+        // Kernel variants for A/B runs (e.g. `BATON_KERNEL_DEFINES="NAME=1 OTHER"`); part of the cache key.
+        for define in (environment["BATON_KERNEL_DEFINES"] ?? "").split(separator: " ") {
+            options.append("--define-macro=\(define)")
+        }
         return options + Self.includeFolders().map { "--include-path=\($0)" }
     }
 

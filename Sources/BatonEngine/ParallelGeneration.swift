@@ -184,6 +184,8 @@ final class RetainingHeadScorer: PassingScorer {
 
     init(_ heads: RetainingHeads) { self.heads = heads }
 
+    var readsPreRotaryProjections: Bool { true }
+
     func scores(_ input: AttentionInput, keyRows: Range<Int>, probeRows: Range<Int>,
                 backend: any Backend) throws -> Tensor {
         guard let preRotary = input.preRotary else {

@@ -27,36 +27,47 @@ struct Attention {
     let oProj: Linear
     let heads, kvHeads, headDim: Int
 
-    /// x `[T, D]` act -> residual + attention `[T, D]` act (the residual added in the output
-    /// projection's GEMM).
-    func callAsFunction(_ x: Tensor, residual: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
+    /// x `[T, D]` act (the layer input) -> x + attention(norm(x)) `[T, D]` act (the residual
+    /// added in the output projection's GEMM).
+    func callAsFunction(_ x: Tensor, norm: RMSNorm, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
                         strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
                         timer: PartTimer?) throws -> Tensor {
-        let tokens = x.shape.rows
-        let input = try timed(timer, .projections) {
-            switch qkv {
-            case .separate(let qProj, let kProj, let vProj):
-                let q = try qProj(x, backend)  // [T, H*d]
-                let k = try kProj(x, backend)  // [T, Hkv*d]
-                let v = try vProj(x, backend)  // [T, Hkv*d]
-                let query = try backend.rotary(q.reshaped(tokens, heads, headDim), positions: positions,
-                                               inverseFrequencies: inverseFrequencies)
-                let key = try backend.rotary(k.reshaped(tokens, kvHeads, headDim), positions: positions,
-                                             inverseFrequencies: inverseFrequencies)
-                return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
-                                      preRotary: .separate(query: q, key: k, value: v))
-            case .fused(let qkvProj):
-                let joined = try qkvProj(x, backend)  // [T, (H + 2 Hkv) d]
-                let (query, key, value) = try backend.rotaryQKV(joined, heads: heads, kvHeads: kvHeads,
-                                                                positions: positions,
-                                                                inverseFrequencies: inverseFrequencies)
-                return AttentionInput(layer: layer, query: query, key: key, value: value, preRotary: .joined(joined))
+        let out: Tensor  // [T, H, d]
+        do {  // the scope frees q, k and v once attention has run
+            let input = try timed(timer, .projections) {
+                try project(norm(x, backend), layer: layer, positions: positions, inverseFrequencies: inverseFrequencies,
+                            keepPreRotary: strategy.readsPreRotaryProjections, backend: backend)
             }
+            out = try timed(timer, .attention) { try strategy.attend(input, cache: cache, backend: backend) }
         }
-        let out = try timed(timer, .attention) { try strategy.attend(input, cache: cache, backend: backend) }  // [T, H, d]
         return try timed(timer, .projections) {
             try backend.matmulAdd(out.reshaped(out.shape.rows, heads * headDim), weight: oProj.weight, bias: oProj.bias,
-                                  residual: residual)
+                                  residual: x)
+        }
+    }
+
+    /// normed `[T, D]` -> RoPE'd q, k and v. The normed input and the projections before RoPE are
+    /// released on return unless `keepPreRotary` (a strategy that reads them, APB's retaining heads).
+    private func project(_ normed: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
+                         keepPreRotary: Bool, backend: any Backend) throws -> AttentionInput {
+        let tokens = normed.shape.rows
+        switch qkv {
+        case .separate(let qProj, let kProj, let vProj):
+            let q = try qProj(normed, backend)  // [T, H*d]
+            let k = try kProj(normed, backend)  // [T, Hkv*d]
+            let v = try vProj(normed, backend)  // [T, Hkv*d]
+            let query = try backend.rotary(q.reshaped(tokens, heads, headDim), positions: positions,
+                                           inverseFrequencies: inverseFrequencies)
+            let key = try backend.rotary(k.reshaped(tokens, kvHeads, headDim), positions: positions,
+                                         inverseFrequencies: inverseFrequencies)
+            return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
+                                  preRotary: keepPreRotary ? .separate(query: q, key: k, value: v) : nil)
+        case .fused(let qkvProj):
+            let joined = try qkvProj(normed, backend)  // [T, (H + 2 Hkv) d]
+            let (query, key, value) = try backend.rotaryQKV(joined, heads: heads, kvHeads: kvHeads, positions: positions,
+                                                            inverseFrequencies: inverseFrequencies)
+            return AttentionInput(layer: layer, query: query, key: key, value: value,
+                                  preRotary: keepPreRotary ? .joined(joined) : nil)
         }
     }
 
@@ -79,8 +90,8 @@ struct MLP {
     let gateUp: GateUp
     let downProj: Linear
 
-    /// x `[T, D]` act -> residual + mlp(x) `[T, D]` act (the residual added in the down GEMM).
-    func callAsFunction(_ x: Tensor, residual: Tensor, _ backend: any Backend) throws -> Tensor {
+    /// residual `[T, D]` act += mlp(x) (x `[T, D]` act), in place: the down GEMM accumulates into it.
+    func callAsFunction(_ x: Tensor, accumulatingInto residual: Tensor, _ backend: any Backend) throws {
         let activated: Tensor
         switch gateUp {
         case .separate(let gate, let up):
@@ -88,7 +99,7 @@ struct MLP {
         case .fused(let gateUp):
             activated = try backend.siluMultiplyHalves(gateUp(x, backend))
         }
-        return try backend.matmulAdd(activated, weight: downProj.weight, bias: downProj.bias, residual: residual)
+        try backend.matmulAccumulate(activated, weight: downProj.weight, bias: downProj.bias, into: residual)
     }
 
     var linears: [Linear] {
@@ -99,28 +110,38 @@ struct MLP {
     }
 }
 
+/// `weight * x / rms(x)` over each row (Llama's RMSNorm).
+struct RMSNorm {
+    let weight: Tensor
+    let epsilon: Float
+
+    func callAsFunction(_ x: Tensor, _ backend: any Backend) throws -> Tensor {
+        try backend.rmsNorm(x, weight: weight, epsilon: epsilon)
+    }
+}
+
 /// Pre-norm decoder layer: `h = x + attention(norm1(x)); out = h + mlp(norm2(h))`.
 struct TransformerBlock {
     let selfAttn: Attention
     let mlp: MLP
-    let inputLayernorm: Tensor
-    let postAttentionLayernorm: Tensor
-    let epsilon: Float
+    let inputLayernorm: RMSNorm
+    let postAttentionLayernorm: RMSNorm
 
     /// `mlpRowBlock`: rows per MLP call, so a long prefill never holds `[T, intermediate]` at once.
+    /// The MLP adds into `h` (this layer's own tensor) block by block, in place.
     func callAsFunction(_ x: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor, mlpRowBlock: Int,
                         strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
                         timer: PartTimer?) throws -> Tensor {
-        let normed = try timed(timer, .mlp) { try backend.rmsNorm(x, weight: inputLayernorm, epsilon: epsilon) }
-        let h = try selfAttn(normed, residual: x, layer: layer, positions: positions,
+        let h = try selfAttn(x, norm: inputLayernorm, layer: layer, positions: positions,
                              inverseFrequencies: inverseFrequencies, strategy: strategy, cache: cache, backend: backend,
                              timer: timer)
-        return try timed(timer, .mlp) {
-            try mapRowBlocks(h, blockRows: mlpRowBlock, outputColumns: h.shape.rowSize,
-                             dtype: backend.activationDType, backend) { rows in
-                try mlp(backend.rmsNorm(rows, weight: postAttentionLayernorm, epsilon: epsilon), residual: rows, backend)
+        try timed(timer, .mlp) {
+            for start in stride(from: 0, to: h.shape.rows, by: max(1, mlpRowBlock)) {
+                let rows = h.rows(start..<min(start + mlpRowBlock, h.shape.rows))
+                try mlp(postAttentionLayernorm(rows, backend), accumulatingInto: rows, backend)
             }
         }
+        return h
     }
 }
 
@@ -195,9 +216,9 @@ public final class LlamaModel: @unchecked Sendable {
                             : .separate(gate: linear(p + "mlp.gate_proj", bias: config.mlpBias),
                                         up: linear(p + "mlp.up_proj", bias: config.mlpBias)),
                          downProj: linear(p + "mlp.down_proj", bias: config.mlpBias)),
-                inputLayernorm: loaded[p + "input_layernorm.weight"]!,
-                postAttentionLayernorm: loaded[p + "post_attention_layernorm.weight"]!,
-                epsilon: Float(config.rmsNormEps))
+                inputLayernorm: RMSNorm(weight: loaded[p + "input_layernorm.weight"]!, epsilon: Float(config.rmsNormEps)),
+                postAttentionLayernorm: RMSNorm(weight: loaded[p + "post_attention_layernorm.weight"]!,
+                                                epsilon: Float(config.rmsNormEps)))
         }
         let frequencies = config.inverseFrequencies().map(Float.init)
         inverseFrequencies = try backend.upload(Tensor(frequencies, shape: Shape([frequencies.count]), dtype: .f32))
@@ -282,7 +303,7 @@ public final class LlamaModel: @unchecked Sendable {
         let perLayer = layers.reduce(0) { sum, block in
             let linears = block.selfAttn.linears + block.mlp.linears
             return sum + linears.reduce(0) { $0 + $1.weight.byteCount + ($1.bias?.byteCount ?? 0) }
-                + block.inputLayernorm.byteCount + block.postAttentionLayernorm.byteCount
+                + block.inputLayernorm.weight.byteCount + block.postAttentionLayernorm.weight.byteCount
         }
         return perLayer + embedTokens.byteCount + norm.byteCount + (config.tieWordEmbeddings ? 0 : lmHead.byteCount)
     }

@@ -20,6 +20,9 @@ public class SequenceParallelMethod: ParallelStrategy {
 
     init(_ context: RankContext) { self.context = context }
 
+    /// A class member (not only the protocol's default) so a method can override it.
+    public var readsPreRotaryProjections: Bool { false }
+
     public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         guard phase == .prefill else { return try context.decode.attend(input, cache: cache, backend: backend) }
         try context.requirePrefillRows(input)

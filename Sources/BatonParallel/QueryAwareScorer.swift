@@ -7,9 +7,13 @@ public protocol PassingScorer: AnyObject {
     /// `probeRows`: the local rows holding the query (empty if none).
     func scores(_ input: AttentionInput, keyRows: Range<Int>, probeRows: Range<Int>,
                 backend: any Backend) throws -> Tensor
+    /// Whether `scores` reads `input.preRotary` (the model then keeps those projections).
+    var readsPreRotaryProjections: Bool { get }
 }
 
 extension PassingScorer {
+    public var readsPreRotaryProjections: Bool { false }
+
     /// The scores max-pooled along the sequence (window 5, stride 1, padding 2), as both APB and
     /// Spava smooth them before top-k.
     func smoothedScores(_ input: AttentionInput, keyRows: Range<Int>, probeRows: Range<Int>,

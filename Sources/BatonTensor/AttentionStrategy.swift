@@ -45,4 +45,11 @@ public enum PreRotaryProjections: @unchecked Sendable {
 /// Star, APB and Spava are strategies (module BatonParallel).
 public protocol AttentionStrategy: AnyObject {
     func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor
+    /// Whether `attend` reads `input.preRotary`; the model keeps those projections alive (1.5x
+    /// the query's memory) only then.
+    var readsPreRotaryProjections: Bool { get }
+}
+
+extension AttentionStrategy {
+    public var readsPreRotaryProjections: Bool { false }
 }

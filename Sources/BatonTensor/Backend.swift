@@ -32,6 +32,9 @@ public protocol Backend: AnyObject, Sendable {
     /// residual `[M, N]` + x W^T (+ bias): `matmul` and `add` in one (a GPU adds the residual in the
     /// GEMM's fp32 epilogue, before the one rounding).
     func matmulAdd(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor) throws -> Tensor
+    /// accumulator `[M, N]` act += x W^T (+ bias), in place: `matmulAdd` with the residual as its
+    /// own output, so a residual-stream update needs no new tensor and no copy.
+    func matmulAccumulate(_ x: Tensor, weight: Tensor, bias: Tensor?, into accumulator: Tensor) throws
     /// x `[M, D]` act, weight `[D]` -> x / rms(x) * weight, rms in fp32 (Llama order: normalise, cast, scale).
     func rmsNorm(_ x: Tensor, weight: Tensor, epsilon: Float) throws -> Tensor
     /// x `[T, heads, d]` act, positions `[T]` i32, inverseFrequencies `[d/2]` f32 ->

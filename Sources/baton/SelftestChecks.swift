@@ -168,6 +168,19 @@ final class OpChecks {
                 let product = Reference.matmul(x: x, w: w, bias: b?.0, M: M, K: K, N: N)
                 record("matmulAdd", label, Reference.relativeError(y, zip(product, r).map { $0 + Double($1) }), Self.bf16Tolerance)
             }
+            // In place (C = D) into rows 1..<M+1 of a taller stream: the rows around it must stay as they were.
+            check("matmulAccumulate", label) {
+                let (x, tx) = try input(Shape([M, K]))
+                let (w, tw) = try input(Shape([N, K]), .bf16, scale: 0.1)
+                let (stream, tStream) = try input(Shape([M + 2, N]), backend.activationDType)
+                let b = bias ? try input(Shape([N]), .f32) : nil
+                try backend.matmulAccumulate(tx, weight: tw, bias: b?.1, into: tStream.rows(1..<(M + 1)))
+                let y = try backend.floats(tStream)
+                let product = Reference.matmul(x: x, w: w, bias: b?.0, M: M, K: K, N: N)
+                let expected = stream.prefix(N).map(Double.init) + zip(product, stream[N..<((M + 1) * N)]).map { $0 + Double($1) }
+                    + stream.suffix(N).map(Double.init)
+                record("matmulAccumulate", label, Reference.relativeError(y, expected), Self.bf16Tolerance)
+            }
         }
     }
 

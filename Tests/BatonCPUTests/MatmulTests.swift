@@ -41,6 +41,18 @@ final class MatmulTests: XCTestCase {
         XCTAssertEqual(fused.floats(), separate.floats())
     }
 
+    func testMatmulAccumulateAddsIntoARowBlockInPlace() throws {
+        var rng = SeededGenerator(seed: 6)
+        let x = rng.tensor([4, 40]), w = rng.tensor([13, 40]), bias = rng.tensor([13]), stream = rng.tensor([9, 13])
+        let before = stream.floats()
+        let expected = try backend.matmulAdd(x, weight: w, bias: bias, residual: stream.rows(3..<7)).floats()
+        try backend.matmulAccumulate(x, weight: w, bias: bias, into: stream.rows(3..<7))
+        let after = stream.floats()
+        XCTAssertEqual(Array(after[(3 * 13)..<(7 * 13)]), expected)
+        XCTAssertEqual(Array(after[..<(3 * 13)]), Array(before[..<(3 * 13)]), "rows before the block changed")
+        XCTAssertEqual(Array(after[(7 * 13)...]), Array(before[(7 * 13)...]), "rows after the block changed")
+    }
+
     func testMatmulWithBiasAddsBiasPerColumn() throws {
         var rng = SeededGenerator(seed: 3)
         for (m, n, k) in [(4, 7, 5), (40, 300, 64)] {

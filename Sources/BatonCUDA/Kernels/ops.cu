@@ -120,7 +120,8 @@ extern "C" __global__ void rms_norm_rows(const void *x, int xType, const void *w
 }
 
 // qkv [T, (H + 2 Hkv) d] (the fused q/k/v projection) -> q [T, H, d] and k [T, Hkv, d] with the
-// rotary embedding of rotary_rows, v [T, Hkv, d] copied: one pass over the GEMM output. One thread
+// rotate-half rotary embedding (angle positions[t] * inverseFrequencies[c]), v [T, Hkv, d] copied:
+// one pass over the GEMM output. With Hkv 0 it is the plain rotary of x [T, H, d] into q. One thread
 // per (token, rotation pair c): the angle's sine and cosine, which cost far more than the rotation
 // (large arguments take sincosf's slow path), are computed once for all H + Hkv heads.
 extern "C" __global__ void rotary_qkv(const void *qkv, int xType, const int *positions, const float *inverseFrequencies,
@@ -143,22 +144,6 @@ extern "C" __global__ void rotary_qkv(const void *qkv, int xType, const int *pos
             store_float(v, outType, base + c, load_as_float(qkv, xType, in + c));
             store_float(v, outType, base + c + half, load_as_float(qkv, xType, in + c + half));
         }
-    }
-}
-
-// x [T, heads, d]: rotate-half rotary embedding with angle positions[t] * inverseFrequencies[i].
-extern "C" __global__ void rotary_rows(const void *x, int xType, const int *positions,
-                                       const float *inverseFrequencies, void *out, int outType, long T, long heads,
-                                       long d) {
-    const long half = d / 2;
-    GRID_STRIDE(i, T * heads * half) {
-        long c = i % half, th = i / half, t = th / heads;
-        float sine, cosine;
-        sincosf((float)positions[t] * inverseFrequencies[c], &sine, &cosine);
-        long base = th * d;
-        float a = load_as_float(x, xType, base + c), b = load_as_float(x, xType, base + c + half);
-        store_float(out, outType, base + c, a * cosine - b * sine);
-        store_float(out, outType, base + c + half, b * cosine + a * sine);
     }
 }
 

@@ -48,8 +48,17 @@ def main():
     ap.add_argument("--device", default="cuda", help="cuda (CUDA events) or cpu (wall clock)")
     ap.add_argument("--tokens", default="8192,32768,131072")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sdpa-backend", default="default", choices=["default", "flash", "cudnn", "efficient", "math"],
+                    help="restrict sdpa to one backend (default: PyTorch's own choice, cuDNN on an H100 with torch 2.11)")
+    ap.add_argument("--use-cache", action="store_true",
+                    help="keep the KV cache, as Baton's prefill does (the peak then includes it)")
     ap.add_argument("--json")
     a = ap.parse_args()
+    from contextlib import nullcontext
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+    attention = (lambda: sdpa_kernel([backends[a.sdpa_backend]])) if a.sdpa_backend in backends else nullcontext
     torch.manual_seed(0)
     if a.model:
         model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa",
@@ -72,27 +81,29 @@ def main():
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         times = []
-        with torch.inference_mode():
+        with torch.inference_mode(), attention():
             for run in range(1 + a.runs):
                 if cuda:
                     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                     start.record()
-                    model(ids, logits_to_keep=1, use_cache=False)
+                    output = model(ids, logits_to_keep=1, use_cache=a.use_cache)
                     end.record()
                     torch.cuda.synchronize()
                     seconds = start.elapsed_time(end) / 1000
                 else:
                     began = time.perf_counter()
-                    model(ids, logits_to_keep=1, use_cache=False)
+                    output = model(ids, logits_to_keep=1, use_cache=a.use_cache)
                     seconds = time.perf_counter() - began
+                del output  # the cache (with --use-cache) goes before the next run
                 if run > 0:
                     times.append(seconds)
         median = statistics.median(times)
         row = {"preset": name, "tokens": n, "runs": times, "median_s": median, "min_s": min(times),
-               "max_s": max(times), "tokens_per_s": n / median,
+               "max_s": max(times), "tokens_per_s": n / median, "sdpa_backend": a.sdpa_backend,
+               "use_cache": a.use_cache,
                "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0}
         rows.append(row)
-        print(f"torch+transformers sdpa {name} {n:>7} tokens: median {median:.3f} s "
+        print(f"torch+transformers sdpa ({a.sdpa_backend}{', cache' if a.use_cache else ''}) {name} {n:>7} tokens: median {median:.3f} s "
               f"({n / median:,.0f} tokens/s), peak {row['peak_gib']:.1f} GiB", flush=True)
     if a.json:
         json.dump({"torch": torch.__version__, "transformers": transformers.__version__,

@@ -20,6 +20,8 @@ public final class APB: SequenceParallelMethod, PassingRecorder {
         super.init(context)
     }
 
+    public override var readsPreRotaryProjections: Bool { scorer.readsPreRotaryProjections }
+
     /// Rows host `rank` may select: its block minus the first `A` local rows.
     func candidates(of rank: Int) -> Range<Int> {
         let layout = plan.ranks[rank]
