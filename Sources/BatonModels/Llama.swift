@@ -136,8 +136,9 @@ struct TransformerBlock {
                              inverseFrequencies: inverseFrequencies, strategy: strategy, cache: cache, backend: backend,
                              timer: timer)
         try timed(timer, .mlp) {
-            for start in stride(from: 0, to: h.shape.rows, by: max(1, mlpRowBlock)) {
-                let rows = h.rows(start..<min(start + mlpRowBlock, h.shape.rows))
+            let blockRows = max(1, mlpRowBlock)
+            for start in stride(from: 0, to: h.shape.rows, by: blockRows) {
+                let rows = h.rows(start..<min(start + blockRows, h.shape.rows))
                 try mlp(postAttentionLayernorm(rows, backend), accumulatingInto: rows, backend)
             }
         }
