@@ -164,9 +164,7 @@ extension CPUBackend {
 
     /// accumulator += x W^T (+ bias), in place, rounded to the accumulator's dtype.
     public func matmulAccumulate(_ x: Tensor, weight: Tensor, bias: Tensor?, into accumulator: Tensor) throws {
-        let sum = try matmulAdd(x, weight: weight, bias: bias, residual: accumulator)
-        try require(sum.shape == accumulator.shape,
-                    "matmulAccumulate: x W^T is \(sum.shape), the accumulator \(accumulator.shape)")
+        let sum = try matmulAdd(x, weight: weight, bias: bias, residual: accumulator)  // `add` checks the shapes
         try copy(sum.dtype == accumulator.dtype ? sum : cast(sum, to: accumulator.dtype), into: accumulator)
     }
 

@@ -97,7 +97,7 @@ final class LtMatmul {
             guard let first = usable.first else {
                 throw BatonError(.cuda, "cuBLASLt found no bf16 algorithm for M \(M), N \(N), K \(K)")
             }
-            // Timing writes y, so a residual that is y itself is only tuned on a scratch copy: keep it simple, skip.
+            // Timing writes y: with the residual in y itself (in place) it would add up, so no tuning then.
             if usable.count > 1 && residual?.address != y.address {
                 algorithm = try fastest(usable.map(\.algo), key: shapeKey, launch)
             } else {

@@ -176,7 +176,15 @@ const char *baton_nvrtc_path(void) { return baton_nvrtc_library.path; }
 
 int baton_cuda_driver_present(void) { return baton_cuda_driver() != NULL; }
 
+// Looked up once, like the tables above: every Hopper attention launch asks for it.
+static BatonTensorMapEncodeTiled tensor_map_encode_tiled;
+static pthread_once_t tensor_map_encode_tiled_once = PTHREAD_ONCE_INIT;
+static void tensor_map_encode_tiled_load(void) {
+    if (baton_cuda_driver())
+        tensor_map_encode_tiled = (BatonTensorMapEncodeTiled)dlsym(baton_cuda_driver_library.handle, "cuTensorMapEncodeTiled");
+}
+
 BatonTensorMapEncodeTiled baton_cuda_tensor_map_encode_tiled(void) {
-    if (!baton_cuda_driver()) return NULL;
-    return (BatonTensorMapEncodeTiled)dlsym(baton_cuda_driver_library.handle, "cuTensorMapEncodeTiled");
+    pthread_once(&tensor_map_encode_tiled_once, tensor_map_encode_tiled_load);
+    return tensor_map_encode_tiled;
 }
