@@ -53,6 +53,7 @@ extension Communicator {
     }
 
     public func broadcast(_ values: [Int32], root: Int) throws -> [Int32] {
+        if worldSize == 1 { return values }  // one rank: nothing to send (a decode step's token)
         let result = try broadcast(Tensor(int32: values), root: root)
         return result.int32s()
     }

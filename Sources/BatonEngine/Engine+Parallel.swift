@@ -13,7 +13,7 @@ extension Engine {
     /// The prompt is split into the context (spread over the ranks) and the query, its last
     /// `queryLength` tokens (default 32, at most half the prompt): the question and the assistant
     /// prefix of a chat prompt, which APB inserts into its anchor and Spava scores against.
-    /// `.dense` runs on one rank only and gives the same tokens as `generate(promptIds:...)`.
+    /// `.dense` runs on one rank only (`generate(promptIds:...)`).
     public func generateParallel(promptIds: [Int32], method: Method, ranks: Int, queryLength: Int? = nil,
                                  plan: PlanOptions = PlanOptions(), options: GenerationOptions,
                                  placement: RankPlacement = .sharedDevice, ignoringModelStopIds: Bool = false,
@@ -37,25 +37,31 @@ extension Engine {
     ///   with one GPU; it is not a speed mode.
     /// - `.onePerGPU`: rank i runs on cuda:(this engine's ordinal + i) with its own weights (rank 0
     ///   uses this engine's model), one thread per GPU, over NCCL (`NCCLCommunicator.group`).
-    public func run(_ request: ParallelRequest, onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
+    ///
+    /// `timer`, when given, records rank 0's parts (benchmark breakdowns).
+    public func run(_ request: ParallelRequest, timer: PartTimer? = nil,
+                    onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
         let request = prepared(request)
         if backend.device == .cpu {
             guard request.placement == .sharedDevice else {
                 throw BatonError.invalidArgument("ranks on separate GPUs (--gpus) need a CUDA engine; this engine runs on the CPU")
             }
             let model = self.model
-            return try BatonEngine.generateParallel(request, model: { _ in model }, onToken: onToken)
+            return try BatonEngine.generateParallel(request, model: { _ in model }, timer: timer, onToken: onToken)
         }
-        switch request.placement {
+        // One rank exchanges nothing, so it runs on this engine's device whatever the placement.
+        switch request.ranks == 1 ? .sharedDevice : request.placement {
         case .sharedDevice:
             let models = try rankModels(request.ranks)
             let communicators = try LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout,
                                                             backends: models.map(\.backend))
-            return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators, onToken: onToken)
+            return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators,
+                                                    timer: timer, onToken: onToken)
         case .onePerGPU:
             let models = try gpuRankModels(request.ranks)
             let communicators = try ncclGroup(models, timeout: request.communicationTimeout)
-            return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators, onToken: onToken)
+            return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators,
+                                                    timer: timer, onToken: onToken)
         }
     }
 

@@ -107,43 +107,18 @@ public final class Engine: @unchecked Sendable {
         options.stopIds.union(tokenizer?.eosTokenIds ?? [])
     }
 
-    /// Generates from `promptIds` on this rank with exact dense attention, calling `onToken`
-    /// for every new id as soon as it is chosen.
+    /// Generates from `promptIds` with exact dense attention on this engine's device: a
+    /// world-size-1 dense plan through the same worker loop as every other method
+    /// (`run(_:timer:onToken:)`), calling `onToken` for every new id as soon as it is chosen.
     /// `ignoringModelStopIds` stops only on the request's own ids (reference comparisons).
     /// `timer` adds up the time of each part of the forward passes (benchmark breakdowns).
     public func generate(promptIds: [Int32], options: GenerationOptions, ignoringModelStopIds: Bool = false,
-                         timer: PartTimer? = nil, onToken: ((Int32) -> Void)? = nil) throws -> GenerationResult {
+                         timer: PartTimer? = nil, onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
         try checkContext(promptTokens: promptIds.count, maxTokens: options.maxTokens)
-        let cache = model.makeCache(backend: backend)
-        let strategy = Dense(headDim: config.headDim)
-        var sampler = Sampler(options.sampling)
-        let stops = ignoringModelStopIds ? options.stopIds : stopIds(options)
-
-        let start = MonotonicClock.now()
-        let positions = (0..<promptIds.count).map { Int32($0) }
-        let hidden = try model.forward(tokens: backend.int32Tensor(promptIds), positions: backend.int32Tensor(positions),
-                                       strategy: strategy, cache: cache, timer: timer)
-        var next = try timed(timer, .head) {
-            try sampler.next(logits: model.logits(hidden.rows(promptIds.count - 1..<promptIds.count)), backend: backend)
-        }
-        try backend.synchronize()
-        let prefillEnd = MonotonicClock.now()
-
-        var tokens: [Int32] = []
-        var reason = StopReason.maxTokens
-        while true {
-            tokens.append(next)
-            onToken?(next)
-            if stops.contains(next) { reason = .stopToken; break }
-            if tokens.count >= options.maxTokens { break }
-            let position = Int32(promptIds.count + tokens.count - 1)
-            let h = try model.forward(tokens: backend.int32Tensor([next]), positions: backend.int32Tensor([position]),
-                                      strategy: strategy, cache: cache)
-            next = try sampler.next(logits: model.logits(h), backend: backend)
-        }
-        try backend.synchronize()
-        return GenerationResult(promptTokens: promptIds.count, tokens: tokens, stopReason: reason,
-                                prefillSeconds: prefillEnd - start, decodeSeconds: MonotonicClock.now() - prefillEnd)
+        var generation = options
+        if !ignoringModelStopIds { generation.stopIds = stopIds(options) }
+        let request = ParallelRequest(context: promptIds, query: [], method: .dense, ranks: 1, generation: generation)
+        return try run(request, timer: timer, onToken: onToken)
     }
 
     /// Rejects requests longer than the model's positions, naming both numbers. The last new

@@ -39,9 +39,10 @@ public enum RankPlacement: String, Sendable, Equatable {
     case onePerGPU
 }
 
-/// Generates with `request.ranks` CPU ranks as threads of this process (`LocalCommunicator`).
-/// Every rank runs the whole model over its local input from the plan, with its own KV cache and
-/// strategy; only the owner computes logits and samples, and the token is broadcast to all.
+/// Generates with `request.ranks` ranks as threads of this process. Every rank runs the whole model
+/// over its local input from the plan, with its own KV cache and strategy; only the owner computes
+/// logits and samples, and the token is broadcast to all. One rank (dense) is the same path with a
+/// world size of 1.
 ///
 /// - Parameters:
 ///   - model: the rank's model (its backend is the rank's). CPU ranks may share one instance:
@@ -49,12 +50,13 @@ public enum RankPlacement: String, Sendable, Equatable {
 ///   - retainingHeads: APB's scorer per rank; `nil` means query-aware scores.
 ///   - communicators: one per rank (e.g. NCCL, one GPU per thread); default a new
 ///     `LocalCommunicator` group with `request.communicationTimeout`.
+///   - timer: records rank 0's parts (one timer serves one rank).
 ///   - onToken: called on the owner's thread with each new token as it is chosen.
 /// Generation stops on `request.generation.stopIds` only (the caller adds the model's EOS ids).
 public func generateParallel(
     _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
-    communicators: [any Communicator]? = nil,
+    communicators: [any Communicator]? = nil, timer: PartTimer? = nil,
     onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     var options = request.plan
@@ -68,7 +70,7 @@ public func generateParallel(
     }
     let results = try runRanks(on: group) { (rank: Int, communicator: any Communicator) throws -> GenerationResult in
         try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
-                      generation: generation, onToken: onToken)
+                      generation: generation, timer: rank == 0 ? timer : nil, onToken: onToken)
     }
     return results[plan.owner]
 }
@@ -101,15 +103,17 @@ public func generateParallelRank(
 
 private func runWorker(plan: Plan, rank: Int, communicator: any Communicator,
                        model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
-                       generation: GenerationOptions, streamingRank: Int? = nil,
+                       generation: GenerationOptions, streamingRank: Int? = nil, timer: PartTimer? = nil,
                        onToken: ((Int32) -> Void)?) throws -> GenerationResult {
     let heads = try retainingHeads.map { try $0(rank) }
     let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: try model(rank),
-                                    retainingHeads: heads)
+                                    retainingHeads: heads, timer: timer)
     return try worker.generate(generation, onToken: rank == (streamingRank ?? plan.owner) ? onToken : nil)
 }
 
-/// One rank: model, KV cache, strategy, and the generation loop.
+/// One rank: model, KV cache, strategy, and the generation loop that every request runs, on any
+/// number of ranks (prefill, the query pass where the plan has one, decode, stop rules, streaming,
+/// timing).
 final class ParallelWorker {
     let plan: Plan
     let rank: Int
@@ -117,14 +121,18 @@ final class ParallelWorker {
     let model: LlamaModel
     let strategy: any ParallelStrategy
     let cache: KVCache
+    /// Records the prefill's parts when given (benchmark breakdowns); decoding is not timed.
+    let timer: PartTimer?
     var backend: any Backend { model.backend }
     var isOwner: Bool { rank == plan.owner }
 
-    init(plan: Plan, rank: Int, communicator: any Communicator, model: LlamaModel, retainingHeads: RetainingHeads?) throws {
+    init(plan: Plan, rank: Int, communicator: any Communicator, model: LlamaModel, retainingHeads: RetainingHeads?,
+         timer: PartTimer? = nil) throws {
         self.plan = plan
         self.rank = rank
         self.communicator = communicator
         self.model = model
+        self.timer = timer
         strategy = try makeStrategy(plan: plan, communicator: communicator, headDim: model.config.headDim,
                                     scorer: retainingHeads.map(RetainingHeadScorer.init))
         cache = model.makeCache(backend: model.backend)
@@ -133,8 +141,9 @@ final class ParallelWorker {
     /// Hidden states `[T, D]` of `tokens` at `positions` in `phase`.
     func forward(_ tokens: [Int32], positions: [Int32], phase: Phase) throws -> Tensor {
         strategy.phase = phase
-        return try model.forward(tokens: backend.int32Tensor(tokens), positions: backend.int32Tensor(positions),
-                                 strategy: strategy, cache: cache)
+        let pass = try ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache,
+                                   timer: phase == .decode ? nil : timer)
+        return try model.forward(tokens: backend.int32Tensor(tokens), pass)
     }
 
     func generate(_ options: GenerationOptions, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
@@ -155,7 +164,9 @@ final class ParallelWorker {
         while true {
             var next: Int32 = 0
             if isOwner {
-                next = try sampler.next(logits: model.logits(hidden.rows(lastRow..<lastRow + 1)), backend: backend)
+                let row = hidden.rows(lastRow..<lastRow + 1)
+                let logitsTimer = tokens.isEmpty ? timer : nil
+                next = try timed(logitsTimer, .head) { try sampler.next(logits: model.logits(row), backend: backend) }
             }
             next = try communicator.broadcast([next], root: plan.owner)[0]
             if tokens.isEmpty {

@@ -65,9 +65,9 @@ public struct ReferenceCheck {
     /// Logits `[T * V]` f32 of every position of `ids` (one prefill through a fresh cache).
     func logitsOfEveryPosition(engine: Engine, ids: [Int32]) throws -> [Float] {
         let model = engine.model, backend = engine.backend
-        let cache = model.makeCache(backend: backend)
-        let hidden = try model.forward(tokens: backend.int32Tensor(ids), positions: backend.int32Tensor((0..<ids.count).map { Int32($0) }),
-                                       strategy: Dense(headDim: model.config.headDim), cache: cache)
+        let pass = try ForwardPass(backend: backend, positions: (0..<ids.count).map { Int32($0) },
+                                   strategy: Dense(headDim: model.config.headDim), cache: model.makeCache(backend: backend))
+        let hidden = try model.forward(tokens: backend.int32Tensor(ids), pass)
         return try backend.floats(model.logits(hidden))
     }
 }

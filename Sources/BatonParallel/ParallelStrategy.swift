@@ -1,17 +1,32 @@
 import BatonComm
 import BatonTensor
 
-/// An attention strategy of one rank of a sequence-parallel group. The engine sets `phase`
+/// A sequence-parallel method, defined in one file of `Methods/`: how it splits a request over
+/// ranks (with its own defaults for the anchor and passing lengths) and the strategy one rank runs.
+/// `Method.definition` registers it under its command-line name.
+public protocol ParallelMethod {
+    /// Whether the method reproduces single-GPU attention exactly (up to rounding).
+    static var isExact: Bool { get }
+    /// Every rank's local input and what it keeps; throws when the request cannot be split.
+    static func layout(_ request: PlanRequest) throws -> MethodLayout
+    /// The strategy of the rank of `context`. `scorer` selects passing entries (APB's retaining
+    /// heads); methods that pass nothing ignore it.
+    static func strategy(_ context: RankContext, scorer: (any PassingScorer)?) -> any ParallelStrategy
+}
+
+extension ParallelMethod {
+    public static var isExact: Bool { false }
+}
+
+/// An attention strategy of one rank of a sequence-parallel group. The worker sets `phase`
 /// before each pass (prefill, then the query pass if the plan needs one, then decode).
 public protocol ParallelStrategy: AttentionStrategy {
     var phase: Phase { get set }
-    var plan: Plan { get }
-    var rank: Int { get }
 }
 
-/// What the methods share: the phase switch (prefill is the method's own, query and decode are
-/// `DistributedDecode`), the prefill row check, and caching the plan's rows. A method overrides
-/// `prefill`.
+/// What the methods with several ranks share: the phase switch (prefill is the method's own,
+/// query and decode are `DistributedDecode`), the prefill row check, and caching the plan's rows.
+/// A method overrides `prefill`.
 public class SequenceParallelMethod: ParallelStrategy {
     public var phase: Phase = .prefill
     public var plan: Plan { context.plan }
@@ -75,16 +90,10 @@ public struct RankContext: @unchecked Sendable {
     }
 }
 
-/// The strategy of `method` for the rank of `communicator`. `scorer` selects APB's passing
+/// The strategy of `plan.method` for the rank of `communicator`. `scorer` selects APB's passing
 /// entries (retaining heads); `nil` means query-aware scores.
 public func makeStrategy(plan: Plan, communicator: any Communicator, headDim: Int,
                          scorer: (any PassingScorer)? = nil) throws -> any ParallelStrategy {
     let context = try RankContext(plan: plan, communicator: communicator, headDim: headDim)
-    switch plan.method {
-    case .dense, .ring: return Ring(context)
-    case .zigzag: return ZigZagRing(context)
-    case .star: return Star(context)
-    case .apb: return APB(context, scorer: scorer ?? QueryAwareScorer())
-    case .spava: return Spava(context)
-    }
+    return plan.method.definition.strategy(context, scorer: scorer)
 }

@@ -12,8 +12,9 @@ final class LlamaModelTests: XCTestCase {
     /// Prefill `ids` at positions `start..<start+T` through `cache` -> logits `[T, V]` values.
     private func logits(_ model: LlamaModel, _ ids: [Int32], start: Int = 0, cache: KVCache) throws -> [Float] {
         let positions = (start..<start + ids.count).map(Int32.init)
-        let hidden = try model.forward(tokens: try backend.int32Tensor(ids), positions: try backend.int32Tensor(positions),
-                                       strategy: Dense(headDim: model.config.headDim), cache: cache)
+        let pass = try ForwardPass(backend: backend, positions: positions, strategy: Dense(headDim: model.config.headDim),
+                                   cache: cache)
+        let hidden = try model.forward(tokens: try backend.int32Tensor(ids), pass)
         return try backend.floats(try model.logits(hidden))
     }
 

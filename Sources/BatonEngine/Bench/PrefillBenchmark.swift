@@ -126,10 +126,10 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
             bar.update(done)
         }
         var breakdown: [String: Double]?
-        if item.method == .dense && item.ranks == 1 {
+        if item.method == .dense {
             let timer = PartTimer(backend: engine.backend)
-            _ = try engine.generate(promptIds: context + query, options: GenerationOptions(maxTokens: 1),
-                                    ignoringModelStopIds: true, timer: timer)
+            _ = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
+                                     timer: timer)
             breakdown = Dictionary(uniqueKeysWithValues: timer.seconds.map { ($0.key.rawValue, $0.value) })
         }
         let sorted = times.sorted()
@@ -151,16 +151,13 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
     return results
 }
 
-/// Seconds to the first generated token for one case.
+/// Seconds to the first generated token for one case; `timer` records rank 0's parts.
 func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query: [Int32], plan: PlanOptions,
-                      placement: RankPlacement = .sharedDevice) throws -> Double {
-    let options = GenerationOptions(maxTokens: 1)
-    if item.method == .dense && item.ranks == 1 {
-        return try engine.generate(promptIds: context + query, options: options, ignoringModelStopIds: true).prefillSeconds
-    }
-    var request = ParallelRequest(context: context, query: query, method: item.method, ranks: item.ranks, plan: plan, generation: options)
+                      placement: RankPlacement = .sharedDevice, timer: PartTimer? = nil) throws -> Double {
+    var request = ParallelRequest(context: context, query: query, method: item.method, ranks: item.ranks, plan: plan,
+                                  generation: GenerationOptions(maxTokens: 1))
     request.placement = placement
-    return try engine.run(request).prefillSeconds
+    return try engine.run(request, timer: timer).prefillSeconds
 }
 
 /// The device column of a row whose ranks run one per GPU over NCCL.

@@ -10,7 +10,7 @@ import BatonTensor
 /// anchor (causal), block rows see the passing block, the anchor and their block causally.
 /// The passing block lives for one layer; the cache keeps only the own block. The query pass
 /// and decoding are exact (`DistributedDecode`); the last rank owns them.
-public final class APB: SequenceParallelMethod, PassingRecorder {
+public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder {
     let scorer: any PassingScorer
     var recordsPassing = false
     var lastPassing: [Tensor] = []
@@ -18,6 +18,45 @@ public final class APB: SequenceParallelMethod, PassingRecorder {
     init(_ context: RankContext, scorer: any PassingScorer) {
         self.scorer = scorer
         super.init(context)
+    }
+
+    /// Defaults: `A = min(N/32, 8192)` and `k = N/64`, each rounded up to 128 (`A` capped at `N`).
+    /// The anchor holds the query after the system prefix (`PlanOptions.anchorQueryPrefix`); ranks
+    /// without an inserted query get it appended as probe rows for query-aware scoring.
+    public static func layout(_ request: PlanRequest) throws -> MethodLayout {
+        let n = request.contextLength, options = request.options
+        let anchorLength = min(options.anchorLength ?? roundUpTo128(min(n / 32, 8192)), n)
+        let anchor = anchorWithQuery(request, length: anchorLength)
+        var layout = try AnchoredBlocks.layout(request, method: .apb) { _ in anchor.ids }
+        layout.passingLength = options.passingLength ?? roundUpTo128(n / 64)
+        guard request.queryLength > 0 && options.appendQueryProbe else { return layout }
+        for r in 0..<request.worldSize {
+            if r > 0 && !anchor.insertedQuery.isEmpty {
+                layout.ranks[r].queryRows = anchor.insertedQuery
+                continue
+            }
+            let end = layout.ranks[r].rowCount, probe = end..<end + request.queryLength
+            layout.ranks[r].tokenIDs += request.query
+            layout.ranks[r].positions += (n..<(n + request.queryLength)).map { Int32($0) }
+            layout.ranks[r].queryRows = probe
+            layout.ranks[r].probeOnlyRows = probe
+        }
+        return layout
+    }
+
+    /// The anchor: the first `s` context tokens, the query, then context tokens from `s` on,
+    /// `length` tokens in all (positions `0..<length`). Returns the ids and the query's rows.
+    static func anchorWithQuery(_ request: PlanRequest, length: Int) -> (ids: [Int32], insertedQuery: Range<Int>) {
+        let context = request.context
+        guard let prefix = request.options.anchorQueryPrefix else { return (Array(context[0..<length]), 0..<0) }
+        let s = min(prefix, length)
+        let inserted = Array((request.options.anchorQueryTokenIDs ?? request.query).prefix(length - s))
+        let rest = context[s..<(length - inserted.count)]
+        return (Array(context[0..<s]) + inserted + rest, s..<s + inserted.count)
+    }
+
+    public static func strategy(_ context: RankContext, scorer: (any PassingScorer)?) -> any ParallelStrategy {
+        APB(context, scorer: scorer ?? QueryAwareScorer())
     }
 
     public override var readsPreRotaryProjections: Bool { scorer.readsPreRotaryProjections }

@@ -5,7 +5,19 @@ import BatonTensor
 /// around the ring (`KVRotation`). Rank `r` attends causally to its own block, fully to blocks
 /// of ranks `< r`, and skips later ones; partial results are merged by log-sum-exp. Exact. The
 /// last rank holds the end of the query and owns decoding. With one rank this is dense attention.
-public final class Ring: SequenceParallelMethod {
+public final class Ring: SequenceParallelMethod, ParallelMethod {
+    public static var isExact: Bool { true }
+
+    public static func layout(_ request: PlanRequest) throws -> MethodLayout {
+        let blocks = balancedSplit(request.contextLength + request.queryLength, parts: request.worldSize)
+        try requireNonEmpty(blocks, what: "context+query block", method: .ring)
+        let ranks = blocks.enumerated().map { contiguousBlock($0.element, rank: $0.offset, request: request) }
+        return MethodLayout(ranks: ranks, owner: request.worldSize - 1)
+    }
+
+    public static func strategy(_ context: RankContext, scorer: (any PassingScorer)?) -> any ParallelStrategy {
+        Ring(context)
+    }
 
     override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         var parts: [AttentionOutput] = []

@@ -14,10 +14,44 @@ import BatonTensor
 /// 6.   the query output merged exactly in rank order.
 /// The two virtual hosts' attention overlaps the messages and the query gather. GPU 0 owns
 /// decoding.
-public final class Spava: SequenceParallelMethod, PassingRecorder {
+public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorder {
     let scorer = QueryAwareScorer()
     var recordsPassing = false
     var lastPassing: [Tensor] = []
+
+    /// Defaults: `A = N/64` and `P = N/128` per virtual host, each rounded up to 128 (`A` capped at
+    /// `N`). Every GPU holds `[anchor ; B1 ; B2 ; query]`; the KV cache keeps an anchor shard, both
+    /// chunks and, on GPU 0, the query.
+    public static func layout(_ request: PlanRequest) throws -> MethodLayout {
+        let w = request.worldSize, n = request.contextLength, q = request.queryLength
+        guard q >= 1 else { throw BatonError.invalidArgument("plan: spava needs a query (query-aware selection), got an empty one") }
+        let a = min(request.options.anchorLength ?? roundUpTo128(n / 64), n)
+        let chunks = balancedSplit(n - a, parts: 2 * w).map { ($0.lowerBound + a)..<($0.upperBound + a) }
+        try requireNonEmpty(chunks, what: "zigzag chunk (context minus anchor)", method: .spava)
+        let shard = (a + w - 1) / w
+        let ranks = (0..<w).map { r in
+            let b1 = chunks[r], b2 = chunks[2 * w - 1 - r]
+            let parts = [request.rows(0..<a), request.rows(b1), request.rows(b2), request.rows(n..<(n + q))]
+            var layout = RankLayout(rank: r)
+            layout.tokenIDs = parts.flatMap(\.ids)
+            layout.positions = parts.flatMap(\.positions)
+            layout.anchorRows = 0..<a
+            let b1Rows = a..<a + b1.count, b2Rows = b1Rows.upperBound..<b1Rows.upperBound + b2.count
+            layout.blockRows = [b1Rows, b2Rows]
+            layout.queryRows = b2Rows.upperBound..<b2Rows.upperBound + q
+            let anchorShard = min(r * shard, a)..<min((r + 1) * shard, a)
+            layout.cacheRows = [anchorShard, b1Rows, b2Rows] + (r == 0 ? [layout.queryRows] : [])
+            return layout
+        }
+        var layout = MethodLayout(ranks: ranks, owner: 0)
+        layout.anchorLength = a
+        layout.passingLength = request.options.passingLength ?? roundUpTo128(n / 128)
+        return layout
+    }
+
+    public static func strategy(_ context: RankContext, scorer: (any PassingScorer)?) -> any ParallelStrategy {
+        Spava(context)
+    }
 
     /// Entries virtual host chunk `index` (0: B1, 1: B2) of each GPU passes.
     func passingCounts(chunk index: Int) -> [Int] {

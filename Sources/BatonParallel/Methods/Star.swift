@@ -4,7 +4,18 @@ import BatonTensor
 /// context tokens, by default the whole first block) and attend causally over
 /// `[anchor ; block]` with no communication. The anchor's KV is dropped afterwards. The query
 /// pass and decoding are exact (`DistributedDecode`); the last rank owns them.
-public final class Star: SequenceParallelMethod {
+public final class Star: SequenceParallelMethod, ParallelMethod {
+
+    public static func layout(_ request: PlanRequest) throws -> MethodLayout {
+        try AnchoredBlocks.layout(request, method: .star) { blocks in
+            let length = min(request.options.anchorLength ?? blocks[0].count, request.contextLength)
+            return Array(request.context[0..<length])
+        }
+    }
+
+    public static func strategy(_ context: RankContext, scorer: (any PassingScorer)?) -> any ParallelStrategy {
+        Star(context)
+    }
 
     override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         return try backend.attention(query: input.query, key: input.key, value: input.value,

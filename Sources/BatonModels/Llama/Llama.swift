@@ -26,21 +26,23 @@ struct Attention {
     let qkv: QKV
     let oProj: Linear
     let heads, kvHeads, headDim: Int
+    /// This layer's index (the strategy's and the cache's key).
+    let layer: Int
+    /// `[headDim / 2]` f32 rotary inverse frequencies (the model's, shared by every layer).
+    let inverseFrequencies: Tensor
 
     /// x `[T, D]` act (the layer input) -> x + attention(norm(x)) `[T, D]` act (the residual
     /// added in the output projection's GEMM).
-    func callAsFunction(_ x: Tensor, norm: RMSNorm, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
-                        strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
-                        timer: PartTimer?) throws -> Tensor {
+    func callAsFunction(_ x: Tensor, norm: RMSNorm, _ pass: ForwardPass) throws -> Tensor {
+        let backend = pass.backend
         let out: Tensor  // [T, H, d]
         do {  // the scope frees q, k and v once attention has run
-            let input = try timed(timer, .projections) {
-                try project(norm(x, backend), layer: layer, positions: positions, inverseFrequencies: inverseFrequencies,
-                            keepPreRotary: strategy.readsPreRotaryProjections, backend: backend)
+            let input = try pass.timed(.projections) {
+                try project(norm(x, backend), keepPreRotary: pass.strategy.readsPreRotaryProjections, pass)
             }
-            out = try timed(timer, .attention) { try strategy.attend(input, cache: cache, backend: backend) }
+            out = try pass.timed(.attention) { try pass.strategy.attend(input, cache: pass.cache, backend: backend) }
         }
-        return try timed(timer, .projections) {
+        return try pass.timed(.projections) {
             try backend.matmulAdd(out.reshaped(out.shape.rows, heads * headDim), weight: oProj.weight, bias: oProj.bias,
                                   residual: x)
         }
@@ -48,9 +50,8 @@ struct Attention {
 
     /// normed `[T, D]` -> RoPE'd q, k and v. The normed input and the projections before RoPE are
     /// released on return unless `keepPreRotary` (a strategy that reads them, APB's retaining heads).
-    private func project(_ normed: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor,
-                         keepPreRotary: Bool, backend: any Backend) throws -> AttentionInput {
-        let tokens = normed.shape.rows
+    private func project(_ normed: Tensor, keepPreRotary: Bool, _ pass: ForwardPass) throws -> AttentionInput {
+        let (backend, positions, tokens) = (pass.backend, pass.positions, normed.shape.rows)
         switch qkv {
         case .separate(let qProj, let kProj, let vProj):
             let q = try qProj(normed, backend)  // [T, H*d]
@@ -127,19 +128,18 @@ struct TransformerBlock {
     let inputLayernorm: RMSNorm
     let postAttentionLayernorm: RMSNorm
 
-    /// `mlpRowBlock`: rows per MLP call, so a long prefill never holds `[T, intermediate]` at once.
-    /// The MLP adds into `h` (this layer's own tensor) block by block, in place.
-    func callAsFunction(_ x: Tensor, layer: Int, positions: Tensor, inverseFrequencies: Tensor, mlpRowBlock: Int,
-                        strategy: any AttentionStrategy, cache: KVCache, backend: any Backend,
-                        timer: PartTimer?) throws -> Tensor {
-        let h = try selfAttn(x, norm: inputLayernorm, layer: layer, positions: positions,
-                             inverseFrequencies: inverseFrequencies, strategy: strategy, cache: cache, backend: backend,
-                             timer: timer)
-        try timed(timer, .mlp) {
+    /// Rows per MLP call, so a long prefill never holds `[T, intermediate]` at once.
+    var mlpRowBlock: Int
+
+    /// x `[T, D]` act -> the layer's output `[T, D]` act. The MLP adds into `h` (this layer's own
+    /// tensor) block by block, in place.
+    func callAsFunction(_ x: Tensor, _ pass: ForwardPass) throws -> Tensor {
+        let h = try selfAttn(x, norm: inputLayernorm, pass)
+        try pass.timed(.mlp) {
             let blockRows = max(1, mlpRowBlock)
             for start in stride(from: 0, to: h.shape.rows, by: blockRows) {
                 let rows = h.rows(start..<min(start + blockRows, h.shape.rows))
-                try mlp(postAttentionLayernorm(rows, backend), accumulatingInto: rows, backend)
+                try mlp(postAttentionLayernorm(rows, pass.backend), accumulatingInto: rows, pass.backend)
             }
         }
         return h
@@ -167,7 +167,7 @@ public final class LlamaModel: @unchecked Sendable {
     public let config: ModelConfig
     public let backend: any Backend
     let embedTokens: Tensor
-    let layers: [TransformerBlock]
+    private(set) var layers: [TransformerBlock]
     let norm: Tensor
     let lmHead: Tensor
     /// `[headDim / 2]` f32 on the backend, rope scaling included.
@@ -178,7 +178,9 @@ public final class LlamaModel: @unchecked Sendable {
     /// in bf16, where a 128K-token prefill at once would need 3 x 3.7 GB. `BATON_MLP_ROW_BLOCK`
     /// overrides it (16384 measured 0.8% faster at 32K on an H100, but only with GEMM autotuning
     /// on; see bench/RESULTS.md).
-    public var mlpRowBlock: Int
+    public var mlpRowBlock: Int {
+        didSet { for index in layers.indices { layers[index].mlpRowBlock = max(1, mlpRowBlock) } }
+    }
 
     /// Builds the model from `weights` on `backend`, tensor by tensor; `progress` reports bytes.
     /// `fuseProjections`: whether q/k/v and gate/up load as one weight each (`ProjectionFusion`);
@@ -188,8 +190,12 @@ public final class LlamaModel: @unchecked Sendable {
         try config.validate()
         self.config = config
         self.backend = backend
-        mlpRowBlock = ProcessInfo.processInfo.environment["BATON_MLP_ROW_BLOCK"].flatMap { Int($0) }.map { max(1, $0) }
+        let mlpRowBlock = ProcessInfo.processInfo.environment["BATON_MLP_ROW_BLOCK"].flatMap { Int($0) }.map { max(1, $0) }
             ?? 4096
+        self.mlpRowBlock = mlpRowBlock
+        let frequencies = config.inverseFrequencies().map(Float.init)
+        let inverseFrequencies = try backend.upload(Tensor(frequencies, shape: Shape([frequencies.count]), dtype: .f32))
+        self.inverseFrequencies = inverseFrequencies
         let specs = Self.weightSpecs(config)
         let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
         let fuseQKV = fuseProjections ?? ProjectionFusion.qkv.applies(on: backend)
@@ -212,17 +218,16 @@ public final class LlamaModel: @unchecked Sendable {
                                                     v: linear(p + "self_attn.v_proj", bias: config.hasQKVBias)),
                                     oProj: linear(p + "self_attn.o_proj", bias: config.hasOutputBias),
                                     heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
-                                    headDim: config.headDim),
+                                    headDim: config.headDim, layer: layer, inverseFrequencies: inverseFrequencies),
                 mlp: MLP(gateUp: fuseGateUp ? .fused(linear(p + "mlp.gate_up_proj", bias: config.mlpBias))
                             : .separate(gate: linear(p + "mlp.gate_proj", bias: config.mlpBias),
                                         up: linear(p + "mlp.up_proj", bias: config.mlpBias)),
                          downProj: linear(p + "mlp.down_proj", bias: config.mlpBias)),
                 inputLayernorm: RMSNorm(weight: loaded[p + "input_layernorm.weight"]!, epsilon: Float(config.rmsNormEps)),
                 postAttentionLayernorm: RMSNorm(weight: loaded[p + "post_attention_layernorm.weight"]!,
-                                                epsilon: Float(config.rmsNormEps)))
+                                                epsilon: Float(config.rmsNormEps)),
+                mlpRowBlock: mlpRowBlock)
         }
-        let frequencies = config.inverseFrequencies().map(Float.init)
-        inverseFrequencies = try backend.upload(Tensor(frequencies, shape: Shape([frequencies.count]), dtype: .f32))
     }
 
     /// Reads `directory/config.json` and its safetensors.
@@ -260,24 +265,35 @@ public final class LlamaModel: @unchecked Sendable {
         return specs
     }
 
-    /// tokens `[T]` i32, positions `[T]` i32 (global positions, on this backend) -> `[T, D]` act,
-    /// the final-normed hidden states. Each layer's attention goes through `strategy`, which
-    /// keeps what it wants in `cache`.
-    /// `timer`, when given, adds each part's synchronised time (benchmark breakdowns).
-    public func forward(tokens: Tensor, positions: Tensor, strategy: any AttentionStrategy,
-                        cache: KVCache, timer: PartTimer? = nil) throws -> Tensor {
+    /// tokens `[T]` i32 on this backend -> `[T, D]` act, the final-normed hidden states. Each
+    /// layer's attention goes through `pass.strategy`, which keeps what it wants in `pass.cache`.
+    public func forward(tokens: Tensor, _ pass: ForwardPass) throws -> Tensor {
         try BatonTensor.require(tokens.shape.rank == 1 && tokens.dtype == .i32,
                                 "LlamaModel.forward: tokens must be [T] i32, found \(tokens.shape) \(tokens.dtype)")
-        try BatonTensor.require(positions.shape == tokens.shape && positions.dtype == .i32,
-                                "LlamaModel.forward: positions must be \(tokens.shape) i32, found \(positions.shape) \(positions.dtype)")
-        try BatonTensor.require(cache.layerCount == layers.count,
-                                "LlamaModel.forward: cache has \(cache.layerCount) layers, model has \(layers.count)")
-        var h = try timed(timer, .head) { try backend.embedding(table: embedTokens, ids: tokens) }
-        for (index, layer) in layers.enumerated() {
-            h = try layer(h, layer: index, positions: positions, inverseFrequencies: inverseFrequencies,
-                          mlpRowBlock: mlpRowBlock, strategy: strategy, cache: cache, backend: backend, timer: timer)
+        let embeddings = try pass.timed(.head) { try backend.embedding(table: embedTokens, ids: tokens) }
+        return try forward(embeddings: embeddings, pass)
+    }
+
+    /// embeddings `[T, D]` act (token embeddings, or visual embeddings spliced into them) ->
+    /// `[T, D]` act, the final-normed hidden states.
+    public func forward(embeddings: Tensor, _ pass: ForwardPass) throws -> Tensor {
+        try requireCompatible(pass, rows: embeddings.shape.rows)
+        var h = embeddings
+        for layer in layers {
+            h = try layer(h, pass)
         }
-        return try timed(timer, .head) { try backend.rmsNorm(h, weight: norm, epsilon: Float(config.rmsNormEps)) }
+        return try pass.timed(.head) { try backend.rmsNorm(h, weight: norm, epsilon: Float(config.rmsNormEps)) }
+    }
+
+    /// Checks that `pass` runs on this model's backend with one 1-D position per row and a cache of
+    /// this model's depth.
+    private func requireCompatible(_ pass: ForwardPass, rows: Int) throws {
+        try BatonTensor.require(pass.backend as AnyObject === backend as AnyObject,
+                                "LlamaModel.forward: the pass runs on \(pass.backend.device), the model on \(backend.device)")
+        try BatonTensor.require(pass.positions.shape == Shape([rows]) && pass.positions.dtype == .i32,
+                                "LlamaModel.forward: positions must be [\(rows)] i32, found \(pass.positions.shape) \(pass.positions.dtype)")
+        try BatonTensor.require(pass.cache.layerCount == layers.count,
+                                "LlamaModel.forward: cache has \(pass.cache.layerCount) layers, model has \(layers.count)")
     }
 
     /// hidden `[R, D]` act -> logits `[R, V]` f32, computed in row blocks whose f32 logits take at
