@@ -27,26 +27,32 @@ let package = Package(
         // NCCLCommunicator: needs BatonComm (the protocol, the rendezvous) and BatonCUDA (streams,
         // events, the allocator), which do not depend on each other.
         .target(name: "BatonNCCL", dependencies: ["BatonComm", "BatonCUDA", "BatonTensor", "CCUDA"]),
+        // tokenizer.json BPE and chat templates.
+        .target(name: "BatonTokenizer", dependencies: ["BatonTensor"]),
         .target(name: "BatonModels", dependencies: ["BatonTensor"]),
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(
             name: "BatonEngine",
-            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonParallel"],
+            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonTokenizer",
+                           "BatonParallel"],
             resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py")]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonParallel", "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer", "BatonParallel",
+                           "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
         .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),
         .testTarget(name: "BatonNCCLTests", dependencies: ["BatonNCCL", "BatonComm", "BatonCUDA", "BatonTensor"]),
         .testTarget(
             name: "BatonModelsTests", dependencies: ["BatonModels", "BatonCPU", "BatonTensor", "BatonParallel"]),
+        .testTarget(name: "BatonTokenizerTests", dependencies: ["BatonTokenizer", "BatonTensor"]),
         .testTarget(
             name: "BatonParallelTests",
             dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),
         .testTarget(
-            name: "BatonEngineTests", dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonParallel", "BatonTensor"]),
+            name: "BatonEngineTests",
+            dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonTokenizer", "BatonParallel", "BatonTensor"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -88,13 +88,11 @@ extension Engine {
                                         streamingRank: 0, onToken: onToken)
     }
 
-    /// APB inserts the question into the anchor cut at its first end-of-turn token, as the
-    /// reference does (the assistant header after it is not part of the question).
+    /// The request with what the tokenizer knows that a method may use: its end-of-turn ids
+    /// (APB cuts the question it inserts into the anchor at the first one).
     func prepared(_ request: ParallelRequest) -> ParallelRequest {
         var request = request
-        if request.method == .apb && request.plan.anchorQueryTokenIDs == nil {
-            request.plan.anchorQueryTokenIDs = questionBeforeEndOfTurn(request.query, endOfTurn: tokenizer?.eosTokenIds ?? [])
-        }
+        if request.plan.endOfTurnTokenIDs.isEmpty { request.plan.endOfTurnTokenIDs = tokenizer?.eosTokenIds ?? [] }
         return request
     }
 
@@ -158,10 +156,4 @@ public func splitContextAndQuery(_ promptIds: [Int32], queryLength: Int? = nil) 
     let q = min(queryLength ?? 32, promptIds.count / 2)
     guard q >= 0 else { throw BatonError.invalidArgument("query length must be >= 0, got \(q)") }
     return (Array(promptIds.dropLast(q)), Array(promptIds.suffix(q)))
-}
-
-/// The query up to its first end-of-turn token (what APB inserts into the anchor), or nil when it
-/// has none (then the whole query is inserted).
-public func questionBeforeEndOfTurn(_ query: [Int32], endOfTurn: Set<Int32>) -> [Int32]? {
-    query.firstIndex(where: endOfTurn.contains).map { Array(query[..<$0]) }
 }

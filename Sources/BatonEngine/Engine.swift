@@ -4,6 +4,7 @@ import BatonModels
 import BatonNCCL
 import BatonParallel
 import BatonTensor
+import BatonTokenizer
 import Foundation
 
 /// Where the engine computes.

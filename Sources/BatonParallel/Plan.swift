@@ -47,9 +47,12 @@ public struct PlanOptions: Sendable {
     /// (16 for Llama-3 templates, 24 for Qwen-2.5); `nil` keeps the anchor a plain copy of the
     /// context start.
     public var anchorQueryPrefix: Int? = 16
-    /// APB: the query tokens to insert into the anchor (the reference cuts the query at its first
-    /// end-of-turn token); `nil` inserts the whole query.
+    /// APB: the query tokens to insert into the anchor; `nil` inserts the query up to its first
+    /// end-of-turn token, as the reference does (the assistant header after it is not part of
+    /// the question), or the whole query when it has none.
     public var anchorQueryTokenIDs: [Int32]?
+    /// The tokenizer's end-of-turn ids (the engine fills them in).
+    public var endOfTurnTokenIDs: Set<Int32> = []
     /// APB: rows that carry no inserted query (host 0, or every host without insertion) get the
     /// query appended as probe rows, so query-aware scoring has query vectors. Turn off when a
     /// retaining-head scorer is used.

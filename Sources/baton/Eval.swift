@@ -2,6 +2,7 @@ import ArgumentParser
 import BatonEngine
 import BatonParallel
 import BatonTensor
+import BatonTokenizer
 import Foundation
 
 /// `baton eval`: accuracy tests users can trust — APB's pass-key NIAH grid and RULER's

@@ -4,6 +4,7 @@ import BatonEngine
 import BatonModels
 import BatonParallel
 import BatonTensor
+import BatonTokenizer
 import Foundation
 
 struct Generate: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import BatonEngine
 import BatonModels
 import BatonTensor
+import BatonTokenizer
 import Foundation
 import XCTest
 

@@ -50,7 +50,9 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         let context = request.context
         guard let prefix = request.options.anchorQueryPrefix else { return (Array(context[0..<length]), 0..<0) }
         let s = min(prefix, length)
-        let inserted = Array((request.options.anchorQueryTokenIDs ?? request.query).prefix(length - s))
+        let question = request.options.anchorQueryTokenIDs
+            ?? questionBeforeEndOfTurn(request.query, endOfTurn: request.options.endOfTurnTokenIDs) ?? request.query
+        let inserted = Array(question.prefix(length - s))
         let rest = context[s..<(length - inserted.count)]
         return (Array(context[0..<s]) + inserted + rest, s..<s + inserted.count)
     }
@@ -97,4 +99,10 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         let mask = AttentionMask.anchor(anchorLength: layout.anchorRows.count, passingLength: passing.key.shape[0])
         return try backend.attention(query: input.query, key: key, value: value, mask: mask, scale: context.scale).out
     }
+}
+
+/// The query up to its first end-of-turn token (what APB inserts into the anchor), or nil when it
+/// has none (then the whole query is inserted).
+public func questionBeforeEndOfTurn(_ query: [Int32], endOfTurn: Set<Int32>) -> [Int32]? {
+    query.firstIndex(where: endOfTurn.contains).map { Array(query[..<$0]) }
 }

@@ -2,7 +2,7 @@ import BatonTensor
 import Foundation
 import XCTest
 
-@testable import BatonModels
+@testable import BatonTokenizer
 
 /// Baton's tokenizer against Hugging Face `tokenizers` (Python) on hundreds of generated texts.
 /// Skipped when `python3 -c "import tokenizers"` fails; CI installs it. Extra tokenizer

@@ -2,7 +2,7 @@ import BatonTensor
 import Foundation
 import XCTest
 
-@testable import BatonModels
+@testable import BatonTokenizer
 
 /// Where the test fixtures live: Tests/Fixtures, found from this file's path.
 enum TokenizerFixtures {

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import BatonModels
+@testable import BatonTokenizer
 
 /// Baton's tokenizer against the ids, decodes and chat renderings that transformers produced
 /// for the tiny-llama (Llama-3 layout) and tiny-qwen2 (Qwen2 layout) fixtures.

@@ -2,7 +2,7 @@ import BatonTensor
 import Foundation
 import XCTest
 
-@testable import BatonModels
+@testable import BatonTokenizer
 
 /// The tokenizer's parts on their own: split matchers, BPE merge orders, byte alphabet,
 /// streaming, errors and special-id parsing.

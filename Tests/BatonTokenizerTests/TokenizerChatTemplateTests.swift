@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import BatonModels
+@testable import BatonTokenizer
 
 /// Chat templates rendered in Swift against the Jinja templates of real checkpoints.
 final class TokenizerChatTemplateTests: XCTestCase {
