@@ -10,23 +10,9 @@ extension CPUBackend {
     /// chunks with sgemm for Q K^T and P V (`AttentionProblem`). When there are fewer tiles than
     /// cores (decode), each tile's keys are also split and the pieces merged by log-sum-exp.
     public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws -> AttentionOutput {
-        let op = "attention"
-        try requireFloat(query, op, "query")
-        try requireFloat(key, op, "key")
-        try requireFloat(value, op, "value")
-        try requireRank(query, 3, op, "query", "[Sq, H, d]")
-        try requireRank(key, 3, op, "key", "[Sk, Hkv, d]")
-        try require(value.shape == key.shape, "attention: value must have key's shape \(key.shape), found \(value.shape)")
-        let (queryCount, heads, headDim) = (query.shape[0], query.shape[1], query.shape[2])
-        let (keyCount, kvHeads) = (key.shape[0], key.shape[1])
-        try require(key.shape[2] == headDim, "attention: key head dim must be \(headDim) (query's), found \(key.shape[2])")
-        try require(headDim > 0, "attention: head dim must be positive, found \(headDim)")
-        try require(kvHeads > 0 && heads % kvHeads == 0,
-                    "attention: query heads (\(heads)) must be a multiple of KV heads (\(kvHeads))")
-        if case .anchor(let anchorLength, let passingLength) = mask {
-            try require(anchorLength >= 0 && passingLength >= 0,
-                        "attention: anchor mask lengths must be non-negative, found anchor \(anchorLength), passing \(passingLength)")
-        }
+        try requireHost(["query": query, "key": key, "value": value], "attention")
+        let (queryCount, keyCount, heads, kvHeads, headDim) = try OpShapes.attention(query: query, key: key, value: value,
+                                                                                  mask: mask)
         let out = try uninitializedHostTensor(query.shape, dtype: .f32)
         let logSumExp = try uninitializedHostTensor(Shape([heads, queryCount]), dtype: .f32)
         if queryCount == 0 || heads == 0 { return AttentionOutput(out: out, logSumExp: logSumExp) }
@@ -112,18 +98,11 @@ extension CPUBackend {
     /// A part whose lse is -inf contributes nothing (its out is ignored); if every part is -inf the
     /// row is out 0, lse -inf. -> out `[Sq, H, d]` f32, lse `[H, Sq]` f32.
     public func mergeAttention(_ parts: [AttentionOutput]) throws -> AttentionOutput {
-        let op = "mergeAttention"
-        try require(!parts.isEmpty, "mergeAttention: needs at least one part, found none")
-        let shape = parts[0].out.shape
-        try requireRank(parts[0].out, 3, op, "part 0 out", "[Sq, H, d]")
-        let (queryCount, heads, headDim) = (shape[0], shape[1], shape[2])
         for (i, part) in parts.enumerated() {
-            try requireFloat(part.out, op, "part \(i) out")
-            try requireFloat(part.logSumExp, op, "part \(i) lse")
-            try require(part.out.shape == shape, "mergeAttention: part \(i) out is \(part.out.shape), part 0 out is \(shape)")
-            try require(part.logSumExp.shape == Shape([heads, queryCount]),
-                        "mergeAttention: part \(i) lse must be [\(heads), \(queryCount)], found \(part.logSumExp.shape)")
+            try requireHost(["part \(i) out": part.out, "part \(i) lse": part.logSumExp], "mergeAttention")
         }
+        let (queryCount, heads, headDim) = try OpShapes.mergeAttention(parts)
+        let shape = parts[0].out.shape
         let outs = try parts.map { try floatTensor($0.out, threads: threads) }
         let lses = try parts.map { try floatTensor($0.logSumExp, threads: threads) }
         let out = try uninitializedHostTensor(shape, dtype: .f32)

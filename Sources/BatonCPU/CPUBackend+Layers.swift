@@ -4,12 +4,8 @@ import Foundation
 extension CPUBackend {
     /// table `[V, D]` any float, ids `[T]` i32 -> `[T, D]` f32. An id outside `0..<V` throws.
     public func embedding(table: Tensor, ids: Tensor) throws -> Tensor {
-        let op = "embedding"
-        try requireFloat(table, op, "table")
-        try requireInt32(ids, op, "ids")
-        try requireRank(table, 2, op, "table", "[V, D]")
-        try requireRank(ids, 1, op, "ids", "[T]")
-        let (vocabulary, width, count) = (table.shape[0], table.shape[1], ids.shape[0])
+        try requireHost(["table": table, "ids": ids], "embedding")
+        let (vocabulary, width, count) = try OpShapes.embedding(table: table, ids: ids)
         let idPointer = ids.int32Pointer
         for t in 0..<count where idPointer[t] < 0 || Int(idPointer[t]) >= vocabulary {
             throw BatonError.invalidArgument(
@@ -31,13 +27,8 @@ extension CPUBackend {
     /// any float -> f32. Hugging Face Llama order: mean of squares and normalisation in fp32, the
     /// normalised row rounded to x's dtype (a no-op for f32 activations), then scaled by the weight.
     public func rmsNorm(_ x: Tensor, weight: Tensor, epsilon: Float) throws -> Tensor {
-        let op = "rmsNorm"
-        try requireFloat(x, op, "x")
-        try requireFloat(weight, op, "weight")
-        try require(x.shape.rank >= 1, "rmsNorm: x must be [M, D], found a scalar")
-        let width = x.shape.dimensions.last!
-        try require(weight.shape == Shape([width]), "rmsNorm: weight must be [\(width)] to match x \(x.shape), found \(weight.shape)")
-        let rowCount = width == 0 ? 0 : x.elementCount / width
+        try requireHost(["x": x, "weight": weight], "rmsNorm")
+        let (rowCount, width) = try OpShapes.rmsNorm(x, weight: weight)
         let out = try uninitializedHostTensor(x.shape, dtype: .f32)
         let xFloat = try floatTensor(x, threads: threads)
         let weightFloat = try floatTensor(weight, threads: threads)
@@ -63,16 +54,8 @@ extension CPUBackend {
     /// Hugging Face rotate-half: with angle = position * invFreq[i] (fp32 product, as HF computes it),
     /// out[i] = x[i] cos - x[i + d/2] sin and out[i + d/2] = x[i + d/2] cos + x[i] sin.
     public func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor {
-        let op = "rotary"
-        try requireFloat(x, op, "x")
-        try requireInt32(positions, op, "positions")
-        try requireFloat(inverseFrequencies, op, "inverseFrequencies")
-        try requireRank(x, 3, op, "x", "[T, heads, d]")
-        let (count, heads, dim) = (x.shape[0], x.shape[1], x.shape[2])
-        try require(dim % 2 == 0, "rotary: head dim must be even, found \(dim)")
-        try require(positions.shape == Shape([count]), "rotary: positions must be [\(count)], found \(positions.shape)")
-        try require(inverseFrequencies.shape == Shape([dim / 2]),
-                    "rotary: inverseFrequencies must be [\(dim / 2)] for head dim \(dim), found \(inverseFrequencies.shape)")
+        try requireHost(["x": x, "positions": positions, "inverseFrequencies": inverseFrequencies], "rotary")
+        let (count, heads, dim) = try OpShapes.rotary(x, positions: positions, inverseFrequencies: inverseFrequencies)
         let half = dim / 2
         let out = try uninitializedHostTensor(x.shape, dtype: .f32)
         let xFloat = try floatTensor(x, threads: threads)
@@ -108,12 +91,9 @@ extension CPUBackend {
     /// The reference of the fused q/k/v split: the column blocks copied out, then `rotary` on q and k.
     public func rotaryQKV(_ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
                           inverseFrequencies: Tensor) throws -> (query: Tensor, key: Tensor, value: Tensor) {
-        let op = "rotaryQKV"
-        try requireFloat(qkv, op, "qkv")
-        try requireRank(qkv, 2, op, "qkv", "[T, (heads + 2 kvHeads) d]")
-        try require(heads > 0 && kvHeads > 0 && qkv.shape[1] % (heads + 2 * kvHeads) == 0,
-                    "rotaryQKV: qkv \(qkv.shape) does not split into \(heads) query and 2 x \(kvHeads) key/value heads")
-        let (tokens, d) = (qkv.shape[0], qkv.shape[1] / (heads + 2 * kvHeads))
+        try requireHost(["qkv": qkv, "positions": positions, "inverseFrequencies": inverseFrequencies], "rotaryQKV")
+        let (tokens, d) = try OpShapes.rotaryQKV(qkv, heads: heads, kvHeads: kvHeads, positions: positions,
+                                                 inverseFrequencies: inverseFrequencies)
         let source = try floatTensor(qkv, threads: threads)
         func columns(_ first: Int, _ count: Int) throws -> Tensor {
             let out = try uninitializedHostTensor(Shape([tokens, count / d, d]), dtype: .f32)
@@ -138,11 +118,8 @@ extension CPUBackend {
     /// x `[M, 2F]` any float -> silu(x[:, ..<F]) * x[:, F...] `[M, F]` f32, the same arithmetic as
     /// `siluMultiply` on the two halves.
     public func siluMultiplyHalves(_ x: Tensor) throws -> Tensor {
-        let op = "siluMultiplyHalves"
-        try requireFloat(x, op, "x")
-        try requireRank(x, 2, op, "x", "[M, 2F]")
-        try require(x.shape[1] % 2 == 0, "siluMultiplyHalves: x must have an even number of columns, found \(x.shape)")
-        let (rowCount, half) = (x.shape[0], x.shape[1] / 2)
+        try requireHost(["x": x], "siluMultiplyHalves")
+        let (rowCount, half) = try OpShapes.siluMultiplyHalves(x)
         let out = try uninitializedHostTensor(Shape([rowCount, half]), dtype: .f32)
         let xFloat = try floatTensor(x, threads: threads)
         withExtendedLifetime(xFloat) {
@@ -155,17 +132,6 @@ extension CPUBackend {
             }
         }
         return out
-    }
-
-    /// residual + x W^T (+ bias): `add(residual, matmul(x, weight, bias))`, exactly.
-    public func matmulAdd(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor) throws -> Tensor {
-        try add(residual, matmul(x, weight: weight, bias: bias))
-    }
-
-    /// accumulator += x W^T (+ bias), in place, rounded to the accumulator's dtype.
-    public func matmulAccumulate(_ x: Tensor, weight: Tensor, bias: Tensor?, into accumulator: Tensor) throws {
-        let sum = try matmulAdd(x, weight: weight, bias: bias, residual: accumulator)  // `add` checks the shapes
-        try copy(sum.dtype == accumulator.dtype ? sum : cast(sum, to: accumulator.dtype), into: accumulator)
     }
 
     /// silu(x) = x * sigmoid(x), element-wise; any float -> f32.
@@ -181,16 +147,10 @@ extension CPUBackend {
     /// Concatenation along the first dimension; all parts share dtype and trailing dimensions.
     /// Keeps the parts' dtype (data movement only).
     public func concatRows(_ parts: [Tensor]) throws -> Tensor {
-        try require(!parts.isEmpty, "concatRows: needs at least one part, found none")
+        for (i, part) in parts.enumerated() { try requireHost(part, "concatRows", "part \(i)") }
+        let shape = try OpShapes.concatRows(parts)
         let first = parts[0]
-        try require(first.shape.rank >= 1, "concatRows: parts must have at least one dimension, found a scalar")
-        for (i, part) in parts.enumerated() {
-            try requireHost(part, "concatRows", "part \(i)")
-            try require(part.dtype == first.dtype, "concatRows: part \(i) is \(part.dtype), part 0 is \(first.dtype)")
-            try require(part.shape.rank == first.shape.rank && part.shape.withRows(0) == first.shape.withRows(0),
-                        "concatRows: part \(i) has shape \(part.shape), expected [n, \(first.shape.dimensions.dropFirst().map(String.init).joined(separator: ", "))] like part 0")
-        }
-        let out = try uninitializedHostTensor(first.shape.withRows(parts.reduce(0) { $0 + $1.shape[0] }), dtype: first.dtype)
+        let out = try uninitializedHostTensor(shape, dtype: first.dtype)
         var offset = 0
         for part in parts {
             out.hostPointer.advanced(by: offset).copyMemory(from: part.hostPointer, byteCount: part.byteCount)
@@ -201,16 +161,10 @@ extension CPUBackend {
 
     /// 2-D parts `[T, n_i]` of one dtype -> `[T, sum n_i]`, keeping the dtype.
     public func concatColumns(_ parts: [Tensor]) throws -> Tensor {
-        try require(!parts.isEmpty, "concatColumns: needs at least one part, found none")
-        let rowCount = parts[0].shape.rank == 2 ? parts[0].shape[0] : -1
-        for (i, part) in parts.enumerated() {
-            try requireHost(part, "concatColumns", "part \(i)")
-            try requireRank(part, 2, "concatColumns", "part \(i)", "[T, n]")
-            try require(part.shape[0] == rowCount, "concatColumns: part \(i) has \(part.shape[0]) rows, part 0 has \(rowCount)")
-            try require(part.dtype == parts[0].dtype, "concatColumns: part \(i) is \(part.dtype), part 0 is \(parts[0].dtype)")
-        }
+        for (i, part) in parts.enumerated() { try requireHost(part, "concatColumns", "part \(i)") }
+        let shape = try OpShapes.concatColumns(parts)
+        let (rowCount, totalColumns) = (shape[0], shape[1])
         let elementBytes = parts[0].dtype.byteSize
-        let totalColumns = parts.reduce(0) { $0 + $1.shape[1] }
         let out = try uninitializedHostTensor(Shape([rowCount, totalColumns]), dtype: parts[0].dtype)
         let outRowBytes = totalColumns * elementBytes
         var columnByte = 0
@@ -255,12 +209,9 @@ extension CPUBackend {
     /// One loop per op (not a closure per element) so the compiler vectorises `add`.
     private func elementwise(_ op: ElementwiseOp, _ a: Tensor, _ b: Tensor?) throws -> Tensor {
         let names = op.operandNames
-        try requireFloat(a, op.rawValue, names.0)
-        if let b {
-            try requireFloat(b, op.rawValue, names.1)
-            try require(a.shape == b.shape,
-                        "\(op.rawValue): \(names.0) \(a.shape) and \(names.1) \(b.shape) must have the same shape")
-        }
+        try requireHost(a, op.rawValue, names.0)
+        if let b { try requireHost(b, op.rawValue, names.1) }
+        try OpShapes.elementwise(op.rawValue, a, b, names: names)
         let out = try uninitializedHostTensor(a.shape, dtype: .f32)
         let aFloat = try floatTensor(a, threads: threads)
         let bFloat = try b.map { try floatTensor($0, threads: threads) }

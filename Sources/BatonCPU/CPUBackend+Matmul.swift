@@ -6,17 +6,9 @@ extension CPUBackend {
     /// -> `[M, N]` f32 = x W^T + bias, through `cblas_sgemm` with the weight transposed. bf16/f16
     /// weights are converted to fp32 once and cached (see `CPUBackend.init`).
     public func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
-        let op = "matmul"
-        try requireFloat(x, op, "x")
-        try requireFloat(weight, op, "weight")
-        try requireRank(x, 2, op, "x", "[M, K]")
-        try requireRank(weight, 2, op, "weight", "[N, K]")
-        let (m, k, n) = (x.shape[0], x.shape[1], weight.shape[0])
-        try require(weight.shape[1] == k, "matmul: weight must be [N, \(k)] to match x \(x.shape), found \(weight.shape)")
-        if let bias {
-            try requireFloat(bias, op, "bias")
-            try require(bias.shape == Shape([n]), "matmul: bias must be [\(n)], found \(bias.shape)")
-        }
+        try requireHost(["x": x, "weight": weight], "matmul")
+        if let bias { try requireHost(bias, "matmul", "bias") }
+        let (m, k, n) = try OpShapes.matmul(x, weight: weight, bias: bias)
         let out = try uninitializedHostTensor(Shape([m, n]), dtype: .f32)
         if m == 0 || n == 0 { return out }
 
@@ -96,5 +88,18 @@ extension CPUBackend {
                 first += rows
             }
         }
+    }
+}
+
+extension CPUBackend {
+    /// residual + x W^T (+ bias): `add(residual, matmul(x, weight, bias))`, exactly.
+    public func matmulAdd(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor) throws -> Tensor {
+        try add(residual, matmul(x, weight: weight, bias: bias))
+    }
+
+    /// accumulator += x W^T (+ bias), in place, rounded to the accumulator's dtype.
+    public func matmulAccumulate(_ x: Tensor, weight: Tensor, bias: Tensor?, into accumulator: Tensor) throws {
+        let sum = try matmulAdd(x, weight: weight, bias: bias, residual: accumulator)  // `add` checks the shapes
+        try copy(sum.dtype == accumulator.dtype ? sum : cast(sum, to: accumulator.dtype), into: accumulator)
     }
 }

@@ -7,17 +7,8 @@ extension CPUBackend {
     /// By linearity this is `<mean_{t,g} q[t, h*G+g], k[j, h]>`: the mean query of each group is
     /// formed first (accumulated in fp64), then one sgemv per KV head.
     public func queryAwareScores(query: Tensor, key: Tensor) throws -> Tensor {
-        let op = "queryAwareScores"
-        try requireFloat(query, op, "query")
-        try requireFloat(key, op, "key")
-        try requireRank(query, 3, op, "query", "[Q, H, d]")
-        try requireRank(key, 3, op, "key", "[S, Hkv, d]")
-        let (queryCount, heads, headDim) = (query.shape[0], query.shape[1], query.shape[2])
-        let (keyCount, kvHeads) = (key.shape[0], key.shape[1])
-        try require(queryCount > 0, "queryAwareScores: query needs at least one row, found \(query.shape)")
-        try require(key.shape[2] == headDim, "queryAwareScores: key head dim must be \(headDim) (query's), found \(key.shape[2])")
-        try require(kvHeads > 0 && heads % kvHeads == 0,
-                    "queryAwareScores: query heads (\(heads)) must be a multiple of KV heads (\(kvHeads))")
+        try requireHost(["query": query, "key": key], "queryAwareScores")
+        let (queryCount, keyCount, heads, kvHeads, headDim) = try OpShapes.queryAwareScores(query: query, key: key)
         let group = heads / kvHeads
         let out = try uninitializedHostTensor(Shape([keyCount, kvHeads]), dtype: .f32)
         if keyCount == 0 { return out }
@@ -52,11 +43,8 @@ extension CPUBackend {
     /// Max pooling along the first dimension of `[S, C]` any float, odd `window`, stride 1, padding
     /// `window / 2` with -inf -> `[S, C]` f32. A NaN in a window makes its maximum NaN.
     public func maxPool1D(_ scores: Tensor, window: Int) throws -> Tensor {
-        let op = "maxPool1D"
-        try requireFloat(scores, op, "scores")
-        try requireRank(scores, 2, op, "scores", "[S, C]")
-        try require(window > 0 && window % 2 == 1, "maxPool1D: window must be a positive odd number, found \(window)")
-        let (rowCount, columns) = (scores.shape[0], scores.shape[1])
+        try requireHost(scores, "maxPool1D", "scores")
+        let (rowCount, columns) = try OpShapes.maxPool1D(scores, window: window)
         let out = try uninitializedHostTensor(scores.shape, dtype: .f32)
         let input = try floatTensor(scores, threads: threads)
         let radius = window / 2
@@ -82,13 +70,8 @@ extension CPUBackend {
     /// scores (ties to the lower index; NaN ranks below every number), sorted ascending as absolute
     /// row indices -> `[C, k]` i32. Throws if `k > rows.count` or `rows` is outside `0..<S`.
     public func topKPerHead(_ scores: Tensor, k: Int, rows: Range<Int>) throws -> Tensor {
-        let op = "topKPerHead"
-        try requireFloat(scores, op, "scores")
-        try requireRank(scores, 2, op, "scores", "[S, C]")
-        let (rowCount, columns) = (scores.shape[0], scores.shape[1])
-        try require(rows.lowerBound >= 0 && rows.upperBound <= rowCount,
-                    "topKPerHead: rows \(rows) must lie within 0..<\(rowCount)")
-        try require(k >= 0 && k <= rows.count, "topKPerHead: k must be in 0...\(rows.count) (rows \(rows)), found \(k)")
+        try requireHost(scores, "topKPerHead", "scores")
+        let (_, columns) = try OpShapes.topKPerHead(scores, k: k, rows: rows)
         let out = try uninitializedHostTensor(Shape([columns, k]), dtype: .i32)
         if k == 0 || columns == 0 { return out }
         let input = try floatTensor(scores, threads: threads)
@@ -113,14 +96,8 @@ extension CPUBackend {
     /// x `[S, C, d]` any dtype, indices `[C, k]` i32 -> `[k, C, d]` of x's dtype with
     /// out[i, c] = x[indices[c, i], c]. An index outside `0..<S` throws.
     public func gatherRowsPerHead(_ x: Tensor, indices: Tensor) throws -> Tensor {
-        let op = "gatherRowsPerHead"
-        try requireHost(x, op, "x")
-        try requireInt32(indices, op, "indices")
-        try requireRank(x, 3, op, "x", "[S, C, d]")
-        try requireRank(indices, 2, op, "indices", "[C, k]")
-        let (rowCount, columns, width) = (x.shape[0], x.shape[1], x.shape[2])
-        try require(indices.shape[0] == columns, "gatherRowsPerHead: indices must be [\(columns), k] for x \(x.shape), found \(indices.shape)")
-        let k = indices.shape[1]
+        try requireHost(["x": x, "indices": indices], "gatherRowsPerHead")
+        let (rowCount, columns, width, k) = try OpShapes.gatherRowsPerHead(x, indices: indices)
         let index = indices.int32Pointer
         for i in 0..<columns * k where index[i] < 0 || Int(index[i]) >= rowCount {
             throw BatonError.invalidArgument(
@@ -143,10 +120,8 @@ extension CPUBackend {
     /// Index of the largest value of each row of `[R, V]` any float (ties to the lower index; NaN
     /// is never chosen over a number) -> R ids.
     public func argmax(_ logits: Tensor) throws -> [Int32] {
-        try requireFloat(logits, "argmax", "logits")
-        try requireRank(logits, 2, "argmax", "logits", "[R, V]")
-        let (rowCount, vocabulary) = (logits.shape[0], logits.shape[1])
-        try require(vocabulary > 0, "argmax: logits need at least one column, found \(logits.shape)")
+        try requireHost(logits, "argmax", "logits")
+        let (rowCount, vocabulary) = try OpShapes.argmax(logits)
         let input = try floatTensor(logits, threads: threads)
         var result = [Int32](repeating: 0, count: rowCount)
         withExtendedLifetime(input) {

@@ -93,19 +93,13 @@ func requireHost(_ x: Tensor, _ op: String, _ name: String) throws {
     }
 }
 
+/// Throws unless every named tensor is a host tensor (names sorted for a stable message).
+func requireHost(_ tensors: KeyValuePairs<String, Tensor>, _ op: String) throws {
+    for (name, x) in tensors { try requireHost(x, op, name) }
+}
+
 /// Throws unless `x` is a host tensor of a floating-point dtype.
 func requireFloat(_ x: Tensor, _ op: String, _ name: String) throws {
     try requireHost(x, op, name)
-    try require(x.dtype.isFloatingPoint, "\(op): \(name) must be bf16, f16 or f32, found \(x.dtype)")
-}
-
-/// Throws unless `x` is a host i32 tensor.
-func requireInt32(_ x: Tensor, _ op: String, _ name: String) throws {
-    try requireHost(x, op, name)
-    try require(x.dtype == .i32, "\(op): \(name) must be i32, found \(x.dtype)")
-}
-
-/// Throws unless `x` has `rank` dimensions; `layout` names them for the message (`[Sq, H, d]`).
-func requireRank(_ x: Tensor, _ rank: Int, _ op: String, _ name: String, _ layout: String) throws {
-    try require(x.shape.rank == rank, "\(op): \(name) must be \(layout), found shape \(x.shape)")
+    try OpShapes.requireFloat(x, op, name)
 }

@@ -19,7 +19,11 @@ public enum AttentionKernel: Sendable, Equatable, CustomStringConvertible {
 
     /// The fastest version measured on H100 (bench/RESULTS.md); `attention` uses it.
     public static let defaultFlashVersion = 3
-    public static let flashVersions = [2, 3, 4, 5, 6]
+    /// Flash versions compiled in: the shipped v3, and v2, v4-v6 when the development kernels are
+    /// appended (`KernelSources.developmentFolder`).
+    public static var flashVersions: [Int] {
+        KernelSources.developmentFolder == nil ? [defaultFlashVersion] : [2, 3, 4, 5, 6]
+    }
     /// The most query rows per KV head the decode kernel takes (its register budget).
     public static let decodeMaxRows = 8
 
@@ -96,12 +100,7 @@ extension CUDABackend {
     public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float,
                           kernel: AttentionKernel) throws -> AttentionOutput {
         for t in [query, key, value] { try checkOnDevice(t, "attention") }
-        try require(query.shape.rank == 3 && key.shape.rank == 3 && key.shape == value.shape
-                    && query.shape[2] == key.shape[2] && key.shape[1] > 0 && query.shape[1] % key.shape[1] == 0,
-                    "attention: expected q [Sq, H, d], k/v [Sk, Hkv, d] with H % Hkv == 0; got \(query.shape), "
-                    + "\(key.shape), \(value.shape)")
-        let (Sq, H, d) = (query.shape[0], query.shape[1], query.shape[2])
-        let (Sk, Hkv) = (key.shape[0], key.shape[1])
+        let (Sq, Sk, H, Hkv, d) = try OpShapes.attention(query: query, key: key, value: value, mask: mask)
         let q = try asActivation(query, "attention q"), k = try asActivation(key, "attention k")
         let v = try asActivation(value, "attention v")
         let out = try empty(query.shape, dtype: .bf16)
@@ -187,16 +186,12 @@ extension CUDABackend {
     static func log2Scale(_ scale: Float) -> Float { scale * 1.4426950408889634 }
 
     public func mergeAttention(_ parts: [AttentionOutput]) throws -> AttentionOutput {
-        guard let first = parts.first else { throw BatonError.invalidArgument("mergeAttention: no parts") }
-        let shape = first.out.shape
         for part in parts {
             try checkOnDevice(part.out, "mergeAttention"); try checkOnDevice(part.logSumExp, "mergeAttention")
-            try require(part.out.shape == shape && shape.rank == 3 && part.logSumExp.dtype == .f32
-                        && part.logSumExp.shape == Shape([shape[1], shape[0]]),
-                        "mergeAttention: expected out \(shape) and lse [H, Sq] f32 parts, got \(part.out.shape), "
-                        + "\(part.logSumExp.shape) \(part.logSumExp.dtype)")
+            try require(part.logSumExp.dtype == .f32, "mergeAttention: the CUDA kernel takes f32 lse, got \(part.logSumExp.dtype)")
         }
-        let (Sq, H, d) = (shape[0], shape[1], shape[2])
+        let (Sq, H, d) = try OpShapes.mergeAttention(parts)
+        let first = parts[0]
         let accumulated = try cast(first.out, to: .f32)
         let logSumExp = try empty(first.logSumExp.shape, dtype: .f32)
         try copy(first.logSumExp, into: logSumExp)

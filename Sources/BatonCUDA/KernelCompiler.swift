@@ -2,7 +2,10 @@ import BatonTensor
 import CCUDA
 import Foundation
 
-/// The CUDA C sources embedded in the binary (Kernels/*.cu), by file name.
+/// The CUDA C sources embedded in the binary (Kernels/*.cu), by file name. A source includes a
+/// shared header of Kernels/ with `#include "NAME.cuh"`, which `source` pastes in (NVRTC sees one
+/// text). Development versions of a kernel (dev/cuda/NAME.cu in the repository) are not embedded:
+/// `BATON_DEV_KERNELS=FOLDER` appends FOLDER/NAME.cu to NAME.cu for A/B runs.
 public enum KernelSources {
     public static let all: [String: String] = [
         "attention.cu": String(decoding: PackageResources.attention_cu, as: UTF8.self),
@@ -12,13 +15,36 @@ public enum KernelSources {
         "selection.cu": String(decoding: PackageResources.selection_cu, as: UTF8.self),
     ]
 
-    public static func source(_ name: String) throws -> String {
+    /// Headers the sources include.
+    public static let headers: [String: String] = [
+        "attention_mask.cuh": String(decoding: PackageResources.attention_mask_cuh, as: UTF8.self),
+    ]
+
+    /// The folder of development kernel versions (`BATON_DEV_KERNELS`), if set.
+    public static var developmentFolder: String? { ProcessInfo.processInfo.environment["BATON_DEV_KERNELS"] }
+
+    /// The source of kernel file `name`, headers pasted in, with `developmentFolder/name` appended
+    /// when that file exists.
+    public static func source(_ name: String, developmentFolder: String? = developmentFolder) throws -> String {
         guard let source = all[name] else { throw BatonError(.notAvailable, "no embedded kernel source \(name)") }
-        return source
+        var text = try source.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.hasPrefix("#include \""), line.hasSuffix(".cuh\"") else { return String(line) }
+            let header = String(line.dropFirst("#include \"".count).dropLast())
+            guard let contents = headers[header] else {
+                throw BatonError(.notAvailable, "kernel source \(name) includes \(header), which is not embedded")
+            }
+            return contents
+        }.joined(separator: "\n")
+        if let folder = developmentFolder {
+            let path = URL(fileURLWithPath: folder).appendingPathComponent(name).path
+            if let extra = FileManager.default.contents(atPath: path) {
+                text += "\n// " + path + "\n" + String(decoding: extra, as: UTF8.self)
+            }
+        }
+        return text
     }
 }
 
-/// Compiles embedded CUDA C with NVRTC to a cubin for one architecture, cached on disk under
 /// `$XDG_CACHE_HOME/baton` (default `~/.cache/baton`) by a key of source, architecture, NVRTC
 /// version and options, so a second run loads the cubin without compiling.
 public struct KernelCompiler: Sendable {

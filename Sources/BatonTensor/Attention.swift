@@ -9,21 +9,14 @@ public enum AttentionMask: Hashable, Sendable, CustomStringConvertible {
     /// and rows `< anchorLength` (the anchor) also skip the first `passingLength` keys.
     case anchor(anchorLength: Int, passingLength: Int)
 
-    /// Whether query row `row` may attend to key `key`.
+    /// Whether query row `row` may attend to key `key` (the one rule is `keyRange`).
     @inlinable
     public func allows(row: Int, key: Int, queryCount: Int, keyCount: Int) -> Bool {
-        switch self {
-        case .full:
-            return true
-        case .causal:
-            return key <= row + (keyCount - queryCount)
-        case .anchor(let anchorLength, let passingLength):
-            if row < anchorLength && key < passingLength { return false }
-            return key <= row + (keyCount - queryCount)
-        }
+        keyRange(row: row, queryCount: queryCount, keyCount: keyCount).contains(key)
     }
 
-    /// Keys `[lo, hi)` that row `row` may see (the allowed set is always one range).
+    /// Keys `[lo, hi)` that row `row` may see (the allowed set is always one range). The CUDA
+    /// kernels' twin of this rule is `attention_allowed` in Kernels/attention_mask.cuh.
     @inlinable
     public func keyRange(row: Int, queryCount: Int, keyCount: Int) -> Range<Int> {
         switch self {

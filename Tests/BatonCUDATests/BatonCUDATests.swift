@@ -8,9 +8,12 @@ final class KernelSourceTests: XCTestCase {
     func testEmbeddedSourcesHoldEveryKernelTheBackendLaunches() throws {
         let attention = try KernelSources.source("attention.cu")
         let ops = try KernelSources.source("ops.cu")
-        for name in ["attention_naive", "flash_attention", "flash_attention_d64", "flash_attention_d128", "flash3_attention_d64", "flash3_attention_d128", "flash4_attention_d128", "flash5_attention_d128", "flash6_attention_d64", "attention_combine", "mma.sync"] {
+        for name in ["attention_naive", "flash_attention", "flash3_attention_d64", "flash3_attention_d128", "attention_combine",
+                     "mma.sync", "bool attention_allowed("] {
             XCTAssertTrue(attention.contains(name), "attention.cu lacks \(name)")
         }
+        XCTAssertFalse(attention.contains("#include \"attention_mask.cuh\""), "the mask header is pasted in")
+        XCTAssertTrue(try KernelSources.source("attention_hopper.cu").contains("bool attention_allowed("))
         for name in ["cast_values", "add_values", "add_bias_rows", "silu_values", "silu_multiply", "embedding_rows",
                      "rms_norm_rows", "rotary_qkv", "copy_columns", "merge_attention_pair", "argmax_rows",
                      "mean_query_per_group", "query_aware_scores", "max_pool_rows", "gather_rows_per_head"] {
@@ -28,6 +31,19 @@ final class KernelSourceTests: XCTestCase {
         for rows in [1, 2, 4, 8] {
             for d in [64, 128] { XCTAssertTrue(decode.contains("BATON_DECODE(\(d), \(rows))"), "decode.cu lacks d\(d) r\(rows)") }
         }
+    }
+
+    /// Only the shipped versions are embedded; the development folder adds the others for A/B runs.
+    func testDevelopmentKernelVersionsAreAppendedOnlyOnRequest() throws {
+        let devFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../dev/cuda").standardized.path
+        let shipped = try KernelSources.source("attention.cu", developmentFolder: nil)
+        XCTAssertFalse(shipped.contains("BATON_FLASH(flash4_attention_d128"))
+        let withDev = try KernelSources.source("attention.cu", developmentFolder: devFolder)
+        for name in ["flash_attention_d64", "flash4_attention_d128", "flash5_attention_d128", "flash6_attention_d64"] {
+            XCTAssertTrue(withDev.contains("BATON_FLASH(\(name),"), "dev/cuda/attention.cu lacks \(name)")
+        }
+        XCTAssertEqual(try KernelSources.source("ops.cu", developmentFolder: devFolder), try KernelSources.source("ops.cu"))
     }
 
     func testMissingKernelSourceIsAClearError() {
@@ -122,5 +138,11 @@ final class KernelCompileTests: XCTestCase {
             XCTAssertGreaterThan(cubin.count, 1000, name)
             print("NVRTC \(name): \(cubin.count) bytes\n\(log)")
         }
+        // The development versions (dev/cuda) must keep compiling beside the shipped ones.
+        let devFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../dev/cuda").standardized.path
+        let (cubin, _) = try compiler.compile(source: try KernelSources.source("attention.cu", developmentFolder: devFolder),
+                                              name: "attention.cu", options: compiler.options(fastMath: true), nvrtc: nvrtc)
+        XCTAssertGreaterThan(cubin.count, 1000, "attention.cu with dev/cuda")
     }
 }

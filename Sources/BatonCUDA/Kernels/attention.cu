@@ -3,7 +3,8 @@
 // Masks (maskKind): 0 full; 1 bottom-right causal (row i sees key j iff j <= i + Sk - Sq);
 // 2 APB anchor: causal, and rows < anchorLength also skip keys < passingLength.
 // A row that sees no key gets out = 0 and lse = -inf.
-// Versions, kept while they teach something (figures in bench/RESULTS.md):
+// Versions (figures in bench/RESULTS.md); only v1 and v3 ship, the others are instantiated by
+// dev/cuda/attention.cu (BATON_DEV_KERNELS=dev/cuda appends it to this file):
 //   v1 attention_naive: one warp per (row, head), scalar fp32 online softmax. Correct, slow;
 //      the on-device cross-check for the tiled kernels.
 //   v2 flash_attention_d{64,128}: FlashAttention-2 structure. 128 query rows per block (8 warps x
@@ -22,13 +23,7 @@ typedef __nv_bfloat16 bf16;
 
 #define BATON_NEG_INF (-__int_as_float(0x7f800000))
 
-__device__ __forceinline__ bool attention_allowed(int row, int key, int Sq, int Sk, int maskKind,
-                                                  int anchorLength, int passingLength) {
-    if (key >= Sk) return false;
-    if (maskKind == 0) return true;
-    if (maskKind == 2 && row < anchorLength && key < passingLength) return false;
-    return key <= row + (Sk - Sq);
-}
+#include "attention_mask.cuh"
 
 // MARK: - v1 naive
 
@@ -412,22 +407,10 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
         flash_attention<D, WARPS, MT, BC, PREFETCH>(q, k, v, out, lse, Sq, Sk, H, Hkv, maskKind, anchorLength, passingLength,  \
                                       scaleLog2, splitTiles, partialOut, partialLse);                             \
     }
-// v2: 8 warps x 16 rows, one block per SM (192 registers).
-BATON_FLASH(flash_attention_d64, 64, 8, 1, 64, false, 1)
-BATON_FLASH(flash_attention_d128, 128, 8, 1, 64, false, 1)
-// v3: 4 warps x 32 rows: each K/V fragment feeds two MMAs per warp (half the shared-memory reads
-// per MMA of v2), two blocks per SM.
+// v3, the shipped version: 4 warps x 32 rows: each K/V fragment feeds two MMAs per warp (half the
+// shared-memory reads per MMA of v2), two blocks per SM. v2, v4, v5 and v6 are in dev/cuda/attention.cu.
 BATON_FLASH(flash3_attention_d64, 64, 4, 2, 64, false, 2)
 BATON_FLASH(flash3_attention_d128, 128, 4, 2, 64, false, 2)
-// v4: 8 warps x 32 rows (256-row blocks, one per SM): each K/V tile read from L2 serves twice the rows.
-BATON_FLASH(flash4_attention_d64, 64, 8, 2, 64, false, 1)
-BATON_FLASH(flash4_attention_d128, 128, 8, 2, 64, false, 1)
-// v5: v3 with the next slice's fragments loaded before this slice's MMAs (two register sets).
-BATON_FLASH(flash5_attention_d64, 64, 4, 2, 64, true, 2)
-BATON_FLASH(flash5_attention_d128, 128, 4, 2, 64, true, 2)
-// v6: v5 with 32-key tiles, which frees the registers the prefetch needs.
-BATON_FLASH(flash6_attention_d64, 64, 4, 2, 32, true, 2)
-BATON_FLASH(flash6_attention_d128, 128, 4, 2, 32, true, 2)
 
 // Merges split-KV partials (each normalised, with its natural lse) into out and lse.
 // One thread per (row, head, column), grid-stride: launchElementwise caps the grid at 16 blocks per

@@ -139,13 +139,7 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
     return r;
 }
 
-__device__ __forceinline__ bool allowed(int row, int key, int Sq, int Sk, int maskKind, int anchorLength,
-                                        int passingLength) {
-    if (key >= Sk) return false;
-    if (maskKind == 0) return true;
-    if (maskKind == 2 && row < anchorLength && key < passingLength) return false;
-    return key <= row + (Sk - Sq);
-}
+#include "attention_mask.cuh"
 
 // Named barriers 1 and 2 order the two consumer warpgroups' GEMMs (0 is __syncthreads).
 __device__ __forceinline__ void named_sync(int id) { asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory"); }
@@ -189,7 +183,7 @@ template <int D> struct Consumer {
                 for (int half = 0; half < 2; half++)
 #pragma unroll
                     for (int e = 0; e < 2; e++)
-                        if (!allowed(wgRow0 + warp * 16 + g + half * 8, key0 + j * 8 + t4 * 2 + e, Sq, Sk, maskKind,
+                        if (!attention_allowed(wgRow0 + warp * 16 + g + half * 8, key0 + j * 8 + t4 * 2 + e, Sq, Sk, maskKind,
                                      anchorLength, passingLength))
                             sc[j * 4 + half * 2 + e] = HOPPER_NEG_INF;
         }
