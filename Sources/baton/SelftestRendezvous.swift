@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import BatonComm
+import BatonCUDA
 import BatonEngine
+import BatonNCCL
 import BatonTensor
 import Foundation
 
@@ -11,9 +13,13 @@ import Foundation
 /// it through the same path as NCCL's unique id (torchrun's agent store when the agent serves one,
 /// else rank 0's own server), then all meet at a barrier; each rank prints one line.
 /// `--absent-rank R` makes rank R stay away, to see every other rank end with an error naming R.
+/// With `--nccl` each rank then joins an NCCL group on cuda:LOCAL_RANK through
+/// `NCCLCommunicator.connect` (the path `baton generate --gpus N` takes under torchrun) and checks
+/// an all-reduce of rank + 1 against W(W+1)/2.
 struct RendezvousSelfTest {
     let timeout: Double
     let absentRank: Int?
+    let nccl: Bool
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -44,6 +50,21 @@ struct RendezvousSelfTest {
         say(String(format: "rendezvous: rank %d/%d (local rank %d, %@, pid %d): got '%@' via %@; barrier passed after %.2f s",
                    config.rank, config.worldSize, config.localRank, host, getpid(), String(decoding: received, as: UTF8.self),
                    path, Date().timeIntervalSince(start)))
+        if nccl { try checkNCCL(config) }
+    }
+
+    private func checkNCCL(_ config: ProcessGroupConfig) throws {
+        let backend = try CUDABackend(ordinal: config.localRank)
+        let start = Date()
+        let communicator = try NCCLCommunicator.connect(config, backend: backend, timeout: timeout, rendezvousTimeout: timeout)
+        let sum = try backend.download(communicator.allReduceSum(backend.upload(Tensor([Float(config.rank + 1)], shape: [1])))).floats()
+        let expected = Float(config.worldSize * (config.worldSize + 1) / 2)
+        say(String(format: "nccl: rank %d/%d on cuda:%d (%@): allReduceSum of rank+1 = %g, expected %g, %.2f s",
+                   config.rank, config.worldSize, config.localRank, backend.deviceName, sum.first ?? .nan, expected,
+                   Date().timeIntervalSince(start)))
+        guard sum == [expected] else {
+            throw BatonError(.nccl, "rank \(config.rank): allReduceSum over \(config.worldSize) ranks gave \(sum), expected [\(expected)]")
+        }
     }
 
     /// One line on standard output, written at once (torchrun's workers write to pipes).
