@@ -11,18 +11,30 @@ public struct ProcessGroupConfig: Sendable, Equatable {
     public var localRank: Int
     public var masterAddress: String
     public var masterPort: Int
+    /// Whether torchrun's agent serves a PyTorch TCPStore on MASTER_ADDR:MASTER_PORT that workers
+    /// join as clients (`TORCHELASTIC_USE_AGENT_STORE=True`, set by torchrun's static and c10d
+    /// rendezvous). Then the ranks meet in that store (`StoreRendezvous`); otherwise nothing listens
+    /// there and rank 0 serves the rendezvous itself, as PyTorch's rank 0 then starts its own store.
+    public var agentStore: Bool
+    /// What makes this job's keys in a shared store unique: torchrun's `TORCHELASTIC_RUN_ID` and
+    /// `TORCHELASTIC_RESTART_COUNT` (a restarted job must not read the keys of the attempt before).
+    public var jobID: String
 
-    public init(rank: Int, worldSize: Int, localRank: Int, masterAddress: String, masterPort: Int) {
+    public init(rank: Int, worldSize: Int, localRank: Int, masterAddress: String, masterPort: Int,
+                agentStore: Bool = false, jobID: String = "none.0") {
         self.rank = rank
         self.worldSize = worldSize
         self.localRank = localRank
         self.masterAddress = masterAddress
         self.masterPort = masterPort
+        self.agentStore = agentStore
+        self.jobID = jobID
     }
 
     /// Reads `RANK`, `WORLD_SIZE`, `LOCAL_RANK` (default: `RANK`), `MASTER_ADDR` (default
-    /// 127.0.0.1) and `MASTER_PORT`, as torchrun sets them; a missing or malformed one is an error
-    /// naming the variable.
+    /// 127.0.0.1) and `MASTER_PORT`, as torchrun sets them, and whether torchrun's agent serves a
+    /// store there (`TORCHELASTIC_USE_AGENT_STORE`); a missing or malformed one is an error naming
+    /// the variable.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ProcessGroupConfig {
         func integer(_ name: String, default value: Int? = nil) throws -> Int {
             guard let text = environment[name] else {
@@ -36,7 +48,9 @@ public struct ProcessGroupConfig: Sendable, Equatable {
         }
         let rank = try integer("RANK")
         let config = ProcessGroupConfig(rank: rank, worldSize: try integer("WORLD_SIZE"), localRank: try integer("LOCAL_RANK", default: rank),
-                                        masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1", masterPort: try integer("MASTER_PORT"))
+                                        masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1", masterPort: try integer("MASTER_PORT"),
+                                        agentStore: environment["TORCHELASTIC_USE_AGENT_STORE"]?.lowercased() == "true",
+                                        jobID: "\(environment["TORCHELASTIC_RUN_ID"] ?? "none").\(environment["TORCHELASTIC_RESTART_COUNT"] ?? "0")")
         try config.validate()
         return config
     }
@@ -48,16 +62,22 @@ public struct ProcessGroupConfig: Sendable, Equatable {
     }
 }
 
-/// The TCP rendezvous that starts a multi-process group: rank 0 listens on MASTER_ADDR:MASTER_PORT,
-/// every other rank connects and says who it is, and rank 0 hands everyone the same payload (the
-/// NCCL unique id). Checks that all processes agree on the world size and that no rank is
-/// missing or doubled; every wait is bounded by `timeout`, and a failure names the rank.
+/// The rendezvous that starts a multi-process group: rank 0 hands every rank the same payload
+/// (the NCCL unique id). Under torchrun's agent (`config.agentStore`) the ranks meet in the
+/// agent's TCPStore (`StoreRendezvous`). Otherwise rank 0 listens on MASTER_ADDR:MASTER_PORT
+/// itself, every other rank connects and says who it is, and rank 0 sends the payload. Both check
+/// that all processes agree on the world size and that no rank is missing or doubled; every wait
+/// is bounded by `timeout`, and a failure names the rank.
 public enum Rendezvous {
     /// Rank 0 passes `payload` and receives it back; other ranks pass nil and receive rank 0's.
-    /// `onListening` tells rank 0's caller the bound port (useful with port 0).
+    /// `onListening` tells rank 0's caller the bound port (useful with port 0; own server only).
     public static func exchange(_ config: ProcessGroupConfig, payload: [UInt8]?, timeout: Double = 60,
                                 onListening: ((Int) -> Void)? = nil) throws -> [UInt8] {
         try config.validate()
+        if config.agentStore {
+            let rendezvous = try StoreRendezvous(config, name: "nccl-id", timeout: timeout)
+            return try rendezvous.broadcast(payload, timeout: timeout)
+        }
         if config.rank == 0 {
             guard let payload else { throw BatonError.invalidArgument("rendezvous: rank 0 must provide the payload") }
             try serve(config, payload: payload, timeout: timeout, onListening: onListening)
@@ -98,7 +118,8 @@ public enum Rendezvous {
 
     static func join(_ config: ProcessGroupConfig, timeout: Double) throws -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)
-        let socket = try Socket.connect(address: config.masterAddress, port: config.masterPort, until: deadline, rank: config.rank)
+        let socket = try Socket.connect(address: config.masterAddress, port: config.masterPort, until: deadline,
+                                    who: "rendezvous: rank \(config.rank) could not connect to rank 0")
         defer { socket.close() }
         try socket.writeIntegers([config.rank, config.worldSize])
         let length = try socket.readIntegers(1, until: deadline)[0]

@@ -4,8 +4,8 @@ import Glibc
 import BatonTensor
 import Foundation
 
-/// A blocking IPv4 TCP socket with deadlines, just enough for the rendezvous. Every failure is a
-/// `BatonError` naming the call and errno's text.
+/// A blocking IPv4 TCP socket with deadlines, just enough for the rendezvous and the torch store
+/// client. Every failure is a `BatonError` naming the call and errno's text.
 final class Socket {
     private(set) var descriptor: Int32
 
@@ -62,6 +62,11 @@ final class Socket {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// Whether bytes (or the peer's close) arrived before the deadline.
+    func waitForInput(until deadline: Date) throws -> Bool {
+        try wait(for: Int16(POLLIN), until: deadline)
+    }
+
     /// Waits until `events` are ready or the deadline passes (false then).
     private func wait(for events: Int16, until deadline: Date) throws -> Bool {
         while true {
@@ -81,8 +86,9 @@ final class Socket {
         return Socket(peer)
     }
 
-    /// Connects, retrying while rank 0 is not listening yet.
-    static func connect(address: String, port: Int, until deadline: Date, rank: Int) throws -> Socket {
+    /// Connects, retrying while the server (rank 0, or torchrun's store) is not listening yet.
+    /// `who` starts the timeout error, e.g. "rendezvous: rank 3 could not connect to rank 0".
+    static func connect(address: String, port: Int, until deadline: Date, who: String) throws -> Socket {
         var target = try socketAddress(address, port: port)
         while true {
             let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -94,7 +100,7 @@ final class Socket {
             if status == 0 { return socket }
             socket.close()
             if Date() >= deadline {
-                throw BatonError(.timeout, "rendezvous: rank \(rank) could not connect to rank 0 at \(address):\(port) (\(String(cString: strerror(errno))))")
+                throw BatonError(.timeout, "\(who) at \(address):\(port) (\(String(cString: strerror(errno))))")
             }
             usleep(50_000)
         }

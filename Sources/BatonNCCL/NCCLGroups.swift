@@ -48,7 +48,8 @@ extension NCCLCommunicator {
     }
 
     /// This process's rank of a torchrun-style job. Rank 0 makes the unique id, `Rendezvous.exchange`
-    /// (TCP on MASTER_ADDR:MASTER_PORT) hands it to every rank, and `ncclCommInitRank` joins them.
+    /// hands it to every rank (through torchrun's agent store on MASTER_ADDR:MASTER_PORT when
+    /// `config.agentStore`, else rank 0's own TCP server there), and `ncclCommInitRank` joins them.
     /// `backend` is the rank's GPU (by convention `LOCAL_RANK`). Every wait is bounded: the
     /// rendezvous by `rendezvousTimeout`, the NCCL init (which blocks until every rank joined) and
     /// later operations by `timeout`; a missing rank ends in an error naming this rank.

@@ -22,7 +22,7 @@ extension Bench {
         @Option(help: "Or a Hugging Face model directory (its real weights).")
         var model: String?
 
-        @Option(help: "Context lengths, comma separated (e.g. 32768,65536,131072).")
+        @Option(help: "Prompt lengths, comma separated (e.g. 32768,65536,131072); each counts the whole prompt, the --query-tokens question included, so a model's full context (131072 on llama-3.1-8b) runs. A case that cannot run (too long, too many GPUs, out of memory) becomes a row saying why.")
         var tokens: String = "8192"
 
         @Option(help: "Methods, comma separated: dense,ring,zigzag,star,apb,spava.")
@@ -43,7 +43,7 @@ extension Bench {
         @Option(help: "Untimed warm-up runs per case.")
         var warmup: Int = 1
 
-        @Option(name: .customLong("query-tokens"), help: "Question length in tokens.")
+        @Option(name: .customLong("query-tokens"), help: "Question length in tokens (the last tokens of each --tokens prompt).")
         var queryTokens: Int = 50
 
         @Option(name: .customLong("anchor-length"), help: "APB/Spava anchor length (default: from the input length).")
@@ -78,7 +78,7 @@ extension Bench {
                     placement: gpus == nil ? .sharedDevice : .onePerGPU)
                 let report: (PrefillMeasurement) -> Void = { row in
                     if let reason = row.skipped {
-                        standardError("\(row.method) x\(row.ranks) \(row.tokens) tokens: skipped (\(reason))\n")
+                        standardError("\(row.method) x\(row.ranks) \(row.tokens) tokens: not run (\(reason))\n")
                         return
                     }
                     standardError(String(format: "%@ x%d %d tokens: median %.3f s (%.0f tokens/s)\n", row.method, row.ranks, row.tokens, row.median_s, row.tokens_per_s))

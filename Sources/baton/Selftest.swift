@@ -27,8 +27,16 @@ struct Selftest: AsyncParsableCommand {
     var ranks: Int?
     @Flag(help: "Check the NCCL communicator instead (every collective on a world-size-1 group, the torchrun path, the watchdog).")
     var nccl = false
+    @Flag(help: "Under torchrun: check the rendezvous (rank 0's value to every rank through torchrun's store, then a barrier; no GPU); with --nccl also an NCCL all-reduce on cuda:LOCAL_RANK.")
+    var rendezvous = false
+    @Option(help: .hidden) var rendezvousTimeout: Double = 60
+    @Option(help: .hidden) var absentRank: Int?
 
     func run() async throws {
+        if rendezvous {
+            try runReportingErrors { try RendezvousSelfTest(timeout: rendezvousTimeout, absentRank: absentRank, nccl: nccl).run() }
+            return
+        }
         guard device == "cuda" else { throw ValidationError("--device must be cuda (the CPU backend is the reference)") }
         if nccl {
             let test = NCCLSelfTest(ordinal: ordinal)

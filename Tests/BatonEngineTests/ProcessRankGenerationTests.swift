@@ -72,6 +72,6 @@ final class ProcessRankGenerationTests: XCTestCase {
                                   row("spava", 4, "cuda:0-3 (4 GPUs, NCCL)", 0, skipped: "needs 4 GPUs, 2 visible")])
         let lines = table.split(separator: "\n")
         XCTAssertTrue(lines.contains { $0.hasPrefix("| spava | 2 |") && $0.contains("4.00x") }, table)
-        XCTAssertTrue(lines.contains { $0.hasPrefix("| spava | 4 |") && $0.contains("skipped: needs 4 GPUs, 2 visible") }, table)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("| spava | 4 |") && $0.contains("not run: needs 4 GPUs, 2 visible") }, table)
     }
 }

@@ -16,15 +16,17 @@ final class TorchBaselineTests: XCTestCase {
         return url.path
     }
 
-    func testRowsComeFromTheScriptsJSONAtContextPlusQueryLengths() throws {
-        // Echoes the lengths it was asked for (--tokens) into --json, and checks that --config
-        // points at a folder with the model's config.json and that --device is passed.
+    func testRowsComeFromTheScriptsJSONAtThePromptLengths() throws {
+        // Echoes the lengths it was asked for (--tokens: whole prompts, question included) into
+        // --json, and checks that --config points at a folder with the model's config.json and
+        // that --device is passed.
         let fake = try interpreter("""
             while [ $# -gt 0 ]; do
               case "$1" in --tokens) t="$2"; shift;; --json) j="$2"; shift;; --config) c="$2"; shift;; --device) d="$2"; shift;; esac; shift
             done
             grep -q '"num_hidden_layers"' "$c/config.json" || exit 3
             [ "$d" = cuda:0 ] || exit 4
+            [ "$t" = 100,200 ] || exit 5
             rows=""
             for n in $(echo "$t" | tr ',' ' '); do
               rows="$rows${rows:+,}{\\"tokens\\": $n, \\"runs\\": [2.0], \\"median_s\\": 2.0, \\"min_s\\": 2.0, \\"max_s\\": 2.0, \\"tokens_per_s\\": 1.0, \\"peak_gib\\": 1.5}"

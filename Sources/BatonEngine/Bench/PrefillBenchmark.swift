@@ -17,13 +17,15 @@ public struct PrefillMeasurement: Codable, Sendable {
     public var method: String
     public var ranks: Int
     public var device: String
+    /// The whole prompt: context + question.
     public var tokens: Int
+    /// The question's share of `tokens`.
     public var queryTokens: Int
     public var runs: [Double]
     public var median_s: Double
     public var min_s: Double
     public var max_s: Double
-    /// Context + query tokens per second at the median.
+    /// Prompt tokens per second at the median.
     public var tokens_per_s: Double
     /// Seconds per part (projections, attention, mlp, head) of one extra run measured part by
     /// part (single-rank dense only); their sum exceeds the median by the synchronisations.
@@ -31,7 +33,8 @@ public struct PrefillMeasurement: Codable, Sendable {
     /// Peak bytes rank 0's CUDA allocator held during the case, weights included (GPU runs only;
     /// ranks sharing the device have allocators of their own, not counted here).
     public var peak_device_bytes: Int?
-    /// Why the case did not run (e.g. more GPUs asked for than are visible); timings are then 0.
+    /// Why the case did not run (more GPUs asked for than are visible, a prompt longer than the
+    /// model's context, out of memory, any error of that case); timings are then 0.
     public var skipped: String?
 }
 
@@ -39,6 +42,7 @@ public struct PrefillMeasurement: Codable, Sendable {
 public struct PrefillBenchmarkOptions: Sendable {
     public var preset: String
     public var modelDirectory: URL?
+    /// Prompt lengths: context + question (so a model's full context, e.g. 131072, is a valid length).
     public var tokens: [Int]
     public var methods: [Method]
     public var ranks: [Int]
@@ -91,7 +95,6 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
     guard options.runs >= 1 else { throw BatonError.invalidArgument("--runs must be at least 1") }
     let engine = try Engine.load(EngineOptions(modelDirectory: options.modelDirectory, preset: options.preset,
                                                device: options.device, seed: options.seed))
-    let config = engine.config
     var generator = SplitMix64(seed: options.seed ^ 0x5EED)
     var results: [PrefillMeasurement] = []
     let cases = options.cases
@@ -100,55 +103,84 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
     let onePerGPU = options.placement == .onePerGPU && options.device != .cpu
     let visibleGPUs = onePerGPU ? try CUDABackend.visibleDeviceCount() : 0
     for item in cases {
-        let total = item.tokens + options.queryTokens
-        if onePerGPU && item.ranks > visibleGPUs {
-            let reason = "needs \(item.ranks) GPUs, \(visibleGPUs) visible"
-            let skipped = PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: gpusLabel(item.ranks),
-                                             tokens: item.tokens, queryTokens: options.queryTokens, runs: [], median_s: 0, min_s: 0,
-                                             max_s: 0, tokens_per_s: 0, breakdown_s: nil, peak_device_bytes: nil, skipped: reason)
-            results.append(skipped)
-            onResult?(skipped)
-            done += options.warmups + options.runs
-            bar.update(done)
-            continue
-        }
-        try engine.checkContext(promptTokens: total, maxTokens: 1)
-        let ids = (0..<total).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(config.vocabSize)) }
-        let context = Array(ids.prefix(item.tokens)), query = Array(ids.suffix(options.queryTokens))
-        var times: [Double] = []
-        let cudaBackend = engine.backend as? CUDABackend
-        cudaBackend?.allocator.resetPeak()
-        for run in 0..<(options.warmups + options.runs) {
-            let seconds = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
-                                               placement: onePerGPU ? .onePerGPU : .sharedDevice)
-            if run >= options.warmups { times.append(seconds) }
-            done += 1
+        // A case that cannot run (too long, too many GPUs, out of memory, a failed rank) becomes a
+        // row that says why; the other cases still run.
+        let measurement: PrefillMeasurement
+        do {
+            if onePerGPU && item.ranks > visibleGPUs { throw BatonError.invalidArgument("needs \(item.ranks) GPUs, \(visibleGPUs) visible") }
+            measurement = try measure(item, engine: engine, options: options, generator: &generator, onePerGPU: onePerGPU) {
+                done += 1
+                bar.update(done)
+            }
+        } catch {
+            measurement = notRun(item, options: options, onePerGPU: onePerGPU, reason: reason(error))
+            done = (results.count + 1) * (options.warmups + options.runs)
             bar.update(done)
         }
-        var breakdown: [String: Double]?
-        if item.method == .dense {
-            let timer = PartTimer(backend: engine.backend)
-            _ = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
-                                     timer: timer)
-            breakdown = Dictionary(uniqueKeysWithValues: timer.seconds.map { ($0.key.rawValue, $0.value) })
-        }
-        let sorted = times.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        // GPU ranks sharing the engine's one device (`--ranks`) show that a method runs on GPU
-        // backends, not how fast it would be on several GPUs; the label says so.
-        let sharedDevice = options.device != .cpu && item.ranks > 1 && !onePerGPU
-        let named = cudaBackend.map { "\(options.device) (\($0.deviceName))" } ?? options.device.description
-        let device = sharedDevice ? "\(named) shared by \(item.ranks) ranks"
-            : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : named
-        let measurement = PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: device,
-                                             tokens: item.tokens, queryTokens: options.queryTokens, runs: times,
-                                             median_s: median, min_s: sorted.first!, max_s: sorted.last!,
-                                             tokens_per_s: Double(total) / median, breakdown_s: breakdown,
-                                             peak_device_bytes: cudaBackend?.allocator.statistics.peakBytesInUse)
         results.append(measurement)
         onResult?(measurement)
     }
     return results
+}
+
+/// One case: `options.tokens` counts the whole prompt, so the context is the tokens before the
+/// question. `onRun` is called after every run (warm-ups included).
+private func measure(_ item: PrefillCase, engine: Engine, options: PrefillBenchmarkOptions, generator: inout SplitMix64,
+                     onePerGPU: Bool, onRun: () -> Void) throws -> PrefillMeasurement {
+    let total = item.tokens
+    guard total > options.queryTokens else {
+        throw BatonError.invalidArgument("\(total) tokens leave no context before the \(options.queryTokens)-token question "
+                                         + "(--tokens counts the whole prompt, question included)")
+    }
+    try engine.checkContext(promptTokens: total, maxTokens: 1)
+    let ids = (0..<total).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(engine.config.vocabSize)) }
+    let context = Array(ids.prefix(total - options.queryTokens)), query = Array(ids.suffix(options.queryTokens))
+    var times: [Double] = []
+    let cudaBackend = engine.backend as? CUDABackend
+    cudaBackend?.allocator.resetPeak()
+    for run in 0..<(options.warmups + options.runs) {
+        let seconds = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
+                                           placement: onePerGPU ? .onePerGPU : .sharedDevice)
+        if run >= options.warmups { times.append(seconds) }
+        onRun()
+    }
+    var breakdown: [String: Double]?
+    if item.method == .dense {
+        let timer = PartTimer(backend: engine.backend)
+        _ = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
+                                 timer: timer)
+        breakdown = Dictionary(uniqueKeysWithValues: timer.seconds.map { ($0.key.rawValue, $0.value) })
+    }
+    let sorted = times.sorted()
+    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: deviceLabel(item, options: options, onePerGPU: onePerGPU, engine: engine),
+                              tokens: total, queryTokens: options.queryTokens, runs: times,
+                              median_s: median, min_s: sorted.first!, max_s: sorted.last!,
+                              tokens_per_s: Double(total) / median, breakdown_s: breakdown,
+                              peak_device_bytes: cudaBackend?.allocator.statistics.peakBytesInUse)
+}
+
+/// The row of a case that did not run, carrying why.
+private func notRun(_ item: PrefillCase, options: PrefillBenchmarkOptions, onePerGPU: Bool, reason: String) -> PrefillMeasurement {
+    let device = onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : options.device.description
+    return PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: device, tokens: item.tokens,
+                              queryTokens: options.queryTokens, runs: [], median_s: 0, min_s: 0, max_s: 0, tokens_per_s: 0,
+                              breakdown_s: nil, peak_device_bytes: nil, skipped: reason)
+}
+
+/// A case's failure as one table-safe line: a `BatonError`'s message, after its kind unless that
+/// is "invalid argument" ("out of memory: ...", "prompt of 131122 tokens ... exceeds ...").
+private func reason(_ error: any Error) -> String {
+    let text = (error as? BatonError).map { $0.kind == .invalidArgument ? $0.message : $0.description } ?? "\(error)"
+    return text.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "|", with: "/")
+}
+
+/// GPU ranks sharing the engine's one device (`--ranks`) show that a method runs on GPU backends,
+/// not how fast it would be on several GPUs; the label says so.
+private func deviceLabel(_ item: PrefillCase, options: PrefillBenchmarkOptions, onePerGPU: Bool, engine: Engine) -> String {
+    let sharedDevice = options.device != .cpu && item.ranks > 1 && !onePerGPU
+    let named = (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" } ?? options.device.description
+    return sharedDevice ? "\(named) shared by \(item.ranks) ranks" : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : named
 }
 
 /// Seconds to the first generated token for one case; `timer` records rank 0's parts.
@@ -170,7 +202,7 @@ public func prefillTable(_ results: [PrefillMeasurement]) -> String {
                  "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results {
         if let reason = r.skipped {
-            lines.append("| \(r.method) | \(r.ranks) | \(r.device) | \(r.tokens) | skipped: \(reason) | | | | | | |")
+            lines.append("| \(r.method) | \(r.ranks) | \(r.device) | \(r.tokens) | not run: \(reason) | | | | | | |")
             continue
         }
         // Rows on several GPUs compare with dense on one GPU of the same kind.

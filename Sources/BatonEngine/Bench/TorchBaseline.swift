@@ -24,13 +24,13 @@ public struct TorchBaseline: Sendable {
 
     /// One row per length, labelled `torch-sdpa`; a row is `skipped` with the script's last error
     /// line when PyTorch, transformers or a GPU is missing, so Baton's own rows still run.
-    /// `tokens` are context lengths: each run prefills `tokens + queryTokens` ids, as Baton's rows do.
+    /// `tokens` are whole prompt lengths (context + the `queryTokens` question), as Baton's rows.
     public func run(tokens: [Int], queryTokens: Int, runs: Int) -> [PrefillMeasurement] {
         do {
-            let report = try measure(lengths: tokens.map { $0 + queryTokens }, runs: runs)
+            let report = try measure(lengths: tokens, runs: runs)
             let label = "\(report.device) (PyTorch \(report.torch), transformers \(report.transformers ?? "?") sdpa)"
-            return zip(tokens, report.rows).map { context, row in
-                PrefillMeasurement(method: Self.method, ranks: 1, device: label, tokens: context, queryTokens: queryTokens,
+            return zip(tokens, report.rows).map { prompt, row in
+                PrefillMeasurement(method: Self.method, ranks: 1, device: label, tokens: prompt, queryTokens: queryTokens,
                                    runs: row.runs, median_s: row.median_s, min_s: row.min_s, max_s: row.max_s,
                                    tokens_per_s: row.tokens_per_s, breakdown_s: nil,
                                    peak_device_bytes: device == "cpu" ? nil : Int(row.peak_gib * 1_073_741_824), skipped: nil)
