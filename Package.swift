@@ -28,6 +28,9 @@ let package = Package(
         // events, the allocator), which do not depend on each other.
         .target(name: "BatonNCCL", dependencies: ["BatonComm", "BatonCUDA", "BatonTensor", "CCUDA"]),
         .target(name: "BatonModels", dependencies: ["BatonTensor"]),
+        // Video and image input for vision-language models: ffmpeg/ffprobe programs, frame sampling,
+        // resizing and patchifying as Qwen2-VL's processor does.
+        .target(name: "BatonVision", dependencies: ["BatonTensor"]),
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(
             name: "BatonEngine",
@@ -37,6 +40,7 @@ let package = Package(
             name: "baton",
             dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonParallel", "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
+        .testTarget(name: "BatonVisionTests", dependencies: ["BatonVision", "BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
         .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),
         .testTarget(name: "BatonNCCLTests", dependencies: ["BatonNCCL", "BatonComm", "BatonCUDA", "BatonTensor"]),
