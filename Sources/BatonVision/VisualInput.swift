@@ -39,6 +39,9 @@ public struct VideoPlan: Sendable {
     public let width: Int
     public let processor: QwenProcessorConfig
     public let tools: FFmpegTools
+    /// The size qwen-vl-utils resizes to, before the processor's bounds.
+    let budgetHeight: Int
+    let budgetWidth: Int
 
     public var grid: VisualGrid {
         VisualGrid(t: (frameIndices.count + 1) / processor.temporalPatchSize,
@@ -71,10 +74,6 @@ public struct VideoPlan: Sendable {
                          budgetHeight: budget.height, budgetWidth: budget.width)
     }
 
-    /// The size qwen-vl-utils resizes to, before the processor's bounds.
-    let budgetHeight: Int
-    let budgetWidth: Int
-
     /// Positions in `frameIndices` of temporal units `units` (the last frame repeats when odd).
     public func framePositions(temporalUnits units: Range<Int>) -> [Int] {
         precondition(units.lowerBound >= 0 && units.upperBound <= temporalUnits, "units \(units) of \(temporalUnits)")
@@ -88,8 +87,10 @@ public struct VideoPlan: Sendable {
                                 tools: tools)
     }
 
-    /// Decoded frames resized as qwen-vl-utils (torchvision v1, float32 bicubic with antialias) and,
-    /// when its bounds differ, the processor (torchvision v2 on uint8) do.
+    /// A decoded frame resized as qwen-vl-utils does (torchvision v1: float32 bicubic with antialias,
+    /// rounded to uint8). When a checkpoint's processor bounds are tighter than the video budget the
+    /// processor resizes again; transformers does that in float32 on qwen-vl-utils' float frames,
+    /// Baton on uint8 (torchvision v2's path), so such frames can differ by under one level.
     public func resize(_ frame: RGBFrame) -> RGBFrame {
         var frame = BicubicResampler.resize(frame, height: budgetHeight, width: budgetWidth, precision: .float32)
         if budgetHeight != height || budgetWidth != width {

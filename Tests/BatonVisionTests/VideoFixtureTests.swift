@@ -92,6 +92,18 @@ final class VideoFixtureTests: XCTestCase {
                 // Lossless: ffmpeg and Pillow decode the same pixels, so only the resize can differ.
                 try compare(rows: input.pixelValues, entryName: entry.name, rowCount: entry.rows, rowStride: entry.row_stride,
                             file: entry.rows_file, sums: entry.row_sums)
+            } else {
+                // JPEG: ffmpeg's decoder and Pillow's libjpeg differ in IDCT and chroma upsampling, so
+                // only the mean difference is bounded: under 3 uint8 levels (0.045 after normalising; measured
+                // 0.028 with the scaler flags `FrameDecoder.decodeFirstFrame` sets).
+                let values = input.pixelValues.floats(), reference = try VideoFixture.storedRows(entry.rows_file)
+                var total: Float = 0
+                for (k, row) in stride(from: 0, to: entry.rows, by: entry.row_stride).enumerated() {
+                    for i in 0..<1176 { total += abs(values[row * 1176 + i] - reference[k * 1176 + i]) }
+                }
+                let mean = total / Float(reference.count)
+                print("\(entry.name): mean |diff| \(mean) (decoders differ)")
+                XCTAssertLessThan(mean, 0.045, entry.name)
             }
         }
     }
