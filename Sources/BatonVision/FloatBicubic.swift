@@ -6,44 +6,72 @@
 enum FloatBicubic {
     static func resize(_ frame: RGBFrame, height: Int, width: Int) -> RGBFrame {
         var values = frame.pixels.map(Float.init)
-        var currentWidth = frame.width, currentHeight = frame.height
+        var currentWidth = frame.width
         if width != currentWidth {
-            let w = AxisWeights(inputSize: currentWidth, outputSize: width)
-            var out = [Float](repeating: 0, count: width * currentHeight * 3)
-            for y in 0..<currentHeight {
-                for x in 0..<width {
-                    for c in 0..<3 {
-                        var sum: Float = 0
-                        for j in 0..<w.count[x] {
-                            let term = values[(y * currentWidth + w.first[x] + j) * 3 + c] * w.taps[x * w.kernelSize + j]
-                            sum = j == 0 ? term : sum + term
-                        }
-                        out[(y * width + x) * 3 + c] = sum
-                    }
-                }
-            }
-            values = out
+            values = horizontalPass(values, width: currentWidth, height: frame.height,
+                                    AxisWeights(inputSize: currentWidth, outputSize: width))
             currentWidth = width
         }
-        if height != currentHeight {
-            let w = AxisWeights(inputSize: currentHeight, outputSize: height)
-            let rowSize = currentWidth * 3
-            var out = [Float](repeating: 0, count: height * rowSize)
-            for y in 0..<height {
-                for i in 0..<rowSize {
-                    var sum: Float = 0
-                    for j in 0..<w.count[y] {
-                        let term = values[(w.first[y] + j) * rowSize + i] * w.taps[y * w.kernelSize + j]
-                        sum = j == 0 ? term : sum + term
-                    }
-                    out[y * rowSize + i] = sum
-                }
-            }
-            values = out
-            currentHeight = height
+        if height != frame.height {
+            values = verticalPass(values, rowSize: currentWidth * 3, AxisWeights(inputSize: frame.height, outputSize: height))
         }
         let pixels = values.map { UInt8(min(max($0, 0), 255).rounded(.toNearestOrEven)) }
-        return RGBFrame(width: currentWidth, height: currentHeight, pixels: pixels)
+        return RGBFrame(width: currentWidth, height: height, pixels: pixels)
+    }
+
+    /// values: [height, width, 3] -> [height, outWidth, 3]; each sum starts from its first term and
+    /// adds the others in tap order, as torch's `interpolate_aa_single_dim_zero_strides` does.
+    private static func horizontalPass(_ values: [Float], width: Int, height: Int, _ w: AxisWeights) -> [Float] {
+        let outWidth = w.count.count
+        var out = [Float](repeating: 0, count: outWidth * height * 3)
+        values.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                w.taps.withUnsafeBufferPointer { taps in
+                    for y in 0..<height {
+                        for x in 0..<outWidth {
+                            let k = x * w.kernelSize
+                            var p = (y * width + w.first[x]) * 3
+                            var r = input[p] * taps[k], g = input[p + 1] * taps[k], b = input[p + 2] * taps[k]
+                            for j in 1..<max(w.count[x], 1) {
+                                p += 3
+                                let t = taps[k + j]
+                                r += input[p] * t
+                                g += input[p + 1] * t
+                                b += input[p + 2] * t
+                            }
+                            let o = (y * outWidth + x) * 3
+                            output[o] = r
+                            output[o + 1] = g
+                            output[o + 2] = b
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// values: [inHeight, rowSize] -> [outHeight, rowSize], same summation order per value.
+    private static func verticalPass(_ values: [Float], rowSize: Int, _ w: AxisWeights) -> [Float] {
+        let outHeight = w.count.count
+        var out = [Float](repeating: 0, count: outHeight * rowSize)
+        values.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                for y in 0..<outHeight {
+                    let o = y * rowSize
+                    for j in 0..<w.count[y] {
+                        let t = w.taps[y * w.kernelSize + j]
+                        let row = (w.first[y] + j) * rowSize
+                        if j == 0 {
+                            for i in 0..<rowSize { output[o + i] = input[row + i] * t }
+                        } else {
+                            for i in 0..<rowSize { output[o + i] += input[row + i] * t }
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// `_compute_indices_weights_aa<float>`: scale, centre, support and weights in float32.
