@@ -101,15 +101,25 @@ public struct VideoPlan: Sendable {
 
     /// Patch rows of temporal units `units`: [units.count · h · w, 1176] f32, the rows the whole
     /// video's `pixelValues` holds at `units.lowerBound · h · w ..< units.upperBound · h · w`.
-    /// Frames are decoded, then resized on all cores as they arrive.
+    /// Frames are resized on all cores as they arrive from the decoder.
     public func preprocess(temporalUnits units: Range<Int>) throws -> Tensor {
         let positions = framePositions(temporalUnits: units)
         let wanted = positions.map { frameIndices[$0] }
-        var decoded = [RGBFrame?](repeating: nil, count: wanted.count)
-        try FrameDecoder.decode(file, frameIndices: wanted, tools: tools) { position, frame in decoded[position] = frame }
-        let frames = decoded.map { $0! }
-        let resized = ResizedFrames(count: frames.count)
-        DispatchQueue.concurrentPerform(iterations: frames.count) { i in resized.set(i, resize(frames[i])) }
+        // Each frame is resized on a worker as soon as ffmpeg hands it over, so decoding overlaps
+        // resizing and at most `workers` full-size frames wait in memory.
+        let resized = ResizedFrames(count: wanted.count)
+        let group = DispatchGroup()
+        let workers = max(ProcessInfo.processInfo.activeProcessorCount, 1)
+        let free = DispatchSemaphore(value: workers)
+        defer { group.wait() }
+        try FrameDecoder.decode(file, frameIndices: wanted, tools: tools) { position, frame in
+            free.wait()
+            DispatchQueue.global().async(group: group) {
+                resized.set(position, resize(frame))
+                free.signal()
+            }
+        }
+        group.wait()
         let (values, unitGrid) = QwenPatchifier.patches(resized.frames, config: processor)
         return Tensor(values, shape: Shape([unitGrid.patchCount, processor.rowSize]))
     }
