@@ -30,6 +30,9 @@ let package = Package(
         // tokenizer.json BPE and chat templates.
         .target(name: "BatonTokenizer", dependencies: ["BatonTensor"]),
         .target(name: "BatonModels", dependencies: ["BatonTensor"]),
+        // Video and image input for vision-language models: ffmpeg/ffprobe programs, frame sampling,
+        // resizing and patchifying as Qwen2-VL's processor does.
+        .target(name: "BatonVision", dependencies: ["BatonTensor"]),
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(
             name: "BatonEngine",
@@ -41,6 +44,7 @@ let package = Package(
             dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer", "BatonParallel",
                            "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
+        .testTarget(name: "BatonVisionTests", dependencies: ["BatonVision", "BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
         .testTarget(name: "BatonCUDATests", dependencies: ["BatonCUDA", "CCUDA", "BatonTensor"]),
         .testTarget(name: "BatonNCCLTests", dependencies: ["BatonNCCL", "BatonComm", "BatonCUDA", "BatonTensor"]),
