@@ -188,8 +188,7 @@ public final class LlamaModel: @unchecked Sendable {
         try config.validate()
         self.config = config
         self.backend = backend
-        mlpRowBlock = ProcessInfo.processInfo.environment["BATON_MLP_ROW_BLOCK"].flatMap { Int($0) }.map { max(1, $0) }
-            ?? 4096
+        mlpRowBlock = BatonSettings.current.mlpRowBlock
         let specs = Self.weightSpecs(config)
         let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
         let fuseQKV = fuseProjections ?? ProjectionFusion.qkv.applies(on: backend)

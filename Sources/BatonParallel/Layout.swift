@@ -7,10 +7,11 @@ public enum Method: String, Sendable, CaseIterable {
     /// Whether the method reproduces single-GPU attention exactly (up to rounding).
     public var isExact: Bool { self == .dense || self == .ring || self == .zigzag }
 
-    /// The method called `name` (`dense`, `ring`, `zigzag`, `star`, `apb`, `spava`), or an error listing them.
-    public static func named(_ name: String) throws -> Method {
+    /// The method called `name` (`dense`, `ring`, `zigzag`, `star`, `apb`, `spava`, any case), or an
+    /// error naming `option` and listing them.
+    public static func named(_ name: String, option: String = "--method") throws -> Method {
         guard let method = Method(rawValue: name.lowercased()) else {
-            throw BatonError.invalidArgument("--method must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+            throw BatonError.invalidArgument("\(option) must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
         }
         return method
     }
