@@ -32,8 +32,8 @@ struct Selftest: AsyncParsableCommand {
     func run() async throws {
         var attentionSizes: [Int] = [], gemmRows: [Int] = []
         try runReportingErrors {
-            guard try Device.named(device) != .cpu else {
-                throw BatonError.invalidArgument("--device must be cuda (the CPU backend is the reference)")
+            guard try Device.named(device) == .cuda(ordinal: 0) else {
+                throw BatonError.invalidArgument("--device must be cuda (the CPU backend is the reference; --ordinal picks the GPU), got '\(device)'")
             }
             try checkOption("--ordinal", ordinal, atLeast: 0)
             try checkOption("--bench-heads", benchHeads, atLeast: 1)
