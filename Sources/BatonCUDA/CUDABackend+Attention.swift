@@ -80,8 +80,8 @@ extension CUDABackend {
     public func defaultKernel(query: Tensor, key: Tensor) -> AttentionKernel {
         guard query.shape.rank == 3, key.shape.rank == 3 else { return .naive }
         let d = query.shape[2]
-        let choice = ProcessInfo.processInfo.environment["BATON_ATTENTION"]
-        if choice == "naive" || (d != 64 && d != 128) { return .naive }
+        let choice = BatonSettings.current.attention
+        if choice == .naive || (d != 64 && d != 128) { return .naive }
         if key.shape[1] > 0, query.shape[1] % key.shape[1] == 0,
            query.shape[0] * (query.shape[1] / key.shape[1]) <= AttentionKernel.decodeMaxRows {
             return .decode
@@ -92,7 +92,7 @@ extension CUDABackend {
             // About eight waves of two blocks per SM, at least four key tiles per split.
             return .flashSplit(min(keyTiles / 4, (16 * multiprocessorCount + blocks - 1) / blocks))
         }
-        if choice != "flash" && key.shape[0] > 0 && supportsHopperAttention { return .hopper }
+        if choice != .flash && key.shape[0] > 0 && supportsHopperAttention { return .hopper }
         return .flash(AttentionKernel.defaultFlashVersion)
     }
 

@@ -69,7 +69,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         self.stream = stream!
         self.communicationStream = communication!
         self.ordinal = ordinal
-        self.device = .cuda(ordinal)
+        self.device = .cuda(ordinal: ordinal)
         self.deviceName = String(cString: nameBytes)
         self.architecture = major == 9 && minor == 0 ? "sm_90a" : "sm_\(major)\(minor)"
         self.compiler = KernelCompiler(architecture: architecture)

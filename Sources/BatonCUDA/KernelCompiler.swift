@@ -99,10 +99,10 @@ public struct KernelCompiler: Sendable {
     func options(fastMath: Bool) -> [String] {
         var options = ["--gpu-architecture=\(architecture)", "--std=c++17"]
         if fastMath { options.append("--use_fast_math") }
-        let environment = ProcessInfo.processInfo.environment
-        if environment["BATON_KERNEL_VERBOSE"] != nil { options.append("--ptxas-options=-v") }
+        let settings = BatonSettings.current
+        if settings.kernelVerbose { options.append("--ptxas-options=-v") }
         // Kernel variants for A/B runs (e.g. `BATON_KERNEL_DEFINES="NAME=1 OTHER"`); part of the cache key.
-        for define in (environment["BATON_KERNEL_DEFINES"] ?? "").split(separator: " ") {
+        for define in settings.kernelDefines {
             options.append("--define-macro=\(define)")
         }
         return options + Self.includeFolders().map { "--include-path=\($0)" }
@@ -118,7 +118,7 @@ public struct KernelCompiler: Sendable {
         let file = Self.cacheDirectory.appendingPathComponent("\(name)-\(key).cubin")
         if let cached = try? Data(contentsOf: file), !cached.isEmpty { return [UInt8](cached) }
         let (cubin, log) = try compile(source: source, name: name, options: options, nvrtc: nvrtc)
-        if !log.isEmpty, ProcessInfo.processInfo.environment["BATON_KERNEL_VERBOSE"] != nil {
+        if !log.isEmpty, BatonSettings.current.kernelVerbose {
             FileHandle.standardError.write(Data("NVRTC log for \(name):\n\(log)\n".utf8))
         }
         try? FileManager.default.createDirectory(at: Self.cacheDirectory, withIntermediateDirectories: true)

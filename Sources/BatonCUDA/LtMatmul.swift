@@ -24,7 +24,7 @@ final class LtMatmul {
     private let workspace: Tensor
     private var algorithms: [[Int]: cublasLtMatmulAlgo_t] = [:]
     private unowned let backend: CUDABackend
-    var autotune = ProcessInfo.processInfo.environment["BATON_GEMM_AUTOTUNE"] == "1"
+    var autotune = BatonSettings.current.gemmAutotune
     /// Per tuned shape: key, chosen index among the candidates, its ms, the heuristic's first ms.
     private(set) var tuningLog: [(key: [Int], chosen: Int, count: Int, bestMs: Double, firstMs: Double)] = []
 

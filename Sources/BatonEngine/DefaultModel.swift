@@ -11,9 +11,8 @@ public enum DefaultModel {
     /// `$BATON_DEFAULT_MODEL`, else `$XDG_CACHE_HOME/baton/models/SmolLM2-135M-Instruct`
     /// (default `~/.cache/baton/...`).
     public static var cachedDirectory: URL {
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["BATON_DEFAULT_MODEL"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let cache = environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+        if let path = BatonSettings.current.defaultModelDirectory { return URL(fileURLWithPath: path) }
+        let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
         return cache.appendingPathComponent("baton/models/\(name)")
     }
@@ -38,6 +37,8 @@ public enum DefaultModel {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path, directory.path]
+        // Standard output is the generated text only: whatever the script or pip prints is status.
+        process.standardOutput = FileHandle.standardError
         do {
             try process.run()
         } catch {

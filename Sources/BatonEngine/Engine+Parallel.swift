@@ -141,7 +141,7 @@ extension Engine {
     }
 
     /// This engine's weights (its checkpoint, or the same random weights) on another backend.
-    private func loadModelCopy(on device: ComputeDevice) throws -> LlamaModel {
+    private func loadModelCopy(on device: Device) throws -> LlamaModel {
         let rankBackend = try makeBackend(device)
         if let directory = options.modelDirectory {
             return try LlamaModel.load(directory: directory, backend: rankBackend)

@@ -7,18 +7,9 @@ import BatonTensor
 import BatonTokenizer
 import Foundation
 
-/// Where the engine computes.
-public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
-    case cpu
-    case cuda(ordinal: Int)
-
-    public var description: String {
-        switch self {
-        case .cpu: "cpu"
-        case .cuda(let ordinal): "cuda:\(ordinal)"
-        }
-    }
-}
+/// The engine's device is BatonTensor's `Device`; this old name stays while branches that use it merge.
+@available(*, deprecated, renamed: "Device")
+public typealias ComputeDevice = Device
 
 /// What to load and where to run it.
 public struct EngineOptions: Sendable {
@@ -26,12 +17,12 @@ public struct EngineOptions: Sendable {
     public var modelDirectory: URL?
     /// Or a named architecture with random weights (speed runs), e.g. "llama-3.1-8b".
     public var preset: String?
-    public var device: ComputeDevice
+    public var device: Device
     public var seed: UInt64
     /// Show a progress bar while loading.
     public var showProgress: Bool
 
-    public init(modelDirectory: URL? = nil, preset: String? = nil, device: ComputeDevice = .cpu,
+    public init(modelDirectory: URL? = nil, preset: String? = nil, device: Device = .cpu,
                 seed: UInt64 = 0, showProgress: Bool = true) {
         self.modelDirectory = modelDirectory
         self.preset = preset
@@ -68,8 +59,9 @@ public final class Engine: @unchecked Sendable {
 
     public var config: ModelConfig { model.config }
 
-    /// Loads the model named by `options` onto its device.
-    public static func load(_ options: EngineOptions) throws -> Engine {
+    /// Loads the model named by `options` onto its device. `tokenizer`: the directory's tokenizer
+    /// when already read (`ModelPreflight`), so it is not parsed twice.
+    public static func load(_ options: EngineOptions, tokenizer: Tokenizer? = nil) throws -> Engine {
         let backend = try makeBackend(options.device)
         if let directory = options.modelDirectory {
             var bar: ProgressBar?
@@ -79,7 +71,7 @@ public final class Engine: @unchecked Sendable {
             }
             let model = try LlamaModel.load(directory: directory, backend: backend,
                                             progress: options.showProgress ? progress : nil)
-            let tokenizer = try Tokenizer(directory: directory)
+            let tokenizer = try tokenizer ?? Tokenizer(directory: directory)
             return Engine(model: model, tokenizer: tokenizer, chatTemplate: tokenizer.chatTemplate, backend: backend, options: options)
         }
         guard let name = options.preset else {
@@ -93,14 +85,7 @@ public final class Engine: @unchecked Sendable {
     /// Token ids for a prompt: the chat template applied when `chat` is set, special tokens added.
     public func encode(prompt: String, chat: Bool) throws -> [Int32] {
         guard let tokenizer else { throw BatonError.invalidArgument("this model has no tokenizer (preset with random weights): pass token ids") }
-        if chat {
-            guard let chatTemplate else {
-                throw BatonError.invalidArgument("--chat: the model's tokenizer_config.json has no chat template Baton knows (Llama-3 or ChatML)")
-            }
-            let text = chatTemplate.render(messages: [.user(prompt)], addGenerationPrompt: true)
-            return tokenizer.encode(text, addSpecialTokens: false)
-        }
-        return tokenizer.encode(prompt, addSpecialTokens: true)
+        return try PromptEncoding.encode(prompt, chat: chat, tokenizer: tokenizer, chatTemplate: chatTemplate)
     }
 
     /// Stop ids: the request's plus the model's end-of-sequence ids.
@@ -122,20 +107,19 @@ public final class Engine: @unchecked Sendable {
         return try run(request, timer: timer, onToken: onToken)
     }
 
-    /// Rejects requests longer than the model's positions, naming both numbers. The last new
-    /// token is never fed back, so `prompt + maxTokens - 1` positions are used.
+    /// Rejects requests longer than the model's positions, naming both numbers and the config.json
+    /// or preset they come from. The last new token is never fed back, so `prompt + maxTokens - 1`
+    /// positions are used.
     public func checkContext(promptTokens: Int, maxTokens: Int) throws {
-        if promptTokens == 0 { throw BatonError.invalidArgument("the prompt is empty (0 tokens)") }
-        let limit = config.maxPositionEmbeddings
-        if promptTokens + max(maxTokens, 1) - 1 > limit {
-            throw BatonError.invalidArgument(
-                "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) in config.json")
-        }
+        let source = options.modelDirectory.map { "in " + $0.appendingPathComponent("config.json").path }
+            ?? "of preset \(options.preset ?? "?")"
+        try PromptEncoding.checkContext(promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
+                                        source: source)
     }
 }
 
 /// The backend for a device. CUDA libraries are loaded at run time.
-public func makeBackend(_ device: ComputeDevice) throws -> any Backend {
+public func makeBackend(_ device: Device) throws -> any Backend {
     switch device {
     case .cpu:
         return CPUBackend()

@@ -69,7 +69,7 @@ public enum LaunchMode: Sendable, Equatable {
 
     /// The engine's device for this mode: cuda:`LOCAL_RANK` for a process rank, cuda:0 for GPU
     /// threads, else `requested`.
-    public func device(requested: ComputeDevice) -> ComputeDevice {
+    public func device(requested: Device) -> Device {
         switch self {
         case .sharedDevice: requested
         case .gpuThreads: .cuda(ordinal: 0)

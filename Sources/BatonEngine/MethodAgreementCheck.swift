@@ -16,10 +16,10 @@ public struct MethodAgreementCheck {
     }
 
     public let directory: URL
-    public let device: ComputeDevice
+    public let device: Device
     public let ranks: Int
 
-    public init(directory: URL, device: ComputeDevice, ranks: Int) {
+    public init(directory: URL, device: Device, ranks: Int) {
         self.directory = directory
         self.device = device
         self.ranks = ranks

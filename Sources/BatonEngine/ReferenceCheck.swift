@@ -16,9 +16,9 @@ public struct ReferenceCheck {
     }
 
     public let directory: URL
-    public let device: ComputeDevice
+    public let device: Device
 
-    public init(directory: URL, device: ComputeDevice) {
+    public init(directory: URL, device: Device) {
         self.directory = directory
         self.device = device
     }

@@ -4,15 +4,30 @@ import Glibc
 import Darwin
 #endif
 
-/// Where a tensor's bytes live.
+/// Where a tensor's bytes live, and where a backend (and the engine on it) computes.
 public enum Device: Hashable, Sendable, CustomStringConvertible {
     case cpu
-    case cuda(Int)
+    case cuda(ordinal: Int)
 
     public var description: String {
         switch self {
         case .cpu: "cpu"
         case .cuda(let ordinal): "cuda:\(ordinal)"
+        }
+    }
+
+    /// The device called `name`: `cpu`, `cuda` (alias `gpu`, both cuda:0) or `cuda:N`, any case;
+    /// else an error naming `option` and the accepted names.
+    public static func named(_ name: String, option: String = "--device") throws -> Device {
+        let lowered = name.lowercased()
+        switch lowered {
+        case "cpu": return .cpu
+        case "cuda", "gpu": return .cuda(ordinal: 0)
+        default:
+            if lowered.hasPrefix("cuda:"), let ordinal = Int(lowered.dropFirst(5)), ordinal >= 0 {
+                return .cuda(ordinal: ordinal)
+            }
+            throw BatonError.invalidArgument("\(option) must be cpu, cuda (alias gpu) or cuda:N, got '\(name)'")
         }
     }
 }

@@ -1,7 +1,9 @@
 /// Decodes generated ids one at a time. Each call returns only newly completed text: a token
 /// that ends inside a UTF-8 sequence (byte-level tokens split characters such as emoji) is
-/// held back until the sequence completes. The text of all calls plus `finish()` equals
-/// `decode` of all ids.
+/// held back until the sequence completes, and with a ByteFallback decoder a run of `<0xNN>`
+/// tokens is held back until a token that is not a byte ends it, since the decoder turns a run
+/// that is not valid UTF-8 as a whole into one U+FFFD per byte (a run `<0x4C> <0xE2>` is "��",
+/// not "L�"). The text of all calls plus `finish()` equals `decode` of all ids.
 ///
 /// Each step decodes a short window (the ids since the last emitted text, plus the one
 /// before them for context, so that decoders which treat the first token specially, such as
@@ -24,8 +26,10 @@ public struct StreamingDecoder: Sendable {
     public mutating func next(_ id: Int32) -> String {
         window.append(id)
         let text = Array(tokenizer.decode(window, skipSpecialTokens: skipSpecialTokens).utf8)
-        // U+FFFD at the end means the last bytes do not form a character yet.
-        guard text.count > emitted.count, !text.ends(with: [0xEF, 0xBF, 0xBD]) else { return "" }
+        // U+FFFD at the end means the last bytes do not form a character yet; an open byte run
+        // may still turn into U+FFFDs as a whole.
+        guard text.count > emitted.count, !text.ends(with: [0xEF, 0xBF, 0xBD]),
+              !tokenizer.endsInByteFallbackRun(window, skipSpecialTokens: skipSpecialTokens) else { return "" }
         let fresh = newText(text)
         let keep = window.count - contextCount
         window.removeFirst(contextCount)
@@ -56,5 +60,33 @@ public struct StreamingDecoder: Sendable {
 extension Array where Element == UInt8 {
     fileprivate func ends(with suffix: [UInt8]) -> Bool {
         count >= suffix.count && self[(count - suffix.count)...].elementsEqual(suffix)
+    }
+}
+
+extension Tokenizer {
+    /// Whether the last token that `decode(ids)` keeps is a `<0xNN>` byte token of a ByteFallback
+    /// decoder, i.e. a byte run that a later byte token could still make invalid.
+    func endsInByteFallbackRun(_ ids: [Int32], skipSpecialTokens: Bool) -> Bool {
+        guard let decoder, decoder.containsByteFallback else { return false }
+        for id in ids.reversed() {
+            if let added = addedTokens[id] {
+                if skipSpecialTokens && added.special { continue }
+                return false
+            }
+            guard let token = model.token(for: id) else { continue }  // unknown ids decode to nothing
+            return TokenDecoder.fallbackByte(token) != nil
+        }
+        return false
+    }
+}
+
+extension TokenDecoder {
+    /// Whether this decoder, or a step of it, is ByteFallback.
+    var containsByteFallback: Bool {
+        switch self {
+        case .byteFallback: true
+        case .sequence(let steps): steps.contains { $0.containsByteFallback }
+        default: false
+        }
     }
 }

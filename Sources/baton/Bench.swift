@@ -14,43 +14,38 @@ struct Bench: AsyncParsableCommand {
 extension Bench {
     struct Prefill: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time prefill (context + query + first token) of a random-weight model of a real architecture.")
+            abstract: "Time prefill (context + query + first token) of a random-weight model of a real architecture.",
+            discussion: "Writes prefill.json and prefill.md into --out (default: bench/out under the current folder).")
 
         @Option(help: "Architecture preset with random weights (llama-3.1-8b, qwen2.5-14b, ..., tiny-llama).")
         var preset: String = "llama-3.1-8b"
 
-        @Option(help: "Or a Hugging Face model directory (its real weights).")
+        @Option(help: "Or a Hugging Face model directory (its real weights) instead of the preset.")
         var model: String?
 
-        @Option(help: "Prompt lengths, comma separated (e.g. 32768,65536,131072); each counts the whole prompt, the --query-tokens question included, so a model's full context (131072 on llama-3.1-8b) runs. A case that cannot run (too long, too many GPUs, out of memory) becomes a row saying why.")
+        @Option(parsing: .unconditional, help: "Prompt lengths, comma separated (e.g. 32768,65536,131072); each counts the whole prompt, the --query-tokens question included, so a model's full context (131072 on llama-3.1-8b) runs. A case that cannot run (too long, too many GPUs, out of memory) becomes a row saying why.")
         var tokens: String = "8192"
 
-        @Option(help: "Methods, comma separated: dense,ring,zigzag,star,apb,spava.")
-        var methods: String = "dense"
+        @OptionGroup var methodOptions: MethodListOptions
 
-        @Option(help: "CPU rank counts for the sequence-parallel methods, comma separated.")
+        @Option(parsing: .unconditional, help: "Rank counts for the sequence-parallel methods, comma separated: CPU ranks, or with --device cuda ranks sharing one GPU.")
         var ranks: String = "1"
 
-        @Option(help: "GPU counts, comma separated: one rank per GPU over NCCL, threads of this process (rows needing more GPUs than are visible are reported as skipped).")
+        @Option(parsing: .unconditional, help: "GPU counts, comma separated: one rank per GPU over NCCL, threads of this process (rows needing more GPUs than are visible are reported as skipped).")
         var gpus: String?
 
-        @Option(help: "cpu or cuda.")
-        var device: String = "cpu"
+        @OptionGroup var deviceOptions: DeviceOptions
 
-        @Option(help: "Timed runs per case (the median is reported).")
+        @Option(parsing: .unconditional, help: "Timed runs per case (the median is reported; at least 1).")
         var runs: Int = 3
 
-        @Option(help: "Untimed warm-up runs per case.")
+        @Option(parsing: .unconditional, help: "Untimed warm-up runs per case.")
         var warmup: Int = 1
 
-        @Option(name: .customLong("query-tokens"), help: "Question length in tokens (the last tokens of each --tokens prompt).")
+        @Option(name: .customLong("query-tokens"), parsing: .unconditional, help: "Question length in tokens (the last tokens of each --tokens prompt).")
         var queryTokens: Int = 50
 
-        @Option(name: .customLong("anchor-length"), help: "APB/Spava anchor length (default: from the input length).")
-        var anchorLength: Int?
-
-        @Option(name: .customLong("passing-length"), help: "APB/Spava passing budget (default: from the input length).")
-        var passingLength: Int?
+        @OptionGroup var planLengths: PlanLengthOptions
 
         @Option(help: "Reference baseline run first, in the same command: none, or torch (PyTorch + transformers sdpa dense prefill of the same architecture on the same device, through python3).")
         var baseline: String = "none"
@@ -58,15 +53,18 @@ extension Bench {
         @Option(help: "Python interpreter for --baseline torch (default: $BATON_PYTHON or python3).")
         var python: String?
 
-        @Option(help: "Folder for prefill.json and prefill.md.")
+        @Option(help: "Folder for prefill.json and prefill.md, created if missing (relative paths from the current folder).")
         var out: String = "bench/out"
 
         func run() async throws {
             try runReportingErrors {
-                let methodList = try parseMethods(methods)
+                let methodList = try methodOptions.list()
                 let tokenList = try parseIntegers(tokens, option: "--tokens")
                 let rankList = try parseIntegers(gpus ?? ranks, option: gpus == nil ? "--ranks" : "--gpus")
-                let computeDevice = try parseDevice(device, gpus: gpus == nil ? nil : rankList.max())
+                try checkOption("--runs", runs, atLeast: 1)
+                try checkOption("--warmup", warmup, atLeast: 0)
+                try checkOption("--query-tokens", queryTokens, atLeast: 0)
+                let computeDevice = try deviceOptions.resolve(onePerGPU: gpus != nil)
                 if gpus != nil, LaunchMode.launchedByTorchrun(ProcessInfo.processInfo.environment),
                    (Int(ProcessInfo.processInfo.environment["WORLD_SIZE"] ?? "1") ?? 1) > 1 {
                     throw BatonError.invalidArgument("bench prefill --gpus runs one thread per GPU in one process; start it without torchrun")
@@ -74,7 +72,7 @@ extension Bench {
                 let options = PrefillBenchmarkOptions(
                     preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList, methods: methodList,
                     ranks: rankList, device: computeDevice, runs: runs, warmups: warmup, queryTokens: queryTokens,
-                    plan: PlanOptions(anchorLength: anchorLength, passingLength: passingLength),
+                    plan: try planLengths.planOptions(),
                     placement: gpus == nil ? .sharedDevice : .onePerGPU)
                 let report: (PrefillMeasurement) -> Void = { row in
                     if let reason = row.skipped {
@@ -98,10 +96,10 @@ extension Bench {
             case "torch":
                 let directory = options.modelDirectory
                 let config = try directory.map { try ModelConfig.load(directory: $0) } ?? ModelPreset.named(options.preset).config
-                let interpreter = python ?? ProcessInfo.processInfo.environment["BATON_PYTHON"] ?? "python3"
+                let interpreter = python ?? BatonSettings.current.python
                 standardError("bench prefill: PyTorch baseline (\(interpreter) torch_prefill.py) first\n")
                 return TorchBaseline(python: interpreter, modelDirectory: directory, config: config,
-                                     device: options.device == .cpu ? "cpu" : options.device.description)
+                                     device: options.device)
                     .run(tokens: options.tokens, queryTokens: options.queryTokens, runs: options.runs)
             default:
                 throw BatonError.invalidArgument("--baseline must be none or torch, got '\(baseline)'")
@@ -113,7 +111,7 @@ extension Bench {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             // The device of Baton's first measured row names the GPU ("cuda:0 (NVIDIA H100 80GB HBM3)").
             let measured = results.first { $0.method != TorchBaseline.method && $0.skipped == nil }
-            let report = PrefillReport(preset: model ?? preset, device: measured?.device ?? device, date: ISO8601DateFormatter().string(from: Date()),
+            let report = PrefillReport(preset: model ?? preset, device: measured?.device ?? deviceOptions.device, date: ISO8601DateFormatter().string(from: Date()),
                                        command: CommandLine.arguments.joined(separator: " "), rows: results)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -131,14 +129,4 @@ struct PrefillReport: Codable {
     var date: String
     var command: String
     var rows: [PrefillMeasurement]
-}
-
-/// "1,2,4" -> [1, 2, 4], each positive.
-func parseIntegers(_ text: String, option: String) throws -> [Int] {
-    try text.split(separator: ",").map { part in
-        guard let value = Int(part.trimmingCharacters(in: .whitespaces)), value > 0 else {
-            throw BatonError.invalidArgument("\(option): expected positive integers separated by commas, got '\(text)'")
-        }
-        return value
-    }
 }

@@ -16,12 +16,12 @@ struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "niah",
             abstract: "APB's pass-key needle in a haystack over a grid of lengths x depths.",
-            discussion: "Writes niah.json and niah.md into --out, and niah.png when matplotlib is installed.")
+            discussion: "Writes niah.json and niah.md into --out (default: baton-eval under the current folder), and niah.png when matplotlib is installed.")
 
         @OptionGroup var common: EvalOptions
-        @Option(help: "Needle depths as fractions of the context, comma-separated.")
+        @Option(parsing: .unconditional, help: "Needle depths as fractions of the context, comma-separated.")
         var depths = "0,0.25,0.5,0.75,1"
-        @Option(help: "Samples (different pass keys) per length x depth cell.")
+        @Option(parsing: .unconditional, help: "Samples (different pass keys) per length x depth cell.")
         var samples = 1
 
         func run() async throws {
@@ -45,12 +45,12 @@ struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "ruler",
             abstract: "RULER's synthetic tasks (NIAH family, variable tracking, common/frequent words).",
-            discussion: "Tasks: \(EvalSuite.rulerTaskNames.joined(separator: ", ")). Scored with RULER's string_match_all.")
+            discussion: "Tasks: \(EvalSuite.rulerTaskNames.joined(separator: ", ")). Scored with RULER's string_match_all. Writes ruler.json and ruler.md into --out (default: baton-eval under the current folder).")
 
         @OptionGroup var common: EvalOptions
         @Option(help: "'all' or a comma-separated list of task names.")
         var tasks = "all"
-        @Option(help: "Samples per task x length (APB's RULER runs use 20).")
+        @Option(parsing: .unconditional, help: "Samples per task x length (APB's RULER runs use 20).")
         var samples = 20
 
         func run() async throws {
@@ -70,21 +70,15 @@ struct Eval: AsyncParsableCommand {
 
 /// Options both eval commands share.
 struct EvalOptions: ParsableArguments {
-    @Option(help: "Hugging Face model directory (default: the embedded default model).")
-    var model: String?
-    @Option(help: "Target lengths in tokens (prompt plus answer budget), comma-separated.")
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(parsing: .unconditional, help: "Target lengths in tokens (prompt plus answer budget), comma-separated.")
     var lengths = "4096,8192"
-    @Option(help: "Attention methods to compare, comma-separated (dense, ring, zigzag, star, apb, spava).")
-    var methods = "dense"
-    @Option(help: "Ranks for the parallel methods: CPU threads, or ranks sharing one GPU with --device cuda.")
-    var ranks: Int?
-    @Option(help: "One rank per GPU (cuda:0..<N, over NCCL) for the parallel methods.")
-    var gpus: Int?
-    @Option(help: "cpu, cuda or cuda:N.")
-    var device = "cpu"
-    @Option(help: "Seed of the generated tasks; the same seed gives the same prompts.")
+    @OptionGroup var methodOptions: MethodListOptions
+    @OptionGroup var rankOptions: RankOptions
+    @OptionGroup var deviceOptions: DeviceOptions
+    @Option(parsing: .unconditional, help: "Seed of the generated tasks; the same seed gives the same prompts.")
     var seed: UInt64 = 42
-    @Option(help: "Directory for the results.")
+    @Option(help: "Directory for the results, created if missing (relative paths from the current folder).")
     var out = "baton-eval"
 
     func lengthList() throws -> [Int] {
@@ -96,23 +90,23 @@ struct EvalOptions: ParsableArguments {
     }
 
     func rankCount() throws -> Int? {
-        if let ranks, let gpus, ranks != gpus {
+        try rankOptions.check()
+        if let ranks = rankOptions.ranks, let gpus = rankOptions.gpus, ranks != gpus {
             throw BatonError.invalidArgument("--ranks \(ranks) and --gpus \(gpus) disagree; give one of them")
         }
-        let count = ranks ?? gpus
-        if let count, count < 1 { throw BatonError.invalidArgument("--ranks: expected at least 1, found \(count)") }
-        return count
+        return rankOptions.ranks ?? rankOptions.gpus
     }
 
     /// Builds the samples once with the engine's tokenizer, runs every method on them,
     /// and writes the report (and the NIAH heat map).
     func run(benchmark: String, lengths: [Int], depths: [Double]?, samples: Int,
              build: ((String) -> Int) throws -> [EvalSample]) throws {
-        guard samples >= 1 else { throw BatonError.invalidArgument("--samples: expected at least 1, found \(samples)") }
-        let methodList = try parseMethods(methods)
+        try checkOption("--samples", samples, atLeast: 1)
+        let methodList = try methodOptions.list()
         let rankCount = try rankCount()
-        let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
-        let computeDevice = try parseDevice(device, gpus: gpus)
+        let gpus = rankOptions.gpus
+        let computeDevice = try deviceOptions.resolve(onePerGPU: gpus != nil)
+        let directory = try modelOptions.directory()
         // One engine serves every method: the model (and the rank models and NCCL group the
         // parallel methods add to it) loads once.
         let engine = try loadEvalEngine(directory: directory, device: computeDevice, lengths: lengths)
@@ -132,7 +126,7 @@ struct EvalOptions: ParsableArguments {
         let outDirectory = URL(fileURLWithPath: out)
         let files = try report.write(to: outDirectory)
         print(report.markdown())
-        print("wrote \(files.json.path) and \(files.markdown.path)")
+        standardError("wrote \(files.json.path) and \(files.markdown.path)\n")
         if benchmark == "niah" {
             plotHeatMap(json: files.json, png: outDirectory.appendingPathComponent("niah.png"))
         }
@@ -143,55 +137,30 @@ struct EvalOptions: ParsableArguments {
         let script = "bench/plot.py"
         let command = "python3 \(script) niah \(json.path) \(png.path)"
         guard FileManager.default.fileExists(atPath: script) else {
-            print("heat map: run `\(command)` from a Baton checkout")
+            standardError("heat map: run `\(command)` from a Baton checkout\n")
             return
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script, "niah", json.path, png.path]
+        process.standardOutput = FileHandle.standardError
         do {
             try process.run()
             process.waitUntilExit()
         } catch {
-            print("heat map: could not run python3 (\(error)); run `\(command)`")
+            standardError("heat map: could not run python3 (\(error)); run `\(command)`\n")
         }
     }
 }
 
-/// Splits a comma-separated option value and converts each item, naming the option on failure.
-func parseList<T>(_ value: String, name: String, _ convert: (String) -> T?) throws -> [T] {
-    let items = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    guard !items.isEmpty else { throw BatonError.invalidArgument("\(name): expected a comma-separated list, found '\(value)'") }
-    return try items.map { item in
-        guard let converted = convert(item) else {
-            throw BatonError.invalidArgument("\(name): cannot read '\(item)' in '\(value)'")
-        }
-        return converted
-    }
-}
-
-/// "dense,apb" -> [.dense, .apb] (case-insensitive); an unknown name is one error line listing
-/// the known ones.
-func parseMethods(_ value: String, option: String = "--methods") throws -> [Method] {
-    try parseList(value, name: option) { $0.lowercased() }.map { name in
-        guard let method = Method(rawValue: name) else {
-            throw BatonError.invalidArgument(
-                "\(option): unknown method '\(name)'; expected one of \(Method.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return method
-    }
-}
-
-/// The engine behind `baton eval`; checks it has a tokenizer and that the lengths fit the model.
-func loadEvalEngine(directory: URL, device: ComputeDevice, lengths: [Int]) throws -> Engine {
-    let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: device))
-    guard engine.tokenizer != nil else {
-        throw BatonError.invalidModel("\(directory.path): eval needs tokenizer.json to size and read prompts")
-    }
-    let limit = engine.config.maxPositionEmbeddings
+/// The engine behind `baton eval`; checks, before the weights load, that the model has a
+/// tokenizer (to size and read prompts) and that the lengths fit the model.
+func loadEvalEngine(directory: URL, device: Device, lengths: [Int]) throws -> Engine {
+    let preflight = try ModelPreflight(directory: directory)
+    let limit = preflight.config.maxPositionEmbeddings
     if let longest = lengths.max(), longest > limit {
         throw BatonError.invalidArgument(
             "--lengths \(longest) exceeds the model's max_position_embeddings (\(limit)) in \(directory.path)/config.json")
     }
-    return engine
+    return try Engine.load(EngineOptions(modelDirectory: directory, device: device), tokenizer: preflight.tokenizer)
 }

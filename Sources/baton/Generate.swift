@@ -9,10 +9,10 @@ import Foundation
 
 struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate text from a prompt, streaming it as it is produced.")
+        abstract: "Generate text from a prompt, streaming it as it is produced.",
+        discussion: "Standard output is the generated text only; loading, progress and timing lines go to standard error.")
 
-    @Option(help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json). Default: the embedded default model.")
-    var model: String?
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "The prompt text.")
     var prompt: String = "The capital of France is"
@@ -20,19 +20,19 @@ struct Generate: AsyncParsableCommand {
     @Option(name: .customLong("prompt-file"), help: "Read the prompt from this file instead.")
     var promptFile: String?
 
-    @Option(name: .customLong("max-tokens"), help: "Most new tokens to generate.")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Most new tokens to generate (at least 1).")
     var maxTokens: Int = 64
 
     @Flag(help: "Wrap the prompt in the model's chat template (Llama-3 or ChatML).")
     var chat = false
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
+    @Option(parsing: .unconditional, help: "Sampling temperature; 0 is greedy.")
     var temperature: Float = 0
 
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass.")
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling mass, in (0, 1].")
     var topP: Float = 1
 
-    @Option(help: "Random seed for sampling.")
+    @Option(parsing: .unconditional, help: "Random seed for sampling.")
     var seed: UInt64 = 0
 
     @Option(help: "Attention method: dense, ring, zigzag, star, apb, spava.")
@@ -41,48 +41,42 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "The question, appended after the prompt (the context). APB puts it into the anchor; Spava scores the context against it. Default: the prompt's last tokens.")
     var query: String?
 
-    @Option(name: .customLong("anchor-length"), help: "APB/Spava anchor length in tokens (default: from the input length, as the papers).")
-    var anchorLength: Int?
+    @OptionGroup var planLengths: PlanLengthOptions
 
-    @Option(name: .customLong("passing-length"), help: "APB/Spava passing budget per (virtual) host and KV head (default: from the input length).")
-    var passingLength: Int?
+    @OptionGroup var rankOptions: RankOptions
 
-    @Option(help: "Number of ranks (threads) for sequence parallelism: CPU ranks, or with --device cuda ranks sharing one GPU (a correctness mode).")
-    var ranks: Int = 1
-
-    @Option(help: "Number of GPUs for sequence parallelism: one rank per GPU over NCCL, as threads of this process, or one process per GPU under torchrun (then --gpus must equal WORLD_SIZE).")
-    var gpus: Int?
-
-    @Option(help: "cpu or cuda.")
-    var device: String = "cpu"
+    @OptionGroup var deviceOptions: DeviceOptions
 
     func run() async throws {
         try runReportingErrors {
-            let text = try promptFile.map { path -> String in
-                guard let data = FileManager.default.contents(atPath: path), let s = String(data: data, encoding: .utf8) else {
-                    throw BatonError(.io, "--prompt-file \(path): cannot read the file as UTF-8 text")
-                }
-                return s
-            } ?? prompt
-            guard maxTokens > 0 else { throw BatonError.invalidArgument("--max-tokens must be positive, got \(maxTokens)") }
-            guard let parsedMethod = Method(rawValue: method) else {
-                throw BatonError.invalidArgument("--method must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
-            }
-            // Options are checked before the model loads, so a typo costs no loading time.
-            let mode = try LaunchMode.resolve(gpus: gpus, ranks: ranks)
+            // Options, the tokenizer and the prompt's length are checked before the weights load,
+            // so a typo or a too-long prompt costs milliseconds, not minutes.
+            try checkNumbers()
+            let text = try readPrompt()
+            let parsedMethod = try Method.named(method)
+            let mode = try LaunchMode.resolve(gpus: rankOptions.gpus, ranks: rankOptions.ranks ?? 1)
             if mode.usesSeparateGPUs { try mode.requireVisibleGPUs(visible: visibleGPUCount(for: "--gpus \(mode.worldSize)")) }
-            let computeDevice = mode.device(requested: try parseDevice(device, gpus: gpus))
-            let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
-            let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: computeDevice, showProgress: mode.printsOutput))
-            guard let tokenizer = engine.tokenizer else { throw BatonError.invalidModel("\(directory.path): no tokenizer") }
-            if parsedMethod != .dense || mode != .sharedDevice(ranks: 1) && mode != .gpuThreads(gpus: 1) {
-                try generateParallel(engine: engine, text: text, method: parsedMethod, mode: mode)
+            let computeDevice = mode.device(requested: try deviceOptions.resolve(onePerGPU: rankOptions.gpus != nil))
+            let plan = try planLengths.planOptions()
+            let preflight = try ModelPreflight(directory: modelOptions.directory())
+            let parallel = parsedMethod != .dense || mode != .sharedDevice(ranks: 1) && mode != .gpuThreads(gpus: 1)
+            let prompt = try preflight.encode(prompt: text, chat: chat)
+            let question = query.map { preflight.tokenizer.encode($0, addSpecialTokens: false) }
+            let (context, parallelQuery) = parallel ? try question.map { (prompt, $0) } ?? splitContextAndQuery(prompt) : (prompt, [])
+            let ids = parallel ? context + parallelQuery : prompt + (question ?? [])
+            try preflight.checkContext(promptTokens: ids.count, maxTokens: maxTokens)
+            if parallel, rankOptions.ranks == nil, rankOptions.gpus == nil, mode.printsOutput {
+                standardError(oneRankNote(parsedMethod))
+            }
+            let engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: computeDevice,
+                                                       showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
+            if parallel {
+                try generateParallel(engine: engine, context: context, query: parallelQuery, method: parsedMethod, mode: mode,
+                                     plan: plan)
                 return
             }
-            var ids = try engine.encode(prompt: text, chat: chat)
-            if let query { ids += tokenizer.encode(query, addSpecialTokens: false) }
             let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed))
-            let printer = TokenPrinter(tokenizer.streamingDecoder(), stops: engine.stopIds(options))
+            let printer = TokenPrinter(preflight.tokenizer.streamingDecoder(), stops: engine.stopIds(options))
             let result = try engine.generate(promptIds: ids, options: options) { printer.print($0) }
             printer.finish()
             standardError(String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s); stop: %@\n",
@@ -90,19 +84,50 @@ struct Generate: AsyncParsableCommand {
                                  result.tokens.count, result.decodeSeconds, result.decodeTokensPerSecond, result.stopReason.rawValue))
         }
     }
+
+    /// Range checks of the numeric options, one error line naming the option.
+    func checkNumbers() throws {
+        try checkOption("--max-tokens", maxTokens, atLeast: 1)
+        try checkOption("--temperature", Double(temperature), in: 0...Double.greatestFiniteMagnitude,
+                        expected: "0 (greedy) or more")
+        try checkOption("--top-p", Double(topP), in: 0...1, excludingLowerBound: true, expected: "in (0, 1]")
+        try rankOptions.check()
+    }
+
+    /// `--prompt-file`'s text, or `--prompt`; a missing file, a folder or bytes that are not UTF-8
+    /// are each one line saying so.
+    func readPrompt() throws -> String {
+        guard let path = promptFile else { return prompt }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw BatonError(.io, "--prompt-file \(path): no such file")
+        }
+        if isDirectory.boolValue { throw BatonError(.io, "--prompt-file \(path) is a directory; expected a text file") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw BatonError(.io, "--prompt-file \(path): cannot read the file (permission denied?)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw BatonError(.io, "--prompt-file \(path): the file is not UTF-8 text")
+        }
+        return text
+    }
+
+    /// What a parallel method does when neither `--ranks` nor `--gpus` is given: it runs on one rank.
+    func oneRankNote(_ method: Method) -> String {
+        let effect = method == .spava
+            ? "its two virtual hosts share that rank, so the second half of the context still sees the first only through the compressed passing block"
+            : "the whole context is one block, so nothing is split, passed or compressed and the result is dense attention's"
+        return "baton: --method \(method.rawValue) without --ranks or --gpus runs on 1 rank: \(effect); pass --ranks N (CPU threads) or --gpus N to split the context\n"
+    }
 }
 
 extension Generate {
-    /// Sequence-parallel generation: the prompt is the context, `--query` (or the prompt's last
-    /// tokens) the question; ranks as `mode` says (threads on one device, one thread per GPU, or
-    /// this process's rank of a torchrun job, where only rank 0 prints).
-    func generateParallel(engine: Engine, text: String, method: Method, mode: LaunchMode) throws {
+    /// Sequence-parallel generation of `context` then `query` (encoded and checked already); ranks
+    /// as `mode` says (threads on one device, one thread per GPU, or this process's rank of a
+    /// torchrun job, where only rank 0 prints).
+    func generateParallel(engine: Engine, context: [Int32], query question: [Int32], method: Method, mode: LaunchMode,
+                          plan: PlanOptions) throws {
         guard let tokenizer = engine.tokenizer else { throw BatonError.invalidArgument("the model has no tokenizer") }
-        let prompt = try engine.encode(prompt: text, chat: chat)
-        let (context, question) = try query.map { (prompt, tokenizer.encode($0, addSpecialTokens: false)) }
-            ?? splitContextAndQuery(prompt)
-        try engine.checkContext(promptTokens: context.count + question.count, maxTokens: maxTokens)
-        let plan = PlanOptions(anchorLength: anchorLength, passingLength: passingLength)
         let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed),
                                         stopIds: engine.stopIds(GenerationOptions()))
         var request = ParallelRequest(context: context, query: question, method: method, ranks: mode.worldSize, plan: plan, generation: options)
@@ -113,7 +138,8 @@ extension Generate {
         switch mode {
         case .sharedDevice(let ranks):
             result = try engine.run(request, onToken: onToken)
-            where_ = engine.backend.device == .cpu ? "\(ranks) CPU ranks" : "\(ranks) ranks sharing \(engine.backend.device)"
+            let plural = ranks == 1 ? "" : "s"
+            where_ = engine.backend.device == .cpu ? "\(ranks) CPU rank\(plural)" : "\(ranks) rank\(plural) sharing \(engine.backend.device)"
         case .gpuThreads(let gpus):
             request.placement = .onePerGPU
             result = try engine.run(request, onToken: onToken)
@@ -153,18 +179,6 @@ final class TokenPrinter: @unchecked Sendable {
     }
 }
 
-/// Parses `--device` (and `--gpus`) into a compute device.
-func parseDevice(_ name: String, gpus: Int?) throws -> ComputeDevice {
-    if gpus != nil { return .cuda(ordinal: 0) }
-    switch name.lowercased() {
-    case "cpu": return .cpu
-    case "cuda", "gpu": return .cuda(ordinal: 0)
-    default:
-        if name.hasPrefix("cuda:"), let n = Int(name.dropFirst(5)) { return .cuda(ordinal: n) }
-        throw BatonError.invalidArgument("--device must be cpu, cuda or cuda:N, got '\(name)'")
-    }
-}
-
 /// The CUDA device count, or an error saying that `what` needs CUDA and why it is missing.
 func visibleGPUCount(for what: String) throws -> Int {
     do {
@@ -174,9 +188,11 @@ func visibleGPUCount(for what: String) throws -> Int {
     }
 }
 
-/// Runs `body`, printing a `BatonError` as one line on standard error and exiting 1.
+/// Checks the `BATON_*` settings, then runs `body`, printing a `BatonError` as one line on
+/// standard error and exiting 1.
 func runReportingErrors(_ body: () throws -> Void) throws {
     do {
+        _ = try BatonSettings.checkedCurrent()
         try body()
     } catch let error as BatonError {
         standardError("baton: \(error)\n")

@@ -8,12 +8,11 @@ struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a model's architecture, parameter count, dtype and context length.")
 
-    @Option(help: "Hugging Face model directory. Default: the embedded default model.")
-    var model: String?
+    @OptionGroup var modelOptions: ModelOptions
 
     func run() async throws {
         try runReportingErrors {
-            let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
+            let directory = try modelOptions.directory()
             let config = try ModelConfig.load(directory: directory)
             let checkpoint = try SafetensorsCheckpoint(directory: directory)
             print(ModelSummary(config: config, checkpoint: checkpoint, directory: directory).text)

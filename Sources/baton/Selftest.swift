@@ -1,5 +1,6 @@
 import ArgumentParser
 import BatonCUDA
+import BatonEngine
 import BatonTensor
 import Foundation
 
@@ -12,18 +13,18 @@ struct Selftest: AsyncParsableCommand {
         abstract: "Check every CUDA op against a float64 reference; optionally time attention.")
 
     @Option(help: "Backend to check (cuda).") var device = "cuda"
-    @Option(help: "CUDA device ordinal.") var ordinal = 0
-    @Option(help: "Seed of the random inputs.") var seed: UInt64 = 1
-    @Option(help: "Also time causal attention at these token counts, e.g. 8192,32768,131072.")
+    @Option(parsing: .unconditional, help: "CUDA device ordinal.") var ordinal = 0
+    @Option(parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Also time causal attention at these token counts, e.g. 8192,32768,131072.")
     var benchAttention: String?
-    @Option(help: "Heads of the attention benchmark.") var benchHeads = 32
-    @Option(help: "Head dim of the attention benchmark.") var benchHeadDim = 128
-    @Option(help: "Also time bf16 GEMMs of the Llama-3.1-8B projection and MLP shapes at these row counts, e.g. 4096,8192.")
+    @Option(parsing: .unconditional, help: "Heads of the attention benchmark.") var benchHeads = 32
+    @Option(parsing: .unconditional, help: "Head dim of the attention benchmark.") var benchHeadDim = 128
+    @Option(parsing: .unconditional, help: "Also time bf16 GEMMs of the Llama-3.1-8B projection and MLP shapes at these row counts, e.g. 4096,8192.")
     var benchGemm: String?
     @Flag(help: "Skip the checks (benchmark only).") var skipChecks = false
     @Option(help: "Also run this fixture model (with expected.json) on the GPU against transformers' logits.")
     var model: String?
-    @Option(help: "With --model: also run every sequence-parallel method on this many GPU ranks against CPU ranks.")
+    @Option(parsing: .unconditional, help: "With --model: also run every sequence-parallel method on this many GPU ranks against CPU ranks.")
     var ranks: Int?
     @Flag(help: "Check the NCCL communicator instead (every collective on a world-size-1 group, the torchrun path, the watchdog).")
     var nccl = false
@@ -37,7 +38,18 @@ struct Selftest: AsyncParsableCommand {
             try runReportingErrors { try RendezvousSelfTest(timeout: rendezvousTimeout, absentRank: absentRank, nccl: nccl).run() }
             return
         }
-        guard device == "cuda" else { throw ValidationError("--device must be cuda (the CPU backend is the reference)") }
+        var attentionSizes: [Int] = [], gemmRows: [Int] = []
+        try runReportingErrors {
+            guard try Device.named(device) == .cuda(ordinal: 0) else {
+                throw BatonError.invalidArgument("--device must be cuda (the CPU backend is the reference; --ordinal picks the GPU), got '\(device)'")
+            }
+            try checkOption("--ordinal", ordinal, atLeast: 0)
+            try checkOption("--bench-heads", benchHeads, atLeast: 1)
+            try checkOption("--bench-head-dim", benchHeadDim, atLeast: 1)
+            if let ranks { try checkOption("--ranks", ranks, atLeast: 1) }
+            attentionSizes = try benchAttention.map { try parseIntegers($0, option: "--bench-attention") } ?? []
+            gemmRows = try benchGemm.map { try parseIntegers($0, option: "--bench-gemm") } ?? []
+        }
         if nccl {
             let test = NCCLSelfTest(ordinal: ordinal)
             if test.run() > 0 { throw ExitCode.failure }
@@ -48,7 +60,9 @@ struct Selftest: AsyncParsableCommand {
             backend = try CUDABackend(ordinal: ordinal)
             try backend.loadAllKernels()
         } catch {
-            print("selftest: CUDA is not available: \(error)")
+            // A BatonError's text starts with its kind ("not available: ..."); say it once.
+            let reason = (error as? BatonError).map { $0.kind == .notAvailable ? $0.message : "\($0)" } ?? "\(error)"
+            standardError("selftest: CUDA is not available: \(reason)\n")
             throw ExitCode(2)
         }
         print("selftest: \(backend.deviceName) (cuda:\(ordinal), \(backend.architecture), \(backend.multiprocessorCount) SMs)")
@@ -62,14 +76,10 @@ struct Selftest: AsyncParsableCommand {
         }
         if let model { failures += try checkModel(model) }
         if let model, let ranks { try checkMethods(model, ranks: ranks) }
-        if let benchAttention {
-            let sizes = benchAttention.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            try AttentionBenchmark(backend: backend, heads: benchHeads, headDim: benchHeadDim).run(sizes: sizes)
+        if !attentionSizes.isEmpty {
+            try AttentionBenchmark(backend: backend, heads: benchHeads, headDim: benchHeadDim).run(sizes: attentionSizes)
         }
-        if let benchGemm {
-            let rows = benchGemm.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            try GEMMBenchmark(backend: backend).run(rows: rows)
-        }
+        if !gemmRows.isEmpty { try GEMMBenchmark(backend: backend).run(rows: gemmRows) }
         if failures > 0 { throw ExitCode.failure }
     }
 }

@@ -89,7 +89,7 @@ final class LoaderWithoutGPUTests: XCTestCase {
     func testBackendCreationFailsCleanlyOrSucceedsOnAGPU() {
         do {
             let backend = try CUDABackend(ordinal: 0)
-            XCTAssertEqual(backend.device, .cuda(0))
+            XCTAssertEqual(backend.device, .cuda(ordinal: 0))
         } catch let error as BatonError {
             XCTAssertTrue([.notAvailable, .cuda, .unsupported].contains(error.kind), "\(error)")
             XCTAssertFalse(error.message.isEmpty)

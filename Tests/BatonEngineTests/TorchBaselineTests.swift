@@ -34,7 +34,7 @@ final class TorchBaselineTests: XCTestCase {
             echo "{\\"torch\\": \\"9.9\\", \\"transformers\\": \\"5.0\\", \\"device\\": \\"Fake GPU\\", \\"rows\\": [$rows]}" > "$j"
             echo measured
             """)
-        let baseline = TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: "cuda:0")
+        let baseline = TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0))
         let rows = baseline.run(tokens: [100, 200], queryTokens: 50, runs: 1)
         XCTAssertEqual(rows.map(\.tokens), [100, 200])
         XCTAssertEqual(rows.map(\.skipped), [nil, nil], "\(rows.map(\.skipped))")
@@ -46,12 +46,12 @@ final class TorchBaselineTests: XCTestCase {
 
     func testAFailingBaselineBecomesSkippedRowsWithTheReason() throws {
         let fake = try interpreter("echo 'ModuleNotFoundError: No module named torch' >&2; exit 1\n")
-        let rows = TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: "cuda:0")
+        let rows = TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0))
             .run(tokens: [64], queryTokens: 0, runs: 1)
         XCTAssertEqual(rows.count, 1)
         XCTAssertTrue(rows[0].skipped?.contains("No module named torch") == true, "\(String(describing: rows[0].skipped))")
         let missing = TorchBaseline(python: "/nonexistent/python3", modelDirectory: nil, config: ModelPreset.tinyLlama.config,
-                                    device: "cpu").run(tokens: [64], queryTokens: 0, runs: 1)
+                                    device: .cpu).run(tokens: [64], queryTokens: 0, runs: 1)
         XCTAssertTrue(missing[0].skipped?.contains("/nonexistent/python3") == true, "\(String(describing: missing[0].skipped))")
     }
 

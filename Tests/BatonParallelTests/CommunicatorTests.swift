@@ -94,7 +94,7 @@ extension CommunicatorTests {
     func testDeviceTensorsWithoutAStagingBackendAreRejectedNamingTheDevice() throws {
         let comms = try LocalCommunicator.group(worldSize: 1)
         // A tensor that claims to live on a GPU (never dereferenced).
-        let onDevice = Tensor(storage: Storage(device: .cuda(0), address: 0x1000, byteCount: 16), shape: [4], dtype: .f32)
+        let onDevice = Tensor(storage: Storage(device: .cuda(ordinal: 0), address: 0x1000, byteCount: 16), shape: [4], dtype: .f32)
         XCTAssertThrowsError(try comms[0].allGather(onDevice)) { error in
             XCTAssertEqual((error as? BatonError)?.kind, .unsupported)
             XCTAssertTrue("\(error)".contains("cuda:0"), "\(error)")

@@ -46,7 +46,7 @@ public struct PrefillBenchmarkOptions: Sendable {
     public var tokens: [Int]
     public var methods: [Method]
     public var ranks: [Int]
-    public var device: ComputeDevice
+    public var device: Device
     public var runs: Int
     public var warmups: Int
     /// Question length; the reference's prefill micro-benchmark uses 50 random tokens.
@@ -58,7 +58,7 @@ public struct PrefillBenchmarkOptions: Sendable {
     public var placement: RankPlacement
 
     public init(preset: String = "llama-3.1-8b", modelDirectory: URL? = nil, tokens: [Int], methods: [Method],
-                ranks: [Int], device: ComputeDevice, runs: Int = 3, warmups: Int = 1, queryTokens: Int = 50,
+                ranks: [Int], device: Device, runs: Int = 3, warmups: Int = 1, queryTokens: Int = 50,
                 seed: UInt64 = 0, plan: PlanOptions = PlanOptions(), placement: RankPlacement = .sharedDevice) {
         self.placement = placement
         self.preset = preset

@@ -12,10 +12,10 @@ public struct TorchBaseline: Sendable {
     /// The model: a checkpoint folder (its weights) or nil for random weights of `config`.
     public var modelDirectory: URL?
     public var config: ModelConfig
-    /// "cuda" (the GPU Baton's rows run on; CUDA events) or "cpu".
-    public var device: String
+    /// The GPU Baton's rows run on (CUDA events), or the CPU.
+    public var device: Device
 
-    public init(python: String, modelDirectory: URL?, config: ModelConfig, device: String) {
+    public init(python: String, modelDirectory: URL?, config: ModelConfig, device: Device) {
         self.python = python
         self.modelDirectory = modelDirectory
         self.config = config
@@ -33,7 +33,7 @@ public struct TorchBaseline: Sendable {
                 PrefillMeasurement(method: Self.method, ranks: 1, device: label, tokens: prompt, queryTokens: queryTokens,
                                    runs: row.runs, median_s: row.median_s, min_s: row.min_s, max_s: row.max_s,
                                    tokens_per_s: row.tokens_per_s, breakdown_s: nil,
-                                   peak_device_bytes: device == "cpu" ? nil : Int(row.peak_gib * 1_073_741_824), skipped: nil)
+                                   peak_device_bytes: device == .cpu ? nil : Int(row.peak_gib * 1_073_741_824), skipped: nil)
             }
         } catch {
             let reason = "PyTorch baseline failed: \(error)"
@@ -72,7 +72,7 @@ public struct TorchBaseline: Sendable {
         try Data(PackageResources.torch_prefill_py).write(to: script)
         let output = folder.appendingPathComponent("torch.json")
         var arguments = [script.path, "--tokens", lengths.map(String.init).joined(separator: ","), "--runs", "\(runs)",
-                         "--json", output.path, "--device", device]
+                         "--json", output.path, "--device", device.description]
         if let modelDirectory {
             arguments += ["--model", modelDirectory.path]
         } else {

@@ -199,7 +199,7 @@ def convert(gguf_path, out_dir, dtype):
         json.dump({k: tcfg[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token") if tcfg[k]}, f, indent=2)
     with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
         json.dump({"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": cfg["pad_token_id"]}, f, indent=2)
-    print("wrote", out_dir, len(tensors), "tensors, tied embeddings:", tied)
+    print("wrote", out_dir, len(tensors), "tensors, tied embeddings:", tied, file=sys.stderr)
 
 
 

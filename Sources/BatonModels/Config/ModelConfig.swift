@@ -107,8 +107,12 @@ public struct ModelConfig: Sendable, Equatable {
     /// Reads and validates `directory/config.json`.
     public static func load(directory: URL) throws -> ModelConfig {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
-        else { throw BatonError(.io, "model directory \(directory.path) does not exist") }
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
+            throw BatonError(.io, "model directory \(directory.path) does not exist")
+        }
+        guard isDirectory.boolValue else {
+            throw BatonError(.io, "\(directory.path) is a file, not a model directory (a Hugging Face folder with config.json, *.safetensors and tokenizer.json)")
+        }
         let url = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw BatonError(.io, "\(url.path): config.json not found in the model directory")

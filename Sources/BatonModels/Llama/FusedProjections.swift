@@ -12,17 +12,17 @@ struct ProjectionFusion {
     let parts: [String]
     /// The fused tensor's name in their place.
     let fused: String
-    /// Environment variable that turns this fusion off when set to 0 (A/B runs).
-    let switchVariable: String
+    /// The setting that turns this fusion off (`BATON_FUSE_QKV=0`, `BATON_FUSE_GATE_UP=0`: A/B runs).
+    let isOn: @Sendable (BatonSettings) -> Bool
 
     static let qkv = ProjectionFusion(parts: ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"],
-                                      fused: "self_attn.qkv_proj", switchVariable: "BATON_FUSE_QKV")
+                                      fused: "self_attn.qkv_proj", isOn: { $0.fuseQKV })
     static let gateUp = ProjectionFusion(parts: ["mlp.gate_proj", "mlp.up_proj"], fused: "mlp.gate_up_proj",
-                                         switchVariable: "BATON_FUSE_GATE_UP")
+                                         isOn: { $0.fuseGateUp })
 
-    /// Whether this fusion applies on `backend`: on a device, unless its switch is 0.
+    /// Whether this fusion applies on `backend`: on a device, unless its setting is off.
     func applies(on backend: any Backend) -> Bool {
-        backend.device != .cpu && ProcessInfo.processInfo.environment[switchVariable] != "0"
+        backend.device != .cpu && isOn(BatonSettings.current)
     }
 
     /// For `name` = `prefix<part>.<suffix>`: the fused tensor's name and the part's index.

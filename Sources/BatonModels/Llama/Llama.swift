@@ -190,8 +190,7 @@ public final class LlamaModel: @unchecked Sendable {
         try config.validate()
         self.config = config
         self.backend = backend
-        let mlpRowBlock = ProcessInfo.processInfo.environment["BATON_MLP_ROW_BLOCK"].flatMap { Int($0) }.map { max(1, $0) }
-            ?? 4096
+        let mlpRowBlock = BatonSettings.current.mlpRowBlock
         self.mlpRowBlock = mlpRowBlock
         let frequencies = config.inverseFrequencies().map(Float.init)
         let inverseFrequencies = try backend.upload(Tensor(frequencies, shape: Shape([frequencies.count]), dtype: .f32))

@@ -69,7 +69,10 @@ final class WeightLoader {
         let tensor: Tensor
         switch source {
         case .checkpoint(let checkpoint):
-            tensor = try uploadWeight(try Self.checked(spec, in: checkpoint), to: backend)
+            let host = try Self.checked(spec, in: checkpoint)
+            // The CPU backend computes on the mapped bytes in place: fault them in now.
+            if backend.device == .cpu { MappedFile.prefetchPages(of: host) }
+            tensor = try uploadWeight(host, to: backend)
         case .random(let seed):
             tensor = try RandomWeights.tensor(spec, seed: seed, dtype: backend.activationDType, backend: backend)
         }
