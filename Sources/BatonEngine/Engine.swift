@@ -7,10 +7,6 @@ import BatonTensor
 import BatonTokenizer
 import Foundation
 
-/// The engine's device is BatonTensor's `Device`; this old name stays while branches that use it merge.
-@available(*, deprecated, renamed: "Device")
-public typealias ComputeDevice = Device
-
 /// What to load and where to run it.
 public struct EngineOptions: Sendable {
     /// A Hugging Face model directory (config.json, *.safetensors, tokenizer.json).

@@ -59,29 +59,19 @@ struct Generate: AsyncParsableCommand {
             let computeDevice = mode.device(requested: try deviceOptions.resolve(onePerGPU: rankOptions.gpus != nil))
             let plan = try planLengths.planOptions()
             let preflight = try ModelPreflight(directory: modelOptions.directory())
-            let parallel = parsedMethod != .dense || mode != .sharedDevice(ranks: 1) && mode != .gpuThreads(gpus: 1)
             let prompt = try preflight.encode(prompt: text, chat: chat)
             let question = query.map { preflight.tokenizer.encode($0, addSpecialTokens: false) }
-            let (context, parallelQuery) = parallel ? try question.map { (prompt, $0) } ?? splitContextAndQuery(prompt) : (prompt, [])
-            let ids = parallel ? context + parallelQuery : prompt + (question ?? [])
-            try preflight.checkContext(promptTokens: ids.count, maxTokens: maxTokens)
-            if parallel, rankOptions.ranks == nil, rankOptions.gpus == nil, mode.printsOutput {
+            // Dense attends over the prompt (+ --query) as one block; the other methods need a
+            // question: --query, or the prompt's last tokens.
+            let (context, questionIDs) = parsedMethod == .dense
+                ? (prompt, question ?? []) : try question.map { (prompt, $0) } ?? splitContextAndQuery(prompt)
+            try preflight.checkContext(promptTokens: context.count + questionIDs.count, maxTokens: maxTokens)
+            if parsedMethod != .dense, rankOptions.ranks == nil, rankOptions.gpus == nil, mode.printsOutput {
                 standardError(oneRankNote(parsedMethod))
             }
             let engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: computeDevice,
                                                        showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
-            if parallel {
-                try generateParallel(engine: engine, context: context, query: parallelQuery, method: parsedMethod, mode: mode,
-                                     plan: plan)
-                return
-            }
-            let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed))
-            let printer = TokenPrinter(preflight.tokenizer.streamingDecoder(), stops: engine.stopIds(options))
-            let result = try engine.generate(promptIds: ids, options: options) { printer.print($0) }
-            printer.finish()
-            standardError(String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s); stop: %@\n",
-                                 result.promptTokens, result.prefillSeconds, result.prefillTokensPerSecond,
-                                 result.tokens.count, result.decodeSeconds, result.decodeTokensPerSecond, result.stopReason.rawValue))
+            try generate(engine: engine, context: context, query: questionIDs, method: parsedMethod, mode: mode, plan: plan)
         }
     }
 
@@ -122,11 +112,11 @@ struct Generate: AsyncParsableCommand {
 }
 
 extension Generate {
-    /// Sequence-parallel generation of `context` then `query` (encoded and checked already); ranks
-    /// as `mode` says (threads on one device, one thread per GPU, or this process's rank of a
-    /// torchrun job, where only rank 0 prints).
-    func generateParallel(engine: Engine, context: [Int32], query question: [Int32], method: Method, mode: LaunchMode,
-                          plan: PlanOptions) throws {
+    /// Generation of `context` then `query` (encoded and checked already) with `method`, dense on
+    /// one rank included (a world-size-1 plan); ranks as `mode` says (threads on one device, one
+    /// thread per GPU, or this process's rank of a torchrun job, where only rank 0 prints).
+    func generate(engine: Engine, context: [Int32], query question: [Int32], method: Method, mode: LaunchMode,
+                  plan: PlanOptions) throws {
         guard let tokenizer = engine.tokenizer else { throw BatonError.invalidArgument("the model has no tokenizer") }
         let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed),
                                         stopIds: engine.stopIds(GenerationOptions()))
@@ -150,6 +140,12 @@ extension Generate {
         }
         guard let printer else { return }
         printer.finish()
+        if method == .dense {
+            standardError(String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s); stop: %@\n",
+                                 result.promptTokens, result.prefillSeconds, result.prefillTokensPerSecond,
+                                 result.tokens.count, result.decodeSeconds, result.decodeTokensPerSecond, result.stopReason.rawValue))
+            return
+        }
         standardError(String(format: "%@ on %@: time to first token %.3f s for %d tokens (%.1f tokens/s); decode: %d tokens in %.3f s; stop: %@\n",
                              method.rawValue, where_, result.prefillSeconds, result.promptTokens, result.prefillTokensPerSecond,
                              result.tokens.count, result.decodeSeconds, result.stopReason.rawValue))
