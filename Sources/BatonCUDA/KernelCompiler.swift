@@ -13,6 +13,7 @@ public enum KernelSources {
         "attention_hopper.cu": String(decoding: PackageResources.attention_hopper_cu, as: UTF8.self),
         "ops.cu": String(decoding: PackageResources.ops_cu, as: UTF8.self),
         "selection.cu": String(decoding: PackageResources.selection_cu, as: UTF8.self),
+        "vision.cu": String(decoding: PackageResources.vision_cu, as: UTF8.self),
     ]
 
     /// Headers the sources include.

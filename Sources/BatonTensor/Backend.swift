@@ -67,6 +67,21 @@ public protocol Backend: AnyObject, Sendable {
     /// applied in array order.
     func mergeAttention(_ parts: [AttentionOutput]) throws -> AttentionOutput
 
+    // MARK: vision-language (Qwen2.5-VL)
+    /// x `[T, heads, d]` act, positions `[R, T]` i32 (one row of positions per section),
+    /// inverseFrequencies `[d/2]` f32, sections: R counts summing to d/2 -> rotate-half rotary in
+    /// which frequency `i` takes its position from the row of the section holding `i` (angle =
+    /// positions[r(i), t] * inverseFrequencies[i], fp32). M-RoPE is rows (t, h, w) with sections
+    /// [16, 24, 24]; the Qwen2.5-VL vision rotary is rows (h, w) with sections [d/4, d/4]. One
+    /// row is `rotary`.
+    func sectionedRotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor, sections: [Int]) throws -> Tensor
+    /// q, k, v `[N, H, d]` act, segments `[S + 1]` i32 cumulative row offsets (0 = s_0 <= ... <= s_S = N)
+    /// -> `[N, H, d]` act: non-causal attention of each row to the keys of its own segment
+    /// `[s_i, s_i+1)`, scores scaled by `scale` (the vision tower's windows and frames).
+    func attentionSegments(query: Tensor, key: Tensor, value: Tensor, segments: Tensor, scale: Float) throws -> Tensor
+    /// x / 2 * (1 + erf(x / sqrt 2)), element-wise (the exact GELU, not the tanh approximation).
+    func gelu(_ x: Tensor) throws -> Tensor
+
     // MARK: selection (APB / Spava)
     /// Spava's query-aware score: `scores[j, h] = mean over query rows t and the G query heads g of
     /// group h of <q[t, h*G+g], k[j, h]>` (raw dot products, fp32). q `[Q, H, d]`, k `[S, Hkv, d]` -> `[S, Hkv]` f32.

@@ -56,6 +56,7 @@ final class OpChecks {
         checkSelection()
         checkAttention()
         checkMerge()
+        checkVision()
     }
 
     func checkMemoryAndCasts() {

@@ -1,0 +1,126 @@
+import BatonTensor
+import Foundation
+
+/// The vision-language ops (Qwen2.5-VL): sectioned rotary (M-RoPE, the vision 2-D rotary),
+/// attention within variable-length segments, exact GELU. CUDA twins: CUDABackend+Vision.
+extension CPUBackend {
+    /// x `[T, heads, d]` any float, positions `[R, T]` i32, inverseFrequencies `[d/2]` any float,
+    /// sections R counts summing to d/2 -> f32. Frequency `i` of token `t` turns by
+    /// positions[r(i), t] * inverseFrequencies[i] (fp32 product, as transformers computes it), with
+    /// r(i) the section holding `i`; rotate-half pairs (i, i + d/2) share the angle.
+    public func sectionedRotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor,
+                                sections: [Int]) throws -> Tensor {
+        let op = "sectionedRotary"
+        try requireFloat(x, op, "x")
+        try requireInt32(positions, op, "positions")
+        try requireFloat(inverseFrequencies, op, "inverseFrequencies")
+        try requireRank(x, 3, op, "x", "[T, heads, d]")
+        try requireRank(positions, 2, op, "positions", "[R, T]")
+        let (count, heads, dim) = (x.shape[0], x.shape[1], x.shape[2])
+        let half = dim / 2
+        try require(dim % 2 == 0, "sectionedRotary: head dim must be even, found \(dim)")
+        try require(!sections.isEmpty && sections.allSatisfy { $0 >= 0 } && sections.reduce(0, +) == half,
+                    "sectionedRotary: sections \(sections) must be non-negative and sum to d/2 = \(half)")
+        try require(positions.shape == Shape([sections.count, count]),
+                    "sectionedRotary: positions must be [\(sections.count), \(count)] (one row per section), found \(positions.shape)")
+        try require(inverseFrequencies.shape == Shape([half]),
+                    "sectionedRotary: inverseFrequencies must be [\(half)] for head dim \(dim), found \(inverseFrequencies.shape)")
+        let rowOfFrequency = sections.enumerated().flatMap { row, size in [Int](repeating: row, count: size) }
+        let out = try uninitializedHostTensor(x.shape, dtype: .f32)
+        let xFloat = try floatTensor(x, threads: threads)
+        let frequencies = try floatTensor(inverseFrequencies, threads: threads)
+        withExtendedLifetime((xFloat, frequencies)) {
+            let source = xFloat.floatPointer, destination = out.floatPointer
+            let inverseFrequency = frequencies.floatPointer, position = positions.int32Pointer
+            parallelChunks(count, threads: threads, workPerItem: heads * dim * 2 + half * 40) { tokens in
+                let table = UnsafeMutablePointer<Float>.allocate(capacity: max(dim, 1))  // cos | sin of one token
+                defer { table.deallocate() }
+                for t in tokens {
+                    for i in 0..<half {
+                        let angle = Float(position[rowOfFrequency[i] * count + t]) * inverseFrequency[i]
+                        table[i] = cos(angle)
+                        table[half + i] = sin(angle)
+                    }
+                    for h in 0..<heads {
+                        let input = source + (t * heads + h) * dim, output = destination + (t * heads + h) * dim
+                        for i in 0..<half {
+                            let (first, second, c, s) = (input[i], input[half + i], table[i], table[half + i])
+                            output[i] = first * c - second * s
+                            output[half + i] = second * c + first * s
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// q, k, v `[N, H, d]` any float, segments `[S + 1]` i32 cumulative offsets -> `[N, H, d]` f32:
+    /// each segment is an independent full (non-causal) attention, solved with the same tiles as
+    /// `attention`, segments in parallel.
+    public func attentionSegments(query: Tensor, key: Tensor, value: Tensor, segments: Tensor,
+                                  scale: Float) throws -> Tensor {
+        let op = "attentionSegments"
+        for (tensor, name) in [(query, "query"), (key, "key"), (value, "value")] {
+            try requireFloat(tensor, op, name)
+            try requireRank(tensor, 3, op, name, "[N, H, d]")
+        }
+        try require(key.shape == query.shape && value.shape == query.shape,
+                    "attentionSegments: query, key and value must share one shape [N, H, d], found \(query.shape), "
+                    + "\(key.shape), \(value.shape)")
+        try requireInt32(segments, op, "segments")
+        try requireRank(segments, 1, op, "segments", "[S + 1]")
+        let (rows, heads, headDim) = (query.shape[0], query.shape[1], query.shape[2])
+        let offsets = segments.int32s().map(Int.init)
+        try require(offsets.first == 0 && offsets.last == rows && zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 },
+                    "attentionSegments: segments must rise from 0 to N = \(rows), found \(offsets.prefix(8))"
+                    + (offsets.count > 8 ? "... (\(offsets.count) offsets)" : ""))
+        let out = try uninitializedHostTensor(query.shape, dtype: .f32)
+        if rows == 0 || heads == 0 || headDim == 0 { return out }
+        let queryFloat = try floatTensor(query, threads: threads)
+        let keyFloat = try floatTensor(key, threads: threads)
+        let valueFloat = try floatTensor(value, threads: threads)
+        let ranges = zip(offsets, offsets.dropFirst()).map { $0..<$1 }.filter { !$0.isEmpty }
+        // Work items: (segment, head, block of query rows); a long segment (a whole frame) splits by rows.
+        let blockRows = 128
+        let items = ranges.flatMap { range in
+            stride(from: range.lowerBound, to: range.upperBound, by: blockRows).flatMap { start in
+                (0..<heads).map { (segment: range, head: $0, rows: start..<min(start + blockRows, range.upperBound)) }
+            }
+        }
+        let rowStride = heads * headDim
+        withExtendedLifetime((queryFloat, keyFloat, valueFloat)) {
+            parallelItems(items.count, threads: threads) { index in
+                let item = items[index]
+                let base = item.segment.lowerBound * rowStride
+                // The segment as its own problem: queries, keys and values start at its first row.
+                let problem = AttentionProblem(
+                    query: queryFloat.floatPointer + base, key: keyFloat.floatPointer + base,
+                    value: valueFloat.floatPointer + base, queryCount: item.segment.count, keyCount: item.segment.count,
+                    heads: heads, kvHeads: heads, headDim: headDim, mask: .full, scale: scale)
+                let local = (item.rows.lowerBound - item.segment.lowerBound)..<(item.rows.upperBound - item.segment.lowerBound)
+                let state = AttentionTileState(maxRows: local.count, headDim: headDim, keyCount: item.segment.count)
+                problem.runTile(kvHead: item.head, rows: local, keys: 0..<item.segment.count, state: state)
+                // `store` writes lse at head * queryCount + row: give each item scratch of its own.
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: heads * item.segment.count)
+                defer { scratch.deallocate() }
+                problem.store(state, kvHead: item.head, rows: local, out: out.floatPointer + base, logSumExp: scratch)
+            }
+        }
+        return out
+    }
+
+    /// x / 2 * (1 + erf(x / sqrt 2)) element-wise; any float -> f32 (fp32 erf, as torch's GELU).
+    public func gelu(_ x: Tensor) throws -> Tensor {
+        try requireFloat(x, "gelu", "x")
+        let out = try uninitializedHostTensor(x.shape, dtype: .f32)
+        let xFloat = try floatTensor(x, threads: threads)
+        withExtendedLifetime(xFloat) {
+            let source = xFloat.floatPointer, destination = out.floatPointer
+            parallelChunks(x.elementCount, threads: threads, workPerItem: 20) { range in
+                for i in range { destination[i] = source[i] * 0.5 * (1 + erf(source[i] * Float(M_SQRT1_2))) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,176 @@
+import BatonTensor
+import Foundation
+
+// The Qwen2.5-VL vision tower, in forward order: VisionAttention, VisionMLP, VisionBlock,
+// PatchMerger, Qwen2VisionTower. Field names follow the checkpoint's (`visual.blocks.i.attn.qkv`).
+
+/// Non-causal multi-head attention over variable-length segments, with the 2-D rotary on q and k.
+struct VisionAttention {
+    /// The fused `qkv` weight `[3C, C]` and bias, as row views `[q; k; v]`: three GEMMs whose outputs
+    /// are already `[N, H, d]`, no column split.
+    let query, key, value: Linear
+    let proj: Linear
+    let heads, headDim: Int
+
+    /// x `[N, C]` act (the block input), normed `[N, C]` -> x + proj(attention(normed)) `[N, C]` act.
+    func callAsFunction(_ x: Tensor, normed: Tensor, rotary: VisionRotary, segments: Tensor,
+                        backend: any Backend) throws -> Tensor {
+        let rows = normed.shape.rows
+        func rotated(_ projection: Linear) throws -> Tensor {
+            try backend.sectionedRotary(projection(normed, backend).reshaped(rows, heads, headDim),
+                                        positions: rotary.positions, inverseFrequencies: rotary.inverseFrequencies,
+                                        sections: rotary.sections)
+        }
+        let attended = try backend.attentionSegments(
+            query: rotated(query), key: rotated(key), value: value(normed, backend).reshaped(rows, heads, headDim),
+            segments: segments, scale: 1 / Float(headDim).squareRoot())
+        return try backend.matmulAdd(attended.reshaped(rows, heads * headDim), weight: proj.weight, bias: proj.bias,
+                                     residual: x)
+    }
+}
+
+/// SwiGLU with biases: `down(silu(gate(x)) * up(x))`.
+struct VisionMLP {
+    let gateProj, upProj, downProj: Linear
+
+    /// residual `[N, C]` act += mlp(x), in place.
+    func callAsFunction(_ x: Tensor, accumulatingInto residual: Tensor, _ backend: any Backend) throws {
+        let activated = try backend.siluMultiply(gate: gateProj(x, backend), up: upProj(x, backend))
+        try backend.matmulAccumulate(activated, weight: downProj.weight, bias: downProj.bias, into: residual)
+    }
+}
+
+/// The 2-D rotary of one forward pass: positions `[2, N]` (rows h, w) on the backend,
+/// inverse frequencies `[d/2]` = the `d/4` frequencies twice, sections `[d/4, d/4]`.
+struct VisionRotary {
+    let positions: Tensor
+    let inverseFrequencies: Tensor
+    let sections: [Int]
+}
+
+/// Pre-norm block: `h = x + attn(norm1(x)); out = h + mlp(norm2(h))`.
+struct VisionBlock {
+    let norm1, norm2: RMSNorm
+    let attn: VisionAttention
+    let mlp: VisionMLP
+
+    func callAsFunction(_ x: Tensor, rotary: VisionRotary, segments: Tensor, backend: any Backend) throws -> Tensor {
+        let h = try attn(x, normed: norm1(x, backend), rotary: rotary, segments: segments, backend: backend)
+        try mlp(norm2(h, backend), accumulatingInto: h, backend)
+        return h
+    }
+}
+
+/// `mlp(ln_q(x) viewed as [N/4, 4C])`: RMSNorm per patch, each merge unit's four patches side by side,
+/// Linear, exact GELU, Linear -> `[N/4, D]`.
+struct PatchMerger {
+    let lnQ: RMSNorm
+    let fc1, fc2: Linear
+
+    func callAsFunction(_ x: Tensor, mergeUnit: Int, _ backend: any Backend) throws -> Tensor {
+        let normed = try lnQ(x, backend)
+        let grouped = normed.reshaped(x.shape.rows / mergeUnit, x.shape[1] * mergeUnit)
+        return try fc2(backend.gelu(fc1(grouped, backend)), backend)
+    }
+}
+
+/// The vision tower of Qwen2.5-VL on one backend: pixel patches `[N, 1176]` of a batch of images and
+/// videos in, one `[N/4, D]` embedding per merge unit out (D = the language model's hidden size).
+public final class Qwen2VisionTower: @unchecked Sendable {
+    public let config: Qwen2VisionConfig
+    public let backend: any Backend
+    /// The Conv3d weight `[C, 3, 2, 14, 14]` viewed as `[C, 1176]` (kernel = stride: one GEMM).
+    let patchEmbed: Tensor
+    let blocks: [VisionBlock]
+    let merger: PatchMerger
+    /// `[d/2]` f32: `10000^(-j / (d/4))`, j < d/4, twice (h frequencies, then w).
+    let inverseFrequencies: Tensor
+
+    /// Builds the tower from `weights`; `prefix` is where its tensors live in the checkpoint
+    /// (`visual.` or `model.visual.`, see `Qwen2VLWeightNames`).
+    public init(config: Qwen2VisionConfig, weights: WeightSource, prefix: String = "visual.", backend: any Backend,
+                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+        try config.validate()
+        self.config = config
+        self.backend = backend
+        let specs = Self.weightSpecs(config, prefix: prefix)
+        let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
+        var loaded: [String: Tensor] = [:]
+        for spec in specs { loaded[spec.name] = try loader.load(spec) }
+        func linear(_ name: String) -> Linear {
+            Linear(weight: loaded[prefix + name + ".weight"]!, bias: loaded[prefix + name + ".bias"]!)
+        }
+        func norm(_ name: String) -> RMSNorm { RMSNorm(weight: loaded[prefix + name + ".weight"]!, epsilon: 1e-6) }
+        let (c, d) = (config.hiddenSize, config.headDim)
+        patchEmbed = loaded[prefix + "patch_embed.proj.weight"]!.reshaped(c, config.patchInputSize)
+        blocks = (0..<config.depth).map { i in
+            let qkv = linear("blocks.\(i).attn.qkv")
+            func third(_ k: Int) -> Linear {
+                Linear(weight: qkv.weight.rows(k * c..<(k + 1) * c), bias: qkv.bias!.rows(k * c..<(k + 1) * c))
+            }
+            return VisionBlock(
+                norm1: norm("blocks.\(i).norm1"), norm2: norm("blocks.\(i).norm2"),
+                attn: VisionAttention(query: third(0), key: third(1), value: third(2),
+                                      proj: linear("blocks.\(i).attn.proj"), heads: config.numHeads, headDim: d),
+                mlp: VisionMLP(gateProj: linear("blocks.\(i).mlp.gate_proj"), upProj: linear("blocks.\(i).mlp.up_proj"),
+                               downProj: linear("blocks.\(i).mlp.down_proj")))
+        }
+        merger = PatchMerger(lnQ: norm("merger.ln_q"), fc1: linear("merger.mlp.0"), fc2: linear("merger.mlp.2"))
+        let quarter = d / 4
+        let frequencies = (0..<quarter).map { Float(1 / pow(10_000, Double(2 * $0) / Double(d / 2))) }
+        inverseFrequencies = try backend.upload(Tensor(frequencies + frequencies, shape: [d / 2], dtype: .f32))
+    }
+
+    /// Every tensor of the tower under `prefix`, with its shape.
+    static func weightSpecs(_ config: Qwen2VisionConfig, prefix: String) -> [WeightSpec] {
+        let (c, f, m) = (config.hiddenSize, config.intermediateSize, config.mergedHiddenSize)
+        var specs = [WeightSpec(name: prefix + "patch_embed.proj.weight",
+                                shape: [c, config.inChannels, config.temporalPatchSize, config.patchSize, config.patchSize])]
+        func linear(_ name: String, _ rows: Int, _ columns: Int) {
+            specs.append(WeightSpec(name: prefix + name + ".weight", shape: [rows, columns]))
+            specs.append(WeightSpec(name: prefix + name + ".bias", shape: [rows]))
+        }
+        for i in 0..<config.depth {
+            let p = "blocks.\(i)."
+            specs.append(WeightSpec(name: prefix + p + "norm1.weight", shape: [c], initialization: .ones))
+            specs.append(WeightSpec(name: prefix + p + "norm2.weight", shape: [c], initialization: .ones))
+            linear(p + "attn.qkv", 3 * c, c)
+            linear(p + "attn.proj", c, c)
+            linear(p + "mlp.gate_proj", f, c)
+            linear(p + "mlp.up_proj", f, c)
+            linear(p + "mlp.down_proj", c, f)
+        }
+        specs.append(WeightSpec(name: prefix + "merger.ln_q.weight", shape: [c], initialization: .ones))
+        linear("merger.mlp.0", m, m)
+        linear("merger.mlp.2", config.outHiddenSize, m)
+        return specs
+    }
+
+    /// pixels `[N, 1176]` any float (rows in processor order, items back to back), grids of the
+    /// items -> `[N/4, D]` act in processor order (item k's rows follow item k-1's).
+    public func callAsFunction(pixels: Tensor, grids: [VisionGrid]) throws -> Tensor {
+        let merge = config.spatialMergeSize
+        for grid in grids {
+            try BatonTensor.require(grid.t > 0 && grid.h > 0 && grid.w > 0 && grid.h % merge == 0 && grid.w % merge == 0,
+                                    "vision tower: grid \(grid) must be positive with h and w multiples of \(merge)")
+        }
+        let layout = VisionLayout(grids: grids, mergeSize: merge, windowUnits: config.windowMergeUnits)
+        try BatonTensor.require(pixels.shape == Shape([layout.patchCount, config.patchInputSize]),
+                                "vision tower: pixels must be [\(layout.patchCount), \(config.patchInputSize)] for grids "
+                                + "\(grids), found \(pixels.shape)")
+        let embedded = try backend.matmul(pixels, weight: patchEmbed, bias: nil)  // [N, C]
+        var x = try backend.embedding(table: embedded, ids: backend.int32Tensor(layout.patchOrder))  // window order
+        let quarter = config.headDim / 4
+        let rotary = VisionRotary(
+            positions: try backend.upload(Tensor(int32: layout.rotaryPositions, shape: [2, layout.patchCount])),
+            inverseFrequencies: inverseFrequencies, sections: [quarter, quarter])
+        let windows = try backend.int32Tensor(layout.windowSegments)
+        let frames = try backend.int32Tensor(layout.frameSegments)
+        let fullAttention = Set(config.fullAttentionBlockIndexes)
+        for (index, block) in blocks.enumerated() {
+            x = try block(x, rotary: rotary, segments: fullAttention.contains(index) ? frames : windows, backend: backend)
+        }
+        let merged = try merger(x, mergeUnit: config.mergeUnit, backend)
+        return try backend.embedding(table: merged, ids: backend.int32Tensor(layout.mergedRestoreOrder))
+    }
+}
