@@ -30,6 +30,9 @@ struct Attention {
     let layer: Int
     /// `[headDim / 2]` f32 rotary inverse frequencies (the model's, shared by every layer).
     let inverseFrequencies: Tensor
+    /// M-RoPE's frequencies per position row (Qwen2.5-VL: [16, 24, 24]); used when the pass carries
+    /// `[3, T]` positions.
+    let mropeSections: [Int]?
 
     /// x `[T, D]` act (the layer input) -> x + attention(norm(x)) `[T, D]` act (the residual
     /// added in the output projection's GEMM).
@@ -52,15 +55,20 @@ struct Attention {
     /// released on return unless `keepPreRotary` (a strategy that reads them, APB's retaining heads).
     private func project(_ normed: Tensor, keepPreRotary: Bool, _ pass: ForwardPass) throws -> AttentionInput {
         let (backend, positions, tokens) = (pass.backend, pass.positions, normed.shape.rows)
+        func rotated(_ x: Tensor) throws -> Tensor {
+            guard positions.shape.rank == 2, let mropeSections else {
+                return try backend.rotary(x, positions: positions, inverseFrequencies: inverseFrequencies)
+            }
+            return try backend.sectionedRotary(x, positions: positions, inverseFrequencies: inverseFrequencies,
+                                               sections: mropeSections)
+        }
         switch qkv {
         case .separate(let qProj, let kProj, let vProj):
             let q = try qProj(normed, backend)  // [T, H*d]
             let k = try kProj(normed, backend)  // [T, Hkv*d]
             let v = try vProj(normed, backend)  // [T, Hkv*d]
-            let query = try backend.rotary(q.reshaped(tokens, heads, headDim), positions: positions,
-                                           inverseFrequencies: inverseFrequencies)
-            let key = try backend.rotary(k.reshaped(tokens, kvHeads, headDim), positions: positions,
-                                         inverseFrequencies: inverseFrequencies)
+            let query = try rotated(q.reshaped(tokens, heads, headDim))
+            let key = try rotated(k.reshaped(tokens, kvHeads, headDim))
             return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
                                   preRotary: keepPreRotary ? .separate(query: q, key: k, value: v) : nil)
         case .fused(let qkvProj):
@@ -172,6 +180,8 @@ public final class LlamaModel: @unchecked Sendable {
     let lmHead: Tensor
     /// `[headDim / 2]` f32 on the backend, rope scaling included.
     public let inverseFrequencies: Tensor
+    /// M-RoPE sections (a Qwen2.5-VL language model): passes may then carry `[3, T]` positions.
+    public let mropeSections: [Int]?
     /// Upper bound on the bytes of one block of f32 logits computed at once.
     public var logitsBlockBytes = 64 << 20
     /// Rows per MLP call in a layer: 4096 rows of Llama 3.1 8B's 14336-wide MLP are 3 x 117 MB
@@ -185,11 +195,18 @@ public final class LlamaModel: @unchecked Sendable {
     /// Builds the model from `weights` on `backend`, tensor by tensor; `progress` reports bytes.
     /// `fuseProjections`: whether q/k/v and gate/up load as one weight each (`ProjectionFusion`);
     /// nil: on a device unless switched off by their environment variables, never on the CPU.
+    /// `mropeSections`: M-RoPE's frequencies per position row (they must sum to headDim / 2); q/k/v
+    /// then stay separate projections (the fused split applies 1-D RoPE).
     public init(config: ModelConfig, weights: WeightSource, backend: any Backend, fuseProjections: Bool? = nil,
-                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+                mropeSections: [Int]? = nil, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
         try config.validate()
+        if let mropeSections {
+            try BatonTensor.require(mropeSections.reduce(0, +) == config.headDim / 2,
+                                    "LlamaModel: M-RoPE sections \(mropeSections) must sum to headDim / 2 = \(config.headDim / 2)")
+        }
         self.config = config
         self.backend = backend
+        self.mropeSections = mropeSections
         let mlpRowBlock = BatonSettings.current.mlpRowBlock
         self.mlpRowBlock = mlpRowBlock
         let frequencies = config.inverseFrequencies().map(Float.init)
@@ -197,7 +214,7 @@ public final class LlamaModel: @unchecked Sendable {
         self.inverseFrequencies = inverseFrequencies
         let specs = Self.weightSpecs(config)
         let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
-        let fuseQKV = fuseProjections ?? ProjectionFusion.qkv.applies(on: backend)
+        let fuseQKV = mropeSections == nil && (fuseProjections ?? ProjectionFusion.qkv.applies(on: backend))
         let fuseGateUp = fuseProjections ?? ProjectionFusion.gateUp.applies(on: backend)
         let loaded = try loadFusingProjections(specs: specs, loader: loader,
                                                fusions: (fuseQKV ? [.qkv] : []) + (fuseGateUp ? [.gateUp] : []),
@@ -217,7 +234,8 @@ public final class LlamaModel: @unchecked Sendable {
                                                     v: linear(p + "self_attn.v_proj", bias: config.hasQKVBias)),
                                     oProj: linear(p + "self_attn.o_proj", bias: config.hasOutputBias),
                                     heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
-                                    headDim: config.headDim, layer: layer, inverseFrequencies: inverseFrequencies),
+                                    headDim: config.headDim, layer: layer, inverseFrequencies: inverseFrequencies,
+                                    mropeSections: mropeSections),
                 mlp: MLP(gateUp: fuseGateUp ? .fused(linear(p + "mlp.gate_up_proj", bias: config.mlpBias))
                             : .separate(gate: linear(p + "mlp.gate_proj", bias: config.mlpBias),
                                         up: linear(p + "mlp.up_proj", bias: config.mlpBias)),
@@ -284,13 +302,15 @@ public final class LlamaModel: @unchecked Sendable {
         return try pass.timed(.head) { try backend.rmsNorm(h, weight: norm, epsilon: Float(config.rmsNormEps)) }
     }
 
-    /// Checks that `pass` runs on this model's backend with one 1-D position per row and a cache of
-    /// this model's depth.
+    /// Checks that `pass` runs on this model's backend with one 1-D position per row (or, for an
+    /// M-RoPE model, three) and a cache of this model's depth.
     private func requireCompatible(_ pass: ForwardPass, rows: Int) throws {
         try BatonTensor.require(pass.backend as AnyObject === backend as AnyObject,
                                 "LlamaModel.forward: the pass runs on \(pass.backend.device), the model on \(backend.device)")
-        try BatonTensor.require(pass.positions.shape == Shape([rows]) && pass.positions.dtype == .i32,
-                                "LlamaModel.forward: positions must be [\(rows)] i32, found \(pass.positions.shape) \(pass.positions.dtype)")
+        let shapes = mropeSections == nil ? [Shape([rows])] : [Shape([rows]), Shape([3, rows])]
+        try BatonTensor.require(shapes.contains(pass.positions.shape) && pass.positions.dtype == .i32,
+                                "LlamaModel.forward: positions must be \(shapes.map(\.description).joined(separator: " or ")) i32, "
+                                + "found \(pass.positions.shape) \(pass.positions.dtype)")
         try BatonTensor.require(pass.cache.layerCount == layers.count,
                                 "LlamaModel.forward: cache has \(pass.cache.layerCount) layers, model has \(layers.count)")
     }

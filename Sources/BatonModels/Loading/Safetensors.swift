@@ -203,6 +203,8 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     public let fileForTensor: [String: String]
     /// Open shards by file name.
     public let files: [String: SafetensorsFile]
+    /// For a renamed view (`renamed(_:)`): each tensor's name in its shard; empty when names are the files'.
+    private let nameInFile: [String: String]
 
     /// Opens every shard of `directory`, validating each header.
     public init(directory: URL) throws {
@@ -250,6 +252,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         }
         self.files = files
         self.fileForTensor = map
+        self.nameInFile = [:]
         if declared != nil {
             describedLocation = indexURL.path
         } else if files.count == 1, let only = files.values.first {
@@ -257,6 +260,28 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         } else {
             describedLocation = directory.path
         }
+    }
+
+    private init(directory: URL, fileForTensor: [String: String], files: [String: SafetensorsFile],
+                 nameInFile: [String: String], describedLocation: String) {
+        self.directory = directory
+        self.fileForTensor = fileForTensor
+        self.files = files
+        self.nameInFile = nameInFile
+        self.describedLocation = describedLocation
+    }
+
+    /// The same shards with every tensor under the name `rename` gives it (e.g. transformers 5's
+    /// `model.language_model.norm.weight` as `model.norm.weight`); errors still point at the files.
+    public func renamed(_ rename: (String) -> String) -> SafetensorsCheckpoint {
+        var map: [String: String] = [:], original: [String: String] = [:]
+        for (name, shard) in fileForTensor {
+            let newName = rename(name)
+            map[newName] = shard
+            original[newName] = nameInFile[name] ?? name
+        }
+        return SafetensorsCheckpoint(directory: directory, fileForTensor: map, files: files, nameInFile: original,
+                                     describedLocation: describedLocation)
     }
 
     /// All tensor names, sorted.
@@ -271,7 +296,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     /// The tensor `name` (a host view of the mapped bytes), or nil if the checkpoint lacks it.
     public func tensor(named name: String) -> Tensor? {
         guard let shard = fileForTensor[name] else { return nil }
-        return files[shard]?.tensor(named: name)
+        return files[shard]?.tensor(named: nameInFile[name] ?? name)
     }
 
     /// The tensor `name`; a `BatonError` naming the tensor and the checkpoint if absent.

@@ -25,6 +25,11 @@ public struct Qwen2VLWeightNames: Sendable, Equatable {
                                       + "model.visual.patch_embed.proj.weight is present")
     }
 
+    /// The Llama-family name of a checkpoint tensor (the inverse of `language`); vision tensors keep theirs.
+    public func batonName(_ fileName: String) -> String {
+        fileName.hasPrefix(languagePrefix) ? "model." + fileName.dropFirst(languagePrefix.count) : fileName
+    }
+
     /// The checkpoint's name for the language-model tensor Baton calls `name` (Llama naming:
     /// `model.layers.0.self_attn.q_proj.weight`, `lm_head.weight`).
     public func language(_ name: String) -> String {

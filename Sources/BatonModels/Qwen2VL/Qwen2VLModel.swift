@@ -1,0 +1,86 @@
+import BatonTensor
+import Foundation
+
+/// One image or video of a prompt, ready for the model: what M-RoPE needs and its pixel rows
+/// `[t*h*w, 1176]` in processor order (any float dtype, on the model's backend).
+public struct VisualInput: Sendable {
+    public var item: VisualItem
+    public var pixels: Tensor
+
+    public init(item: VisualItem, pixels: Tensor) {
+        self.item = item
+        self.pixels = pixels
+    }
+}
+
+/// Qwen2.5-VL on one backend: the vision tower, and the Qwen2 language model with M-RoPE whose
+/// input embeddings at the `<|image_pad|>`/`<|video_pad|>` tokens are the tower's output rows.
+public final class Qwen2VLModel: @unchecked Sendable {
+    public let config: Qwen2VLConfig
+    public let vision: Qwen2VisionTower
+    public let language: LlamaModel
+    public var backend: any Backend { language.backend }
+
+    /// Loads both halves from `checkpoint`, in either weight naming (`Qwen2VLWeightNames`).
+    public init(config: Qwen2VLConfig, checkpoint: SafetensorsCheckpoint, backend: any Backend) throws {
+        self.config = config
+        let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
+        let llamaNamed = names == .released ? checkpoint : checkpoint.renamed(names.batonName)
+        vision = try Qwen2VisionTower(config: config.vision, weights: .checkpoint(llamaNamed), prefix: names.visualPrefix,
+                                      backend: backend)
+        language = try LlamaModel(config: config.text, weights: .checkpoint(llamaNamed), backend: backend,
+                                  mropeSections: config.mropeSection)
+    }
+
+    /// Reads `directory/config.json` and its safetensors.
+    public static func load(directory: URL, backend: any Backend) throws -> Qwen2VLModel {
+        try Qwen2VLModel(config: try Qwen2VLConfig.load(directory: directory),
+                         checkpoint: try SafetensorsCheckpoint(directory: directory), backend: backend)
+    }
+
+    /// The prompt's input embeddings `[T, D]` act: token embeddings, with the rows of the k-th pad
+    /// token (image or video, in prompt order) replaced by the k-th row of the vision tower's output
+    /// over `visuals` (one tower call for all of them).
+    public func embeddings(tokens: [Int32], visuals: [VisualInput]) throws -> Tensor {
+        let textRows = try backend.embedding(table: language.embedTokens, ids: backend.int32Tensor(tokens))
+        let padIds: Set<Int32> = [Int32(config.imageTokenId), Int32(config.videoTokenId)]
+        let padCount = tokens.filter { padIds.contains($0) }.count
+        let visualCount = visuals.reduce(0) { $0 + $1.item.grid.patchCount / config.vision.mergeUnit }
+        try BatonTensor.require(padCount == visualCount,
+                                "Qwen2.5-VL: the prompt has \(padCount) image/video pad tokens, the \(visuals.count) "
+                                + "images/videos give \(visualCount) embeddings")
+        if visuals.isEmpty { return textRows }
+        let pixels = visuals.count == 1 ? visuals[0].pixels : try backend.concatRows(visuals.map(\.pixels))
+        let visualRows = try vision(pixels: pixels, grids: visuals.map(\.item.grid))  // [padCount, D]
+        // One gather from [text rows; visual rows]: row i is i, or T + k at the k-th pad token.
+        var next = Int32(tokens.count)
+        let source = tokens.indices.map { index -> Int32 in
+            guard padIds.contains(tokens[index]) else { return Int32(index) }
+            defer { next += 1 }
+            return next
+        }
+        let table = try backend.concatRows([textRows, visualRows.dtype == textRows.dtype
+                                            ? visualRows : backend.cast(visualRows, to: textRows.dtype)])
+        return try backend.embedding(table: table, ids: backend.int32Tensor(source))
+    }
+
+    /// Runs a whole prompt: embeddings with the visuals spliced in, M-RoPE positions `[3, T]`
+    /// -> the final-normed hidden states `[T, D]` act and the rope delta decoding adds.
+    public func prefill(tokens: [Int32], visuals: [VisualInput], strategy: any AttentionStrategy,
+                        cache: KVCache) throws -> (hidden: Tensor, ropeDelta: Int) {
+        let (rows, ropeDelta) = try config.ropePositions(tokens: tokens, items: visuals.map(\.item))
+        let positions = try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: [3, tokens.count]))
+        let pass = ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache)
+        return (try language.forward(embeddings: embeddings(tokens: tokens, visuals: visuals), pass), ropeDelta)
+    }
+
+    /// Text tokens after the prompt, at absolute indices `first...` (position `first + ropeDelta`
+    /// onwards on all three rows) -> hidden states `[n, D]` act.
+    public func decode(tokens: [Int32], first: Int, ropeDelta: Int, strategy: any AttentionStrategy,
+                       cache: KVCache) throws -> Tensor {
+        let rows = MRoPE.decodingPositions(first: first, count: tokens.count, ropeDelta: ropeDelta)
+        let positions = try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: [3, tokens.count]))
+        let pass = ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache)
+        return try language.forward(tokens: backend.int32Tensor(tokens), pass)
+    }
+}
