@@ -52,8 +52,9 @@ TEXT = dict(
 )
 MROPE_SECTION = [2, 3, 3]  # head_dim 16 -> 8 frequencies
 # Window 56 px = 2x2 merge units: the image's 3x4 merge units split into windows of 4, 4, 2, 2 (and
-# empty padded ones), the video's 2x3 per unit into 4 and 2.
-ITEMS = {"image": dict(grid=[1, 6, 8], seed=1), "video": dict(grid=[2, 4, 6], seed=2, second_per_grid=1.0)}
+# empty padded ones), the video's 2x3 per unit into 4 and 2. Three temporal units: the temporal extent
+# (t up to 4) exceeds the spatial one, where transformers 5 and 4.51 place the following text differently.
+ITEMS = {"image": dict(grid=[1, 6, 8], seed=1), "video": dict(grid=[3, 4, 6], seed=2, second_per_grid=1.0)}
 SYSTEM = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
 PROMPTS = [
     ("image", ["image"], "Describe this image."),
