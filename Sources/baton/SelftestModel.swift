@@ -1,4 +1,5 @@
 import BatonEngine
+import BatonModels
 import Foundation
 
 extension Selftest {
@@ -7,6 +8,11 @@ extension Selftest {
     /// bf16 (8 mantissa bits), so logits of these small models with large random weights differ by
     /// 1-3% in relative norm (1.4-2.2% measured on H100), against about 1e-6 for the fp32 CPU path.
     func checkModel(_ path: String) throws -> Int {
+        let directory = URL(fileURLWithPath: path)
+        if let data = FileManager.default.contents(atPath: directory.appendingPathComponent("config.json").path),
+           Qwen2VLConfig.describes(data) {
+            return try checkQwen2VLModel(directory)
+        }
         let rows = try ReferenceCheck(directory: URL(fileURLWithPath: path), device: .cuda(ordinal: ordinal)).run()
         var failures = 0
         print("model check: \(path) on cuda:\(ordinal) vs transformers fp32")

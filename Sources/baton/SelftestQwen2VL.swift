@@ -1,0 +1,96 @@
+import BatonCUDA
+import BatonModels
+import BatonParallel
+import BatonTensor
+import Foundation
+
+extension Selftest {
+    /// `--model DIR` of a Qwen2.5-VL fixture (Tests/Fixtures/tiny-qwen2-vl): the vision tower and the
+    /// prompts' logits on the GPU against transformers' fp32 numbers in expected.json. bf16 bars: the
+    /// tower's output within 3e-2 relative norm and every merged token's cosine above 0.99 (VIDEO.md 9),
+    /// logits within 3e-2 relative norm; greedy tokens through the KV cache are reported, not judged.
+    func checkQwen2VLModel(_ directory: URL) throws -> Int {
+        let file = directory.appendingPathComponent("expected.json").path
+        guard let data = FileManager.default.contents(atPath: file),
+              let expected = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let pixels = expected["pixels"] as? [String: [String: Any]],
+              let vision = expected["vision"] as? [String: [String: Any]],
+              let prompts = expected["prompts"] as? [[String: Any]]
+        else { throw BatonError.invalidModel("\(file): not a Qwen2.5-VL fixture (needs pixels, vision, prompts)") }
+        let backend = try CUDABackend(ordinal: ordinal)
+        let model = try Qwen2VLModel.load(directory: directory, backend: backend)
+        print("model check: \(directory.path) (Qwen2.5-VL) on cuda:\(ordinal) vs transformers fp32")
+        var failures = 0
+        var inputs: [String: VisualInput] = [:]
+        for (name, item) in pixels.sorted(by: { $0.key < $1.key }) {
+            guard let g = item["grid_thw"] as? [Int], g.count == 3, let seed = item["seed"] as? Int,
+                  let reference = Self.floats(vision[name]?["data_b64"])
+            else { throw BatonError.invalidModel("\(file): item \(name) lacks grid_thw, seed or vision data") }
+            let grid = VisionGrid(t: g[0], h: g[1], w: g[2])
+            // The fixture's exact pixel rule (scripts/make_qwen2vl_fixture.py).
+            let rows = (0..<grid.patchCount * 1176).map { k in
+                Float(((k / 1176) * 7919 + (k % 1176) * 104_729 + 31_337 * seed) % 4001 - 2000) / 1024
+            }
+            let input = VisualInput(item: VisualItem(kind: name == "image" ? .image : .video, grid: grid, secondsPerGrid: 1),
+                                    pixels: try backend.upload(Tensor(rows, shape: [grid.patchCount, 1176])))
+            inputs[name] = input
+            let out = try backend.floats(try model.vision(pixels: input.pixels, grids: [grid]))
+            let width = model.config.vision.outHiddenSize
+            let cosine = stride(from: 0, to: out.count, by: width).map { start in
+                Self.cosine(Array(out[start..<start + width]), Array(reference[start..<start + width]))
+            }.min() ?? 0
+            let relative = Self.relativeNorm(out, reference)
+            let pass = out.count == reference.count && relative < 3e-2 && cosine > 0.99
+            failures += pass ? 0 : 1
+            print(String(format: "  %@ vision tower %@ grid %@: relative norm %.2e, min token cosine %.5f",
+                         pass ? "PASS" : "FAIL", name, "\(grid)", relative, cosine))
+        }
+        for prompt in prompts {
+            guard let name = prompt["name"] as? String, let ids = prompt["input_ids"] as? [Int],
+                  let items = prompt["items"] as? [String], let rows = prompt["logit_rows"] as? [Int],
+                  let reference = Self.floats(prompt["logits_b64"]), let greedy = prompt["greedy_new_ids"] as? [Int]
+            else { throw BatonError.invalidModel("\(file): a prompt lacks name, input_ids, items, logit_rows or logits") }
+            let tokens = ids.map(Int32.init)
+            let strategy = Dense(headDim: model.config.text.headDim)
+            let cache = model.language.makeCache(backend: backend)
+            let (hidden, ropeDelta) = try model.prefill(tokens: tokens, visuals: try items.map {
+                guard let input = inputs[$0] else { throw BatonError.invalidModel("\(file): prompt \(name) names item \($0)") }
+                return input
+            }, strategy: strategy, cache: cache)
+            let logits = try backend.floats(try model.language.logits(
+                try backend.concatRows(rows.map { hidden.rows($0..<$0 + 1) })))
+            let relative = Self.relativeNorm(logits, reference)
+            let pass = logits.count == reference.count && relative < 3e-2
+            failures += pass ? 0 : 1
+            var last = Array(logits.suffix(model.config.text.vocabSize)), matches = 0
+            for (step, want) in greedy.enumerated() {
+                let next = last.indices.max { last[$0] < last[$1] }!
+                if next != want { break }
+                matches += 1
+                let h = try model.decode(tokens: [Int32(next)], first: tokens.count + step, ropeDelta: ropeDelta,
+                                         strategy: strategy, cache: cache)
+                last = try backend.floats(try model.language.logits(h))
+            }
+            print(String(format: "  %@ prompt %@: logits relative norm %.2e; greedy %d/%d tokens equal before the first difference",
+                         pass ? "PASS" : "FAIL", name, relative, matches, greedy.count))
+        }
+        return failures
+    }
+
+    private static func floats(_ base64: Any?) -> [Float]? {
+        guard let text = base64 as? String, let data = Data(base64Encoded: text) else { return nil }
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    private static func relativeNorm(_ a: [Float], _ b: [Float]) -> Double {
+        let error = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+        let norm = b.reduce(0.0) { $0 + Double($1) * Double($1) }
+        return (error / max(norm, 1e-30)).squareRoot()
+    }
+
+    private static func cosine(_ a: [Float], _ b: [Float]) -> Double {
+        let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }, nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }
+        return dot / max((na * nb).squareRoot(), 1e-30)
+    }
+}
