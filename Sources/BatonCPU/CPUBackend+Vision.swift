@@ -22,9 +22,11 @@ extension CPUBackend {
         try require(!sections.isEmpty && sections.allSatisfy { $0 >= 0 } && sections.reduce(0, +) == half,
                     "sectionedRotary: sections \(sections) must be non-negative and sum to d/2 = \(half)")
         try require(positions.shape == Shape([sections.count, count]),
-                    "sectionedRotary: positions must be [\(sections.count), \(count)] (one row per section), found \(positions.shape)")
+                    "sectionedRotary: positions must be [\(sections.count), \(count)] (one row per section), "
+                    + "found \(positions.shape)")
         try require(inverseFrequencies.shape == Shape([half]),
-                    "sectionedRotary: inverseFrequencies must be [\(half)] for head dim \(dim), found \(inverseFrequencies.shape)")
+                    "sectionedRotary: inverseFrequencies must be [\(half)] for head dim \(dim), "
+                    + "found \(inverseFrequencies.shape)")
         let rowOfFrequency = sections.enumerated().flatMap { row, size in [Int](repeating: row, count: size) }
         let out = try uninitializedHostTensor(x.shape, dtype: .f32)
         let xFloat = try floatTensor(x, threads: threads)
@@ -72,7 +74,8 @@ extension CPUBackend {
         try requireRank(segments, 1, op, "segments", "[S + 1]")
         let (rows, heads, headDim) = (query.shape[0], query.shape[1], query.shape[2])
         let offsets = segments.int32s().map(Int.init)
-        try require(offsets.first == 0 && offsets.last == rows && zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 },
+        let rising = zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 }
+        try require(offsets.first == 0 && offsets.last == rows && rising,
                     "attentionSegments: segments must rise from 0 to N = \(rows), found \(offsets.prefix(8))"
                     + (offsets.count > 8 ? "... (\(offsets.count) offsets)" : ""))
         let out = try uninitializedHostTensor(query.shape, dtype: .f32)
@@ -98,7 +101,8 @@ extension CPUBackend {
                     query: queryFloat.floatPointer + base, key: keyFloat.floatPointer + base,
                     value: valueFloat.floatPointer + base, queryCount: item.segment.count, keyCount: item.segment.count,
                     heads: heads, kvHeads: heads, headDim: headDim, mask: .full, scale: scale)
-                let local = (item.rows.lowerBound - item.segment.lowerBound)..<(item.rows.upperBound - item.segment.lowerBound)
+                let first = item.segment.lowerBound
+                let local = (item.rows.lowerBound - first)..<(item.rows.upperBound - first)
                 let state = AttentionTileState(maxRows: local.count, headDim: headDim, keyCount: item.segment.count)
                 problem.runTile(kvHead: item.head, rows: local, keys: 0..<item.segment.count, state: state)
                 // `store` writes lse at head * queryCount + row: give each item scratch of its own.

@@ -31,8 +31,8 @@ extension Selftest {
             let rows = (0..<grid.patchCount * 1176).map { k in
                 Float(((k / 1176) * 7919 + (k % 1176) * 104_729 + 31_337 * seed) % 4001 - 2000) / 1024
             }
-            let input = VisualInput(item: VisualItem(kind: name == "image" ? .image : .video, grid: grid, secondsPerGrid: 1),
-                                    pixels: try backend.upload(Tensor(rows, shape: [grid.patchCount, 1176])))
+            let item = VisualItem(kind: name == "image" ? .image : .video, grid: grid, secondsPerGrid: 1)
+            let input = VisualInput(item: item, pixels: try backend.upload(Tensor(rows, shape: [grid.patchCount, 1176])))
             inputs[name] = input
             let out = try backend.floats(try model.vision(pixels: input.pixels, grids: [grid]))
             let width = model.config.vision.outHiddenSize
@@ -49,12 +49,16 @@ extension Selftest {
             guard let name = prompt["name"] as? String, let ids = prompt["input_ids"] as? [Int],
                   let items = prompt["items"] as? [String], let rows = prompt["logit_rows"] as? [Int],
                   let reference = Self.floats(prompt["logits_b64"]), let greedy = prompt["greedy_new_ids"] as? [Int]
-            else { throw BatonError.invalidModel("\(file): a prompt lacks name, input_ids, items, logit_rows or logits") }
+            else {
+                throw BatonError.invalidModel("\(file): a prompt lacks name, input_ids, items, logit_rows or logits")
+            }
             let tokens = ids.map(Int32.init)
             let strategy = Dense(headDim: model.config.text.headDim)
             let cache = model.language.makeCache(backend: backend)
             let (hidden, ropeDelta) = try model.prefill(tokens: tokens, visuals: try items.map {
-                guard let input = inputs[$0] else { throw BatonError.invalidModel("\(file): prompt \(name) names item \($0)") }
+                guard let input = inputs[$0] else {
+                    throw BatonError.invalidModel("\(file): prompt \(name) names item \($0)")
+                }
                 return input
             }, strategy: strategy, cache: cache)
             let logits = try backend.floats(try model.language.logits(
@@ -71,8 +75,8 @@ extension Selftest {
                                          strategy: strategy, cache: cache)
                 last = try backend.floats(try model.language.logits(h))
             }
-            print(String(format: "  %@ prompt %@: logits relative norm %.2e; greedy %d/%d tokens equal before the first difference",
-                         pass ? "PASS" : "FAIL", name, relative, matches, greedy.count))
+            print(String(format: "  %@ prompt %@: logits relative norm %.2e; greedy %d/%d tokens equal before the "
+                         + "first difference", pass ? "PASS" : "FAIL", name, relative, matches, greedy.count))
         }
         return failures
     }

@@ -9,7 +9,8 @@
 typedef __nv_bfloat16 bf16;
 
 #define BATON_NEG_INF (-__int_as_float(0x7f800000))
-#define GRID_STRIDE(i, n) for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long)gridDim.x * blockDim.x)
+#define GRID_STRIDE(i, n) \
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long)gridDim.x * blockDim.x)
 
 // The same loads and stores as ops.cu (each .cu file is its own NVRTC program).
 __device__ __forceinline__ float load_as_float(const void *p, int dtype, long i) {

@@ -202,7 +202,8 @@ public final class LlamaModel: @unchecked Sendable {
         try config.validate()
         if let mropeSections {
             try BatonTensor.require(mropeSections.reduce(0, +) == config.headDim / 2,
-                                    "LlamaModel: M-RoPE sections \(mropeSections) must sum to headDim / 2 = \(config.headDim / 2)")
+                                    "LlamaModel: M-RoPE sections \(mropeSections) must sum to headDim / 2 = "
+                                    + "\(config.headDim / 2)")
         }
         self.config = config
         self.backend = backend
@@ -309,7 +310,8 @@ public final class LlamaModel: @unchecked Sendable {
                                 "LlamaModel.forward: the pass runs on \(pass.backend.device), the model on \(backend.device)")
         let shapes = mropeSections == nil ? [Shape([rows])] : [Shape([rows]), Shape([3, rows])]
         try BatonTensor.require(shapes.contains(pass.positions.shape) && pass.positions.dtype == .i32,
-                                "LlamaModel.forward: positions must be \(shapes.map(\.description).joined(separator: " or ")) i32, "
+                                "LlamaModel.forward: positions must be "
+                                + "\(shapes.map(\.description).joined(separator: " or ")) i32, "
                                 + "found \(pass.positions.shape) \(pass.positions.dtype)")
         try BatonTensor.require(pass.cache.layerCount == layers.count,
                                 "LlamaModel.forward: cache has \(pass.cache.layerCount) layers, model has \(layers.count)")

@@ -45,22 +45,23 @@ public enum MRoPE {
                 continue
             }
             guard itemIndex < items.count else {
-                throw BatonError.invalidArgument("M-RoPE: the prompt has more image/video pad runs than the \(items.count) "
-                                                 + "items given (another starts at token \(index))")
+                throw BatonError.invalidArgument("M-RoPE: the prompt has more image/video pad runs than the "
+                                                 + "\(items.count) items given (another starts at token \(index))")
             }
             let item = items[itemIndex]
             let expectedKind: VisualItem.Kind = token == imageTokenId ? .image : .video
             guard item.kind == expectedKind else {
-                throw BatonError.invalidArgument("M-RoPE: item \(itemIndex) is an \(item.kind) but the pad run at token "
-                                                 + "\(index) is \(expectedKind == .image ? "<|image_pad|>" : "<|video_pad|>")")
+                let padName = expectedKind == .image ? "<|image_pad|>" : "<|video_pad|>"
+                throw BatonError.invalidArgument("M-RoPE: item \(itemIndex) is an \(item.kind) but the pad run at "
+                                                 + "token \(index) is \(padName)")
             }
             let (units, rows, columns) = (item.grid.t, item.grid.h / mergeSize, item.grid.w / mergeSize)
             let count = units * rows * columns
             let runEnd = tokens[index...].firstIndex { Int($0) != token } ?? tokens.count
             // Two adjacent items of one kind would form one run: take this item's tokens only.
             guard runEnd - index >= count else {
-                throw BatonError.invalidArgument("M-RoPE: item \(itemIndex) with grid \(item.grid) needs \(count) pad tokens, "
-                                                 + "the prompt has \(runEnd - index) at token \(index)")
+                throw BatonError.invalidArgument("M-RoPE: item \(itemIndex) with grid \(item.grid) needs \(count) pad "
+                                                 + "tokens, the prompt has \(runEnd - index) at token \(index)")
             }
             let start = next
             let step = item.kind == .image ? Float(0) : Float(item.secondsPerGrid)

@@ -68,19 +68,22 @@ extension Qwen2VisionConfig: Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let activation = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
         guard activation == "silu" else {
-            throw BatonError.unsupported("field `vision_config.hidden_act` is \(activation); Qwen2.5-VL's vision MLP is silu")
+            throw BatonError.unsupported(
+                "field `vision_config.hidden_act` is \(activation); Qwen2.5-VL's vision MLP is silu")
         }
         depth = try c.decodeIfPresent(Int.self, forKey: .depth) ?? 32
         hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 3584
         numHeads = try c.decodeIfPresent(Int.self, forKey: .numHeads) ?? 16
         intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 3420
-        inChannels = try c.decodeIfPresent(Int.self, forKey: .inChans) ?? c.decodeIfPresent(Int.self, forKey: .inChannels) ?? 3
+        inChannels = try c.decodeIfPresent(Int.self, forKey: .inChans)
+            ?? c.decodeIfPresent(Int.self, forKey: .inChannels) ?? 3
         patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize)
             ?? c.decodeIfPresent(Int.self, forKey: .spatialPatchSize) ?? 14
         temporalPatchSize = try c.decodeIfPresent(Int.self, forKey: .temporalPatchSize) ?? 2
         spatialMergeSize = try c.decodeIfPresent(Int.self, forKey: .spatialMergeSize) ?? 2
         windowSize = try c.decodeIfPresent(Int.self, forKey: .windowSize) ?? 112
-        fullAttentionBlockIndexes = try c.decodeIfPresent([Int].self, forKey: .fullAttentionBlockIndexes) ?? [7, 15, 23, 31]
+        fullAttentionBlockIndexes = try c.decodeIfPresent([Int].self, forKey: .fullAttentionBlockIndexes)
+            ?? [7, 15, 23, 31]
         tokensPerSecond = try c.decodeIfPresent(Double.self, forKey: .tokensPerSecond) ?? 4
         outHiddenSize = try c.decodeIfPresent(Int.self, forKey: .outHiddenSize) ?? 3584
     }
@@ -157,7 +160,8 @@ public struct Qwen2VLConfig: Sendable, Equatable {
         }
         guard let section = (rope["mrope_section"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
               !section.isEmpty else {
-            throw BatonError.invalidModel("required field `rope_scaling.mrope_section` (or `rope_parameters.mrope_section`) is missing")
+            throw BatonError.invalidModel(
+                "required field `rope_scaling.mrope_section` (or `rope_parameters.mrope_section`) is missing")
         }
         if textObject["rope_theta"] == nil, let theta = rope["rope_theta"] { textObject["rope_theta"] = theta }
         textObject["rope_scaling"] = nil
@@ -170,7 +174,9 @@ public struct Qwen2VLConfig: Sendable, Equatable {
         try vision.validate()
         func tokenId(_ key: String, _ fallback: Int) throws -> Int {
             guard let value = textObject[key] ?? object[key] else { return fallback }
-            guard let number = value as? NSNumber else { throw BatonError.invalidModel("field `\(key)` should be an integer") }
+            guard let number = value as? NSNumber else {
+                throw BatonError.invalidModel("field `\(key)` should be an integer")
+            }
             return number.intValue
         }
         let config = Qwen2VLConfig(
@@ -186,7 +192,8 @@ public struct Qwen2VLConfig: Sendable, Equatable {
         try text.validate()
         try vision.validate()
         guard mropeSection.allSatisfy({ $0 >= 0 }), mropeSection.reduce(0, +) == text.headDim / 2 else {
-            throw BatonError.invalidModel("rope mrope_section \(mropeSection) must sum to head_dim / 2 = \(text.headDim / 2)")
+            throw BatonError.invalidModel(
+                "rope mrope_section \(mropeSection) must sum to head_dim / 2 = \(text.headDim / 2)")
         }
         guard vision.outHiddenSize == text.hiddenSize else {
             throw BatonError.invalidModel("vision_config.out_hidden_size (\(vision.outHiddenSize)) must equal the "

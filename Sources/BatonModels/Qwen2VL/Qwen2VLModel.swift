@@ -26,8 +26,8 @@ public final class Qwen2VLModel: @unchecked Sendable {
         self.config = config
         let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
         let llamaNamed = names == .released ? checkpoint : checkpoint.renamed(names.batonName)
-        vision = try Qwen2VisionTower(config: config.vision, weights: .checkpoint(llamaNamed), prefix: names.visualPrefix,
-                                      backend: backend)
+        vision = try Qwen2VisionTower(config: config.vision, weights: .checkpoint(llamaNamed),
+                                      prefix: names.visualPrefix, backend: backend)
         language = try LlamaModel(config: config.text, weights: .checkpoint(llamaNamed), backend: backend,
                                   mropeSections: config.mropeSection)
     }

@@ -124,8 +124,9 @@ public final class Qwen2VisionTower: @unchecked Sendable {
     /// Every tensor of the tower under `prefix`, with its shape.
     static func weightSpecs(_ config: Qwen2VisionConfig, prefix: String) -> [WeightSpec] {
         let (c, f, m) = (config.hiddenSize, config.intermediateSize, config.mergedHiddenSize)
+        let patch = config.patchSize
         var specs = [WeightSpec(name: prefix + "patch_embed.proj.weight",
-                                shape: [c, config.inChannels, config.temporalPatchSize, config.patchSize, config.patchSize])]
+                                shape: [c, config.inChannels, config.temporalPatchSize, patch, patch])]
         func linear(_ name: String, _ rows: Int, _ columns: Int) {
             specs.append(WeightSpec(name: prefix + name + ".weight", shape: [rows, columns]))
             specs.append(WeightSpec(name: prefix + name + ".bias", shape: [rows]))
@@ -151,7 +152,8 @@ public final class Qwen2VisionTower: @unchecked Sendable {
     public func callAsFunction(pixels: Tensor, grids: [VisionGrid]) throws -> Tensor {
         let merge = config.spatialMergeSize
         for grid in grids {
-            try BatonTensor.require(grid.t > 0 && grid.h > 0 && grid.w > 0 && grid.h % merge == 0 && grid.w % merge == 0,
+            let valid = grid.t > 0 && grid.h > 0 && grid.w > 0 && grid.h % merge == 0 && grid.w % merge == 0
+            try BatonTensor.require(valid,
                                     "vision tower: grid \(grid) must be positive with h and w multiples of \(merge)")
         }
         let layout = VisionLayout(grids: grids, mergeSize: merge, windowUnits: config.windowMergeUnits)
@@ -168,7 +170,8 @@ public final class Qwen2VisionTower: @unchecked Sendable {
         let frames = try backend.int32Tensor(layout.frameSegments)
         let fullAttention = Set(config.fullAttentionBlockIndexes)
         for (index, block) in blocks.enumerated() {
-            x = try block(x, rotary: rotary, segments: fullAttention.contains(index) ? frames : windows, backend: backend)
+            let segments = fullAttention.contains(index) ? frames : windows
+            x = try block(x, rotary: rotary, segments: segments, backend: backend)
         }
         let merged = try merger(x, mergeUnit: config.mergeUnit, backend)
         return try backend.embedding(table: merged, ids: backend.int32Tensor(layout.mergedRestoreOrder))
