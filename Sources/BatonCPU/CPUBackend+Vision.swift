@@ -10,23 +10,10 @@ extension CPUBackend {
     /// r(i) the section holding `i`; rotate-half pairs (i, i + d/2) share the angle.
     public func sectionedRotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor,
                                 sections: [Int]) throws -> Tensor {
-        let op = "sectionedRotary"
-        try requireFloat(x, op, "x")
-        try requireInt32(positions, op, "positions")
-        try requireFloat(inverseFrequencies, op, "inverseFrequencies")
-        try requireRank(x, 3, op, "x", "[T, heads, d]")
-        try requireRank(positions, 2, op, "positions", "[R, T]")
-        let (count, heads, dim) = (x.shape[0], x.shape[1], x.shape[2])
+        try requireHost(["x": x, "positions": positions, "inverseFrequencies": inverseFrequencies], "sectionedRotary")
+        let (count, heads, dim) = try OpShapes.sectionedRotary(x, positions: positions,
+                                                              inverseFrequencies: inverseFrequencies, sections: sections)
         let half = dim / 2
-        try require(dim % 2 == 0, "sectionedRotary: head dim must be even, found \(dim)")
-        try require(!sections.isEmpty && sections.allSatisfy { $0 >= 0 } && sections.reduce(0, +) == half,
-                    "sectionedRotary: sections \(sections) must be non-negative and sum to d/2 = \(half)")
-        try require(positions.shape == Shape([sections.count, count]),
-                    "sectionedRotary: positions must be [\(sections.count), \(count)] (one row per section), "
-                    + "found \(positions.shape)")
-        try require(inverseFrequencies.shape == Shape([half]),
-                    "sectionedRotary: inverseFrequencies must be [\(half)] for head dim \(dim), "
-                    + "found \(inverseFrequencies.shape)")
         let rowOfFrequency = sections.enumerated().flatMap { row, size in [Int](repeating: row, count: size) }
         let out = try uninitializedHostTensor(x.shape, dtype: .f32)
         let xFloat = try floatTensor(x, threads: threads)
@@ -62,17 +49,9 @@ extension CPUBackend {
     /// `attention`, segments in parallel.
     public func attentionSegments(query: Tensor, key: Tensor, value: Tensor, segments: Tensor,
                                   scale: Float) throws -> Tensor {
-        let op = "attentionSegments"
-        for (tensor, name) in [(query, "query"), (key, "key"), (value, "value")] {
-            try requireFloat(tensor, op, name)
-            try requireRank(tensor, 3, op, name, "[N, H, d]")
-        }
-        try require(key.shape == query.shape && value.shape == query.shape,
-                    "attentionSegments: query, key and value must share one shape [N, H, d], found \(query.shape), "
-                    + "\(key.shape), \(value.shape)")
-        try requireInt32(segments, op, "segments")
-        try requireRank(segments, 1, op, "segments", "[S + 1]")
-        let (rows, heads, headDim) = (query.shape[0], query.shape[1], query.shape[2])
+        try requireHost(["query": query, "key": key, "value": value, "segments": segments], "attentionSegments")
+        let (rows, heads, headDim) = try OpShapes.attentionSegments(query: query, key: key, value: value,
+                                                                    segments: segments)
         let offsets = segments.int32s().map(Int.init)
         let rising = zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 }
         try require(offsets.first == 0 && offsets.last == rows && rising,
@@ -116,7 +95,8 @@ extension CPUBackend {
 
     /// x / 2 * (1 + erf(x / sqrt 2)) element-wise; any float -> f32 (fp32 erf, as torch's GELU).
     public func gelu(_ x: Tensor) throws -> Tensor {
-        try requireFloat(x, "gelu", "x")
+        try requireHost(x, "gelu", "x")
+        try OpShapes.requireFloat(x, "gelu", "x")
         let out = try uninitializedHostTensor(x.shape, dtype: .f32)
         let xFloat = try floatTensor(x, threads: threads)
         withExtendedLifetime(xFloat) {

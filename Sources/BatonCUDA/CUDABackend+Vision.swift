@@ -10,19 +10,11 @@ extension CUDABackend {
                                 sections: [Int]) throws -> Tensor {
         try checkOnDevice(x, "sectionedRotary"); try checkOnDevice(positions, "sectionedRotary positions")
         try checkOnDevice(inverseFrequencies, "sectionedRotary inverseFrequencies")
-        try checkFloat(x, "sectionedRotary")
-        try require(x.shape.rank == 3 && x.shape[2] % 2 == 0,
-                    "sectionedRotary: expected x [T, heads, d] with d even, got \(x.shape)")
-        let (T, heads, d) = (x.shape[0], x.shape[1], x.shape[2])
-        try require(!sections.isEmpty && sections.count <= 4 && sections.allSatisfy { $0 >= 0 }
-                    && sections.reduce(0, +) == d / 2,
-                    "sectionedRotary: sections \(sections) must be 1 to 4 non-negative counts summing to "
-                    + "d/2 = \(d / 2)")
-        try require(positions.shape == Shape([sections.count, T]) && positions.dtype == .i32
-                    && inverseFrequencies.shape == Shape([d / 2]) && inverseFrequencies.dtype == .f32,
-                    "sectionedRotary: expected positions [\(sections.count), \(T)] i32 and inverseFrequencies "
-                    + "[\(d / 2)] f32; got \(positions.shape) \(positions.dtype), \(inverseFrequencies.shape) "
-                    + "\(inverseFrequencies.dtype)")
+        let (T, heads, d) = try OpShapes.sectionedRotary(x, positions: positions, inverseFrequencies: inverseFrequencies,
+                                                         sections: sections)
+        try require(sections.count <= 4 && inverseFrequencies.dtype == .f32,
+                    "sectionedRotary: the CUDA kernel takes at most 4 sections and f32 inverseFrequencies, got "
+                    + "\(sections.count) sections, \(inverseFrequencies.dtype)")
         // Cumulative section ends; the kernel reads three (the fourth is d/2).
         var ends = sections.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1) }
         while ends.count < 4 { ends.append(d / 2) }
@@ -39,13 +31,7 @@ extension CUDABackend {
     public func attentionSegments(query: Tensor, key: Tensor, value: Tensor, segments: Tensor,
                                   scale: Float) throws -> Tensor {
         for t in [query, key, value, segments] { try checkOnDevice(t, "attentionSegments") }
-        try require(query.shape.rank == 3 && key.shape == query.shape && value.shape == query.shape,
-                    "attentionSegments: expected q, k, v of one shape [N, H, d]; got \(query.shape), \(key.shape), "
-                    + "\(value.shape)")
-        try require(segments.shape.rank == 1 && segments.elementCount >= 2 && segments.dtype == .i32,
-                    "attentionSegments: expected segments [S + 1] i32 with S >= 1, got \(segments.shape) "
-                    + "\(segments.dtype)")
-        let (N, H, d) = (query.shape[0], query.shape[1], query.shape[2])
+        let (N, H, d) = try OpShapes.attentionSegments(query: query, key: key, value: value, segments: segments)
         guard Self.segmentAttentionHeadDims.contains(d) else {
             throw BatonError.unsupported("attentionSegments: head dim \(d) has no kernel; supported: "
                                          + Self.segmentAttentionHeadDims.map(String.init).joined(separator: ", "))
