@@ -19,11 +19,11 @@ final class TorchBaselineTests: XCTestCase {
     /// Runs `body` with this process's stderr sent to /dev/null: the baseline copies the
     /// interpreter's output to stderr, and these tests run failing interpreters on purpose.
     func silencingStandardError<T>(_ body: () throws -> T) rethrows -> T {
-        fflush(stderr)
+        fflush(nil)
         let saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY)
         dup2(null, STDERR_FILENO)
         close(null)
-        defer { fflush(stderr); dup2(saved, STDERR_FILENO); close(saved) }
+        defer { fflush(nil); dup2(saved, STDERR_FILENO); close(saved) }
         return try body()
     }
 
