@@ -33,7 +33,9 @@ struct BLAS: @unchecked Sendable {  // function pointers into a library that is 
         "libblas.so.3", "libcblas.so.3",
     ]
 
-    /// The process-wide choice (BATON_BLAS, then `searchOrder`), announced once on stderr.
+    /// The process-wide choice (BATON_BLAS, then `searchOrder`), announced once on stderr when
+    /// the first product runs (so a command that fails before computing anything prints only
+    /// its error line).
     static let shared: BLAS = {
         let chosen = choose(override: ProcessInfo.processInfo.environment["BATON_BLAS"])
         FileHandle.standardError.write(Data("baton: \(chosen.announcement)\n".utf8))
@@ -65,7 +67,8 @@ struct BLAS: @unchecked Sendable {  // function pointers into a library that is 
                 unsafeBitCast(symbol, to: SetThreads.self)(1)
             }
         }
-        return .success(BLAS(name: file, library: (unsafeBitCast(gemm, to: GEMM.self), unsafeBitCast(gemv, to: GEMV.self))))
+        let entryPoints = (gemm: unsafeBitCast(gemm, to: GEMM.self), gemv: unsafeBitCast(gemv, to: GEMV.self))
+        return .success(BLAS(name: file, library: entryPoints))
     }
 
     struct LoadFailure: Error { let reason: String }
@@ -101,7 +104,8 @@ struct BLAS: @unchecked Sendable {  // function pointers into a library that is 
             switch load(path) {
             case .success(let blas): return (blas, "BLAS: \(blas.name) (BATON_BLAS)")
             case .failure(let failure):
-                return (builtin, "BLAS: BATON_BLAS=\(path) did not load (\(failure.reason)); using the built-in Swift GEMM")
+                let reason = "BATON_BLAS=\(path) did not load (\(failure.reason))"
+                return (builtin, "BLAS: \(reason); using the built-in Swift GEMM")
             }
         default:
             for soname in searchOrder {
@@ -136,7 +140,8 @@ struct BLAS: @unchecked Sendable {  // function pointers into a library that is 
               x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>, incY: Int) {
         if m == 0 { return }
         if let library {
-            library.gemv(BLAS.rowMajor, BLAS.noTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, Int32(incY))
+            library.gemv(BLAS.rowMajor, BLAS.noTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1,
+                         beta, y, Int32(incY))
         } else {
             BuiltinGEMM.gemv(m: m, n: n, alpha: alpha, a: a, lda: lda, x: x, beta: beta, y: y, incY: incY)
         }

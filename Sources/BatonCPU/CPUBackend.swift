@@ -5,9 +5,9 @@ import Foundation
 ///
 /// Activations are f32. Weights and tables may be bf16, f16 or f32 (checkpoints are often bf16,
 /// memory-mapped); every float op accepts any float dtype and computes in fp32. Matrix products
-/// go through `BLAS` (a CBLAS found at run time, or the built-in GEMM); bf16/f16 matmul weights are converted to fp32 once and
-/// cached (see `weightCacheByteLimit`). All ops are safe to call from several threads at once
-/// (CPU ranks of a sequence-parallel run share one process).
+/// go through `BLAS` (a CBLAS library found at run time, or the built-in GEMM); bf16/f16 matmul
+/// weights are converted to fp32 once and cached (see `weightCacheByteLimit`). All ops are safe to
+/// call from several threads at once (CPU ranks of a sequence-parallel run share one process).
 public final class CPUBackend: Backend {
     public let device: Device = .cpu
     public let activationDType: DType = .f32
@@ -24,7 +24,6 @@ public final class CPUBackend: Backend {
     public init(threads: Int? = nil, weightCacheBytes: Int? = nil) {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         self.weightCache = weightCacheBytes.map { ConvertedWeightCache(byteLimit: max(0, $0)) } ?? CPUBackend.sharedWeightCache
-        _ = BLAS.shared  // choose (and announce) the BLAS when the first backend is made
     }
 
     private static let sharedWeightCache = ConvertedWeightCache(
