@@ -5,6 +5,6 @@ struct Baton: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baton",
         abstract: "Long-context LLM inference across GPUs with APB and Spava sequence parallelism.",
-        subcommands: [Generate.self, Inspect.self, Selftest.self, Bench.self, Eval.self],
+        subcommands: [Generate.self, Serve.self, Inspect.self, Selftest.self, Bench.self, Eval.self],
         defaultSubcommand: Generate.self)
 }
