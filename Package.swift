@@ -10,6 +10,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `baton serve`: the HTTP server and its /metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // CUDA driver, NVRTC, cuBLASLt and NCCL entry points, loaded with dlopen at run time.
@@ -36,9 +40,16 @@ let package = Package(
             dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonTokenizer",
                            "BatonParallel"],
             resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py")]),
+        // `baton serve`: the OpenAI-compatible HTTP API over one Engine.
+        .target(
+            name: "BatonServer",
+            dependencies: ["BatonEngine", "BatonTokenizer", "BatonParallel", "BatonTensor",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer", "BatonParallel",
+            dependencies: ["BatonEngine", "BatonServer", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer", "BatonParallel",
                            "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
         .testTarget(name: "BatonVisionTests", dependencies: ["BatonVision", "BatonTensor"]),
@@ -54,6 +65,11 @@ let package = Package(
         .testTarget(
             name: "BatonEngineTests",
             dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonTokenizer", "BatonParallel", "BatonTensor"]),
+        .testTarget(
+            name: "BatonServerTests",
+            dependencies: ["BatonServer", "BatonEngine", "BatonParallel", "BatonTensor",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            exclude: ["openai_client.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

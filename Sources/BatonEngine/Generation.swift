@@ -6,11 +6,18 @@ public struct GenerationOptions: Sendable {
     public var sampling: SamplingOptions
     /// Ids that end generation (the model's EOS ids are added by the engine).
     public var stopIds: Set<Int32>
+    /// Asked at every step on the rank that samples (the owner) and broadcast with its token, so
+    /// that every rank stops at the same step: true ends generation before that token is handed to
+    /// `onToken` (`StopReason.cancelled`). A server sets it when its client disconnects or a stop
+    /// string matched; the step already computed is the only work spent after that.
+    public var isCancelled: (@Sendable () -> Bool)?
 
-    public init(maxTokens: Int = 128, sampling: SamplingOptions = .greedy, stopIds: Set<Int32> = []) {
+    public init(maxTokens: Int = 128, sampling: SamplingOptions = .greedy, stopIds: Set<Int32> = [],
+                isCancelled: (@Sendable () -> Bool)? = nil) {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopIds = stopIds
+        self.isCancelled = isCancelled
     }
 }
 
@@ -18,6 +25,7 @@ public struct GenerationOptions: Sendable {
 public enum StopReason: String, Sendable {
     case stopToken = "stop token"
     case maxTokens = "max tokens"
+    case cancelled = "cancelled"
 }
 
 /// One request's output and timings (wall clock, device synchronised).

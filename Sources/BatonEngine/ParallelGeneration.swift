@@ -161,18 +161,27 @@ final class ParallelWorker {
         var tokens: [Int32] = []
         var prefillSeconds = 0.0
         var position = plan.firstDecodePosition
+        var cancelled = false
         while true {
-            var next: Int32 = 0
+            // The owner's next token and whether the request was cancelled (checked once per step on
+            // the owner and broadcast with the token, so that every rank stops at the same step).
+            var step: [Int32] = [0, 0]
             if isOwner {
                 let row = hidden.rows(lastRow..<lastRow + 1)
                 let logitsTimer = tokens.isEmpty ? timer : nil
-                next = try timed(logitsTimer, .head) { try sampler.next(logits: model.logits(row), backend: backend) }
+                step[0] = try timed(logitsTimer, .head) { try sampler.next(logits: model.logits(row), backend: backend) }
+                step[1] = options.isCancelled?() == true ? 1 : 0
             }
-            next = try communicator.broadcast([next], root: plan.owner)[0]
+            step = try communicator.broadcast(step, root: plan.owner)
             if tokens.isEmpty {
                 try backend.synchronize()
                 prefillSeconds = MonotonicClock.now() - start
             }
+            if step[1] != 0 {
+                cancelled = true
+                break
+            }
+            let next = step[0]
             tokens.append(next)
             onToken?(next)
             if stopIds.contains(next) || tokens.count >= options.maxTokens { break }
@@ -182,7 +191,8 @@ final class ParallelWorker {
         }
         try backend.synchronize()
         return GenerationResult(promptTokens: plan.contextLength + plan.queryLength, tokens: tokens,
-                                stopReason: stopIds.contains(tokens.last!) ? .stopToken : .maxTokens,
+                                stopReason: cancelled ? .cancelled
+                                    : tokens.last.map(stopIds.contains) == true ? .stopToken : .maxTokens,
                                 prefillSeconds: prefillSeconds,
                                 decodeSeconds: MonotonicClock.now() - start - prefillSeconds)
     }

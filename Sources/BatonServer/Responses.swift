@@ -1,0 +1,108 @@
+import Foundation
+
+// The response bodies and stream chunks, as OpenAI's clients parse them. Encoded with
+// `.convertToSnakeCase`. `finish_reason` and `logprobs` are written as explicit nulls where
+// OpenAI writes them.
+
+/// `usage`.
+public struct Usage: Codable, Sendable, Equatable {
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var totalTokens: Int
+
+    public init(promptTokens: Int, completionTokens: Int) {
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.totalTokens = promptTokens + completionTokens
+    }
+}
+
+/// Why a choice ended: an end-of-sequence token or a stop string ("stop"), or max tokens ("length").
+public enum FinishReason: String, Codable, Sendable {
+    case stop
+    case length
+}
+
+/// GET /v1/models.
+struct ModelList: Encodable {
+    struct Model: Encodable {
+        var id: String
+        var object = "model"
+        var created: Int
+        var ownedBy = "baton"
+    }
+
+    var object = "list"
+    var data: [Model]
+}
+
+/// One choice of a completion or of one of its chunks: `text` (completions) or `message` /
+/// `delta` (chat), with `finish_reason` null until the last chunk.
+struct Choice: Encodable {
+    struct Message: Encodable {
+        var role: String?
+        var content: String?
+    }
+
+    var index = 0
+    var text: String?
+    var message: Message?
+    var delta: Message?
+    var finishReason: FinishReason?
+
+    enum CodingKeys: String, CodingKey { case index, text, message, delta, logprobs, finishReason }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(index, forKey: .index)
+        try container.encodeIfPresent(text, forKey: .text)
+        try container.encodeIfPresent(message, forKey: .message)
+        try container.encodeIfPresent(delta, forKey: .delta)
+        try container.encodeNil(forKey: .logprobs)
+        try container.encode(finishReason, forKey: .finishReason)
+    }
+}
+
+/// A whole response (`text_completion`, `chat.completion`) or one stream chunk
+/// (`text_completion`, `chat.completion.chunk`).
+struct CompletionBody: Encodable {
+    var id: String
+    var object: String
+    var created: Int
+    var model: String
+    var choices: [Choice]
+    /// Present on whole responses; in a stream, null on every chunk but the last when
+    /// `stream_options.include_usage` is set, absent otherwise.
+    var usage: Usage??
+
+    enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(object, forKey: .object)
+        try container.encode(created, forKey: .created)
+        try container.encode(model, forKey: .model)
+        try container.encode(choices, forKey: .choices)
+        switch usage {
+        case .none: break
+        case .some(.none): try container.encodeNil(forKey: .usage)
+        case .some(.some(let usage)): try container.encode(usage, forKey: .usage)
+        }
+    }
+}
+
+/// The JSON encoder for every body: snake_case keys, no escaped slashes.
+let responseEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    return encoder
+}()
+
+/// The JSON decoder for request bodies: snake_case keys.
+let requestDecoder: JSONDecoder = {
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    return decoder
+}()

@@ -1,0 +1,99 @@
+import BatonEngine
+import BatonParallel
+import Foundation
+import XCTest
+
+@testable import BatonServer
+
+/// The queue, cancellation, stop strings and `auto`, below HTTP.
+final class GenerationWorkerTests: XCTestCase {
+    func job(maxTokens: Int, stops: [String] = []) throws -> GenerationJob {
+        let ids = try XCTUnwrap(ServerFixture.engine.tokenizer).encode("Once upon a time", addSpecialTokens: true)
+        return GenerationJob(promptIds: ids, maxTokens: maxTokens, sampling: .greedy, stopStrings: stops, method: .dense,
+                             arrival: .now)
+    }
+
+    func testJobCancelledWhileWaitingNeverRuns() async throws {
+        let metrics = ServerMetrics()
+        let worker = GenerationWorker(engine: ServerFixture.engine, ranks: 1, placement: .sharedDevice, maxQueue: 4, metrics: metrics)
+        let gate = DispatchSemaphore(value: 0)
+        worker.queue.async { gate.wait() }
+        let handle = try worker.submit(try job(maxTokens: 50))
+        XCTAssertEqual(worker.waiting, 1)
+        handle.cancel()
+        gate.signal()
+        var events: [String] = []
+        for await event in handle.events { events.append("\(event)") }
+        XCTAssertEqual(events, ["cancelled"])
+        XCTAssertFalse(metrics.exposition().contains("baton_generation_tokens_total 1"), "no token was generated")
+        XCTAssertEqual(worker.admittedCount, 0)
+    }
+
+    func testEngineStopsAtTheStepAfterCancellation() throws {
+        let engine = ServerFixture.engine
+        let ids = try XCTUnwrap(engine.tokenizer).encode("Once upon a time", addSpecialTokens: true)
+        let seen = CancellationFlag()
+        let counter = Counter()
+        // Ignoring the model's stop ids, 40 tokens would come; cancelling on the third stops there.
+        let options = GenerationOptions(maxTokens: 40, isCancelled: { seen.isSet })
+        let result = try engine.generate(promptIds: ids, options: options, ignoringModelStopIds: true) { _ in
+            if counter.increment() == 3 { seen.cancel() }
+        }
+        XCTAssertEqual(result.tokens.count, 3)
+        XCTAssertEqual(result.stopReason, .cancelled)
+    }
+
+    func testCancellationStopsEveryRankOfAParallelMethodTogether() throws {
+        let engine = ServerFixture.engine
+        let ids = try XCTUnwrap(engine.tokenizer).encode(String(repeating: "Once upon a time there was a ring. ", count: 6), addSpecialTokens: true)
+        let (context, query) = try splitContextAndQuery(ids)
+        let seen = CancellationFlag()
+        let counter = Counter()
+        let options = GenerationOptions(maxTokens: 40, isCancelled: { seen.isSet })
+        let request = ParallelRequest(context: context, query: query, method: .ring, ranks: 2, generation: options)
+        let result = try engine.run(request) { _ in if counter.increment() == 4 { seen.cancel() } }
+        XCTAssertEqual(result.tokens.count, 4)
+        XCTAssertEqual(result.stopReason, .cancelled)
+    }
+
+    func testStopStringFilterHoldsPossibleStartsAndCutsAtTheEarliestMatch() {
+        var filter = StopStringFilter(["END", "xyz"])
+        XCTAssertEqual(filter.push("abc E"), "abc ")   // "E" may start "END"
+        XCTAssertEqual(filter.push("N"), "")           // "EN" still may
+        XCTAssertEqual(filter.push("Dzzz"), "")        // matched: nothing after it
+        XCTAssertTrue(filter.matched)
+        XCTAssertEqual(filter.finish(), "")
+
+        var released = StopStringFilter(["END"])
+        XCTAssertEqual(released.push("tail E"), "tail ")
+        XCTAssertEqual(released.push("Nx"), "ENx")     // "ENx" cannot become "END"
+        XCTAssertEqual(released.push(" EN"), " ")
+        XCTAssertEqual(released.finish(), "EN")        // generation ended without a match
+
+        var earliest = StopStringFilter(["world", "lo w"])
+        XCTAssertEqual(earliest.push("hello world"), "hel")
+
+        var multibyte = StopStringFilter(["é!"])
+        XCTAssertEqual(multibyte.push("caf"), "caf")
+        XCTAssertEqual(multibyte.push("é"), "")
+        XCTAssertEqual(multibyte.push("é!"), "é")
+    }
+
+    func testAutoIsDenseOnOneRankOrShortPromptsAndTheFastestMethodOnLongOnes() {
+        let crossover = MethodPlanner.defaultCrossoverTokens
+        XCTAssertEqual(MethodPlanner(ranks: 1).method(for: .auto, promptTokens: crossover * 4), .dense)
+        XCTAssertEqual(MethodPlanner(ranks: 2).method(for: .auto, promptTokens: crossover - 1), .dense)
+        XCTAssertEqual(MethodPlanner(ranks: 2).method(for: .auto, promptTokens: crossover), MethodPlanner.fastestParallelMethod)
+        XCTAssertEqual(MethodPlanner(ranks: 1).method(for: .fixed(.spava), promptTokens: 10), .spava)
+        XCTAssertEqual(try MethodChoice.named("AUTO", option: "--method"), .auto)
+        XCTAssertThrowsError(try MethodChoice.named("warp", option: "--method"))
+    }
+}
+
+/// A thread-safe count for onToken closures.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func increment() -> Int { lock.withLock { value += 1; return value } }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import XCTest
+
+/// The `baton serve` binary: it prints where it listens, and SIGTERM lets the request in flight
+/// finish before the process exits 0.
+final class ServeCommandTests: XCTestCase {
+    /// The `baton` executable built next to the test bundle.
+    var binary: URL {
+        get throws {
+            var directory = Bundle(for: Self.self).bundleURL
+            for _ in 0..<3 {
+                let candidate = directory.appendingPathComponent("baton")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                directory.deleteLastPathComponent()
+            }
+            throw XCTSkip("the baton executable is not built next to the tests (run `swift build` first)")
+        }
+    }
+
+    /// Reads `pipe` until the text read so far contains `needle` or the pipe closes; returns the text.
+    func read(_ pipe: Pipe, until needle: String) async -> String {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var text = ""
+                while !text.contains(needle) {
+                    let data = pipe.fileHandleForReading.availableData
+                    if data.isEmpty { break }
+                    text += String(decoding: data, as: UTF8.self)
+                }
+                continuation.resume(returning: text)
+            }
+        }
+    }
+
+    func testSIGTERMFinishesTheStreamInFlightThenExitsZero() async throws {
+        let server = Process()
+        server.executableURL = try binary
+        server.arguments = ["serve", "--model", ServerFixture.modelDirectory.path, "--port", "0"]
+        let serverErrors = Pipe()
+        server.standardError = serverErrors
+        server.standardOutput = Pipe()
+        try server.run()
+        addTeardownBlock { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+        let banner = await read(serverErrors, until: "/v1 (")
+        let port = try XCTUnwrap(banner.firstMatch(of: /127\.0\.0\.1:(\d+)\/v1/).map { Int($0.1)! }, banner)
+
+        let (client, clientOutput) = try LiveServerTests.startClient(["drain"], port: port)
+        let started = await read(clientOutput, until: "streaming")
+        XCTAssertTrue(started.contains("streaming"), started)
+        kill(server.processIdentifier, SIGTERM)
+        let rest = await read(clientOutput, until: "checks passed")
+        client.waitUntilExit()
+        XCTAssertEqual(client.terminationStatus, 0, started + rest)
+        XCTAssertTrue(rest.contains("checks passed"), rest)
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                server.waitUntilExit()
+                continuation.resume()
+            }
+        }
+        XCTAssertEqual(server.terminationStatus, 0, "exit status after SIGTERM")
+    }
+}

@@ -1,0 +1,55 @@
+import BatonEngine
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import XCTest
+
+@testable import BatonServer
+
+/// The tiny Llama fixture loaded once, and servers over it.
+enum ServerFixture {
+    static let modelDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/tiny-llama")
+
+    static let engine: Engine = {
+        do {
+            return try Engine.load(EngineOptions(modelDirectory: modelDirectory, showProgress: false))
+        } catch {
+            fatalError("loading \(modelDirectory.path): \(error)")
+        }
+    }()
+
+    static let modelName = "tiny-llama"
+
+    static func server(apiKey: String? = nil, maxQueue: Int = 64, ranks: Int = 1) -> OpenAIServer {
+        OpenAIServer(engine: engine, options: ServerOptions(host: "127.0.0.1", port: 0, modelName: modelName,
+                                                            apiKey: apiKey, maxQueue: maxQueue, ranks: ranks))
+    }
+}
+
+/// A JSON object from a response body.
+func jsonObject(_ buffer: ByteBuffer) throws -> [String: Any] {
+    let value = try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))
+    return try XCTUnwrap(value as? [String: Any], "not a JSON object: \(String(buffer: buffer))")
+}
+
+/// The `data:` payloads of a server-sent-events body, in order.
+func eventPayloads(_ buffer: ByteBuffer) -> [String] {
+    String(buffer: buffer).components(separatedBy: "\n\n").filter { !$0.isEmpty }.map { event in
+        event.hasPrefix("data: ") ? String(event.dropFirst(6)) : "NOT AN EVENT: \(event)"
+    }
+}
+
+extension TestClientProtocol {
+    /// POSTs `body` (JSON text) to `uri`.
+    func post(_ uri: String, _ body: String, headers: HTTPFields = [:]) async throws -> TestResponse {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return try await execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { $0 }
+    }
+}
+
+/// The `error` object of an OpenAI error body.
+func errorObject(_ response: TestResponse) throws -> [String: Any] {
+    try XCTUnwrap(try jsonObject(response.body)["error"] as? [String: Any], "no error object in \(String(buffer: response.body))")
+}
