@@ -37,12 +37,13 @@ let package = Package(
         .target(
             name: "BatonEngine",
             dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonTokenizer",
-                           "BatonParallel"],
-            resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py")]),
+                           "BatonParallel", "BatonVision"],
+            resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py"),
+                        .embedInCode("Resources/torch_video.py")]),
         .executableTarget(
             name: "baton",
             dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer", "BatonParallel",
-                           "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                           "BatonTensor", "BatonVision", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
         .testTarget(name: "BatonVisionTests", dependencies: ["BatonVision", "BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
@@ -56,7 +57,8 @@ let package = Package(
             dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),
         .testTarget(
             name: "BatonEngineTests",
-            dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonTokenizer", "BatonParallel", "BatonTensor"]),
+            dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonTokenizer", "BatonParallel", "BatonTensor",
+                           "BatonVision"]),
     ],
     swiftLanguageModes: [.v6]
 )

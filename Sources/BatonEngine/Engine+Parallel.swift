@@ -42,6 +42,10 @@ extension Engine {
     public func run(_ request: ParallelRequest, timer: PartTimer? = nil,
                     onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
         let request = prepared(request)
+        if request.visuals != nil, request.method != .dense || request.ranks != 1 {
+            throw BatonError.invalidArgument("images and videos run with --method dense on one rank for now "
+                                             + "(sequence-parallel video is issue #16)")
+        }
         if backend.device == .cpu {
             guard request.placement == .sharedDevice else {
                 throw BatonError.invalidArgument("ranks on separate GPUs (--gpus) need a CUDA engine; this engine runs on the CPU")
