@@ -95,4 +95,113 @@ final class VideoGenerationTests: XCTestCase {
         XCTAssertEqual(result.tokens, direct.tokens)
         XCTAssertEqual(result.promptTokens, direct.promptLength)
     }
+
+    // MARK: the baton binary
+
+    /// The `baton` executable built next to the test bundle.
+    var binary: URL {
+        get throws {
+            var directory = Bundle(for: Self.self).bundleURL
+            for _ in 0..<3 {
+                let candidate = directory.appendingPathComponent("baton")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                directory.deleteLastPathComponent()
+            }
+            throw XCTSkip("the baton executable is not built next to the tests (run `swift build` first)")
+        }
+    }
+
+    /// Runs `baton arguments`; standard output goes through a file so neither stream fills its pipe.
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = try binary
+        process.arguments = arguments
+        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("baton-vl-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
+        try process.run()
+        let data = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: try Data(contentsOf: outputFile), as: UTF8.self),
+                String(decoding: data, as: UTF8.self))
+    }
+
+    /// Exit status 1 and exactly one `baton:` line on standard error holding every needle.
+    func assertOneLineError(_ arguments: [String], mentions needles: [String],
+                            file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try run(["generate", "--model", Self.model.path, "--max-tokens", "2"] + arguments)
+        XCTAssertEqual(result.status, 1, result.stderr, file: file, line: line)
+        let lines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("baton:") }
+        XCTAssertEqual(lines.count, 1, result.stderr, file: file, line: line)
+        XCTAssertFalse(result.stderr.contains("Fatal error"), result.stderr, file: file, line: line)
+        for needle in needles {
+            XCTAssertTrue(result.stderr.contains(needle), "\(result.stderr) should mention \(needle)", file: file, line: line)
+        }
+    }
+
+    func testGenerateVideoPrintsTheDirectModelsGreedyTextTwiceAlike() throws {
+        let clip = try makeClip()
+        let direct = try directGreedy(clip: clip, maxTokens: 6)
+        let tokenizer = try Tokenizer(directory: Self.model)
+        let expected = tokenizer.decode(direct.tokens.filter { !tokenizer.eosTokenIds.contains($0) }) + "\n"
+        let arguments = ["generate", "--model", Self.model.path, "--video", clip.path, "--prompt", Self.question,
+                         "--max-tokens", "6"] + Self.sizeFlags
+        let first = try run(arguments)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertEqual(first.stdout, expected)
+        // 4 frames -> 2 temporal units of 56x56 (2x2 merge units): 8 visual tokens.
+        XCTAssertTrue(first.stderr.contains("4 frames and 0 images -> 8 visual tokens"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("(prompt \(direct.promptLength) tokens)"), first.stderr)
+        XCTAssertEqual(try run(arguments).stdout, first.stdout)
+    }
+
+    func testVideoErrorsAreOneLineNamingTheFileOrFlag() throws {
+        let tools = try requireTools()
+        let clip = try makeClip()
+        let directory = clip.deletingLastPathComponent()
+        try assertOneLineError(["--video", directory.appendingPathComponent("missing.mp4").path],
+                               mentions: ["--video", "missing.mp4", "no such file"])
+        let garbage = directory.appendingPathComponent("garbage.mp4")
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }).write(to: garbage)
+        try assertOneLineError(["--video", garbage.path], mentions: [garbage.path, "cannot read"])
+        let tone = directory.appendingPathComponent("tone.wav")
+        try ffmpeg(tools, ["-f", "lavfi", "-i", "sine=frequency=440:duration=1", tone.path])
+        try assertOneLineError(["--video", tone.path], mentions: [tone.path, "no video stream"])
+        let still = directory.appendingPathComponent("still.mp4")
+        try ffmpeg(tools, ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-frames:v", "1", "-c:v", "mpeg4", still.path])
+        try assertOneLineError(["--video", still.path], mentions: [still.path, "zero frames after sampling"])
+        try assertOneLineError(["--video", clip.path, "--fps", "0"], mentions: ["--fps"])
+        try assertOneLineError(["--video", clip.path, "--method", "ring"] + Self.sizeFlags,
+                               mentions: ["--method ring", "issue #16"])
+    }
+
+    /// 16 frames sampled from 8 s at 448x448: 8 temporal units of 16x16 merge units, 2048 visual
+    /// tokens, over the fixture's 2048 positions with the text.
+    func testVideoOverTheContextSaysFramesTokensLimitAndFlags() throws {
+        let tools = try requireTools()
+        let clip = try makeClip()
+        let long = clip.deletingLastPathComponent().appendingPathComponent("long.mp4")
+        try ffmpeg(tools, ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=4", "-t", "8", "-pix_fmt", "yuv420p",
+                           "-c:v", "libx264", long.path])
+        try assertOneLineError(["--video", long.path, "--min-pixels", "200704", "--max-pixels", "200704"],
+                               mentions: ["16 video frames", "2048", "visual tokens", "--max-frames", "--max-pixels", "--fps"])
+    }
+
+    func testVideoToATextOnlyModelNamesTheFlagAndTheModel() throws {
+        let clip = try makeClip()
+        let result = try run(["generate", "--model", Self.fixtures.appendingPathComponent("tiny-qwen2").path,
+                              "--video", clip.path])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("--video \(clip.path)"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("text-only"), result.stderr)
+    }
+
+    func testTextOnlyPromptToTheVisionLanguageModelGenerates() throws {
+        let result = try run(["generate", "--model", Self.model.path, "--prompt", "hello", "--chat", "--max-tokens", "3"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("prefill:"), result.stderr)
+    }
 }
