@@ -95,7 +95,7 @@ extension Bench {
         func write(rows: [VideoMeasurement], table: String) throws {
             let folder = URL(fileURLWithPath: out)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let report = VideoReport(preset: model ?? preset, device: rows.first { $0.skipped == nil }?.device
+            let report = VideoReport(preset: model ?? preset, device: rows.first { $0.skipped == nil && $0.method != TorchBaseline.method }?.device
                                         ?? deviceOptions.device,
                                      date: ISO8601DateFormatter().string(from: Date()),
                                      command: CommandLine.arguments.joined(separator: " "), rows: rows)
@@ -103,7 +103,8 @@ extension Bench {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: folder.appendingPathComponent("video.json"))
             try (table + "\n").write(to: folder.appendingPathComponent("video.md"), atomically: true, encoding: .utf8)
-            standardError("wrote \(folder.path)/video.json and video.md\n")
+            standardError("wrote \(folder.path)/video.json and video.md; plot: python3 bench/plot.py video "
+                          + "\(folder.path)/video.json \(folder.path)/video.png\n")
         }
     }
 }

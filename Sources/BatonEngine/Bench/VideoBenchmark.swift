@@ -257,9 +257,12 @@ public func videoTable(_ rows: [VideoMeasurement]) -> String {
         let torch = rows.first {
             $0.method == TorchBaseline.method && $0.frames == r.frames && $0.resolution == r.resolution && $0.skipped == nil
         }
-        let speedup = torch.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
+        let isTorch = r.method == TorchBaseline.method
+        let speedup = isTorch ? "" : torch.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
         let peak = r.peak_device_bytes.map { String(format: "%.1f", Double($0) / 1_073_741_824) } ?? "n/a"
-        lines.append(head + String(format: " %.3f | %.3f | %.3f | %.3f | %@ | %@ |", r.median_s, r.preprocess_s,
+        // PyTorch rows start from random pixel rows: no decoding or preprocessing to time.
+        let preprocess = isTorch ? "n/a" : String(format: "%.3f", r.preprocess_s)
+        lines.append(head + String(format: " %.3f | %@ | %.3f | %.3f | %@ | %@ |", r.median_s, preprocess,
                                    r.vision_s, r.prefill_s, speedup, peak))
     }
     return lines.joined(separator: "\n")
