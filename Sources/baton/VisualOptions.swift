@@ -54,11 +54,16 @@ extension Generate {
                                              + "need a Qwen2.5-VL checkpoint")
         }
         guard method == .dense, mode.worldSize == 1 else {
-            throw BatonError.invalidArgument("--method \(method.rawValue) with --video/--image: images and videos run "
-                                             + "with --method dense on one rank for now (sequence-parallel video is "
-                                             + "issue #16)")
+            let given = method == .dense ? "--ranks/--gpus \(mode.worldSize)" : "--method \(method.rawValue)"
+            throw BatonError.invalidArgument("\(given) with --video/--image: images and videos run with --method dense "
+                                             + "on one rank for now (sequence-parallel video is issue #16)")
+        }
+        if query != nil {
+            throw BatonError.invalidArgument("--query with --video/--image: the question is --prompt (it follows the "
+                                             + "images and videos in the chat prompt)")
         }
         let processor = try QwenProcessorConfig.load(modelDirectory: preflight.directory)
+        let start = MonotonicClock.now()
         let sources = try VisualSource.plan(videos: visualOptions.video.map { URL(fileURLWithPath: $0) },
                                             images: visualOptions.image.map { URL(fileURLWithPath: $0) },
                                             options: visualOptions.videoOptions(), processor: processor)
@@ -68,7 +73,6 @@ extension Generate {
         try VisualPromptEncoding.checkContext(
             promptTokens: prompt.count, maxTokens: maxTokens, limit: config.text.maxPositionEmbeddings, sources: sources,
             where: "in " + preflight.directory.appendingPathComponent("config.json").path)
-        let start = MonotonicClock.now()
         let inputs = try sources.map { try $0.preprocess() }
         let preprocessSeconds = MonotonicClock.now() - start
         let engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: device,

@@ -204,4 +204,36 @@ final class VideoGenerationTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("prefill:"), result.stderr)
     }
+
+    func testGenerateWithTwoImagesRunsAndCountsTheirTokens() throws {
+        _ = try requireTools()
+        let image = Self.fixtures.appendingPathComponent("video/clips/testsrc.png").path
+        let result = try run(["generate", "--model", Self.model.path, "--image", image, "--image", image,
+                              "--prompt", "Compare.", "--max-tokens", "3"] + Self.sizeFlags)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let one = try VisionInput.image(URL(fileURLWithPath: image), options: VideoOptions(minPixels: 3136, maxPixels: 3136))
+        XCTAssertTrue(result.stderr.contains("0 frames and 2 images -> \(2 * one.tokenCount) visual tokens"), result.stderr)
+    }
+
+    func testInspectShowsTheVisionTower() throws {
+        let result = try run(["inspect", "--model", Self.model.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("architecture:     Qwen2_5_VLForConditionalGeneration"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("vision tower:     3 blocks, hidden 32 (MLP 48), 2 heads (head dim 16)"),
+                      result.stdout)
+        XCTAssertTrue(result.stdout.contains("full attention in blocks 1"), result.stdout)
+    }
+
+    func testBenchVideoWritesItsTableAndJSONForOneTinyCase() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("baton-bench-video-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: out) }
+        let result = try run(["bench", "video", "--model", Self.model.path, "--frames", "2", "--resolution", "56x56",
+                              "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("| dense | cpu | 2 | 56x56 | 56x56 | 4 |"), result.stdout)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("video.json")))
+        let rows = try XCTUnwrap((json as? [String: Any])?["rows"] as? [[String: Any]])
+        XCTAssertEqual(rows.first?["visual_tokens"] as? Int, 4)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("video.md").path))
+    }
 }

@@ -80,7 +80,7 @@ public struct TorchVideoBaseline: Sendable {
     }
 
     /// config.json as transformers reads a released Qwen2.5-VL checkpoint's (flat text keys).
-    func configJSON() throws -> Data {
+    public func configJSON() throws -> Data {
         let text = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config.text)) as? [String: Any] ?? [:]
         var object = text.filter { $0.key != "rope_scaling" }
         let v = config.vision
