@@ -1,4 +1,5 @@
 import BatonModels
+import BatonParallel
 import BatonTensor
 import BatonTokenizer
 import BatonVision
@@ -137,5 +138,32 @@ extension BatonModels.VisualInput {
         let item = VisualItem(kind: input.kind == .video ? .video : .image, grid: grid,
                               secondsPerGrid: input.secondPerGridT ?? 1)
         self.init(item: item, pixels: try backend.upload(input.pixelValues))
+    }
+}
+
+extension Engine {
+    /// Greedy tokens of a visual prompt two ways on this engine's device: through the one generation
+    /// loop (`run` with `VisualPrefill`) and straight from `Qwen2VLModel.prefill`/`decode`. They must
+    /// be equal (the GPU selftest runs this; `VideoGenerationTests` on the CPU). No stop ids.
+    public func visualGreedyTwoWays(tokens: [Int32], visuals: [BatonModels.VisualInput],
+                                    maxTokens: Int) throws -> (engine: [Int32], direct: [Int32]) {
+        guard let model = visionLanguage else { throw BatonError.invalidArgument("the engine has no vision tower") }
+        var request = ParallelRequest(context: tokens, query: [], method: .dense, ranks: 1,
+                                      generation: GenerationOptions(maxTokens: maxTokens))
+        request.visuals = VisualPrefill(model: model, visuals: visuals)
+        let looped = try run(request).tokens
+        let strategy = Dense(headDim: model.config.text.headDim)
+        let cache = model.language.makeCache(backend: backend)
+        var (hidden, ropeDelta) = try model.prefill(tokens: tokens, visuals: visuals, strategy: strategy, cache: cache)
+        var row = tokens.count - 1
+        var direct: [Int32] = []
+        while direct.count < maxTokens {
+            let logits = try backend.floats(model.language.logits(hidden.rows(row..<row + 1)))
+            direct.append(Int32(logits.indices.max { logits[$0] < logits[$1] }!))
+            hidden = try model.decode(tokens: [direct.last!], first: tokens.count + direct.count - 1,
+                                      ropeDelta: ropeDelta, strategy: strategy, cache: cache)
+            row = 0
+        }
+        return (looped, direct)
     }
 }

@@ -236,4 +236,17 @@ final class VideoGenerationTests: XCTestCase {
         XCTAssertEqual(rows.first?["visual_tokens"] as? Int, 4)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("video.md").path))
     }
+
+    /// What `baton selftest --model Tests/Fixtures/tiny-qwen2-vl` checks on the GPU, on the CPU.
+    func testGenerationLoopGreedyEqualsDirectModelCallsOnTheCPU() throws {
+        let clip = try makeClip()
+        let engine = try Engine.load(EngineOptions(modelDirectory: Self.model, showProgress: false))
+        let video = try VisionInput.video(clip, options: VideoOptions(minPixels: 3136, maxPixels: 3136))
+        let tokens = try VisualPromptEncoding.encode(question: Self.question, kinds: [.video], counts: [video.tokenCount],
+                                                     tokenizer: engine.tokenizer!, config: engine.visionLanguage!.config)
+        let (looped, direct) = try engine.visualGreedyTwoWays(
+            tokens: tokens, visuals: [BatonModels.VisualInput(video, backend: engine.backend)], maxTokens: 8)
+        XCTAssertEqual(looped.count, 8)
+        XCTAssertEqual(looped, direct)
+    }
 }
