@@ -99,7 +99,9 @@ public enum VisualPromptEncoding {
         _ = try id("<|vision_end|>", config.visionEndTokenId)
         // One pad per item in the text (so the tokenizer sees the markers as added tokens), each
         // then widened to its item's count; the question follows the last <|vision_end|> directly.
-        let blocks = kinds.map { "<|vision_start|>" + ($0 == .video ? "<|video_pad|>" : "<|image_pad|>") + "<|vision_end|>" }
+        let blocks = kinds.map {
+            "<|vision_start|>" + ($0 == .video ? "<|video_pad|>" : "<|image_pad|>") + "<|vision_end|>"
+        }
         // Qwen2.5-VL's template: the tokenizer's ChatML one (default system "You are a helpful
         // assistant."), or that default when the tokenizer's template is not recognised.
         let template = tokenizer.chatTemplate.flatMap { $0.family == .chatML ? $0 : nil } ?? .qwen2
@@ -127,7 +129,8 @@ public enum VisualPromptEncoding {
         let lower = frames > 0 ? "lower --max-frames, --fps or --max-pixels" : "lower --max-pixels"
         throw BatonError.invalidArgument(
             "\(frames) video frames and \(images) images give \(visual) visual tokens: the prompt of \(promptTokens) "
-            + "tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) \(source); \(lower)")
+            + "tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) \(source); "
+            + lower)
     }
 }
 

@@ -7,7 +7,7 @@ import Foundation
 extension Bench {
     struct Video: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time to first token of Qwen2.5-VL on a video: decoding + preprocessing, vision tower, LM prefill.",
+            abstract: "Time to first token of Qwen2.5-VL on a video: decode + preprocess, vision tower, LM prefill.",
             discussion: "Random frames by default (as the papers' speed test), or --video FILE. Writes video.json and "
                 + "video.md into --out (default: bench/out under the current folder).")
 
@@ -20,10 +20,12 @@ extension Bench {
         @Option(help: "Frame counts, comma separated (even).")
         var frames: String = "16"
 
-        @Option(help: "Frame sizes, comma separated: 360p, 720p, 1080p, 1440p (resized to multiples of 28, e.g. 1288x728) or WIDTHxHEIGHT.")
+        @Option(help: ArgumentHelp("Frame sizes, comma separated: 360p, 720p, 1080p, 1440p (resized to multiples of 28, "
+                + "e.g. 1288x728) or WIDTHxHEIGHT."))
         var resolution: String = "720p"
 
-        @Option(help: "A real clip instead of random frames: sampled to each frame count, sized to each resolution's pixels.")
+        @Option(help: ArgumentHelp("A real clip instead of random frames: sampled to each frame count, sized to each "
+                + "resolution's pixels."))
         var video: String?
 
         @OptionGroup var deviceOptions: DeviceOptions
@@ -34,7 +36,9 @@ extension Bench {
         @Option(parsing: .unconditional, help: "Untimed warm-up runs per case.")
         var warmup: Int = 0
 
-        @Option(help: "Reference baseline run first: none, or torch (transformers Qwen2_5_VLForConditionalGeneration, bf16, sdpa, random weights, one forward).")
+        @Option(help: ArgumentHelp("Reference baseline run first: none, or torch (transformers "
+                + "Qwen2_5_VLForConditionalGeneration, "
+                + "bf16, sdpa, random weights, one forward)."))
         var baseline: String = "none"
 
         @Option(help: "Python interpreter for --baseline torch (default: $BATON_PYTHON or python3).")
@@ -61,8 +65,8 @@ extension Bench {
                         standardError("\(row.method) \(row.frames) frames \(row.resolution): not run (\(reason))\n")
                         return
                     }
-                    standardError(String(format: "%@ %d frames %@ (%d visual tokens): %.3f s (preprocess %.3f, vision %.3f, "
-                                         + "prefill %.3f)\n", row.method, row.frames, row.resolution, row.visual_tokens,
+                    standardError(String(format: "%@ %d frames %@ (%d visual tokens): %.3f s (preprocess %.3f, "
+                                         + "vision %.3f, prefill %.3f)\n", row.method, row.frames, row.resolution, row.visual_tokens,
                                          row.median_s, row.preprocess_s, row.vision_s, row.prefill_s))
                 }
                 // The baseline runs before Baton loads its model: the two never share the GPU's memory.
@@ -81,8 +85,8 @@ extension Bench {
                 let config = try options.modelDirectory.map { try Qwen2VLConfig.load(directory: $0) }
                     ?? Qwen2VLPreset.named(options.preset)?.config
                 guard let config else {
-                    throw BatonError.invalidArgument("--preset \(options.preset) is not a Qwen2.5-VL preset "
-                                                     + "(\(Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    let presets = Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw BatonError.invalidArgument("--preset \(options.preset) is not a Qwen2.5-VL preset (\(presets))")
                 }
                 let interpreter = python ?? BatonSettings.current.python
                 standardError("bench video: PyTorch baseline (\(interpreter) torch_video.py) first\n")
@@ -95,8 +99,8 @@ extension Bench {
         func write(rows: [VideoMeasurement], table: String) throws {
             let folder = URL(fileURLWithPath: out)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let report = VideoReport(preset: model ?? preset, device: rows.first { $0.skipped == nil && $0.method != TorchBaseline.method }?.device
-                                        ?? deviceOptions.device,
+            let measured = rows.first { $0.skipped == nil && $0.method != TorchBaseline.method }
+            let report = VideoReport(preset: model ?? preset, device: measured?.device ?? deviceOptions.device,
                                      date: ISO8601DateFormatter().string(from: Date()),
                                      command: CommandLine.arguments.joined(separator: " "), rows: rows)
             let encoder = JSONEncoder()

@@ -82,9 +82,11 @@ extension Selftest {
             let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: .cuda(ordinal: ordinal),
                                                        showProgress: false))
             let visuals = try items.map { item in
-                try VisualInput(item: inputs[item]!.item, pixels: engine.backend.upload(backend.download(inputs[item]!.pixels)))
+                try VisualInput(item: inputs[item]!.item,
+                                pixels: engine.backend.upload(backend.download(inputs[item]!.pixels)))
             }
-            let (looped, direct) = try engine.visualGreedyTwoWays(tokens: tokens, visuals: visuals, maxTokens: greedy.count)
+            let (looped, direct) = try engine.visualGreedyTwoWays(tokens: tokens, visuals: visuals,
+                                                                  maxTokens: greedy.count)
             failures += looped == direct ? 0 : 1
             print("  \(looped == direct ? "PASS" : "FAIL") prompt \(name): generate loop greedy \(looped) "
                   + "\(looped == direct ? "equals" : "differs from") the direct model calls \(direct)")

@@ -49,9 +49,9 @@ extension Generate {
     func generateVisual(preflight: ModelPreflight, question: String, method: Method, mode: LaunchMode,
                         device: Device) throws {
         guard let config = preflight.visionLanguageConfig else {
-            throw BatonError.invalidArgument("\(visualOptions.firstFlag): the model in \(preflight.directory.path) is "
-                                             + "text-only (\(preflight.config.architecture.rawValue)); images and videos "
-                                             + "need a Qwen2.5-VL checkpoint")
+            throw BatonError.invalidArgument(
+                "\(visualOptions.firstFlag): the model in \(preflight.directory.path) is text-only "
+                + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL checkpoint")
         }
         guard method == .dense, mode.worldSize == 1 else {
             let given = method == .dense ? "--ranks/--gpus \(mode.worldSize)" : "--method \(method.rawValue)"
@@ -71,8 +71,8 @@ extension Generate {
                                                      counts: sources.map(\.tokenCount), tokenizer: preflight.tokenizer,
                                                      config: config)
         try VisualPromptEncoding.checkContext(
-            promptTokens: prompt.count, maxTokens: maxTokens, limit: config.text.maxPositionEmbeddings, sources: sources,
-            where: "in " + preflight.directory.appendingPathComponent("config.json").path)
+            promptTokens: prompt.count, maxTokens: maxTokens, limit: config.text.maxPositionEmbeddings,
+            sources: sources, where: "in " + preflight.directory.appendingPathComponent("config.json").path)
         let inputs = try sources.map { try $0.preprocess() }
         let preprocessSeconds = MonotonicClock.now() - start
         let engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: device,
@@ -81,7 +81,8 @@ extension Generate {
         let visuals = try inputs.map { try BatonModels.VisualInput($0, backend: engine.backend) }
         let frames = sources.reduce(0) { $0 + $1.frameCount }
         standardError(String(format: "baton: %d frames and %d images -> %d visual tokens (prompt %d tokens); "
-                             + "decoded and preprocessed in %.3f s\n", frames, sources.count - visualOptions.video.count,
+                             + "decoded and preprocessed in %.3f s\n", frames,
+                             sources.count - visualOptions.video.count,
                              sources.reduce(0) { $0 + $1.tokenCount }, prompt.count, preprocessSeconds))
         try generate(engine: engine, context: prompt, query: [], method: .dense, mode: mode, plan: PlanOptions(),
                      visuals: VisualPrefill(model: model, visuals: visuals))

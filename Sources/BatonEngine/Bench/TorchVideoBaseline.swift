@@ -43,11 +43,13 @@ public struct TorchVideoBaseline: Sendable {
                     processor: QwenProcessorConfig())))
             }
         }
-        func row(_ item: (frames: Int, resolution: VideoResolution, source: VideoCaseSource?), device: String) -> VideoMeasurement {
+        func row(_ item: (frames: Int, resolution: VideoResolution, source: VideoCaseSource?),
+                 device: String) -> VideoMeasurement {
             let grid = item.source?.grid
+            let resized = item.source.map { "\($0.size.width)x\($0.size.height)" } ?? ""
             return VideoMeasurement(
                 method: TorchBaseline.method, device: device, frames: item.frames, resolution: item.resolution.name,
-                resized: item.source.map { "\($0.size.width)x\($0.size.height)" } ?? "", grid: grid.map { [$0.t, $0.h, $0.w] } ?? [],
+                resized: resized, grid: grid.map { [$0.t, $0.h, $0.w] } ?? [],
                 visual_tokens: grid?.tokenCount ?? 0, prompt_tokens: grid.map { $0.tokenCount + 28 } ?? 0, runs: [],
                 median_s: 0, preprocess_s: 0, vision_s: 0, prefill_s: 0, peak_device_bytes: nil, skipped: nil)
         }
@@ -92,7 +94,8 @@ public struct TorchVideoBaseline: Sendable {
         object["vision_start_token_id"] = config.visionStartTokenId
         object["vision_end_token_id"] = config.visionEndTokenId
         object["vision_config"] = [
-            "depth": v.depth, "hidden_size": v.hiddenSize, "num_heads": v.numHeads, "intermediate_size": v.intermediateSize,
+            "depth": v.depth, "hidden_size": v.hiddenSize, "num_heads": v.numHeads,
+            "intermediate_size": v.intermediateSize,
             "in_chans": v.inChannels, "patch_size": v.patchSize, "spatial_patch_size": v.patchSize,
             "temporal_patch_size": v.temporalPatchSize, "spatial_merge_size": v.spatialMergeSize,
             "window_size": v.windowSize, "fullatt_block_indexes": v.fullAttentionBlockIndexes,
@@ -110,8 +113,9 @@ public struct TorchVideoBaseline: Sendable {
         try Data(PackageResources.torch_video_py).write(to: script)
         try configJSON().write(to: folder.appendingPathComponent("config.json"))
         let output = folder.appendingPathComponent("torch.json")
-        let arguments = [script.path, "--config", folder.path, "--grids", grids.map { $0.map(String.init).joined(separator: "x") }
-                            .joined(separator: ","), "--runs", "\(runs)", "--json", output.path, "--device", device.description]
+        let gridList = grids.map { $0.map(String.init).joined(separator: "x") }.joined(separator: ",")
+        let arguments = [script.path, "--config", folder.path, "--grids", gridList, "--runs", "\(runs)",
+                         "--json", output.path, "--device", device.description]
         let runner = TorchBaseline(python: python, modelDirectory: nil, config: config.text, device: device)
         let lastLine = try runner.runStreamingToStandardError(python, arguments)
         guard let data = try? Data(contentsOf: output) else {

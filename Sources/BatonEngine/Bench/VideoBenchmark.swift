@@ -15,7 +15,9 @@ public struct VideoResolution: Sendable, Hashable {
     /// 360p, 720p, 1080p, 1440p (16:9), or WIDTHxHEIGHT.
     public static func named(_ name: String) throws -> VideoResolution {
         let known = ["360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "1440p": (2560, 1440)]
-        if let (width, height) = known[name.lowercased()] { return VideoResolution(name: name, width: width, height: height) }
+        if let (width, height) = known[name.lowercased()] {
+            return VideoResolution(name: name, width: width, height: height)
+        }
         let parts = name.lowercased().split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, parts.allSatisfy({ $0 >= 28 }) else {
             throw BatonError.invalidArgument("--resolution: cannot read '\(name)'; expected 360p, 720p, 1080p, 1440p "
@@ -38,8 +40,8 @@ public struct VideoBenchmarkOptions: Sendable {
     public var warmups: Int
     public var seed: UInt64
 
-    public init(preset: String = "qwen2.5-vl-3b", modelDirectory: URL? = nil, frames: [Int], resolutions: [VideoResolution],
-                video: URL? = nil, device: Device = .cpu, runs: Int = 1, warmups: Int = 0, seed: UInt64 = 0) {
+    public init(preset: String = "qwen2.5-vl-3b", modelDirectory: URL? = nil, frames: [Int],
+                resolutions: [VideoResolution], video: URL? = nil, device: Device = .cpu, runs: Int = 1, warmups: Int = 0, seed: UInt64 = 0) {
         self.preset = preset
         self.modelDirectory = modelDirectory
         self.frames = frames
@@ -85,11 +87,13 @@ public func runVideoBenchmark(_ options: VideoBenchmarkOptions,
                                                device: options.device, seed: options.seed, showProgress: false))
     guard let model = engine.visionLanguage else {
         throw BatonError.invalidArgument("bench video needs a Qwen2.5-VL model (--preset qwen2.5-vl-3b, qwen2.5-vl-7b "
-                                         + "or --model DIR); \(options.modelDirectory?.path ?? options.preset) is text-only")
+                                         + "or --model DIR); \(options.modelDirectory?.path ?? options.preset) "
+                                         + "is text-only")
     }
     let processor = try options.modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) }
         ?? QwenProcessorConfig()
-    let device = (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" } ?? options.device.description
+    let device = (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" }
+        ?? options.device.description
     var results: [VideoMeasurement] = []
     for resolution in options.resolutions {
         for frames in options.frames {
@@ -120,7 +124,8 @@ struct VideoCaseSource {
     let size: (height: Int, width: Int)
     let seed: UInt64
 
-    init(options: VideoBenchmarkOptions, frames: Int, resolution: VideoResolution, processor: QwenProcessorConfig) throws {
+    init(options: VideoBenchmarkOptions, frames: Int, resolution: VideoResolution,
+         processor: QwenProcessorConfig) throws {
         self.frames = frames
         self.resolution = resolution
         self.processor = processor
@@ -134,7 +139,8 @@ struct VideoCaseSource {
             let plan = try VideoPlan.make(file: video, options: videoOptions, processor: processor,
                                           tools: try FFmpegTools.locate())
             guard plan.frameIndices.count == frames else {
-                throw BatonError.invalidArgument("\(video.path) has \(plan.stream.frameCount) frames; \(frames) asked for")
+                throw BatonError.invalidArgument(
+                    "\(video.path) has \(plan.stream.frameCount) frames; \(frames) asked for")
             }
             self.plan = plan
             size = (plan.height, plan.width)
@@ -255,7 +261,8 @@ public func videoTable(_ rows: [VideoMeasurement]) -> String {
             continue
         }
         let torch = rows.first {
-            $0.method == TorchBaseline.method && $0.frames == r.frames && $0.resolution == r.resolution && $0.skipped == nil
+            $0.method == TorchBaseline.method && $0.frames == r.frames && $0.resolution == r.resolution
+                && $0.skipped == nil
         }
         let isTorch = r.method == TorchBaseline.method
         let speedup = isTorch ? "" : torch.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"

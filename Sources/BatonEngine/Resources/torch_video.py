@@ -58,8 +58,8 @@ def main():
         t, h, w = (int(x) for x in text.split("x"))
         pixels = torch.randn(t * h * w, 1176, dtype=dtype, device=device)
         grid = torch.tensor([[t, h, w]], device=device)
-        ids = [100 + i for i in range(14)] + [config.vision_start_token_id] + [config.video_token_id] * (t * h * w // 4) \
-            + [config.vision_end_token_id] + [200 + i for i in range(12)]
+        ids = [100 + i for i in range(14)] + [config.vision_start_token_id] \
+            + [config.video_token_id] * (t * h * w // 4) + [config.vision_end_token_id] + [200 + i for i in range(12)]
         input_ids = torch.tensor([ids], device=device)
         forward = lambda: model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                 pixel_values_videos=pixels, video_grid_thw=grid,

@@ -38,7 +38,8 @@ public final class Qwen2VLModel: @unchecked Sendable {
         case .checkpoint(let checkpoint):
             let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
             let llamaNamed = names == .released ? checkpoint : checkpoint.renamed(names.batonName)
-            (visionWeights, languageWeights, prefix) = (.checkpoint(llamaNamed), .checkpoint(llamaNamed), names.visualPrefix)
+            (visionWeights, languageWeights, prefix) = (.checkpoint(llamaNamed), .checkpoint(llamaNamed),
+                                                        names.visualPrefix)
         case .random(let seed):
             (visionWeights, languageWeights, prefix) = (.random(seed: seed &+ 1), .random(seed: seed), "visual.")
         }
