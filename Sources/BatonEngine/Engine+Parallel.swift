@@ -147,6 +147,11 @@ extension Engine {
     /// This engine's weights (its checkpoint, or the same random weights) on another backend.
     private func loadModelCopy(on device: Device) throws -> LlamaModel {
         let rankBackend = try makeBackend(device)
+        if let vl = visionLanguage {
+            // A Qwen2.5-VL engine's ranks run text through its language model (M-RoPE, 1-D positions).
+            let weights = try options.modelDirectory.map { try WeightSource.directory($0) } ?? .random(seed: options.seed)
+            return try Qwen2VLModel(config: vl.config, weights: weights, backend: rankBackend).language
+        }
         if let directory = options.modelDirectory {
             return try LlamaModel.load(directory: directory, backend: rankBackend)
         }

@@ -20,7 +20,8 @@ extension Bench {
         @Option(help: "Frame counts, comma separated (even).")
         var frames: String = "16"
 
-        @Option(help: ArgumentHelp("Frame sizes, comma separated: 360p, 720p, 1080p, 1440p (resized to multiples of 28, "
+        @Option(help: ArgumentHelp("Frame sizes, comma separated: 360p, 720p, 1080p, 1440p (resized to "
+                + "multiples of 28, "
                 + "e.g. 1288x728) or WIDTHxHEIGHT."))
         var resolution: String = "720p"
 
@@ -33,8 +34,8 @@ extension Bench {
         @Option(parsing: .unconditional, help: "Timed runs per case (the median is reported; at least 1).")
         var runs: Int = 1
 
-        @Option(parsing: .unconditional, help: "Untimed warm-up runs per case.")
-        var warmup: Int = 0
+        @Option(parsing: .unconditional, help: "Untimed warm-up runs per case (a GPU's first run compiles kernels).")
+        var warmup: Int = 1
 
         @Option(help: ArgumentHelp("Reference baseline run first: none, or torch (transformers "
                 + "Qwen2_5_VLForConditionalGeneration, "
@@ -66,7 +67,8 @@ extension Bench {
                         return
                     }
                     standardError(String(format: "%@ %d frames %@ (%d visual tokens): %.3f s (preprocess %.3f, "
-                                         + "vision %.3f, prefill %.3f)\n", row.method, row.frames, row.resolution, row.visual_tokens,
+                                         + "vision %.3f, prefill %.3f)\n", row.method, row.frames, row.resolution,
+                                         row.visual_tokens,
                                          row.median_s, row.preprocess_s, row.vision_s, row.prefill_s))
                 }
                 // The baseline runs before Baton loads its model: the two never share the GPU's memory.
@@ -86,7 +88,8 @@ extension Bench {
                     ?? Qwen2VLPreset.named(options.preset)?.config
                 guard let config else {
                     let presets = Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")
-                    throw BatonError.invalidArgument("--preset \(options.preset) is not a Qwen2.5-VL preset (\(presets))")
+                    throw BatonError.invalidArgument(
+                        "--preset \(options.preset) is not a Qwen2.5-VL preset (\(presets))")
                 }
                 let interpreter = python ?? BatonSettings.current.python
                 standardError("bench video: PyTorch baseline (\(interpreter) torch_video.py) first\n")

@@ -249,4 +249,17 @@ final class VideoGenerationTests: XCTestCase {
         XCTAssertEqual(looped.count, 8)
         XCTAssertEqual(looped, direct)
     }
+
+    /// Text alone on the VL model: M-RoPE with one position row is 1-D RoPE, so the exact
+    /// sequence-parallel methods give dense's tokens.
+    func testTextOnTheVisionLanguageModelIsTheSameDenseAndRingOnTwoRanks() throws {
+        let engine = try Engine.load(EngineOptions(modelDirectory: Self.model, showProgress: false))
+        let prompt = try engine.encode(prompt: "hello there my friend, how are you doing on this fine day", chat: false)
+        let options = GenerationOptions(maxTokens: 6)
+        let dense = try engine.generate(promptIds: prompt, options: options, ignoringModelStopIds: true)
+        let ring = try engine.generateParallel(promptIds: prompt, method: .ring, ranks: 2, options: options,
+                                               ignoringModelStopIds: true)
+        XCTAssertEqual(dense.tokens.count, 6)
+        XCTAssertEqual(ring.tokens, dense.tokens)
+    }
 }
