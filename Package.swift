@@ -38,8 +38,9 @@ let package = Package(
         .target(
             name: "BatonEngine",
             dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonTokenizer",
-                           "BatonParallel"],
-            resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py")]),
+                           "BatonParallel", "BatonVision"],
+            resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py"),
+                        .embedInCode("Resources/torch_video.py")]),
         // `baton serve`: the OpenAI-compatible HTTP API over one Engine.
         .target(
             name: "BatonServer",
@@ -49,8 +50,9 @@ let package = Package(
                            .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonEngine", "BatonServer", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer", "BatonParallel",
-                           "BatonTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BatonEngine", "BatonServer", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer",
+                           "BatonParallel", "BatonTensor", "BatonVision",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
         .testTarget(name: "BatonVisionTests", dependencies: ["BatonVision", "BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
@@ -64,7 +66,8 @@ let package = Package(
             dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),
         .testTarget(
             name: "BatonEngineTests",
-            dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonTokenizer", "BatonParallel", "BatonTensor"]),
+            dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonTokenizer", "BatonParallel", "BatonTensor",
+                           "BatonVision"]),
         .testTarget(
             name: "BatonServerTests",
             dependencies: ["BatonServer", "BatonEngine", "BatonParallel", "BatonTensor",

@@ -4,6 +4,7 @@
   python3 bench/plot.py niah  baton-eval/niah.json  niah.png    # accuracy heat map, lengths x depths, per method
   python3 bench/plot.py ruler baton-eval/ruler.json ruler.png   # average RULER accuracy vs length, per method
   python3 bench/plot.py bench prefill.json          prefill.png [torch-prefill.json ...] # prefill time vs tokens, per method (log axes)
+  python3 bench/plot.py video video.json            video.png     # time to first token per video case, stacked by part
 
 Prefill JSON: {"device": ..., "preset": ..., "rows": [{"method", "gpus", "tokens", "median_s", "min_s", "max_s"}]}.
 Needs matplotlib; without it the script says how to install it and exits without plotting.
@@ -131,7 +132,37 @@ def plot_bench(report, out, plt):
     fig.savefig(out, dpi=150, bbox_inches="tight")
 
 
-PLOTS = {"niah": plot_niah, "ruler": plot_ruler, "bench": plot_bench}
+def plot_video(report, out, plt):
+    """`baton bench video`: one group per (frames, resolution), one stacked bar per method:
+    decode+preprocess, vision tower, language-model prefill."""
+    rows = [r for r in report["rows"] if not r.get("skipped")]
+    cases = sorted({(r["resolution"], r["frames"]) for r in rows}, key=lambda c: (c[0], c[1]))
+    methods = sorted({r["method"] for r in rows}, key=lambda m: m != "torch-sdpa")
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(cases)), 4.5))
+    parts = [("preprocess_s", "decode + preprocess", "#bbbbbb"), ("vision_s", "vision tower", "#4c72b0"),
+             ("prefill_s", "LM prefill", "#dd8452")]
+    for m, method in enumerate(methods):
+        for c, case in enumerate(cases):
+            row = next((r for r in rows if r["method"] == method and (r["resolution"], r["frames"]) == case), None)
+            if row is None:
+                continue
+            bottom = 0.0
+            for key, label, color in parts:
+                ax.bar(c + (m - (len(methods) - 1) / 2) * width, row[key], width, bottom=bottom, color=color,
+                       edgecolor="black", hatch="//" if method == "torch-sdpa" else None,
+                       label=label if m == len(methods) - 1 and c == 0 else None)
+                bottom += row[key]
+    ax.set_xticks(range(len(cases)), [f"{f} frames\n{res}" for res, f in cases])
+    ax.set_ylabel("time to first token (s, median)")
+    names = " vs ".join("PyTorch (hatched)" if m == "torch-sdpa" else f"Baton {m}" for m in methods)
+    ax.set_title(f"Video TTFT: {report.get('preset', '')} on {report.get('device', '')}: {names}")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend()
+    fig.savefig(out, dpi=150, bbox_inches="tight")
+
+
+PLOTS = {"niah": plot_niah, "ruler": plot_ruler, "bench": plot_bench, "video": plot_video}
 
 
 def main(argv):

@@ -42,6 +42,10 @@ extension Engine {
     public func run(_ request: ParallelRequest, timer: PartTimer? = nil,
                     onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
         let request = prepared(request)
+        if request.visuals != nil, request.method != .dense || request.ranks != 1 {
+            throw BatonError.invalidArgument("images and videos run with --method dense on one rank for now "
+                                             + "(sequence-parallel video is issue #16)")
+        }
         if backend.device == .cpu {
             guard request.placement == .sharedDevice else {
                 throw BatonError.invalidArgument("ranks on separate GPUs (--gpus) need a CUDA engine; this engine runs on the CPU")
@@ -143,6 +147,11 @@ extension Engine {
     /// This engine's weights (its checkpoint, or the same random weights) on another backend.
     private func loadModelCopy(on device: Device) throws -> LlamaModel {
         let rankBackend = try makeBackend(device)
+        if let vl = visionLanguage {
+            // A Qwen2.5-VL engine's ranks run text through its language model (M-RoPE, 1-D positions).
+            let weights = try options.modelDirectory.map { try WeightSource.directory($0) } ?? .random(seed: options.seed)
+            return try Qwen2VLModel(config: vl.config, weights: weights, backend: rankBackend).language
+        }
         if let directory = options.modelDirectory {
             return try LlamaModel.load(directory: directory, backend: rankBackend)
         }

@@ -31,6 +31,9 @@ public struct EngineOptions: Sendable {
 /// A loaded model on one rank with its tokenizer: plans a request, prefills, decodes, streams.
 public final class Engine: @unchecked Sendable {
     public let model: LlamaModel
+    /// The whole Qwen2.5-VL model when this is a vision-language engine (`model` is then its
+    /// language model, which text-only prompts run through unchanged: M-RoPE with one position row).
+    public let visionLanguage: Qwen2VLModel?
     public let tokenizer: Tokenizer?
     public let chatTemplate: ChatTemplate?
     public let backend: any Backend
@@ -45,8 +48,10 @@ public final class Engine: @unchecked Sendable {
     var processCommunicator: NCCLCommunicator?
     let rankModelLock = NSLock()
 
-    init(model: LlamaModel, tokenizer: Tokenizer?, chatTemplate: ChatTemplate?, backend: any Backend, options: EngineOptions) {
+    init(model: LlamaModel, tokenizer: Tokenizer?, chatTemplate: ChatTemplate?, backend: any Backend, options: EngineOptions,
+         visionLanguage: Qwen2VLModel? = nil) {
         self.model = model
+        self.visionLanguage = visionLanguage
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
         self.backend = backend
@@ -65,13 +70,24 @@ public final class Engine: @unchecked Sendable {
                 if bar == nil { bar = ProgressBar(label: "loading \(directory.lastPathComponent)", total: total, unit: .bytes) }
                 bar?.update(done)
             }
+            let tokenizer = try tokenizer ?? Tokenizer(directory: directory)
+            if let config = try ModelPreflight.visionLanguageConfig(directory: directory) {
+                let vl = try Qwen2VLModel(config: config, weights: .directory(directory), backend: backend,
+                                          progress: options.showProgress ? progress : nil)
+                return Engine(model: vl.language, tokenizer: tokenizer, chatTemplate: tokenizer.chatTemplate,
+                              backend: backend, options: options, visionLanguage: vl)
+            }
             let model = try LlamaModel.load(directory: directory, backend: backend,
                                             progress: options.showProgress ? progress : nil)
-            let tokenizer = try tokenizer ?? Tokenizer(directory: directory)
             return Engine(model: model, tokenizer: tokenizer, chatTemplate: tokenizer.chatTemplate, backend: backend, options: options)
         }
         guard let name = options.preset else {
             throw BatonError.invalidArgument("give a model directory (--model DIR) or a preset (--preset NAME)")
+        }
+        if let preset = Qwen2VLPreset.named(name) {
+            let vl = try Qwen2VLModel(config: preset.config, weights: .random(seed: options.seed), backend: backend)
+            return Engine(model: vl.language, tokenizer: nil, chatTemplate: nil, backend: backend, options: options,
+                          visionLanguage: vl)
         }
         let preset = try ModelPreset.named(name)
         let model = try LlamaModel(config: preset.config, weights: .random(seed: options.seed), backend: backend)

@@ -9,20 +9,29 @@ public struct ModelSummary {
     public let parameterCount: Int
     public let bytesByDType: [DType: Int]
     public let directory: URL
+    /// A Qwen2.5-VL model's whole configuration (`config` is then its language model).
+    public let visionLanguage: Qwen2VLConfig?
+    /// Parameters of the vision tower (tensors named `visual.` or `model.visual.`).
+    public let visionParameterCount: Int
 
-    public init(config: ModelConfig, checkpoint: SafetensorsCheckpoint, directory: URL) {
+    public init(config: ModelConfig, checkpoint: SafetensorsCheckpoint, directory: URL,
+                visionLanguage: Qwen2VLConfig? = nil) {
         self.config = config
         self.directory = directory
+        self.visionLanguage = visionLanguage
+        var vision = 0
         var count = 0
         var bytes: [DType: Int] = [:]
         for file in checkpoint.files.values {
-            for entry in file.entries.values {
+            for (name, entry) in file.entries {
                 count += entry.shape.elementCount
+                if name.hasPrefix("visual.") || name.hasPrefix("model.visual.") { vision += entry.shape.elementCount }
                 bytes[entry.dtype, default: 0] += entry.byteRange.count
             }
         }
         parameterCount = count
         bytesByDType = bytes
+        visionParameterCount = vision
     }
 
     public var text: String {
@@ -36,7 +45,8 @@ public struct ModelSummary {
             .map { "\($0.key.rawValue) (\(formatBytes($0.value)))" }.joined(separator: ", ")
         return """
             model:            \(directory.path)
-            architecture:     \(c.architecture.rawValue)
+            architecture:     \(visionLanguage == nil ? c.architecture.rawValue
+                                    : "\(Qwen2VLConfig.architecture) (language model \(c.architecture.rawValue))")
             parameters:       \(formatCount(parameterCount))
             dtype:            \(dtypes)
             context length:   \(c.maxPositionEmbeddings) tokens
@@ -47,6 +57,20 @@ public struct ModelSummary {
             rope:             \(rope)
             tied embeddings:  \(c.tieWordEmbeddings ? "yes" : "no")
             QKV bias:         \(c.hasQKVBias ? "yes" : "no")
+            """ + (visionLanguage.map { "\n" + visionText($0) } ?? "")
+    }
+
+    /// The vision tower's lines of a Qwen2.5-VL model.
+    func visionText(_ vl: Qwen2VLConfig) -> String {
+        let v = vl.vision
+        return """
+            vision tower:     \(v.depth) blocks, hidden \(v.hiddenSize) (MLP \(v.intermediateSize)), \(v.numHeads) heads \
+            (head dim \(v.headDim)), \(formatCount(visionParameterCount)) parameters
+            vision windows:   \(v.windowSize) px (\(v.windowMergeUnits)x\(v.windowMergeUnits) merge units); full attention \
+            in blocks \(v.fullAttentionBlockIndexes.map(String.init).joined(separator: ", "))
+            vision patches:   \(v.patchSize)x\(v.patchSize) px, \(v.temporalPatchSize) frames each, \
+            \(v.spatialMergeSize)x\(v.spatialMergeSize) merge -> \(v.outHiddenSize) wide tokens
+            M-RoPE:           sections \(vl.mropeSection) (t, h, w), \(v.tokensPerSecond) temporal steps per second
             """
     }
 }

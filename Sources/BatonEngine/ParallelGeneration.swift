@@ -18,6 +18,9 @@ public struct ParallelRequest: Sendable {
     public var communicationTimeout: Double = 600
     /// Where GPU ranks run: sharing the engine's GPU (host-memory exchange) or one GPU each (NCCL).
     public var placement: RankPlacement = .sharedDevice
+    /// Images/videos whose pad tokens are in `context` (a vision-language engine; dense on one rank):
+    /// the prefill then runs the vision tower and M-RoPE, and decoding carries the rope delta.
+    public var visuals: VisualPrefill?
 
     public init(context: [Int32], query: [Int32], method: Method, ranks: Int,
                 plan: PlanOptions = PlanOptions(), generation: GenerationOptions = GenerationOptions()) {
@@ -70,7 +73,7 @@ public func generateParallel(
     }
     let results = try runRanks(on: group) { (rank: Int, communicator: any Communicator) throws -> GenerationResult in
         try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
-                      generation: generation, timer: rank == 0 ? timer : nil, onToken: onToken)
+                      generation: generation, visuals: request.visuals, timer: rank == 0 ? timer : nil, onToken: onToken)
     }
     return results[plan.owner]
 }
@@ -103,11 +106,12 @@ public func generateParallelRank(
 
 private func runWorker(plan: Plan, rank: Int, communicator: any Communicator,
                        model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
-                       generation: GenerationOptions, streamingRank: Int? = nil, timer: PartTimer? = nil,
-                       onToken: ((Int32) -> Void)?) throws -> GenerationResult {
+                       generation: GenerationOptions, visuals: VisualPrefill? = nil, streamingRank: Int? = nil,
+                       timer: PartTimer? = nil, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
     let heads = try retainingHeads.map { try $0(rank) }
     let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: try model(rank),
                                     retainingHeads: heads, timer: timer)
+    worker.visuals = visuals
     return try worker.generate(generation, onToken: rank == (streamingRank ?? plan.owner) ? onToken : nil)
 }
 
@@ -123,6 +127,8 @@ final class ParallelWorker {
     let cache: KVCache
     /// Records the prefill's parts when given (benchmark breakdowns); decoding is not timed.
     let timer: PartTimer?
+    /// The prompt's images/videos (vision-language prefill), if any.
+    var visuals: VisualPrefill?
     var backend: any Backend { model.backend }
     var isOwner: Bool { rank == plan.owner }
 
@@ -152,7 +158,15 @@ final class ParallelWorker {
         let stopIds = options.stopIds
         // Prefill, then the query pass (Star, APB); the owner keeps the row that predicts token 1.
         let layout = plan.ranks[rank]
-        var hidden = try forward(layout.tokenIDs, positions: layout.positions, phase: .prefill)
+        var hidden: Tensor
+        // M-RoPE: decoded token c sits at position c + ropeDelta (0 without visuals).
+        var ropeDelta = 0
+        if let visuals {
+            strategy.phase = .prefill
+            (hidden, ropeDelta) = try visuals.prefill(tokens: layout.tokenIDs, strategy: strategy, cache: cache, timer: timer)
+        } else {
+            hidden = try forward(layout.tokenIDs, positions: layout.positions, phase: .prefill)
+        }
         var lastRow = layout.rowCount - layout.probeOnlyRows.count - 1
         if plan.needsQueryPass && plan.queryLength > 0 {
             hidden = try forward(plan.queryTokenIDs, positions: plan.queryPositions, phase: .query)
@@ -185,7 +199,7 @@ final class ParallelWorker {
             tokens.append(next)
             onToken?(next)
             if stopIds.contains(next) || tokens.count >= options.maxTokens { break }
-            hidden = try forward([next], positions: [Int32(position)], phase: .decode)
+            hidden = try forward([next], positions: [Int32(position + ropeDelta)], phase: .decode)
             lastRow = 0
             position += 1
         }

@@ -8,7 +8,7 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Speed tests: time to first token per method, context length and rank count.",
-        subcommands: [Prefill.self])
+        subcommands: [Prefill.self, Video.self])
 }
 
 extension Bench {

@@ -47,6 +47,8 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var deviceOptions: DeviceOptions
 
+    @OptionGroup(title: "Images and videos (Qwen2.5-VL)") var visualOptions: VisualOptions
+
     func run() async throws {
         try runReportingErrors {
             // Options, the tokenizer and the prompt's length are checked before the weights load,
@@ -59,6 +61,10 @@ struct Generate: AsyncParsableCommand {
             let computeDevice = mode.device(requested: try deviceOptions.resolve(onePerGPU: rankOptions.gpus != nil))
             let plan = try planLengths.planOptions()
             let preflight = try ModelPreflight(directory: modelOptions.directory())
+            if !visualOptions.isEmpty {
+                return try generateVisual(preflight: preflight, question: text, method: parsedMethod, mode: mode,
+                                          device: computeDevice)
+            }
             let prompt = try preflight.encode(prompt: text, chat: chat)
             let question = query.map { preflight.tokenizer.encode($0, addSpecialTokens: false) }
             // Dense attends over the prompt (+ --query) as one block; the other methods need a
@@ -116,11 +122,12 @@ extension Generate {
     /// one rank included (a world-size-1 plan); ranks as `mode` says (threads on one device, one
     /// thread per GPU, or this process's rank of a torchrun job, where only rank 0 prints).
     func generate(engine: Engine, context: [Int32], query question: [Int32], method: Method, mode: LaunchMode,
-                  plan: PlanOptions) throws {
+                  plan: PlanOptions, visuals: VisualPrefill? = nil) throws {
         guard let tokenizer = engine.tokenizer else { throw BatonError.invalidArgument("the model has no tokenizer") }
         let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed),
                                         stopIds: engine.stopIds(GenerationOptions()))
         var request = ParallelRequest(context: context, query: question, method: method, ranks: mode.worldSize, plan: plan, generation: options)
+        request.visuals = visuals
         let printer = mode.printsOutput ? TokenPrinter(tokenizer.streamingDecoder(), stops: options.stopIds) : nil
         let onToken: @Sendable (Int32) -> Void = { printer?.print($0) }
         let result: GenerationResult

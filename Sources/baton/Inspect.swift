@@ -13,9 +13,10 @@ struct Inspect: AsyncParsableCommand {
     func run() async throws {
         try runReportingErrors {
             let directory = try modelOptions.directory()
-            let config = try ModelConfig.load(directory: directory)
+            let preflight = try ModelPreflight(directory: directory)
             let checkpoint = try SafetensorsCheckpoint(directory: directory)
-            print(ModelSummary(config: config, checkpoint: checkpoint, directory: directory).text)
+            print(ModelSummary(config: preflight.config, checkpoint: checkpoint, directory: directory,
+                               visionLanguage: preflight.visionLanguageConfig).text)
         }
     }
 }

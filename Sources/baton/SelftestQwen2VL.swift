@@ -1,4 +1,5 @@
 import BatonCUDA
+import BatonEngine
 import BatonModels
 import BatonParallel
 import BatonTensor
@@ -77,6 +78,18 @@ extension Selftest {
             }
             print(String(format: "  %@ prompt %@: logits relative norm %.2e; greedy %d/%d tokens equal before the "
                          + "first difference", pass ? "PASS" : "FAIL", name, relative, matches, greedy.count))
+            // The engine's generation loop (VisualPrefill) against the model called directly, same GPU.
+            let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: .cuda(ordinal: ordinal),
+                                                       showProgress: false))
+            let visuals = try items.map { item in
+                try VisualInput(item: inputs[item]!.item,
+                                pixels: engine.backend.upload(backend.download(inputs[item]!.pixels)))
+            }
+            let (looped, direct) = try engine.visualGreedyTwoWays(tokens: tokens, visuals: visuals,
+                                                                  maxTokens: greedy.count)
+            failures += looped == direct ? 0 : 1
+            print("  \(looped == direct ? "PASS" : "FAIL") prompt \(name): generate loop greedy \(looped) "
+                  + "\(looped == direct ? "equals" : "differs from") the direct model calls \(direct)")
         }
         return failures
     }

@@ -22,14 +22,30 @@ public final class Qwen2VLModel: @unchecked Sendable {
     public var backend: any Backend { language.backend }
 
     /// Loads both halves from `checkpoint`, in either weight naming (`Qwen2VLWeightNames`).
-    public init(config: Qwen2VLConfig, checkpoint: SafetensorsCheckpoint, backend: any Backend) throws {
+    public convenience init(config: Qwen2VLConfig, checkpoint: SafetensorsCheckpoint, backend: any Backend,
+                            progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+        try self.init(config: config, weights: .checkpoint(checkpoint), backend: backend, progress: progress)
+    }
+
+    /// Builds both halves from `weights`: a checkpoint in either weight naming (`Qwen2VLWeightNames`),
+    /// or random weights (speed runs of the presets; the tower and the language model get different
+    /// seeds). `progress` reports the language model's bytes.
+    public init(config: Qwen2VLConfig, weights: WeightSource, backend: any Backend,
+                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
         self.config = config
-        let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
-        let llamaNamed = names == .released ? checkpoint : checkpoint.renamed(names.batonName)
-        vision = try Qwen2VisionTower(config: config.vision, weights: .checkpoint(llamaNamed),
-                                      prefix: names.visualPrefix, backend: backend)
-        language = try LlamaModel(config: config.text, weights: .checkpoint(llamaNamed), backend: backend,
-                                  mropeSections: config.mropeSection)
+        let visionWeights: WeightSource, languageWeights: WeightSource, prefix: String
+        switch weights {
+        case .checkpoint(let checkpoint):
+            let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
+            let llamaNamed = names == .released ? checkpoint : checkpoint.renamed(names.batonName)
+            (visionWeights, languageWeights, prefix) = (.checkpoint(llamaNamed), .checkpoint(llamaNamed),
+                                                        names.visualPrefix)
+        case .random(let seed):
+            (visionWeights, languageWeights, prefix) = (.random(seed: seed &+ 1), .random(seed: seed), "visual.")
+        }
+        vision = try Qwen2VisionTower(config: config.vision, weights: visionWeights, prefix: prefix, backend: backend)
+        language = try LlamaModel(config: config.text, weights: languageWeights, backend: backend,
+                                  mropeSections: config.mropeSection, progress: progress)
     }
 
     /// Reads `directory/config.json` and its safetensors.
@@ -38,20 +54,32 @@ public final class Qwen2VLModel: @unchecked Sendable {
                          checkpoint: try SafetensorsCheckpoint(directory: directory), backend: backend)
     }
 
+    /// The vision tower over `visuals` in one call: `[padCount, D]` act, one row per pad token in
+    /// prompt order; nil without visuals.
+    public func visualEmbeddings(_ visuals: [VisualInput]) throws -> Tensor? {
+        if visuals.isEmpty { return nil }
+        let pixels = visuals.count == 1 ? visuals[0].pixels : try backend.concatRows(visuals.map(\.pixels))
+        return try vision(pixels: pixels, grids: visuals.map(\.item.grid))
+    }
+
     /// The prompt's input embeddings `[T, D]` act: token embeddings, with the rows of the k-th pad
     /// token (image or video, in prompt order) replaced by the k-th row of the vision tower's output
     /// over `visuals` (one tower call for all of them).
     public func embeddings(tokens: [Int32], visuals: [VisualInput]) throws -> Tensor {
+        try embeddings(tokens: tokens, items: visuals.map(\.item), visualRows: visualEmbeddings(visuals))
+    }
+
+    /// Token embeddings of `tokens` with the pad tokens' rows taken from `visualRows` `[padCount, D]`
+    /// (the tower's output over `items`, `visualEmbeddings`).
+    public func embeddings(tokens: [Int32], items: [VisualItem], visualRows: Tensor?) throws -> Tensor {
         let textRows = try backend.embedding(table: language.embedTokens, ids: backend.int32Tensor(tokens))
         let padIds: Set<Int32> = [Int32(config.imageTokenId), Int32(config.videoTokenId)]
         let padCount = tokens.filter { padIds.contains($0) }.count
-        let visualCount = visuals.reduce(0) { $0 + $1.item.grid.patchCount / config.vision.mergeUnit }
-        try BatonTensor.require(padCount == visualCount,
-                                "Qwen2.5-VL: the prompt has \(padCount) image/video pad tokens, the \(visuals.count) "
+        let visualCount = items.reduce(0) { $0 + $1.grid.patchCount / config.vision.mergeUnit }
+        try BatonTensor.require(padCount == visualCount && (visualRows?.shape.rows ?? 0) == visualCount,
+                                "Qwen2.5-VL: the prompt has \(padCount) image/video pad tokens, the \(items.count) "
                                 + "images/videos give \(visualCount) embeddings")
-        if visuals.isEmpty { return textRows }
-        let pixels = visuals.count == 1 ? visuals[0].pixels : try backend.concatRows(visuals.map(\.pixels))
-        let visualRows = try vision(pixels: pixels, grids: visuals.map(\.item.grid))  // [padCount, D]
+        guard let visualRows else { return textRows }
         // One gather from [text rows; visual rows]: row i is i, or T + k at the k-th pad token.
         var next = Int32(tokens.count)
         let source = tokens.indices.map { index -> Int32 in
@@ -68,10 +96,19 @@ public final class Qwen2VLModel: @unchecked Sendable {
     /// -> the final-normed hidden states `[T, D]` act and the rope delta decoding adds.
     public func prefill(tokens: [Int32], visuals: [VisualInput], strategy: any AttentionStrategy,
                         cache: KVCache) throws -> (hidden: Tensor, ropeDelta: Int) {
-        let (rows, ropeDelta) = try config.ropePositions(tokens: tokens, items: visuals.map(\.item))
+        try prefill(tokens: tokens, items: visuals.map(\.item), visualRows: visualEmbeddings(visuals),
+                    strategy: strategy, cache: cache)
+    }
+
+    /// `prefill` with the tower's output computed already (`visualEmbeddings`); `timer` records the
+    /// language model's parts.
+    public func prefill(tokens: [Int32], items: [VisualItem], visualRows: Tensor?, strategy: any AttentionStrategy,
+                        cache: KVCache, timer: PartTimer? = nil) throws -> (hidden: Tensor, ropeDelta: Int) {
+        let (rows, ropeDelta) = try config.ropePositions(tokens: tokens, items: items)
         let positions = try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: [3, tokens.count]))
-        let pass = ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache)
-        return (try language.forward(embeddings: embeddings(tokens: tokens, visuals: visuals), pass), ropeDelta)
+        let pass = ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache, timer: timer)
+        let embedded = try embeddings(tokens: tokens, items: items, visualRows: visualRows)
+        return (try language.forward(embeddings: embedded, pass), ropeDelta)
     }
 
     /// Text tokens after the prompt, at absolute indices `first...` (position `first + ropeDelta`

@@ -1,0 +1,172 @@
+import BatonModels
+import BatonParallel
+import BatonTensor
+import BatonTokenizer
+import BatonVision
+import Foundation
+
+/// The images and videos of a prompt on a vision-language engine, ready for the model: the prefill
+/// runs the vision tower over them, splices its rows in at the pad tokens and applies M-RoPE.
+public struct VisualPrefill: Sendable {
+    public let model: Qwen2VLModel
+    public let visuals: [BatonModels.VisualInput]
+
+    public init(model: Qwen2VLModel, visuals: [BatonModels.VisualInput]) {
+        self.model = model
+        self.visuals = visuals
+    }
+
+    /// tokens `[T]` (the whole prompt) -> hidden `[T, D]` act and the rope delta decoding adds.
+    func prefill(tokens: [Int32], strategy: any AttentionStrategy, cache: KVCache,
+                 timer: PartTimer?) throws -> (hidden: Tensor, ropeDelta: Int) {
+        try model.prefill(tokens: tokens, items: visuals.map(\.item), visualRows: model.visualEmbeddings(visuals),
+                          strategy: strategy, cache: cache, timer: timer)
+    }
+}
+
+/// One image or video of a request: a video planned (probed, sampled, sized) but not decoded, so
+/// the prompt's length is known before frames are decoded or weights loaded; an image preprocessed.
+public enum VisualSource: Sendable {
+    case video(VideoPlan)
+    case image(BatonVision.VisualInput)
+
+    /// Plans `videos` then `images` (the order their blocks take in the prompt) with the model
+    /// directory's processor settings (`preprocessor_config.json`, else the released defaults).
+    public static func plan(videos: [URL], images: [URL], options: VideoOptions,
+                            processor: QwenProcessorConfig) throws -> [VisualSource] {
+        let options = try options.validated()
+        for (flag, files) in [("--video", videos), ("--image", images)] {
+            for file in files where !FileManager.default.fileExists(atPath: file.path) {
+                throw BatonError(.io, "\(flag) \(file.path): no such file")
+            }
+        }
+        let tools = try FFmpegTools.locate()
+        let planned = try videos.map { VisualSource.video(try VideoPlan.make(file: $0, options: options,
+                                                                              processor: processor, tools: tools)) }
+        return try planned + images.map {
+            .image(try VisionInput.image($0, options: options, processor: processor, tools: tools))
+        }
+    }
+
+    public var kind: BatonVision.VisualInput.Kind {
+        if case .video = self { return .video }
+        return .image
+    }
+
+    /// Sampled frames (a video) or 0 (an image).
+    public var frameCount: Int {
+        if case .video(let plan) = self { return plan.frameIndices.count }
+        return 0
+    }
+
+    /// The pad tokens this item expands to: t·h·w/4.
+    public var tokenCount: Int {
+        switch self {
+        case .video(let plan): plan.grid.tokenCount
+        case .image(let input): input.tokenCount
+        }
+    }
+
+    /// Decodes and preprocesses a video; an image is ready.
+    public func preprocess() throws -> BatonVision.VisualInput {
+        switch self {
+        case .video(let plan): try plan.preprocess()
+        case .image(let input): input
+        }
+    }
+}
+
+/// The token ids of a Qwen2.5-VL chat prompt with images and videos (VIDEO.md section 6): the
+/// default system turn, then a user turn of `<|vision_start|>` + N pad tokens + `<|vision_end|>` per
+/// item, then the question, then the assistant's opening. Pad ids are looked up in the tokenizer by
+/// name and must agree with config.json.
+public enum VisualPromptEncoding {
+    /// `counts[k]`: the pad tokens of item k (t·h·w/4); `kinds[k]`: its pad token.
+    public static func encode(question: String, kinds: [BatonVision.VisualInput.Kind], counts: [Int],
+                              tokenizer: Tokenizer, config: Qwen2VLConfig) throws -> [Int32] {
+        func id(_ token: String, _ expected: Int) throws -> Int32 {
+            guard let id = tokenizer.id(forToken: token) else {
+                throw BatonError.invalidModel("tokenizer.json has no \(token) token; a Qwen2.5-VL tokenizer is needed")
+            }
+            guard Int(id) == expected else {
+                throw BatonError.invalidModel("tokenizer.json gives \(token) id \(id) but config.json says \(expected)")
+            }
+            return id
+        }
+        let videoPad = try id("<|video_pad|>", config.videoTokenId)
+        let imagePad = try id("<|image_pad|>", config.imageTokenId)
+        _ = try id("<|vision_start|>", config.visionStartTokenId)
+        _ = try id("<|vision_end|>", config.visionEndTokenId)
+        // One pad per item in the text (so the tokenizer sees the markers as added tokens), each
+        // then widened to its item's count; the question follows the last <|vision_end|> directly.
+        let blocks = kinds.map {
+            "<|vision_start|>" + ($0 == .video ? "<|video_pad|>" : "<|image_pad|>") + "<|vision_end|>"
+        }
+        // Qwen2.5-VL's template: the tokenizer's ChatML one (default system "You are a helpful
+        // assistant."), or that default when the tokenizer's template is not recognised.
+        let template = tokenizer.chatTemplate.flatMap { $0.family == .chatML ? $0 : nil } ?? .qwen2
+        let text = template.render(messages: [.user(blocks.joined() + question)], addGenerationPrompt: true)
+        var remaining = counts[...]
+        var ids: [Int32] = []
+        for token in tokenizer.encode(text, addSpecialTokens: false) {
+            guard token == videoPad || token == imagePad else { ids.append(token); continue }
+            guard let count = remaining.popFirst() else {
+                throw BatonError.invalidArgument("--prompt: the question holds an image or video pad token itself")
+            }
+            ids.append(contentsOf: repeatElement(token, count: count))
+        }
+        return ids
+    }
+
+    /// Throws one line when the prompt does not fit the model's positions, saying the frames and
+    /// visual tokens and which flag lowers them.
+    public static func checkContext(promptTokens: Int, maxTokens: Int, limit: Int, sources: [VisualSource],
+                                    where source: String) throws {
+        guard promptTokens + max(maxTokens, 1) - 1 > limit else { return }
+        let frames = sources.reduce(0) { $0 + $1.frameCount }
+        let images = sources.filter { $0.kind == .image }.count
+        let visual = sources.reduce(0) { $0 + $1.tokenCount }
+        let lower = frames > 0 ? "lower --max-frames, --fps or --max-pixels" : "lower --max-pixels"
+        throw BatonError.invalidArgument(
+            "\(frames) video frames and \(images) images give \(visual) visual tokens: the prompt of \(promptTokens) "
+            + "tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) \(source); "
+            + lower)
+    }
+}
+
+extension BatonModels.VisualInput {
+    /// The processor's output on `backend`, as the model takes it.
+    public init(_ input: BatonVision.VisualInput, backend: any Backend) throws {
+        let grid = VisionGrid(t: input.grid.t, h: input.grid.h, w: input.grid.w)
+        let item = VisualItem(kind: input.kind == .video ? .video : .image, grid: grid,
+                              secondsPerGrid: input.secondPerGridT ?? 1)
+        self.init(item: item, pixels: try backend.upload(input.pixelValues))
+    }
+}
+
+extension Engine {
+    /// Greedy tokens of a visual prompt two ways on this engine's device: through the one generation
+    /// loop (`run` with `VisualPrefill`) and straight from `Qwen2VLModel.prefill`/`decode`. They must
+    /// be equal (the GPU selftest runs this; `VideoGenerationTests` on the CPU). No stop ids.
+    public func visualGreedyTwoWays(tokens: [Int32], visuals: [BatonModels.VisualInput],
+                                    maxTokens: Int) throws -> (engine: [Int32], direct: [Int32]) {
+        guard let model = visionLanguage else { throw BatonError.invalidArgument("the engine has no vision tower") }
+        var request = ParallelRequest(context: tokens, query: [], method: .dense, ranks: 1,
+                                      generation: GenerationOptions(maxTokens: maxTokens))
+        request.visuals = VisualPrefill(model: model, visuals: visuals)
+        let looped = try run(request).tokens
+        let strategy = Dense(headDim: model.config.text.headDim)
+        let cache = model.language.makeCache(backend: backend)
+        var (hidden, ropeDelta) = try model.prefill(tokens: tokens, visuals: visuals, strategy: strategy, cache: cache)
+        var row = tokens.count - 1
+        var direct: [Int32] = []
+        while direct.count < maxTokens {
+            let logits = try backend.floats(model.language.logits(hidden.rows(row..<row + 1)))
+            direct.append(Int32(logits.indices.max { logits[$0] < logits[$1] }!))
+            hidden = try model.decode(tokens: [direct.last!], first: tokens.count + direct.count - 1,
+                                      ropeDelta: ropeDelta, strategy: strategy, cache: cache)
+            row = 0
+        }
+        return (looped, direct)
+    }
+}

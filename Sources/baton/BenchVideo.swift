@@ -1,0 +1,126 @@
+import ArgumentParser
+import BatonEngine
+import BatonModels
+import BatonTensor
+import Foundation
+
+extension Bench {
+    struct Video: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time to first token of Qwen2.5-VL on a video: decode + preprocess, vision tower, LM prefill.",
+            discussion: "Random frames by default (as the papers' speed test), or --video FILE. Writes video.json and "
+                + "video.md into --out (default: bench/out under the current folder).")
+
+        @Option(help: "Qwen2.5-VL preset with random weights: qwen2.5-vl-3b or qwen2.5-vl-7b.")
+        var preset: String = "qwen2.5-vl-3b"
+
+        @Option(help: "Or a Qwen2.5-VL model directory (its real weights) instead of the preset.")
+        var model: String?
+
+        @Option(help: "Frame counts, comma separated (even).")
+        var frames: String = "16"
+
+        @Option(help: ArgumentHelp("Frame sizes, comma separated: 360p, 720p, 1080p, 1440p (resized to "
+                + "multiples of 28, "
+                + "e.g. 1288x728) or WIDTHxHEIGHT."))
+        var resolution: String = "720p"
+
+        @Option(help: ArgumentHelp("A real clip instead of random frames: sampled to each frame count, sized to each "
+                + "resolution's pixels."))
+        var video: String?
+
+        @OptionGroup var deviceOptions: DeviceOptions
+
+        @Option(parsing: .unconditional, help: "Timed runs per case (the median is reported; at least 1).")
+        var runs: Int = 1
+
+        @Option(parsing: .unconditional, help: "Untimed warm-up runs per case (a GPU's first run compiles kernels).")
+        var warmup: Int = 1
+
+        @Option(help: ArgumentHelp("Reference baseline run first: none, or torch (transformers "
+                + "Qwen2_5_VLForConditionalGeneration, "
+                + "bf16, sdpa, random weights, one forward)."))
+        var baseline: String = "none"
+
+        @Option(help: "Python interpreter for --baseline torch (default: $BATON_PYTHON or python3).")
+        var python: String?
+
+        @Option(help: "Folder for video.json and video.md, created if missing.")
+        var out: String = "bench/out"
+
+        func run() async throws {
+            try runReportingErrors {
+                try checkOption("--runs", runs, atLeast: 1)
+                try checkOption("--warmup", warmup, atLeast: 0)
+                let frameList = try parseIntegers(frames, option: "--frames", atLeast: 2)
+                let resolutions = try parseList(resolution, name: "--resolution") { $0 }.map(VideoResolution.named)
+                if let video, !FileManager.default.fileExists(atPath: video) {
+                    throw BatonError(.io, "--video \(video): no such file")
+                }
+                let options = VideoBenchmarkOptions(
+                    preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, frames: frameList,
+                    resolutions: resolutions, video: video.map { URL(fileURLWithPath: $0) },
+                    device: try deviceOptions.resolve(onePerGPU: false), runs: runs, warmups: warmup)
+                let report: (VideoMeasurement) -> Void = { row in
+                    if let reason = row.skipped {
+                        standardError("\(row.method) \(row.frames) frames \(row.resolution): not run (\(reason))\n")
+                        return
+                    }
+                    standardError(String(format: "%@ %d frames %@ (%d visual tokens): %.3f s (preprocess %.3f, "
+                                         + "vision %.3f, prefill %.3f)\n", row.method, row.frames, row.resolution,
+                                         row.visual_tokens,
+                                         row.median_s, row.preprocess_s, row.vision_s, row.prefill_s))
+                }
+                // The baseline runs before Baton loads its model: the two never share the GPU's memory.
+                var rows = try baselineRows(options).map { row in report(row); return row }
+                rows += try runVideoBenchmark(options, onResult: report)
+                let table = videoTable(rows)
+                print(table)
+                try write(rows: rows, table: table)
+            }
+        }
+
+        func baselineRows(_ options: VideoBenchmarkOptions) throws -> [VideoMeasurement] {
+            switch baseline.lowercased() {
+            case "none": return []
+            case "torch":
+                let config = try options.modelDirectory.map { try Qwen2VLConfig.load(directory: $0) }
+                    ?? Qwen2VLPreset.named(options.preset)?.config
+                guard let config else {
+                    let presets = Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw BatonError.invalidArgument(
+                        "--preset \(options.preset) is not a Qwen2.5-VL preset (\(presets))")
+                }
+                let interpreter = python ?? BatonSettings.current.python
+                standardError("bench video: PyTorch baseline (\(interpreter) torch_video.py) first\n")
+                return TorchVideoBaseline(python: interpreter, config: config, device: options.device).run(options)
+            default:
+                throw BatonError.invalidArgument("--baseline must be none or torch, got '\(baseline)'")
+            }
+        }
+
+        func write(rows: [VideoMeasurement], table: String) throws {
+            let folder = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let measured = rows.first { $0.skipped == nil && $0.method != TorchBaseline.method }
+            let report = VideoReport(preset: model ?? preset, device: measured?.device ?? deviceOptions.device,
+                                     date: ISO8601DateFormatter().string(from: Date()),
+                                     command: CommandLine.arguments.joined(separator: " "), rows: rows)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: folder.appendingPathComponent("video.json"))
+            try (table + "\n").write(to: folder.appendingPathComponent("video.md"), atomically: true, encoding: .utf8)
+            standardError("wrote \(folder.path)/video.json and video.md; plot: python3 bench/plot.py video "
+                          + "\(folder.path)/video.json \(folder.path)/video.png\n")
+        }
+    }
+}
+
+/// The JSON file `baton bench video` writes.
+struct VideoReport: Codable {
+    var preset: String
+    var device: String
+    var date: String
+    var command: String
+    var rows: [VideoMeasurement]
+}
