@@ -38,7 +38,7 @@ let package = Package(
             name: "BatonEngine",
             dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonTokenizer",
                            "BatonParallel"],
-            resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py")]),
+            resources: [.embedInCode("Resources/fetch_model.py"), .embedInCode("Resources/torch_prefill.py")]),
         .executableTarget(
             name: "baton",
             dependencies: ["BatonEngine", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer", "BatonParallel",
