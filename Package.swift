@@ -12,14 +12,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // CPU matrix products through Debian's OpenBLAS.
-        .systemLibrary(
-            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]),
         // CUDA driver, NVRTC, cuBLASLt and NCCL entry points, loaded with dlopen at run time.
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "BatonTensor"),
-        .target(name: "BatonCPU", dependencies: ["BatonTensor", "COpenBLAS"]),
+        // CPU matrix products through a CBLAS found with dlopen at run time, else a built-in GEMM.
+        .target(name: "BatonCPU", dependencies: ["BatonTensor"], linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "BatonCUDA", dependencies: ["BatonTensor", "CCUDA"],
             resources: [.embedInCode("Kernels")]),

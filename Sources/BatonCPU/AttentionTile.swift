@@ -1,5 +1,4 @@
 import BatonTensor
-import COpenBLAS
 import Foundation
 
 /// One attention problem in fp32 host memory, and the flash-style tile that solves a piece of it:
@@ -64,9 +63,9 @@ struct AttentionProblem {
             let chunk = chunkStart..<min(chunkStart + AttentionProblem.keyChunk, keys.upperBound)
             let n = chunk.count
             let scores = state.scores
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(d),
-                        scale, state.packedQuery, Int32(d), key + (chunk.lowerBound * kvHeads + kvHead) * d,
-                        Int32(keyStride), 0, scores, Int32(n))
+            BLAS.shared.gemm(transposeB: true, m: m, n: n, k: d, alpha: scale, a: state.packedQuery, lda: d,
+                             b: key + (chunk.lowerBound * kvHeads + kvHead) * d, ldb: keyStride,
+                             beta: 0, c: scores, ldc: n)
             for (r, row) in rows.enumerated() {
                 let visible = visibleKeys(row: row, within: chunk)
                 let a = visible.lowerBound - chunk.lowerBound, b = visible.upperBound - chunk.lowerBound
@@ -96,9 +95,9 @@ struct AttentionProblem {
                     state.rowMax[packed] = newMax
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(d), Int32(n),
-                        1, scores, Int32(n), value + (chunk.lowerBound * kvHeads + kvHead) * d, Int32(keyStride),
-                        1, state.output, Int32(d))
+            BLAS.shared.gemm(transposeB: false, m: m, n: d, k: n, alpha: 1, a: scores, lda: n,
+                             b: value + (chunk.lowerBound * kvHeads + kvHead) * d, ldb: keyStride,
+                             beta: 1, c: state.output, ldc: d)
             chunkStart = chunk.upperBound
         }
     }

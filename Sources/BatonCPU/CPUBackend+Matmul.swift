@@ -1,9 +1,8 @@
 import BatonTensor
-import COpenBLAS
 
 extension CPUBackend {
     /// x `[M, K]` any float, weight `[N, K]` any float (Hugging Face layout), bias `[N]` any float
-    /// -> `[M, N]` f32 = x W^T + bias, through `cblas_sgemm` with the weight transposed. bf16/f16
+    /// -> `[M, N]` f32 = x W^T + bias, through `BLAS.gemm` with the weight transposed. bf16/f16
     /// weights are converted to fp32 once and cached (see `CPUBackend.init`).
     public func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
         try requireHost(["x": x, "weight": weight], "matmul")
@@ -48,14 +47,13 @@ extension CPUBackend {
             let hi = splitLength * (piece + 1) / pieces
             if lo >= hi { return }
             if m == 1 {  // decode: a matrix-vector product (OpenBLAS's sgemm path is slower for one row)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(hi - lo), Int32(k), 1, w + lo * k, Int32(k),
-                            a, 1, beta, c + lo, 1)
+                BLAS.shared.gemv(m: hi - lo, n: k, alpha: 1, a: w + lo * k, lda: k, x: a, beta: beta, y: c + lo, incY: 1)
             } else if splitColumns {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(hi - lo), Int32(k),
-                            1, a, Int32(k), w + lo * k, Int32(k), beta, c + lo, Int32(n))
+                BLAS.shared.gemm(transposeB: true, m: m, n: hi - lo, k: k, alpha: 1, a: a, lda: k,
+                                 b: w + lo * k, ldb: k, beta: beta, c: c + lo, ldc: n)
             } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(hi - lo), Int32(n), Int32(k),
-                            1, a + lo * k, Int32(k), w, Int32(k), beta, c + lo * n, Int32(n))
+                BLAS.shared.gemm(transposeB: true, m: hi - lo, n: n, k: k, alpha: 1, a: a + lo * k, lda: k,
+                                 b: w, ldb: k, beta: beta, c: c + lo * n, ldc: n)
             }
         }
     }
@@ -80,10 +78,10 @@ extension CPUBackend {
                 let rows = min(blockRows, hi - first)
                 convertToFloat(source + first * k * elementBytes, dtype: weight.dtype, count: rows * k, into: block, threads: 1)
                 if m == 1 {
-                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(k), 1, block, Int32(k), a, 1, beta, c + first, 1)
+                    BLAS.shared.gemv(m: rows, n: k, alpha: 1, a: block, lda: k, x: a, beta: beta, y: c + first, incY: 1)
                 } else {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(rows), Int32(k),
-                                1, a, Int32(k), block, Int32(k), beta, c + first, Int32(n))
+                    BLAS.shared.gemm(transposeB: true, m: m, n: rows, k: k, alpha: 1, a: a, lda: k,
+                                     b: block, ldb: k, beta: beta, c: c + first, ldc: n)
                 }
                 first += rows
             }

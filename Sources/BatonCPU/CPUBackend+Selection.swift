@@ -1,5 +1,4 @@
 import BatonTensor
-import COpenBLAS
 
 extension CPUBackend {
     /// Spava's query-aware score: `scores[j, h]` = mean over query rows t and the G query heads of
@@ -31,9 +30,9 @@ extension CPUBackend {
             let rowStride = kvHeads * headDim
             parallelChunks(keyCount, threads: threads, workPerItem: rowStride) { rows in
                 for h in 0..<kvHeads {
-                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows.count), Int32(headDim), 1,
-                                k + rows.lowerBound * rowStride + h * headDim, Int32(rowStride),
-                                meanQuery + h * headDim, 1, 0, scores + rows.lowerBound * kvHeads + h, Int32(kvHeads))
+                    BLAS.shared.gemv(m: rows.count, n: headDim, alpha: 1, a: k + rows.lowerBound * rowStride + h * headDim,
+                                     lda: rowStride, x: meanQuery + h * headDim, beta: 0,
+                                     y: scores + rows.lowerBound * kvHeads + h, incY: kvHeads)
                 }
             }
         }

@@ -1,14 +1,13 @@
 import BatonTensor
-import COpenBLAS
 import Foundation
 
 /// The reference backend: every `Backend` op on the host, in fp32, parallel over cores.
 ///
 /// Activations are f32. Weights and tables may be bf16, f16 or f32 (checkpoints are often bf16,
 /// memory-mapped); every float op accepts any float dtype and computes in fp32. Matrix products
-/// go through OpenBLAS `cblas_sgemm`; bf16/f16 matmul weights are converted to fp32 once and
-/// cached (see `weightCacheByteLimit`). All ops are safe to call from several threads at once
-/// (CPU ranks of a sequence-parallel run share one process).
+/// go through `BLAS` (a CBLAS library found at run time, or the built-in GEMM); bf16/f16 matmul
+/// weights are converted to fp32 once and cached (see `weightCacheByteLimit`). All ops are safe to
+/// call from several threads at once (CPU ranks of a sequence-parallel run share one process).
 public final class CPUBackend: Backend {
     public let device: Device = .cpu
     public let activationDType: DType = .f32
@@ -25,15 +24,10 @@ public final class CPUBackend: Backend {
     public init(threads: Int? = nil, weightCacheBytes: Int? = nil) {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         self.weightCache = weightCacheBytes.map { ConvertedWeightCache(byteLimit: max(0, $0)) } ?? CPUBackend.sharedWeightCache
-        CPUBackend.singleThreadedBLAS
     }
 
     private static let sharedWeightCache = ConvertedWeightCache(
         byteLimit: Int(clamping: ProcessInfo.processInfo.physicalMemory / 4))
-
-    /// Baton splits every product across cores itself (and CPU ranks run concurrently), so
-    /// OpenBLAS's own thread pool would only oversubscribe the machine: one BLAS thread per caller.
-    private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
     /// Bound on the fp32 copies of bf16/f16 matmul weights, in bytes.
     public var weightCacheByteLimit: Int { weightCache.byteLimit }

@@ -70,7 +70,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         self.communicationStream = communication!
         self.ordinal = ordinal
         self.device = .cuda(ordinal: ordinal)
-        self.deviceName = String(cString: nameBytes)
+        self.deviceName = String(decoding: nameBytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         self.architecture = major == 9 && minor == 0 ? "sm_90a" : "sm_\(major)\(minor)"
         self.compiler = KernelCompiler(architecture: architecture)
         self.allocator = DeviceAllocator(driver: driver, context: context!)

@@ -144,7 +144,7 @@ public struct KernelCompiler: Sendable {
         _ = nvrtc.nvrtcGetProgramLogSize(program, &logSize)
         var logBytes = [CChar](repeating: 0, count: max(logSize, 1))
         _ = nvrtc.nvrtcGetProgramLog(program, &logBytes)
-        let log = String(cString: logBytes).trimmingCharacters(in: .whitespacesAndNewlines)
+        let log = String(decoding: logBytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if status != 0 {
             throw BatonError(.cuda, "NVRTC could not compile \(name) for \(architecture) "
                              + "(\(nvrtc.errorText(status)); options \(options.joined(separator: " "))):\n\(log)")

@@ -1,4 +1,3 @@
-import BatonTensor
 /// A small, fast, seedable generator (SplitMix64), so a seed gives the same text on every
 /// machine and every rank.
 public struct SplitMix64: RandomNumberGenerator, Sendable {

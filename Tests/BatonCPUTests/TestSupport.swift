@@ -33,8 +33,12 @@ func fp32Tolerance(terms: Int, magnitude: Double = 1) -> Double {
     4 * Double(Float.ulpOfOne) * Double(max(terms, 1)) * magnitude
 }
 
+/// Set BATON_TEST_VERBOSE=1 to print each check's measured error (quiet by default, so a passing
+/// run shows only its summary).
+let verboseTests = ProcessInfo.processInfo.environment["BATON_TEST_VERBOSE"] != nil
+
 /// Asserts `actual` (fp32) is within `tolerance` of the fp64 reference everywhere, and prints the
-/// largest error. Equal infinities count as exact; NaN anywhere fails.
+/// largest error under BATON_TEST_VERBOSE. Equal infinities count as exact; NaN anywhere fails.
 func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double, _ label: String,
                  file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(actual.count, expected.count, "\(label): element count", file: file, line: line)
@@ -52,7 +56,7 @@ func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double, _ l
         let error = abs(a - e)
         if error > worst { (worst, worstIndex) = (error, i) }
     }
-    print("\(label): max abs error \(worst) at \(worstIndex) (tolerance \(tolerance))")
+    if verboseTests { print("\(label): max abs error \(worst) at \(worstIndex) (tolerance \(tolerance))") }
     XCTAssertLessThanOrEqual(worst, tolerance, "\(label): max abs error at element \(worstIndex)", file: file, line: line)
 }
 

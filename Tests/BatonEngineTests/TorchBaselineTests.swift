@@ -16,6 +16,17 @@ final class TorchBaselineTests: XCTestCase {
         return url.path
     }
 
+    /// Runs `body` with this process's stderr sent to /dev/null: the baseline copies the
+    /// interpreter's output to stderr, and these tests run failing interpreters on purpose.
+    func silencingStandardError<T>(_ body: () throws -> T) rethrows -> T {
+        fflush(nil)
+        let saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY)
+        dup2(null, STDERR_FILENO)
+        close(null)
+        defer { fflush(nil); dup2(saved, STDERR_FILENO); close(saved) }
+        return try body()
+    }
+
     func testRowsComeFromTheScriptsJSONAtThePromptLengths() throws {
         // Echoes the lengths it was asked for (--tokens: whole prompts, question included) into
         // --json, and checks that --config points at a folder with the model's config.json and
@@ -35,7 +46,7 @@ final class TorchBaselineTests: XCTestCase {
             echo measured
             """)
         let baseline = TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0))
-        let rows = baseline.run(tokens: [100, 200], queryTokens: 50, runs: 1)
+        let rows = silencingStandardError { baseline.run(tokens: [100, 200], queryTokens: 50, runs: 1) }
         XCTAssertEqual(rows.map(\.tokens), [100, 200])
         XCTAssertEqual(rows.map(\.skipped), [nil, nil], "\(rows.map(\.skipped))")
         XCTAssertEqual(rows.map(\.method), [TorchBaseline.method, TorchBaseline.method])
@@ -46,12 +57,16 @@ final class TorchBaselineTests: XCTestCase {
 
     func testAFailingBaselineBecomesSkippedRowsWithTheReason() throws {
         let fake = try interpreter("echo 'ModuleNotFoundError: No module named torch' >&2; exit 1\n")
-        let rows = TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0))
-            .run(tokens: [64], queryTokens: 0, runs: 1)
+        let rows = silencingStandardError {
+            TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0))
+                .run(tokens: [64], queryTokens: 0, runs: 1)
+        }
         XCTAssertEqual(rows.count, 1)
         XCTAssertTrue(rows[0].skipped?.contains("No module named torch") == true, "\(String(describing: rows[0].skipped))")
-        let missing = TorchBaseline(python: "/nonexistent/python3", modelDirectory: nil, config: ModelPreset.tinyLlama.config,
-                                    device: .cpu).run(tokens: [64], queryTokens: 0, runs: 1)
+        let missing = silencingStandardError {
+            TorchBaseline(python: "/nonexistent/python3", modelDirectory: nil, config: ModelPreset.tinyLlama.config,
+                          device: .cpu).run(tokens: [64], queryTokens: 0, runs: 1)
+        }
         XCTAssertTrue(missing[0].skipped?.contains("/nonexistent/python3") == true, "\(String(describing: missing[0].skipped))")
     }
 

@@ -68,15 +68,20 @@ enum TrickyTexts {
 /// Runs one of the reference scripts in scripts/ with a JSON request; skips the test when
 /// python3 or the module the script needs is missing.
 enum PythonReference {
-    static func run(script: String, module: String, request: [String: Any]) throws -> Data {
+    /// Whether `python3 -c "import module"` succeeds.
+    static func isAvailable(_ module: String) -> Bool {
         let check = Process()
         check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         check.arguments = ["python3", "-c", "import \(module)"]
         check.standardOutput = FileHandle.nullDevice
         check.standardError = FileHandle.nullDevice
-        do { try check.run() } catch { throw XCTSkip("python3 not runnable") }
+        do { try check.run() } catch { return false }
         check.waitUntilExit()
-        if check.terminationStatus != 0 { throw XCTSkip("python module \(module) not installed") }
+        return check.terminationStatus == 0
+    }
+
+    static func run(script: String, module: String, request: [String: Any]) throws -> Data {
+        if !isAvailable(module) { throw XCTSkip("python3 with module \(module) not available") }
 
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("baton-ref-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -93,5 +98,67 @@ enum PythonReference {
         run.waitUntilExit()
         XCTAssertEqual(run.terminationStatus, 0, "\(script) failed")
         return try Data(contentsOf: responseURL)
+    }
+}
+
+/// What the Python references answered, recorded for machines without the Python packages
+/// (Tests/Fixtures/python-references.json, written by scripts/record_python_references.sh, which
+/// runs the cross-checks live with BATON_RECORD_PYTHON_REFERENCES=1). Chat renders are stored
+/// whole; a tokenizer cross-check, hundreds of kilobytes of answers, as the digest of its
+/// transcript.
+struct RecordedReferences: Codable {
+    struct TokenizerRecord: Codable {
+        /// tokenizers' version, the digests of tokenizer.json and of the test's inputs, and of
+        /// the answers' transcript (see `Transcript`).
+        var version: String
+        var tokenizer: String
+        var inputs: String
+        var transcript: String
+        /// Indices of the decode lists on which DecodeStream raised (nothing to compare there).
+        var streamNull: [Int]
+        var streamSkipNull: [Int]
+    }
+    var tokenizers: [String: TokenizerRecord] = [:]
+    /// Digest of (template, bos token, conversations) -> jinja2's renders.
+    var chats: [String: [String]] = [:]
+
+    static let url = TokenizerFixtures.root.appendingPathComponent("python-references.json")
+
+    static func load() throws -> RecordedReferences {
+        guard let data = try? Data(contentsOf: url) else { return RecordedReferences() }
+        return try JSONDecoder().decode(RecordedReferences.self, from: data)
+    }
+
+    static func update(_ change: (inout RecordedReferences) -> Void) throws {
+        var references = try load()
+        change(&references)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(references).write(to: url)
+    }
+
+    static var recording: Bool { ProcessInfo.processInfo.environment["BATON_RECORD_PYTHON_REFERENCES"] != nil }
+}
+
+/// A byte stream of tagged lines of length-prefixed fields, and its 64-bit FNV-1a digest: two
+/// runs' answers are equal exactly when their transcripts are (up to a 2^-64 collision).
+struct Transcript {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func line(_ tag: String, _ fields: [String]) {
+        bytes += Array(tag.utf8)
+        for field in fields {
+            let utf8 = Array(field.utf8)
+            bytes += Array("\(utf8.count):".utf8) + utf8
+        }
+        bytes.append(0x0A)
+    }
+
+    var digest: String { Transcript.digest(bytes) }
+
+    static func digest<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return String(hash, radix: 16)
     }
 }
