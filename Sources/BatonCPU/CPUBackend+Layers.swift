@@ -55,37 +55,9 @@ extension CPUBackend {
     /// out[i] = x[i] cos - x[i + d/2] sin and out[i + d/2] = x[i + d/2] cos + x[i] sin.
     public func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor {
         try requireHost(["x": x, "positions": positions, "inverseFrequencies": inverseFrequencies], "rotary")
-        let (count, heads, dim) = try OpShapes.rotary(x, positions: positions, inverseFrequencies: inverseFrequencies)
-        let half = dim / 2
-        let out = try uninitializedHostTensor(x.shape, dtype: .f32)
-        let xFloat = try floatTensor(x, threads: threads)
-        let frequencies = try floatTensor(inverseFrequencies, threads: threads)
-        withExtendedLifetime((xFloat, frequencies)) {
-            let source = xFloat.floatPointer, destination = out.floatPointer
-            let inverseFrequency = frequencies.floatPointer, position = positions.int32Pointer
-            parallelChunks(count, threads: threads, workPerItem: heads * dim * 2 + half * 40) { tokens in
-                // cos and sin of one token's angles, shared by all its heads.
-                let table = UnsafeMutablePointer<Float>.allocate(capacity: max(dim, 1))
-                defer { table.deallocate() }
-                for t in tokens {
-                    let p = Float(position[t])
-                    for i in 0..<half {
-                        let angle = p * inverseFrequency[i]
-                        table[i] = cos(angle)
-                        table[half + i] = sin(angle)
-                    }
-                    for h in 0..<heads {
-                        let input = source + (t * heads + h) * dim, output = destination + (t * heads + h) * dim
-                        for i in 0..<half {
-                            let (first, second, c, s) = (input[i], input[half + i], table[i], table[half + i])
-                            output[i] = first * c - second * s
-                            output[half + i] = second * c + first * s
-                        }
-                    }
-                }
-            }
-        }
-        return out
+        let (_, _, dim) = try OpShapes.rotary(x, positions: positions, inverseFrequencies: inverseFrequencies)
+        return try rotateHalf(x, positions: positions, rowOfFrequency: [Int](repeating: 0, count: dim / 2),
+                              inverseFrequencies: inverseFrequencies)
     }
 
     /// The reference of the fused q/k/v split: the column blocks copied out, then `rotary` on q and k.

@@ -13,8 +13,16 @@ extension CPUBackend {
         try requireHost(["x": x, "positions": positions, "inverseFrequencies": inverseFrequencies], "sectionedRotary")
         let (count, heads, dim) = try OpShapes.sectionedRotary(x, positions: positions,
                                                               inverseFrequencies: inverseFrequencies, sections: sections)
-        let half = dim / 2
         let rowOfFrequency = sections.enumerated().flatMap { row, size in [Int](repeating: row, count: size) }
+        return try rotateHalf(x, positions: positions, rowOfFrequency: rowOfFrequency, inverseFrequencies: inverseFrequencies)
+    }
+
+    /// Hugging Face's rotate-half, shared by `rotary` (one position row) and `sectionedRotary` (a
+    /// row per section): frequency `i` of token `t` turns by
+    /// positions[rowOfFrequency[i] * T + t] * inverseFrequencies[i] (the fp32 product).
+    func rotateHalf(_ x: Tensor, positions: Tensor, rowOfFrequency: [Int], inverseFrequencies: Tensor) throws -> Tensor {
+        let (count, heads, dim) = (x.shape[0], x.shape[1], x.shape[2])
+        let half = dim / 2
         let out = try uninitializedHostTensor(x.shape, dtype: .f32)
         let xFloat = try floatTensor(x, threads: threads)
         let frequencies = try floatTensor(inverseFrequencies, threads: threads)

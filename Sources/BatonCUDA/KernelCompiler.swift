@@ -19,6 +19,7 @@ public enum KernelSources {
     /// Headers the sources include.
     public static let headers: [String: String] = [
         "attention_mask.cuh": String(decoding: PackageResources.attention_mask_cuh, as: UTF8.self),
+        "values.cuh": String(decoding: PackageResources.values_cuh, as: UTF8.self),
     ]
 
     /// The folder of development kernel versions (`BATON_DEV_KERNELS`), if set.

@@ -67,13 +67,21 @@ enum Reference {
     }
 
     static func rotary(x: [Float], positions: [Int32], inverseFrequencies: [Float], T: Int, heads: Int, d: Int) -> [Double] {
+        sectionedRotary(x: x, positions: positions, inverseFrequencies: inverseFrequencies, sections: [d / 2],
+                        T: T, heads: heads, d: d)
+    }
+
+    /// The sectioned rotary in float64 (angles are the fp32 products, as the op defines them).
+    static func sectionedRotary(x: [Float], positions: [Int32], inverseFrequencies: [Float], sections: [Int],
+                                T: Int, heads: Int, d: Int) -> [Double] {
+        let rowOf = sections.enumerated().flatMap { row, size in [Int](repeating: row, count: size) }
         var y = [Double](repeating: 0, count: x.count)
         let half = d / 2
         for t in 0..<T {
             for h in 0..<heads {
                 let base = (t * heads + h) * d
                 for c in 0..<half {
-                    let angle = Double(Float(positions[t]) * inverseFrequencies[c])
+                    let angle = Double(Float(positions[rowOf[c] * T + t]) * inverseFrequencies[c])
                     let (a, b) = (Double(x[base + c]), Double(x[base + c + half]))
                     y[base + c] = a * cos(angle) - b * sin(angle)
                     y[base + c + half] = b * cos(angle) + a * sin(angle)

@@ -23,7 +23,7 @@ extension OpChecks {
                 let y = try backend.floats(try backend.sectionedRotary(
                     tx, positions: try backend.upload(Tensor(int32: positions, shape: [sections.count, T])),
                     inverseFrequencies: try backend.tensor(inverse, shape: Shape([d / 2]), dtype: .f32), sections: sections))
-                record("sectionedRotary", label, Reference.relativeError(y, Self.sectionedRotaryReference(
+                record("sectionedRotary", label, Reference.relativeError(y, Reference.sectionedRotary(
                     x: x, positions: positions, inverseFrequencies: inverse, sections: sections, T: T, heads: heads, d: d)),
                        Self.bf16Tolerance)
             }
@@ -60,25 +60,5 @@ extension OpChecks {
                 record("attentionSegments", label, Reference.relativeError(y, expected), Self.bf16Tolerance)
             }
         }
-    }
-
-    /// The sectioned rotary in float64 (angles are the fp32 products, as the op defines them).
-    static func sectionedRotaryReference(x: [Float], positions: [Int32], inverseFrequencies: [Float], sections: [Int],
-                                         T: Int, heads: Int, d: Int) -> [Double] {
-        let rowOf = sections.enumerated().flatMap { row, size in [Int](repeating: row, count: size) }
-        var y = [Double](repeating: 0, count: x.count)
-        let half = d / 2
-        for t in 0..<T {
-            for h in 0..<heads {
-                let base = (t * heads + h) * d
-                for c in 0..<half {
-                    let angle = Double(Float(positions[rowOf[c] * T + t]) * inverseFrequencies[c])
-                    let (a, b) = (Double(x[base + c]), Double(x[base + c + half]))
-                    y[base + c] = a * cos(angle) - b * sin(angle)
-                    y[base + c + half] = b * cos(angle) + a * sin(angle)
-                }
-            }
-        }
-        return y
     }
 }

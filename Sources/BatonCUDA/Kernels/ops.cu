@@ -4,19 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#define BATON_NEG_INF (-__int_as_float(0x7f800000))
-
-__device__ __forceinline__ float load_as_float(const void *p, int dtype, long i) {
-    if (dtype == 1) return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(p)[i]);
-    if (dtype == 2) return __half2float(reinterpret_cast<const __half *>(p)[i]);
-    return reinterpret_cast<const float *>(p)[i];
-}
-
-__device__ __forceinline__ void store_float(void *p, int dtype, long i, float value) {
-    if (dtype == 1) reinterpret_cast<__nv_bfloat16 *>(p)[i] = __float2bfloat16(value);
-    else if (dtype == 2) reinterpret_cast<__half *>(p)[i] = __float2half(value);
-    else reinterpret_cast<float *>(p)[i] = value;
-}
+#include "values.cuh"
 
 // Rounds through the 16-bit type, as a store and reload would.
 __device__ __forceinline__ float round_to(int dtype, float value) {
@@ -24,8 +12,6 @@ __device__ __forceinline__ float round_to(int dtype, float value) {
     if (dtype == 2) return __half2float(__float2half(value));
     return value;
 }
-
-#define GRID_STRIDE(i, n) for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long)gridDim.x * blockDim.x)
 
 extern "C" __global__ void cast_values(const void *x, int xType, void *out, int outType, long n) {
     GRID_STRIDE(i, n) store_float(out, outType, i, load_as_float(x, xType, i));
