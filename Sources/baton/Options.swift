@@ -11,12 +11,17 @@ import Foundation
 
 /// `--model` of generate, eval and inspect.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json). Default: the embedded default model, fetched once into ~/.cache/baton/models.")
+    @Option(help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json), or the name of an obtainable model (`baton models`), fetched once into ~/.cache/baton/models. Default: smollm2-135m-instruct.")
     var model: String?
 
-    /// The directory `--model` names, or the default model's (fetched on first use).
+    /// The directory `--model` names, an obtainable model's by name, or the default model's
+    /// (both fetched on first use). An existing directory wins over a name.
     func directory() throws -> URL {
-        try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
+        guard let model else { return try DefaultModel.directory() }
+        if !FileManager.default.fileExists(atPath: model), let obtainable = ObtainableModel.named(model) {
+            return try obtainable.directory()
+        }
+        return URL(fileURLWithPath: model)
     }
 }
 

@@ -38,7 +38,7 @@ public enum EvalRunner {
             predictions.append(EvalPrediction(
                 method: method, task: sample.task, length: sample.length, depth: sample.depth,
                 index: sample.index, promptTokens: sample.promptTokens, references: sample.references,
-                prediction: answer, score: RulerScore.stringMatchAll(prediction: answer, references: sample.references)))
+                prediction: answer, score: RulerScore.score(task: sample.task, prediction: answer, references: sample.references)))
             progress?(predictions.count)
         }
         return predictions

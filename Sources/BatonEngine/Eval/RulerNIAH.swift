@@ -5,7 +5,7 @@ public struct RulerNIAH: HaystackTask {
     public enum Haystack: String, Sendable {
         /// RULER's "noise": one fixed line repeated (passkey-retrieval style).
         case noise
-        /// Essay-like prose (RULER uses Paul Graham essays; Baton generates sentences).
+        /// Essays: RULER's Paul Graham essays when `essayWords` is given, else generated sentences.
         case essay
         /// Distractor needles with other keys and values, one per line.
         case needle
@@ -26,10 +26,13 @@ public struct RulerNIAH: HaystackTask {
     public let valuesPerKey: Int
     public let queryCount: Int
     public let maxNewTokens = 128
+    /// The words of the real essays (RULER's `PaulGrahamEssays.json`); a unit is then one word.
+    public let essayWords: [String]?
 
     public init(name: String, haystack: Haystack, keyKind: Kind = .words, valueKind: Kind = .numbers,
-                keyCount: Int = 1, valuesPerKey: Int = 1, queryCount: Int = 1) {
+                keyCount: Int = 1, valuesPerKey: Int = 1, queryCount: Int = 1, essayWords: [String]? = nil) {
         self.name = name
+        self.essayWords = haystack == .essay ? essayWords : nil
         self.haystack = haystack
         self.keyKind = keyKind
         self.valueKind = valueKind
@@ -39,6 +42,7 @@ public struct RulerNIAH: HaystackTask {
     }
 
     public var minimumUnits: Int { keyCount * valuesPerKey }
+    public var maximumUnits: Int? { essayWords?.count }
 
     /// RULER's 40 insertion depths for essay haystacks, in percent: round(linspace(0, 100, 40)).
     static let essayDepths: [Int] = (0..<40).map { Int((Double($0) * 100 / 39).rounded()) }
@@ -79,19 +83,18 @@ public struct RulerNIAH: HaystackTask {
 
         let context: String
         switch haystack {
+        case .essay where essayWords != nil:
+            // As RULER: the first `units` words, cut into sentences, each needle after the sentence
+            // at its (randomly drawn) depth.
+            let sentences = splitSentences(essayWords!.prefix(units).joined(separator: " "))
+            let positions = placeRandom.sample(needles.count, from: Self.essayDepths.count)
+                .map { sentences.count * Self.essayDepths[$0] / 100 }.sorted()
+            context = Self.insert(needles, at: positions, into: sentences)
         case .essay:
             let sentences = (0..<units).map { _ in EvalWords.essaySentence(&haystackRandom) }
             let positions = placeRandom.sample(needles.count, from: Self.essayDepths.count)
                 .map { units * Self.essayDepths[$0] / 100 }.sorted()
-            var pieces: [String] = []
-            var start = 0
-            for (position, needle) in zip(positions, needles) {
-                pieces += sentences[start..<position]
-                pieces.append(needle)
-                start = position
-            }
-            pieces += sentences[start...]
-            context = pieces.joined(separator: " ")
+            context = Self.insert(needles, at: positions, into: sentences)
         case .noise, .needle:
             var lines: [String]
             if haystack == .noise {
@@ -125,5 +128,21 @@ public struct RulerNIAH: HaystackTask {
             continuation: " The special magic \(kind) for \(query) mentioned in the provided text \(verb)",
             addGenerationPrompt: true, maxNewTokens: maxNewTokens)
         return (prompt, answers)
+    }
+}
+
+extension RulerNIAH {
+    /// `sentences` joined by spaces with `needles[i]` after the first `positions[i]` sentences
+    /// (`positions` ascending).
+    static func insert(_ needles: [String], at positions: [Int], into sentences: [String]) -> String {
+        var pieces: [String] = []
+        var start = 0
+        for (position, needle) in zip(positions, needles) {
+            pieces += sentences[start..<position]
+            pieces.append(needle)
+            start = position
+        }
+        pieces += sentences[start...]
+        return pieces.joined(separator: " ")
     }
 }
