@@ -146,12 +146,16 @@ extension CommandLineErrorTests {
     }
 
     func testUnknownCommandIsAnErrorNotTheDefaultCommandsHelp() throws {
-        for arguments in [["serve", "--help"], ["serve"]] {
+        for arguments in [["srve", "--help"], ["srve"]] {
             let result = try runCapturing(arguments)
             XCTAssertNotEqual(result.status, 0)
             XCTAssertFalse(result.stdout.contains("--max-tokens"), "generate's help: \(result.stdout)")
-            try assertOneLineError(arguments, mentions: ["unknown command 'serve'", "generate, inspect, selftest, bench, eval"])
+            try assertOneLineError(arguments, mentions: ["unknown command 'srve'", "generate, serve, inspect, selftest, bench, eval, models"])
         }
+        // `serve` is a command of its own now: its help is its own, not generate's.
+        let serveHelp = try runCapturing(["serve", "--help"])
+        XCTAssertEqual(serveHelp.status, 0, serveHelp.stderr)
+        XCTAssertTrue(serveHelp.stdout.contains("--max-queue") && !serveHelp.stdout.contains("--max-tokens"), serveHelp.stdout)
     }
 
     func testParallelMethodWithoutRanksSaysItRunsOnOneRank() throws {
