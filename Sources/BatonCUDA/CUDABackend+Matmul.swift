@@ -29,14 +29,21 @@ extension CUDABackend {
         let rb = try residual.map { try asActivation($0, "matmulAdd residual") }
         if M == 0 || N == 0 { return try destination ?? empty(Shape([M, N]), dtype: activationDType) }
         let y = try destination ?? empty(Shape([M, N]), dtype: activationDType)
+        var appliedBias = false
         if K == 0 {  // x W^T is zero: y is the residual (or zeros), plus the bias below
             let source = try rb ?? zeros(Shape([M, N]), dtype: activationDType)
             if source.address != y.address { try copy(source, into: y) }
         } else {
-            try gemm.get().run(x: xb, weight: wb, into: y, residual: rb, M: M, N: N, K: K)
+            let gemm = try gemm.get()
+            // A bf16 bias rides in the GEMM's epilogue; another dtype, or K == 0, takes the bias kernel.
+            let epilogueBias = bias.flatMap { $0.dtype == .bf16 && $0.device == device ? $0 : nil }
+            try profiled("gemm N \(N) K \(K)\(rb == nil ? "" : " + residual")\(epilogueBias == nil ? "" : " + bias")") {
+                try gemm.run(x: xb, weight: wb, into: y, residual: rb, bias: epilogueBias, M: M, N: N, K: K)
+            }
+            if epilogueBias != nil { appliedBias = true }
         }
         if synchronizeAfterLaunch { try synchronize() }
-        if let bias {
+        if let bias, !appliedBias {
             try checkOnDevice(bias, "matmul bias")
             try launchElementwise("ops.cu", "add_bias_rows", count: M * N,
                                   [.tensor(y), .int(y.dtype.kernelCode), .tensor(bias), .int(bias.dtype.kernelCode),

@@ -3,7 +3,7 @@ import CCUDA
 
 /// The vision-language ops (Kernels/vision.cu); CPU references in CPUBackend+Vision.
 extension CUDABackend {
-    /// Head dims `attention_segments_d*` is instantiated for.
+    /// Head dims `attention_segments_d*` is instantiated for (multiples of 16: the MMA's k).
     public static let segmentAttentionHeadDims = [16, 32, 64, 80, 128]
 
     public func sectionedRotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor,
@@ -26,8 +26,10 @@ extension CUDABackend {
         return out
     }
 
-    /// One launch of `attention_segments_d{d}` whatever the number of segments. The offsets are
-    /// read on the device and trusted (rising from 0 to N; the CPU reference checks them).
+    /// One launch of `attention_segments_d{d}_m{1,2}` (Kernels/attention_segments.cu) whatever the
+    /// number of segments. The offsets are read on the device and trusted (rising from 0 to N; the
+    /// CPU reference checks them). 64-row blocks for windows, 128-row blocks once the mean segment
+    /// is long enough (whole frames) that a block rarely straddles two.
     public func attentionSegments(query: Tensor, key: Tensor, value: Tensor, segments: Tensor,
                                   scale: Float) throws -> Tensor {
         for t in [query, key, value, segments] { try checkOnDevice(t, "attentionSegments") }
@@ -40,11 +42,14 @@ extension CUDABackend {
         let v = try asActivation(value, "attentionSegments v")
         let out = try empty(query.shape, dtype: .bf16)
         if N == 0 || H == 0 { return out }
-        let rowsPerBlock = 64  // SEGMENT_ROWS in vision.cu
-        try launch("vision.cu", "attention_segments_d\(d)", grid: ((N + rowsPerBlock - 1) / rowsPerBlock, H, 1),
-                   block: rowsPerBlock,
-                   [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(segments),
-                    .int(segments.elementCount - 1), .int(N), .int(H), .float(scale)])
+        let segmentCount = segments.elementCount - 1
+        let rowTiles = N / segmentCount >= 256 ? 2 : 1  // m16 tiles per warp (MT)
+        let blockRows = 4 * 16 * rowTiles, tileKeys = 64  // SEGMENT_WARPS x 16 MT rows; SEGMENT_KEYS
+        let sharedBytes = (blockRows + 4 * tileKeys) * (d + 8) * 2  // Q, two K and two V padded bf16 tiles
+        try launch("attention_segments.cu", "attention_segments_d\(d)_m\(rowTiles)",
+                   grid: ((N + blockRows - 1) / blockRows, H, 1), block: 128, sharedBytes: sharedBytes,
+                   [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(segments), .int(segmentCount),
+                    .int(N), .int(H), .float(Self.log2Scale(scale))])
         return out
     }
 

@@ -31,6 +31,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     private let moduleLock = NSLock()
     private var modules: [String: KernelModule] = [:]
     lazy var gemm = Result { try LtMatmul(backend: self) }
+    /// Device time per launch (`BATON_PROFILE=1`), else nil.
+    let profile: LaunchProfile? = BatonSettings.current.profile ? LaunchProfile() : nil
 
     /// Opens device `ordinal`. Throws `BatonError(.notAvailable)` with a clear message when the
     /// driver or a device is missing.
@@ -98,7 +100,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     func launch(_ file: String, _ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0,
                 _ arguments: [KernelArgument]) throws {
-        try module(file).launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)
+        let module = try module(file)
+        try profiled(kernel) {
+            try module.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)
+        }
         if synchronizeAfterLaunch {
             try driver.check(driver.cuStreamSynchronize(stream), "kernel \(kernel) (synchronize after launch)")
         }
@@ -139,8 +144,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         let tensor = try empty(host.shape, dtype: host.dtype)
         if host.byteCount > 0 {
             // Pageable host memory: the copy is staged, and the call returns once the source was read.
-            try driver.check(driver.cuMemcpyHtoDAsync(CUdeviceptr(tensor.address), host.hostPointer, host.byteCount, stream),
-                             "cuMemcpyHtoDAsync(\(host.byteCount) bytes)")
+            try profiled("upload (host to device copy)") {
+                try driver.check(driver.cuMemcpyHtoDAsync(CUdeviceptr(tensor.address), host.hostPointer, host.byteCount,
+                                                          stream), "cuMemcpyHtoDAsync(\(host.byteCount) bytes)")
+            }
             try synchronize()
         }
         return tensor

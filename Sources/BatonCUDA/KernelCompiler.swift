@@ -11,6 +11,7 @@ public enum KernelSources {
         "attention.cu": String(decoding: PackageResources.attention_cu, as: UTF8.self),
         "decode.cu": String(decoding: PackageResources.decode_cu, as: UTF8.self),
         "attention_hopper.cu": String(decoding: PackageResources.attention_hopper_cu, as: UTF8.self),
+        "attention_segments.cu": String(decoding: PackageResources.attention_segments_cu, as: UTF8.self),
         "ops.cu": String(decoding: PackageResources.ops_cu, as: UTF8.self),
         "selection.cu": String(decoding: PackageResources.selection_cu, as: UTF8.self),
         "vision.cu": String(decoding: PackageResources.vision_cu, as: UTF8.self),
@@ -19,6 +20,7 @@ public enum KernelSources {
     /// Headers the sources include.
     public static let headers: [String: String] = [
         "attention_mask.cuh": String(decoding: PackageResources.attention_mask_cuh, as: UTF8.self),
+        "mma.cuh": String(decoding: PackageResources.mma_cuh, as: UTF8.self),
         "values.cuh": String(decoding: PackageResources.values_cuh, as: UTF8.self),
     ]
 

@@ -5,8 +5,9 @@ import Foundation
 /// bf16 GEMMs through cuBLASLt: y [M, N] = x [M, K] W^T (+ r [M, N]) with W [N, K] row-major
 /// (Hugging Face layout), fp32 compute, bf16 out. Row-major y is column-major y^T [N, M] = W (as
 /// col-major [K, N], transposed) times x^T (col-major [K, M]), so A = W with TRANSA = T, B = x, no
-/// copies. The residual r, when given, is cuBLASLt's C with beta = 1 (added in fp32 before the one
-/// rounding to bf16).
+/// copies. The residual r, when given, is cuBLASLt's C with beta = 1, and a bf16 bias b [N] is the
+/// BIAS epilogue (one value per row of the column-major y^T): both added in fp32 before the one
+/// rounding to bf16, with no pass over y of their own.
 ///
 /// Algorithm choice, per (M, N, K, residual): with `autotune` (opt-in, `BATON_GEMM_AUTOTUNE=1`:
 /// on an H100 its short timings often picked algorithms slower in sustained runs than the
@@ -42,9 +43,10 @@ final class LtMatmul {
     /// Forgets every chosen algorithm (benchmarks compare tuned and untuned choices).
     func resetAlgorithms() { algorithms = [:] }
 
-    /// y = x W^T (+ residual); x [M, K], W [N, K], y and residual [M, N], all bf16 on the backend's
-    /// device. `residual` may be `y` itself.
-    func run(x: Tensor, weight: Tensor, into y: Tensor, residual: Tensor? = nil, M: Int, N: Int, K: Int) throws {
+    /// y = x W^T (+ residual) (+ bias); x [M, K], W [N, K], y and residual [M, N], bias [N], all bf16
+    /// on the backend's device. `residual` may be `y` itself.
+    func run(x: Tensor, weight: Tensor, into y: Tensor, residual: Tensor? = nil, bias: Tensor? = nil,
+             M: Int, N: Int, K: Int) throws {
         var desc: cublasLtMatmulDesc_t?
         try lt.check(lt.cublasLtMatmulDescCreate(&desc, Int32(BATON_CUBLAS_COMPUTE_32F), Int32(BATON_CUDA_R_32F)),
                      "cublasLtMatmulDescCreate")
@@ -54,6 +56,15 @@ final class LtMatmul {
                      "cublasLtMatmulDescSetAttribute(TRANSA)")
         try lt.check(lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_TRANSB), &plain, 4),
                      "cublasLtMatmulDescSetAttribute(TRANSB)")
+        if let bias {
+            var epilogue = Int32(BATON_CUBLASLT_EPILOGUE_BIAS)
+            var pointer = UnsafeRawPointer(bitPattern: bias.address)
+            try lt.check(lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_EPILOGUE), &epilogue, 4),
+                         "cublasLtMatmulDescSetAttribute(EPILOGUE)")
+            try lt.check(lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_BIAS_POINTER), &pointer,
+                                                           MemoryLayout<UnsafeRawPointer?>.size),
+                         "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
+        }
         let bf16 = Int32(BATON_CUDA_R_16BF)
         var a: cublasLtMatrixLayout_t?, b: cublasLtMatrixLayout_t?, c: cublasLtMatrixLayout_t?
         try lt.check(lt.cublasLtMatrixLayoutCreate(&a, bf16, UInt64(K), UInt64(N), Int64(K)), "cublasLtMatrixLayoutCreate(W)")
@@ -76,7 +87,7 @@ final class LtMatmul {
                                      backend.stream)
         }
 
-        let shapeKey = [M, N, K, residual == nil ? 0 : 1]
+        let shapeKey = [M, N, K, residual == nil ? 0 : 1, bias == nil ? 0 : 1]
         let algorithm: cublasLtMatmulAlgo_t
         if let known = algorithms[shapeKey] {
             algorithm = known

@@ -67,6 +67,18 @@ public enum VisualSource: Sendable {
         }
     }
 
+    /// The model's description of this item: kind, grid and seconds per temporal unit.
+    public var item: VisualItem {
+        switch self {
+        case .video(let plan):
+            VisualItem(kind: .video, grid: VisionGrid(t: plan.grid.t, h: plan.grid.h, w: plan.grid.w),
+                       secondsPerGrid: plan.secondPerGridT)
+        case .image(let input):
+            VisualItem(kind: .image, grid: VisionGrid(t: input.grid.t, h: input.grid.h, w: input.grid.w),
+                       secondsPerGrid: input.secondPerGridT ?? 1)
+        }
+    }
+
     /// Decodes and preprocesses a video; an image is ready.
     public func preprocess() throws -> BatonVision.VisualInput {
         switch self {
@@ -119,18 +131,26 @@ public enum VisualPromptEncoding {
     }
 
     /// Throws one line when the prompt does not fit the model's positions, saying the frames and
-    /// visual tokens and which flag lowers them.
-    public static func checkContext(promptTokens: Int, maxTokens: Int, limit: Int, sources: [VisualSource],
-                                    where source: String) throws {
-        guard promptTokens + max(maxTokens, 1) - 1 > limit else { return }
+    /// visual tokens and which flag lowers them. M-RoPE gives a video's tokens far fewer positions
+    /// than tokens (a temporal unit's h·w/4 tokens share its time index, and their h and w indexes
+    /// stay below the grid's), so the limit applies to the prompt's highest position, not to its
+    /// length (64 frames of 1440p are 148,540 tokens but a few hundred positions). Memory for
+    /// the KV cache is checked where it is allocated.
+    public static func checkContext(promptTokens: [Int32], items: [VisualItem], maxTokens: Int, config: Qwen2VLConfig,
+                                    sources: [VisualSource], where source: String) throws {
+        let limit = config.text.maxPositionEmbeddings
+        let (_, ropeDelta) = try config.ropePositions(tokens: promptTokens, items: items)
+        // Decoded token c sits at c + ropeDelta; the last new token is never fed back.
+        let positionsUsed = promptTokens.count + ropeDelta + max(maxTokens, 1) - 1
+        guard positionsUsed > limit else { return }
         let frames = sources.reduce(0) { $0 + $1.frameCount }
         let images = sources.filter { $0.kind == .image }.count
         let visual = sources.reduce(0) { $0 + $1.tokenCount }
         let lower = frames > 0 ? "lower --max-frames, --fps or --max-pixels" : "lower --max-pixels"
         throw BatonError.invalidArgument(
-            "\(frames) video frames and \(images) images give \(visual) visual tokens: the prompt of \(promptTokens) "
-            + "tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) \(source); "
-            + lower)
+            "\(frames) video frames and \(images) images give \(visual) visual tokens: the prompt of "
+            + "\(promptTokens.count) tokens + \(maxTokens) new tokens reaches M-RoPE position \(positionsUsed), beyond "
+            + "the model's max_position_embeddings (\(limit)) \(source); " + lower)
     }
 }
 

@@ -33,6 +33,9 @@ public struct BatonSettings: Sendable, Equatable {
     public var kernelDefines: [String] = []
     /// `BATON_KERNEL_VERBOSE`: ptxas register/spill report and NVRTC logs on stderr (default off).
     public var kernelVerbose = false
+    /// `BATON_PROFILE`: on a GPU, time every kernel launch and GEMM with events; benchmarks print
+    /// the device time per launch name after each case (default off).
+    public var profile = false
     /// `BATON_MLP_ROW_BLOCK`: rows per MLP call in a layer (bounds the MLP's temporaries).
     public var mlpRowBlock = 4096
     /// `BATON_PYTHON`: the Python interpreter of `bench prefill --baseline torch`.
@@ -72,6 +75,7 @@ public struct BatonSettings: Sendable, Equatable {
         fuseGateUp = try flag("BATON_FUSE_GATE_UP", default: fuseGateUp)
         gemmAutotune = try flag("BATON_GEMM_AUTOTUNE", default: gemmAutotune)
         kernelVerbose = try flag("BATON_KERNEL_VERBOSE", default: kernelVerbose)
+        profile = try flag("BATON_PROFILE", default: profile)
         kernelDefines = value("BATON_KERNEL_DEFINES")?.split(separator: " ").map(String.init) ?? []
         if let text = value("BATON_MLP_ROW_BLOCK") {
             guard let rows = Int(text), rows >= 1 else {
@@ -106,7 +110,7 @@ public struct BatonSettings: Sendable, Equatable {
     /// Every variable these settings read.
     public static let variableNames = [
         "BATON_ATTENTION", "BATON_FUSE_QKV", "BATON_FUSE_GATE_UP", "BATON_GEMM_AUTOTUNE", "BATON_KERNEL_DEFINES",
-        "BATON_KERNEL_VERBOSE", "BATON_MLP_ROW_BLOCK", "BATON_PYTHON", "BATON_DEFAULT_MODEL", "BATON_BLAS",
+        "BATON_KERNEL_VERBOSE", "BATON_PROFILE", "BATON_MLP_ROW_BLOCK", "BATON_PYTHON", "BATON_DEFAULT_MODEL", "BATON_BLAS",
     ]
 }
 

@@ -105,12 +105,15 @@ public enum QwenPatchifier {
         var grouped = frames
         while grouped.count % tp != 0 { grouped.append(grouped[grouped.count - 1]) }
         let grid = VisualGrid(t: grouped.count / tp, h: height / p, w: width / p)
-        let table = normalisationTable(config)
-        let rowSize = config.rowSize
+        let table = normalisationTable(config).flatMap { $0 }  // channel c's 256 values at 256 c
+        let rowSize = config.rowSize, unitRows = grid.h * grid.w
+        let framePixels = grouped.map(\.pixels)
         var values = [Float](repeating: 0, count: grid.patchCount * rowSize)
-        values.withUnsafeMutableBufferPointer { out in
-            var row = 0
-            for t in 0..<grid.t {
+        values.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let out = buffer.baseAddress!
+            // Temporal units write disjoint rows: one worker each (a 64-frame 720p video is 720 MB of rows).
+            DispatchQueue.concurrentPerform(iterations: grid.t) { t in
+                var row = t * unitRows
                 for bh in 0..<(grid.h / m) {
                     for bw in 0..<(grid.w / m) {
                         for dy in 0..<m {
@@ -118,13 +121,12 @@ public enum QwenPatchifier {
                                 var o = row * rowSize
                                 let y0 = (bh * m + dy) * p, x0 = (bw * m + dx) * p
                                 for c in 0..<3 {
-                                    let lookup = table[c]
                                     for tt in 0..<tp {
-                                        grouped[t * tp + tt].pixels.withUnsafeBufferPointer { pixels in
+                                        framePixels[t * tp + tt].withUnsafeBufferPointer { pixels in
                                             for py in 0..<p {
                                                 var i = ((y0 + py) * width + x0) * 3 + c
                                                 for _ in 0..<p {
-                                                    out[o] = lookup[Int(pixels[i])]
+                                                    out[o] = table[256 * c + Int(pixels[i])]
                                                     o += 1
                                                     i += 3
                                                 }

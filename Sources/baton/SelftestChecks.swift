@@ -146,25 +146,26 @@ final class OpChecks {
     func checkMatmul() {
         for (M, K, N, wType, bias) in [(1, 64, 32, DType.bf16, false), (37, 96, 130, .f32, true), (256, 512, 384, .bf16, true),
                                        (5, 2048, 4096, .bf16, false)] {
+            // A bias of the weight's type: bf16 rides in cuBLASLt's epilogue, f32 takes the bias kernel.
             let label = "M \(M) K \(K) N \(N) W \(wType)\(bias ? " +bias" : "")"
             check("matmul", label) {
                 let (x, tx) = try input(Shape([M, K]))
                 let (w, tw) = try input(Shape([N, K]), wType, scale: 0.1)
-                let b = bias ? try input(Shape([N]), .f32) : nil
+                let b = bias ? try input(Shape([N]), wType) : nil
                 let y = try backend.floats(try backend.matmul(tx, weight: tw, bias: b?.1))
                 let wUsed = Reference.rounded(w, .bf16)  // the GEMM runs in bf16
                 record("matmul", label, Reference.relativeError(y, Reference.matmul(x: x, w: wUsed, bias: b?.0, M: M, K: K, N: N)),
                        Self.bf16Tolerance)
             }
         }
-        // The residual is cuBLASLt's C (beta 1); the larger shapes go through autotuning.
+        // The residual is cuBLASLt's C (beta 1), a bf16 bias its epilogue; the larger shapes go through autotuning.
         for (M, K, N, bias) in [(3, 64, 32, false), (37, 96, 130, true), (300, 512, 384, false), (1024, 1024, 768, false)] {
             let label = "M \(M) K \(K) N \(N)\(bias ? " +bias" : "") +residual"
             check("matmulAdd", label) {
                 let (x, tx) = try input(Shape([M, K]))
                 let (w, tw) = try input(Shape([N, K]), .bf16, scale: 0.1)
                 let (r, tr) = try input(Shape([M, N]))
-                let b = bias ? try input(Shape([N]), .f32) : nil
+                let b = bias ? try input(Shape([N])) : nil
                 let y = try backend.floats(try backend.matmulAdd(tx, weight: tw, bias: b?.1, residual: tr))
                 let product = Reference.matmul(x: x, w: w, bias: b?.0, M: M, K: K, N: N)
                 record("matmulAdd", label, Reference.relativeError(y, zip(product, r).map { $0 + Double($1) }), Self.bf16Tolerance)

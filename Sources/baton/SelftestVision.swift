@@ -29,7 +29,8 @@ extension OpChecks {
             }
         }
         // Windows of Qwen2.5-VL (64, 48, 16 patches; empty segments repeat an offset), whole frames
-        // longer than a block, and segments that straddle the kernel's 64-row blocks.
+        // longer than a block, and segments that straddle the kernel's blocks: 64-row blocks, and
+        // 128-row ones where the mean segment is 256 rows or more ([700, 700], [300, 600], [1000, 24]).
         let cases: [(lengths: [Int], H: Int, d: Int)] = [
             ([64, 64, 48, 16, 0, 64, 32, 4], 4, 80),
             ([700, 700], 2, 80),
@@ -37,6 +38,8 @@ extension OpChecks {
             ([33, 31, 130], 2, 32),
             ([200, 57], 2, 64),
             ([90, 70], 2, 128),
+            ([300, 600], 2, 128),
+            ([1000, 24], 1, 16),
         ]
         for (lengths, H, d) in cases {
             let label = "\(lengths.count) segments of \(lengths.prefix(4).map(String.init).joined(separator: ","))"

@@ -71,8 +71,7 @@ extension Generate {
                                                      counts: sources.map(\.tokenCount), tokenizer: preflight.tokenizer,
                                                      config: config)
         try VisualPromptEncoding.checkContext(
-            promptTokens: prompt.count, maxTokens: maxTokens, limit: config.text.maxPositionEmbeddings,
-            sources: sources, where: "in " + preflight.directory.appendingPathComponent("config.json").path)
+            promptTokens: prompt, items: sources.map(\.item), maxTokens: maxTokens, config: config, sources: sources, where: "in " + preflight.directory.appendingPathComponent("config.json").path)
         let inputs = try sources.map { try $0.preprocess() }
         let preprocessSeconds = MonotonicClock.now() - start
         let engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: device,

@@ -213,15 +213,18 @@ private func measure(_ source: VideoCaseSource, model: Qwen2VLModel, options: Vi
     row.visual_tokens = grid.tokenCount
     let tokens = videoPromptIds(config: model.config, padCount: grid.tokenCount)
     row.prompt_tokens = tokens.count
+    let item = VisualItem(kind: .video, grid: VisionGrid(t: grid.t, h: grid.h, w: grid.w),
+                          secondsPerGrid: source.plan?.secondPerGridT ?? 1)
+    // M-RoPE: the limit is on the highest position (the first new token's), not on the token count.
     let limit = model.config.text.maxPositionEmbeddings
-    guard tokens.count <= limit else {
-        throw BatonError.invalidArgument("\(tokens.count) prompt tokens exceed the model's \(limit) positions")
+    let positions = try tokens.count + model.config.ropePositions(tokens: tokens, items: [item]).ropeDelta
+    guard positions <= limit else {
+        throw BatonError.invalidArgument("\(tokens.count) prompt tokens reach M-RoPE position \(positions), beyond the "
+                                         + "model's \(limit) positions")
     }
     let backend = model.backend
     let cuda = backend as? CUDABackend
     let random = source.plan == nil ? source.randomFrames() : nil
-    let item = VisualItem(kind: .video, grid: VisionGrid(t: grid.t, h: grid.h, w: grid.w),
-                          secondsPerGrid: source.plan?.secondPerGridT ?? 1)
     var parts: [(total: Double, preprocess: Double, vision: Double, prefill: Double)] = []
     cuda?.allocator.resetPeak()
     for run in 0..<(options.warmups + options.runs) {
@@ -231,14 +234,24 @@ private func measure(_ source: VideoCaseSource, model: Qwen2VLModel, options: Vi
         let visualRows = try model.visualEmbeddings([VisualInput(item: item, pixels: backend.upload(pixels))])
         try backend.synchronize()
         let encoded = MonotonicClock.now()
+        // BATON_PROFILE=1: each stage's device time per launch, printed for the last run (the
+        // report's synchronisation and bookkeeping fall outside the timed stages).
+        let label = "\(source.frames) frames \(source.resolution.name)"
+        let visionProfile = try cuda?.profileReport(title: label + ", vision tower")
+        let prefillStart = MonotonicClock.now()
         let cache = model.language.makeCache(backend: backend)
         let (hidden, _) = try model.prefill(tokens: tokens, items: [item], visualRows: visualRows,
                                             strategy: Dense(headDim: model.config.text.headDim), cache: cache)
         let logits = try backend.floats(model.language.logits(hidden.rows(tokens.count - 1..<tokens.count)))
         _ = logits.indices.max { logits[$0] < logits[$1] }
         let end = MonotonicClock.now()
+        let prefillProfile = try cuda?.profileReport(title: label + ", LM prefill")
         if run >= options.warmups {
-            parts.append((end - start, preprocessed - start, encoded - preprocessed, end - encoded))
+            let prefill = end - prefillStart
+            parts.append((encoded - start + prefill, preprocessed - start, encoded - preprocessed, prefill))
+        }
+        if run == options.warmups + options.runs - 1, let visionProfile, let prefillProfile {
+            standardError(visionProfile + "\n\n" + prefillProfile + "\n\n")
         }
     }
     let sorted = parts.sorted { $0.total < $1.total }
@@ -248,16 +261,19 @@ private func measure(_ source: VideoCaseSource, model: Qwen2VLModel, options: Vi
     row.peak_device_bytes = cuda?.allocator.statistics.peakBytesInUse
 }
 
-/// The markdown table of `baton bench video`, with the speedup over the PyTorch rows
-/// (`torch-sdpa`) of the same frames and resolution.
+/// The markdown table of `baton bench video`, with the speedups over the PyTorch rows
+/// (`torch-sdpa`) of the same frames and resolution. PyTorch's rows start from random pixel rows
+/// (no decoding or preprocessing), so the speedups compare like with like: vision tower + LM
+/// prefill, and the vision tower alone. TTFT includes Baton's decoding and preprocessing.
 public func videoTable(_ rows: [VideoMeasurement]) -> String {
     var lines = ["| method | device | frames | resolution | resized | visual tokens | TTFT s | decode+preprocess s | "
-                 + "vision tower s | LM prefill s | speedup vs PyTorch | peak device GiB |",
-                 "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                 + "vision tower s | LM prefill s | speedup vs PyTorch (vision + prefill) | vision speedup | "
+                 + "peak device GiB |",
+                 "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows {
         let head = "| \(r.method) | \(r.device) | \(r.frames) | \(r.resolution) | \(r.resized) | \(r.visual_tokens) |"
         if let reason = r.skipped {
-            lines.append(head + " not run: \(reason) | | | | | |")
+            lines.append(head + " not run: \(reason) | | | | | | |")
             continue
         }
         let torch = rows.first {
@@ -265,12 +281,14 @@ public func videoTable(_ rows: [VideoMeasurement]) -> String {
                 && $0.skipped == nil
         }
         let isTorch = r.method == TorchBaseline.method
-        let speedup = isTorch ? "" : torch.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
+        func ratio(_ part: (VideoMeasurement) -> Double) -> String {
+            isTorch ? "" : torch.map { String(format: "%.2fx", part($0) / part(r)) } ?? "n/a"
+        }
         let peak = r.peak_device_bytes.map { String(format: "%.1f", Double($0) / 1_073_741_824) } ?? "n/a"
-        // PyTorch rows start from random pixel rows: no decoding or preprocessing to time.
         let preprocess = isTorch ? "n/a" : String(format: "%.3f", r.preprocess_s)
-        lines.append(head + String(format: " %.3f | %@ | %.3f | %.3f | %@ | %@ |", r.median_s, preprocess,
-                                   r.vision_s, r.prefill_s, speedup, peak))
+        lines.append(head + String(format: " %.3f | %@ | %.3f | %.3f | %@ | %@ | %@ |", r.median_s, preprocess,
+                                   r.vision_s, r.prefill_s, ratio { $0.vision_s + $0.prefill_s }, ratio(\.vision_s),
+                                   peak))
     }
     return lines.joined(separator: "\n")
 }
