@@ -31,12 +31,50 @@ struct VisionAttention {
 
 /// SwiGLU with biases: `down(silu(gate(x)) * up(x))`.
 struct VisionMLP {
-    let gateProj, upProj, downProj: Linear
+    /// gate and up apart (the CPU reference), or one weight `[gate; up]` read by `siluMultiplyHalves`.
+    enum Projections {
+        case apart(gate: Linear, up: Linear)
+        case fused(gateUp: Linear)
+    }
+
+    let projections: Projections
+    let downProj: Linear
 
     /// residual `[N, C]` act += mlp(x), in place.
     func callAsFunction(_ x: Tensor, accumulatingInto residual: Tensor, _ backend: any Backend) throws {
-        let activated = try backend.siluMultiply(gate: gateProj(x, backend), up: upProj(x, backend))
+        let activated = switch projections {
+        case .apart(let gate, let up): try backend.siluMultiply(gate: gate(x, backend), up: up(x, backend))
+        case .fused(let gateUp): try backend.siluMultiplyHalves(gateUp(x, backend))
+        }
         try backend.matmulAccumulate(activated, weight: downProj.weight, bias: downProj.bias, into: residual)
+    }
+
+    /// Multiple the fused intermediate width is padded to.
+    static let paddedWidthMultiple = 64
+
+    /// On a device: gate and up `[F, C]` as one `[2F', C]` weight and down `[C, F]` as `[C, F']`,
+    /// F' = F rounded up to 64, the added rows, biases and columns zero. Qwen2.5-VL's F = 3420 makes
+    /// rows of 6,840 bytes, not a multiple of 16, and cuBLASLt then ran the MLP's GEMMs at 200-260
+    /// TFLOP/s against 750 for the aligned q/k/v ones (BATON_PROFILE=1 on an H200). Exact: a zero gate
+    /// row gives silu(0) = 0, so the padded activations are 0 and meet zero columns of down.
+    static func fusedAndPadded(gate: Linear, up: Linear, down: Linear, backend: any Backend) throws -> VisionMLP {
+        let (width, columns) = (gate.weight.shape.rows, gate.weight.shape[1])
+        let padded = (width + paddedWidthMultiple - 1) / paddedWidthMultiple * paddedWidthMultiple
+        let dtype = backend.activationDType
+        let weight = try backend.zeros(Shape([2 * padded, columns]), dtype: dtype)
+        let bias = try backend.zeros(Shape([2 * padded]), dtype: dtype)
+        for (index, part) in [gate, up].enumerated() {
+            let rows = index * padded..<index * padded + width
+            try backend.copy(backend.cast(part.weight, to: dtype), into: weight.rows(rows))
+            if let partBias = part.bias { try backend.copy(backend.cast(partBias, to: dtype), into: bias.rows(rows)) }
+        }
+        var downWeight = down.weight
+        if padded > width {
+            let zeroColumns = try backend.zeros(Shape([down.weight.shape.rows, padded - width]), dtype: dtype)
+            downWeight = try backend.concatColumns([backend.cast(down.weight, to: dtype), zeroColumns])
+        }
+        return VisionMLP(projections: .fused(gateUp: Linear(weight: weight, bias: bias)),
+                         downProj: Linear(weight: downWeight, bias: down.bias))
     }
 }
 
@@ -102,8 +140,17 @@ public final class Qwen2VisionTower: @unchecked Sendable {
         }
         func norm(_ name: String) -> RMSNorm { RMSNorm(weight: loaded[prefix + name + ".weight"]!, epsilon: 1e-6) }
         let (c, d) = (config.hiddenSize, config.headDim)
+        // On a device gate/up are fused and padded (BATON_FUSE_GATE_UP=0 keeps them apart, as on the CPU).
+        func mlp(_ i: Int) throws -> VisionMLP {
+            let (gate, up) = (linear("blocks.\(i).mlp.gate_proj"), linear("blocks.\(i).mlp.up_proj"))
+            let down = linear("blocks.\(i).mlp.down_proj")
+            guard ProjectionFusion.gateUp.applies(on: backend) else {
+                return VisionMLP(projections: .apart(gate: gate, up: up), downProj: down)
+            }
+            return try VisionMLP.fusedAndPadded(gate: gate, up: up, down: down, backend: backend)
+        }
         patchEmbed = loaded[prefix + "patch_embed.proj.weight"]!.reshaped(c, config.patchInputSize)
-        blocks = (0..<config.depth).map { i in
+        blocks = try (0..<config.depth).map { i in
             let qkv = linear("blocks.\(i).attn.qkv")
             func third(_ k: Int) -> Linear {
                 Linear(weight: qkv.weight.rows(k * c..<(k + 1) * c), bias: qkv.bias!.rows(k * c..<(k + 1) * c))
@@ -112,8 +159,7 @@ public final class Qwen2VisionTower: @unchecked Sendable {
                 norm1: norm("blocks.\(i).norm1"), norm2: norm("blocks.\(i).norm2"),
                 attn: VisionAttention(query: third(0), key: third(1), value: third(2),
                                       proj: linear("blocks.\(i).attn.proj"), heads: config.numHeads, headDim: d),
-                mlp: VisionMLP(gateProj: linear("blocks.\(i).mlp.gate_proj"), upProj: linear("blocks.\(i).mlp.up_proj"),
-                               downProj: linear("blocks.\(i).mlp.down_proj")))
+                mlp: try mlp(i))
         }
         merger = PatchMerger(lnQ: norm("merger.ln_q"), fc1: linear("merger.mlp.0"), fc2: linear("merger.mlp.2"))
         let quarter = d / 4
