@@ -38,8 +38,9 @@ extension Engine {
     /// - `.onePerGPU`: rank i runs on cuda:(this engine's ordinal + i) with its own weights (rank 0
     ///   uses this engine's model), one thread per GPU, over NCCL (`NCCLCommunicator.group`).
     ///
-    /// `timer`, when given, records rank 0's parts (benchmark breakdowns).
-    public func run(_ request: ParallelRequest, timer: PartTimer? = nil,
+    /// `timer`, when given, records rank 0's parts (benchmark breakdowns); `rankTimers` records
+    /// every rank's, each on its rank's backend.
+    public func run(_ request: ParallelRequest, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
                     onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
         let request = prepared(request)
         if request.visuals != nil, request.method != .dense || request.ranks != 1 {
@@ -51,7 +52,8 @@ extension Engine {
                 throw BatonError.invalidArgument("ranks on separate GPUs (--gpus) need a CUDA engine; this engine runs on the CPU")
             }
             let model = self.model
-            return try BatonEngine.generateParallel(request, model: { _ in model }, timer: timer, onToken: onToken)
+            return try BatonEngine.generateParallel(request, model: { _ in model }, timer: timer, rankTimers: rankTimers,
+                                                    onToken: onToken)
         }
         // One rank exchanges nothing, so it runs on this engine's device whatever the placement.
         switch request.ranks == 1 ? .sharedDevice : request.placement {
@@ -60,12 +62,12 @@ extension Engine {
             let communicators = try LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout,
                                                             backends: models.map(\.backend))
             return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators,
-                                                    timer: timer, onToken: onToken)
+                                                    timer: timer, rankTimers: rankTimers, onToken: onToken)
         case .onePerGPU:
             let models = try gpuRankModels(request.ranks)
             let communicators = try ncclGroup(models, timeout: request.communicationTimeout)
             return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators,
-                                                    timer: timer, onToken: onToken)
+                                                    timer: timer, rankTimers: rankTimers, onToken: onToken)
         }
     }
 

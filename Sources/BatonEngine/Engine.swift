@@ -107,7 +107,7 @@ public final class Engine: @unchecked Sendable {
 
     /// Generates from `promptIds` with exact dense attention on this engine's device: a
     /// world-size-1 dense plan through the same worker loop as every other method
-    /// (`run(_:timer:onToken:)`), calling `onToken` for every new id as soon as it is chosen.
+    /// (`run(_:timer:rankTimers:onToken:)`), calling `onToken` for every new id as soon as it is chosen.
     /// `ignoringModelStopIds` stops only on the request's own ids (reference comparisons).
     /// `timer` adds up the time of each part of the forward passes (benchmark breakdowns).
     public func generate(promptIds: [Int32], options: GenerationOptions, ignoringModelStopIds: Bool = false,

@@ -54,12 +54,14 @@ public enum RankPlacement: String, Sendable, Equatable {
 ///   - communicators: one per rank (e.g. NCCL, one GPU per thread); default a new
 ///     `LocalCommunicator` group with `request.communicationTimeout`.
 ///   - timer: records rank 0's parts (one timer serves one rank).
+///   - rankTimers: records every rank's parts, each on its rank's backend (rank 0 then uses its
+///     timer from there, not `timer`).
 ///   - onToken: called on the owner's thread with each new token as it is chosen.
 /// Generation stops on `request.generation.stopIds` only (the caller adds the model's EOS ids).
 public func generateParallel(
     _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
-    communicators: [any Communicator]? = nil, timer: PartTimer? = nil,
+    communicators: [any Communicator]? = nil, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
     onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     var options = request.plan
@@ -73,7 +75,8 @@ public func generateParallel(
     }
     let results = try runRanks(on: group) { (rank: Int, communicator: any Communicator) throws -> GenerationResult in
         try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
-                      generation: generation, visuals: request.visuals, timer: rank == 0 ? timer : nil, onToken: onToken)
+                      generation: generation, visuals: request.visuals, timer: rank == 0 ? timer : nil, rankTimers: rankTimers,
+                      onToken: onToken)
     }
     return results[plan.owner]
 }
@@ -107,10 +110,12 @@ public func generateParallelRank(
 private func runWorker(plan: Plan, rank: Int, communicator: any Communicator,
                        model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
                        generation: GenerationOptions, visuals: VisualPrefill? = nil, streamingRank: Int? = nil,
-                       timer: PartTimer? = nil, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
+                       timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
+                       onToken: ((Int32) -> Void)?) throws -> GenerationResult {
     let heads = try retainingHeads.map { try $0(rank) }
-    let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: try model(rank),
-                                    retainingHeads: heads, timer: timer)
+    let rankModel = try model(rank)
+    let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: rankModel, retainingHeads: heads,
+                                    timer: rankTimers?.timer(rank: rank, backend: rankModel.backend) ?? timer)
     worker.visuals = visuals
     return try worker.generate(generation, onToken: rank == (streamingRank ?? plan.owner) ? onToken : nil)
 }

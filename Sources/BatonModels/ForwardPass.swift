@@ -32,8 +32,9 @@ public struct ForwardPass {
     /// Rows of this pass (the last dimension of `positions`).
     public var rowCount: Int { positions.shape[positions.shape.rank - 1] }
 
-    /// Runs `body` as `part` of the timer's breakdown (or just runs it without a timer).
-    func timed<T>(_ part: PartTimer.Part, _ body: () throws -> T) throws -> T {
-        try BatonTensor.timed(timer, part, body)
+    /// Runs `body` as `part` of the timer's breakdown, also per `layer` if given (or just runs it
+    /// without a timer).
+    func timed<T>(_ part: PartTimer.Part, layer: Int? = nil, _ body: () throws -> T) throws -> T {
+        try BatonTensor.timed(timer, part, layer: layer, body)
     }
 }

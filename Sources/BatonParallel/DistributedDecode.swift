@@ -16,7 +16,8 @@ public struct DistributedDecode {
     /// input: the new rows' q `[Q, H, d]`, k/v `[Q, Hkv, d]` -> out `[Q, H, d]`.
     public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         let part = try partial(input, cache: cache, backend: backend)
-        return try LSEMerge.gatherAsync(part, communicator: communicator).merged(backend: backend).out
+        let gather = try input.timed(.communication) { try LSEMerge.gatherAsync(part, communicator: communicator) }
+        return try gather.merged(timing: input, backend: backend).out
     }
 
     /// This rank's share: the owner appends the new KV, then attends over its cache.
@@ -25,7 +26,8 @@ public struct DistributedDecode {
             try cache.append(layer: input.layer, key: input.key, value: input.value)
         }
         let (key, value) = try cache.keysAndValues(layer: input.layer)
-        return try backend.attention(query: input.query, key: key, value: value,
-                                     mask: rank == owner ? .causal : .full, scale: scale)
+        return try input.timed(.attentionCompute) {
+            try backend.attention(query: input.query, key: key, value: value, mask: rank == owner ? .causal : .full, scale: scale)
+        }
     }
 }

@@ -22,10 +22,11 @@ struct GatheredAttention {
     let out: CommHandle<[Tensor]>
     let logSumExp: CommHandle<[Tensor]>
 
-    /// Waits and merges the `W` parts in rank order.
-    func merged(backend: any Backend) throws -> AttentionOutput {
-        let outs = try out.wait(), lses = try logSumExp.wait()
+    /// Waits and merges the `W` parts in rank order; in a measured pass of `input`'s layer the
+    /// wait counts as communication and the merge as attention compute.
+    func merged(timing input: AttentionInput, backend: any Backend) throws -> AttentionOutput {
+        let (outs, lses) = try input.timed(.communication) { (try out.wait(), try logSumExp.wait()) }
         let parts = zip(outs, lses).map { AttentionOutput(out: $0, logSumExp: $1) }
-        return try LSEMerge.merge(parts, backend: backend)
+        return try input.timed(.attentionCompute) { try LSEMerge.merge(parts, backend: backend) }
     }
 }

@@ -11,13 +11,24 @@ public struct AttentionInput: @unchecked Sendable {
     /// The projections before RoPE, which APB's retaining heads read. Strategies that do not
     /// need them ignore them.
     public let preRotary: PreRotaryProjections?
+    /// The pass's part timer when the pass is measured (benchmark breakdowns), nil otherwise:
+    /// the strategy times its kernels, selection and communication with it (`timed`).
+    public let timer: PartTimer?
 
-    public init(layer: Int, query: Tensor, key: Tensor, value: Tensor, preRotary: PreRotaryProjections? = nil) {
+    public init(layer: Int, query: Tensor, key: Tensor, value: Tensor, preRotary: PreRotaryProjections? = nil,
+                timer: PartTimer? = nil) {
         self.layer = layer
         self.query = query
         self.key = key
         self.value = value
         self.preRotary = preRotary
+        self.timer = timer
+    }
+
+    /// Runs `body` as `part` of this layer's attention when the pass is measured; otherwise just
+    /// runs it, without synchronising.
+    public func timed<T>(_ part: PartTimer.Part, _ body: () throws -> T) throws -> T {
+        try BatonTensor.timed(timer, part, layer: layer, body)
     }
 }
 

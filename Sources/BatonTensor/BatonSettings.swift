@@ -45,6 +45,9 @@ public struct BatonSettings: Sendable, Equatable {
     /// `BATON_BLAS`: `builtin` or a CBLAS library path for the CPU backend; nil: the first of
     /// Debian's BLAS packages found (read by the CPU backend's BLAS loader).
     public var blas: String?
+    /// `BATON_TIMING_LAYERS`: `bench prefill` also prints each case's attention parts per layer and
+    /// rank on standard error (default off).
+    public var timingLayers = false
 
     /// The defaults.
     public init() {}
@@ -86,6 +89,7 @@ public struct BatonSettings: Sendable, Equatable {
         python = value("BATON_PYTHON") ?? python
         defaultModelDirectory = value("BATON_DEFAULT_MODEL")
         blas = value("BATON_BLAS")
+        timingLayers = try flag("BATON_TIMING_LAYERS", default: timingLayers)
     }
 
     /// This process's settings, parsed once on first use.
@@ -110,7 +114,8 @@ public struct BatonSettings: Sendable, Equatable {
     /// Every variable these settings read.
     public static let variableNames = [
         "BATON_ATTENTION", "BATON_FUSE_QKV", "BATON_FUSE_GATE_UP", "BATON_GEMM_AUTOTUNE", "BATON_KERNEL_DEFINES",
-        "BATON_KERNEL_VERBOSE", "BATON_PROFILE", "BATON_MLP_ROW_BLOCK", "BATON_PYTHON", "BATON_DEFAULT_MODEL", "BATON_BLAS",
+        "BATON_KERNEL_VERBOSE", "BATON_PROFILE", "BATON_MLP_ROW_BLOCK", "BATON_PYTHON", "BATON_DEFAULT_MODEL",
+        "BATON_BLAS", "BATON_TIMING_LAYERS",
     ]
 }
 

@@ -15,7 +15,11 @@ extension Bench {
     struct Prefill: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Time prefill (context + query + first token) of a random-weight model of a real architecture.",
-            discussion: "Writes prefill.json and prefill.md into --out (default: bench/out under the current folder).")
+            discussion: "Writes prefill.json and prefill.md into --out (default: bench/out under the current folder): "
+                + "the times of each case, then from one more run measured part by part, the parts of dense "
+                + "(breakdown_s) and of every rank of every case (ranks_breakdown_s), whose attention is split "
+                + "into compute, selection and communication (which includes waiting for the other ranks). "
+                + "BATON_TIMING_LAYERS=1 also prints the attention parts per layer and rank on standard error.")
 
         @Option(help: "Architecture preset with random weights (llama-3.1-8b, qwen2.5-14b, ..., tiny-llama).")
         var preset: String = "llama-3.1-8b"

@@ -17,6 +17,7 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(defaults.python, "python3")
         XCTAssertNil(defaults.defaultModelDirectory)
         XCTAssertNil(defaults.blas)
+        XCTAssertFalse(defaults.timingLayers)
     }
 
     func testEveryVariableIsRead() throws {
@@ -24,6 +25,7 @@ final class SettingsTests: XCTestCase {
             "BATON_ATTENTION": "Flash", "BATON_FUSE_QKV": "0", "BATON_FUSE_GATE_UP": "off", "BATON_GEMM_AUTOTUNE": "1",
             "BATON_KERNEL_DEFINES": "HOPPER_EARLY_RESCALE=1  OTHER", "BATON_KERNEL_VERBOSE": "yes", "BATON_MLP_ROW_BLOCK": "16384",
             "BATON_PYTHON": "/opt/venv/bin/python", "BATON_DEFAULT_MODEL": "/models/smol", "BATON_BLAS": "builtin",
+            "BATON_TIMING_LAYERS": "1",
         ])
         XCTAssertEqual(settings.attention, .flash)
         XCTAssertFalse(settings.fuseQKV)
@@ -35,6 +37,7 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(settings.python, "/opt/venv/bin/python")
         XCTAssertEqual(settings.defaultModelDirectory, "/models/smol")
         XCTAssertEqual(settings.blas, "builtin")
+        XCTAssertTrue(settings.timingLayers)
     }
 
     func testBadValuesAreOneErrorNamingTheVariable() {

@@ -30,6 +30,11 @@ public struct PrefillMeasurement: Codable, Sendable {
     /// Seconds per part (projections, attention, mlp, head) of one extra run measured part by
     /// part (single-rank dense only); their sum exceeds the median by the synchronisations.
     public var breakdown_s: [String: Double]?
+    /// Seconds per part on each rank (index = rank) of one extra run measured part by part on every
+    /// rank, every method: the four parts of `breakdown_s` plus those inside attention
+    /// (attention_compute, selection, communication; `PartTimer.Part`). nil for a rank not run by
+    /// this process (never in `bench prefill`, whose ranks are all threads of one process).
+    public var ranks_breakdown_s: [[String: Double]?]? = nil
     /// Peak bytes rank 0's CUDA allocator held during the case, weights included (GPU runs only;
     /// ranks sharing the device have allocators of their own, not counted here).
     public var peak_device_bytes: Int?
@@ -144,19 +149,21 @@ private func measure(_ item: PrefillCase, engine: Engine, options: PrefillBenchm
         if run >= options.warmups { times.append(seconds) }
         onRun()
     }
-    var breakdown: [String: Double]?
-    if item.method == .dense {
-        let timer = PartTimer(backend: engine.backend)
-        _ = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
-                                 timer: timer)
-        breakdown = Dictionary(uniqueKeysWithValues: timer.seconds.map { ($0.key.rawValue, $0.value) })
-    }
+    // One more run, measured part by part on every rank, outside the timed runs (its
+    // synchronisations slow it down).
+    let timers = RankTimers()
+    _ = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
+                             placement: onePerGPU ? .onePerGPU : .sharedDevice, rankTimers: timers)
+    let rankTimers = timers.byRank(count: item.ranks)
+    let breakdown = item.method == .dense ? rankTimers[0]?.secondsByName(PartTimer.Part.wholePass) : nil
+    if BatonSettings.current.timingLayers { standardError(layerBreakdownTable(item, timers: rankTimers)) }
     let sorted = times.sorted()
     let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     return PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: deviceLabel(item, options: options, onePerGPU: onePerGPU, engine: engine),
                               tokens: total, queryTokens: options.queryTokens, runs: times,
                               median_s: median, min_s: sorted.first!, max_s: sorted.last!,
                               tokens_per_s: Double(total) / median, breakdown_s: breakdown,
+                              ranks_breakdown_s: rankTimers.map { $0?.secondsByName() },
                               peak_device_bytes: cudaBackend?.allocator.statistics.peakBytesInUse)
 }
 
@@ -183,13 +190,13 @@ private func deviceLabel(_ item: PrefillCase, options: PrefillBenchmarkOptions, 
     return sharedDevice ? "\(named) shared by \(item.ranks) ranks" : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : named
 }
 
-/// Seconds to the first generated token for one case; `timer` records rank 0's parts.
+/// Seconds to the first generated token for one case; `rankTimers` records every rank's parts.
 func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query: [Int32], plan: PlanOptions,
-                      placement: RankPlacement = .sharedDevice, timer: PartTimer? = nil) throws -> Double {
+                      placement: RankPlacement = .sharedDevice, rankTimers: RankTimers? = nil) throws -> Double {
     var request = ParallelRequest(context: context, query: query, method: item.method, ranks: item.ranks, plan: plan,
                                   generation: GenerationOptions(maxTokens: 1))
     request.placement = placement
-    return try engine.run(request, timer: timer).prefillSeconds
+    return try engine.run(request, rankTimers: rankTimers).prefillSeconds
 }
 
 /// The device column of a row whose ranks run one per GPU over NCCL.
@@ -221,12 +228,13 @@ public func prefillTable(_ results: [PrefillMeasurement]) -> String {
     let broken = results.filter { $0.breakdown_s != nil }
     if !broken.isEmpty {
         lines += ["", "Breakdown of one run measured part by part (seconds; synchronised after every part):", "",
-                  "| method | tokens | " + PartTimer.Part.allCases.map(\.rawValue).joined(separator: " | ") + " |",
-                  "| --- | ---: |" + String(repeating: " ---: |", count: PartTimer.Part.allCases.count)]
+                  "| method | tokens | " + PartTimer.Part.wholePass.map(\.rawValue).joined(separator: " | ") + " |",
+                  "| --- | ---: |" + String(repeating: " ---: |", count: PartTimer.Part.wholePass.count)]
         for r in broken {
-            let parts = PartTimer.Part.allCases.map { String(format: "%.3f", r.breakdown_s?[$0.rawValue] ?? 0) }
+            let parts = PartTimer.Part.wholePass.map { String(format: "%.3f", r.breakdown_s?[$0.rawValue] ?? 0) }
             lines.append("| \(r.method) | \(r.tokens) | " + parts.joined(separator: " | ") + " |")
         }
     }
+    lines += rankBreakdownTable(results)
     return lines.joined(separator: "\n")
 }

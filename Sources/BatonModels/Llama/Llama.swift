@@ -43,7 +43,7 @@ struct Attention {
             let input = try pass.timed(.projections) {
                 try project(norm(x, backend), keepPreRotary: pass.strategy.readsPreRotaryProjections, pass)
             }
-            out = try pass.timed(.attention) { try pass.strategy.attend(input, cache: pass.cache, backend: backend) }
+            out = try pass.timed(.attention, layer: layer) { try pass.strategy.attend(input, cache: pass.cache, backend: backend) }
         }
         return try pass.timed(.projections) {
             try backend.matmulAdd(out.reshaped(out.shape.rows, heads * headDim), weight: oProj.weight, bias: oProj.bias,
@@ -70,13 +70,13 @@ struct Attention {
             let query = try rotated(q.reshaped(tokens, heads, headDim))
             let key = try rotated(k.reshaped(tokens, kvHeads, headDim))
             return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
-                                  preRotary: keepPreRotary ? .separate(query: q, key: k, value: v) : nil)
+                                  preRotary: keepPreRotary ? .separate(query: q, key: k, value: v) : nil, timer: pass.timer)
         case .fused(let qkvProj):
             let joined = try qkvProj(normed, backend)  // [T, (H + 2 Hkv) d]
             let (query, key, value) = try backend.rotaryQKV(joined, heads: heads, kvHeads: kvHeads, positions: positions,
                                                             inverseFrequencies: inverseFrequencies)
             return AttentionInput(layer: layer, query: query, key: key, value: value,
-                                  preRotary: keepPreRotary ? .joined(joined) : nil)
+                                  preRotary: keepPreRotary ? .joined(joined) : nil, timer: pass.timer)
         }
     }
 

@@ -83,13 +83,17 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         let counts = passingCounts
         var selected = (key: input.key.rows(0..<0), value: input.value.rows(0..<0))
         if counts[rank] > 0 {
-            let scores = try scorer.smoothedScores(input, keyRows: keyRows, probeRows: layout.queryRows, backend: backend)
-            selected = try TopKSelection.select(scores: scores, candidates: candidates(of: rank), budget: plan.passingLength,
-                                                key: input.key, value: input.value, backend: backend)
+            selected = try input.timed(.selection) {
+                let scores = try scorer.smoothedScores(input, keyRows: keyRows, probeRows: layout.queryRows, backend: backend)
+                return try TopKSelection.select(scores: scores, candidates: candidates(of: rank), budget: plan.passingLength,
+                                                       key: input.key, value: input.value, backend: backend)
+            }
         }
-        let messages = try PassingMessages(key: selected.key, value: selected.value, counts: counts,
-                                           communicator: context.communicator, backend: backend)
-        let passing = try PassingBlock.assemble(try messages.entries(of: Array(0..<rank)), like: input.key, backend: backend)
+        let entries = try input.timed(.communication) {
+            try PassingMessages(key: selected.key, value: selected.value, counts: counts,
+                                communicator: context.communicator, backend: backend).entries(of: Array(0..<rank))
+        }
+        let passing = try PassingBlock.assemble(entries, like: input.key, backend: backend)
 
         if recordsPassing { lastPassing = [passing.key] }
 
@@ -97,7 +101,9 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         let key = try PassingBlock.keysBefore(passing.key, [input.key], backend: backend)
         let value = try PassingBlock.keysBefore(passing.value, [input.value], backend: backend)
         let mask = AttentionMask.anchor(anchorLength: layout.anchorRows.count, passingLength: passing.key.shape[0])
-        return try backend.attention(query: input.query, key: key, value: value, mask: mask, scale: context.scale).out
+        return try input.timed(.attentionCompute) {
+            try backend.attention(query: input.query, key: key, value: value, mask: mask, scale: context.scale).out
+        }
     }
 }
 

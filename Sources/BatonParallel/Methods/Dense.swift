@@ -35,6 +35,8 @@ public final class Dense: ParallelStrategy, ParallelMethod {
     public func attend(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         try cache.append(layer: input.layer, key: input.key, value: input.value)
         let (key, value) = try cache.keysAndValues(layer: input.layer)
-        return try backend.attention(query: input.query, key: key, value: value, mask: .causal, scale: scale).out
+        return try input.timed(.attentionCompute) {
+            try backend.attention(query: input.query, key: key, value: value, mask: .causal, scale: scale).out
+        }
     }
 }

@@ -26,6 +26,6 @@ public final class Ring: SequenceParallelMethod, ParallelMethod {
             parts.append(try backend.attention(query: input.query, key: key, value: value,
                                                mask: source == rank ? .causal : .full, scale: context.scale))
         }
-        return try LSEMerge.merge(parts, backend: backend).out
+        return try input.timed(.attentionCompute) { try LSEMerge.merge(parts, backend: backend).out }
     }
 }

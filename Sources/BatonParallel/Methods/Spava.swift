@@ -63,44 +63,57 @@ public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorde
         let anchor = layout.anchorRows, b1 = layout.blockRows[0], b2 = layout.blockRows[1]
 
         // 1-2. Score, select, send both messages.
-        let scores = try scorer.smoothedScores(input, keyRows: 0..<b2.upperBound, probeRows: layout.queryRows, backend: backend)
+        // Each message starts as soon as its selection is made, as the AllGather overlaps the rest.
+        let scores = try input.timed(.selection) {
+            try scorer.smoothedScores(input, keyRows: 0..<b2.upperBound, probeRows: layout.queryRows, backend: backend)
+        }
         var messages: [PassingMessages] = []
         for (index, chunk) in [b1, b2].enumerated() {
-            let selected = try TopKSelection.select(scores: scores, candidates: chunk, budget: plan.passingLength,
-                                                    key: input.key, value: input.value, backend: backend)
-            messages.append(try PassingMessages(key: selected.key, value: selected.value, counts: passingCounts(chunk: index),
-                                                communicator: comm, backend: backend))
+            let selected = try input.timed(.selection) {
+                try TopKSelection.select(scores: scores, candidates: chunk, budget: plan.passingLength,
+                                         key: input.key, value: input.value, backend: backend)
+            }
+            messages.append(try input.timed(.communication) {
+                try PassingMessages(key: selected.key, value: selected.value, counts: passingCounts(chunk: index),
+                                    communicator: comm, backend: backend)
+            })
         }
 
         // 3. Query partial over the cached rows (anchor shard, B1, B2, + query on the owner).
         let (cachedKey, cachedValue) = try cache.keysAndValues(layer: input.layer)
-        let queryPart = try backend.attention(query: input.query.rows(layout.queryRows), key: cachedKey, value: cachedValue,
-                                              mask: rank == plan.owner ? .causal : .full, scale: scale)
-        let queryGather = try LSEMerge.gatherAsync(queryPart, communicator: comm)
+        let queryPart = try input.timed(.attentionCompute) {
+            try backend.attention(query: input.query.rows(layout.queryRows), key: cachedKey, value: cachedValue,
+                                  mask: rank == plan.owner ? .causal : .full, scale: scale)
+        }
+        let queryGather = try input.timed(.communication) { try LSEMerge.gatherAsync(queryPart, communicator: comm) }
 
         // 4. Virtual host r.
-        let p1 = try PassingBlock.assemble(try messages[0].entries(of: Array(0..<rank)), like: input.key, backend: backend)
+        let firstPassing = try input.timed(.communication) { try messages[0].entries(of: Array(0..<rank)) }
+        let p1 = try PassingBlock.assemble(firstPassing, like: input.key, backend: backend)
         let firstRows = anchor.lowerBound..<b1.upperBound
-        let first = try backend.attention(
-            query: input.query.rows(firstRows),
-            key: try PassingBlock.keysBefore(p1.key, [input.key.rows(firstRows)], backend: backend),
-            value: try PassingBlock.keysBefore(p1.value, [input.value.rows(firstRows)], backend: backend),
-            mask: .anchor(anchorLength: anchor.count, passingLength: p1.key.shape[0]), scale: scale)
+        let firstKey = try PassingBlock.keysBefore(p1.key, [input.key.rows(firstRows)], backend: backend)
+        let firstValue = try PassingBlock.keysBefore(p1.value, [input.value.rows(firstRows)], backend: backend)
+        let first = try input.timed(.attentionCompute) {
+            try backend.attention(query: input.query.rows(firstRows), key: firstKey, value: firstValue,
+                                  mask: .anchor(anchorLength: anchor.count, passingLength: p1.key.shape[0]), scale: scale)
+        }
 
         // 5. Virtual host 2W-1-r.
         let laterB2 = Array((rank + 1)..<plan.worldSize).reversed()
-        let p2 = try PassingBlock.assemble(try messages[0].entries(of: Array(0..<plan.worldSize))
-                                               + messages[1].entries(of: Array(laterB2)), like: input.key, backend: backend)
-        let second = try backend.attention(
-            query: input.query.rows(b2),
-            key: try PassingBlock.keysBefore(p2.key, [input.key.rows(anchor), input.key.rows(b2)], backend: backend),
-            value: try PassingBlock.keysBefore(p2.value, [input.value.rows(anchor), input.value.rows(b2)], backend: backend),
-            mask: .causal, scale: scale)
+        let secondPassing = try input.timed(.communication) {
+            try messages[0].entries(of: Array(0..<plan.worldSize)) + messages[1].entries(of: Array(laterB2))
+        }
+        let p2 = try PassingBlock.assemble(secondPassing, like: input.key, backend: backend)
+        let secondKey = try PassingBlock.keysBefore(p2.key, [input.key.rows(anchor), input.key.rows(b2)], backend: backend)
+        let secondValue = try PassingBlock.keysBefore(p2.value, [input.value.rows(anchor), input.value.rows(b2)], backend: backend)
+        let second = try input.timed(.attentionCompute) {
+            try backend.attention(query: input.query.rows(b2), key: secondKey, value: secondValue, mask: .causal, scale: scale)
+        }
 
         if recordsPassing { lastPassing = [p1.key, p2.key] }
 
         // 6. Query merge.
-        let query = try queryGather.merged(backend: backend)
+        let query = try queryGather.merged(timing: input, backend: backend)
         return try backend.concatRows([first.out, second.out, query.out])
     }
 }

@@ -55,7 +55,9 @@ public final class ZigZagRing: SequenceParallelMethod, ParallelMethod {
                 secondParts.append(try attend(secondQuery, key, value, .full))
             }
         }
-        return try backend.concatRows([LSEMerge.merge(firstParts, backend: backend).out,
-                                        LSEMerge.merge(secondParts, backend: backend).out])
+        let merged = try input.timed(.attentionCompute) {
+            [try LSEMerge.merge(firstParts, backend: backend).out, try LSEMerge.merge(secondParts, backend: backend).out]
+        }
+        return try backend.concatRows(merged)
     }
 }
