@@ -137,8 +137,7 @@ public enum VisualPromptEncoding {
 extension BatonModels.VisualInput {
     /// The processor's output on `backend`, as the model takes it.
     public init(_ input: BatonVision.VisualInput, backend: any Backend) throws {
-        let grid = VisionGrid(t: input.grid.t, h: input.grid.h, w: input.grid.w)
-        let item = VisualItem(kind: input.kind == .video ? .video : .image, grid: grid,
+        let item = VisualItem(kind: input.kind == .video ? .video : .image, grid: input.grid,
                               secondsPerGrid: input.secondPerGridT ?? 1)
         self.init(item: item, pixels: try backend.upload(input.pixelValues))
     }
