@@ -40,14 +40,12 @@ func convertToFloat(_ source: UnsafeRawPointer, dtype: DType, count: Int,
     case .f32:
         destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
     case .bf16:
-        let bits = source.assumingMemoryBound(to: UInt16.self)
-        parallelChunks(count, threads: threads) { range in
-            for i in range { destination[i] = FloatBits.float(fromBF16: bits[i]) }
+        convertElements(source.assumingMemoryBound(to: UInt16.self), into: destination, count: count, threads: threads) {
+            FloatBits.float(fromBF16: $0)
         }
     case .f16:
-        let bits = source.assumingMemoryBound(to: UInt16.self)
-        parallelChunks(count, threads: threads) { range in
-            for i in range { destination[i] = FloatBits.float(fromF16: bits[i]) }
+        convertElements(source.assumingMemoryBound(to: UInt16.self), into: destination, count: count, threads: threads) {
+            FloatBits.float(fromF16: $0)
         }
     case .i32, .i64:
         preconditionFailure("convertToFloat on \(dtype); callers validate float dtypes")
@@ -61,17 +59,26 @@ func convertFromFloat(_ source: UnsafePointer<Float>, count: Int, to dtype: DTyp
     case .f32:
         destination.assumingMemoryBound(to: Float.self).update(from: source, count: count)
     case .bf16:
-        let bits = destination.assumingMemoryBound(to: UInt16.self)
-        parallelChunks(count, threads: threads) { range in
-            for i in range { bits[i] = FloatBits.bf16(fromFloat: source[i]) }
+        convertElements(source, into: destination.assumingMemoryBound(to: UInt16.self), count: count, threads: threads) {
+            FloatBits.bf16(fromFloat: $0)
         }
     case .f16:
-        let bits = destination.assumingMemoryBound(to: UInt16.self)
-        parallelChunks(count, threads: threads) { range in
-            for i in range { bits[i] = FloatBits.f16(fromFloat: source[i]) }
+        convertElements(source, into: destination.assumingMemoryBound(to: UInt16.self), count: count, threads: threads) {
+            FloatBits.f16(fromFloat: $0)
         }
     case .i32, .i64:
         preconditionFailure("convertFromFloat to \(dtype); callers validate float dtypes")
+    }
+}
+
+/// `destination[i] = convert(source[i])` for every i below `count`, split over `threads`: the loop
+/// of every dtype conversion (inlined, so each call site compiles to its own tight loop).
+@inline(__always)
+private func convertElements<Source, Destination>(_ source: UnsafePointer<Source>,
+                                                  into destination: UnsafeMutablePointer<Destination>,
+                                                  count: Int, threads: Int, _ convert: (Source) -> Destination) {
+    parallelChunks(count, threads: threads) { range in
+        for i in range { destination[i] = convert(source[i]) }
     }
 }
 

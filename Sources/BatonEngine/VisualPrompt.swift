@@ -71,11 +71,9 @@ public enum VisualSource: Sendable {
     public var item: VisualItem {
         switch self {
         case .video(let plan):
-            VisualItem(kind: .video, grid: VisionGrid(t: plan.grid.t, h: plan.grid.h, w: plan.grid.w),
-                       secondsPerGrid: plan.secondPerGridT)
+            VisualItem(kind: .video, grid: plan.grid, secondsPerGrid: plan.secondPerGridT)
         case .image(let input):
-            VisualItem(kind: .image, grid: VisionGrid(t: input.grid.t, h: input.grid.h, w: input.grid.w),
-                       secondsPerGrid: input.secondPerGridT ?? 1)
+            VisualItem(kind: .image, grid: input.grid, secondsPerGrid: input.secondPerGridT ?? 1)
         }
     }
 
@@ -157,8 +155,7 @@ public enum VisualPromptEncoding {
 extension BatonModels.VisualInput {
     /// The processor's output on `backend`, as the model takes it.
     public init(_ input: BatonVision.VisualInput, backend: any Backend) throws {
-        let grid = VisionGrid(t: input.grid.t, h: input.grid.h, w: input.grid.w)
-        let item = VisualItem(kind: input.kind == .video ? .video : .image, grid: grid,
+        let item = VisualItem(kind: input.kind == .video ? .video : .image, grid: input.grid,
                               secondsPerGrid: input.secondPerGridT ?? 1)
         self.init(item: item, pixels: try backend.upload(input.pixelValues))
     }

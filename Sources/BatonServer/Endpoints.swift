@@ -28,11 +28,12 @@ extension OpenAIServer {
         await answering {
             let body = try await decode(CompletionRequest.self, from: request, context: context)
             try check(body)
-            if body.logprobs != nil { throw APIError.invalidRequest("logprobs are not supported", param: "logprobs") }
-            if body.echo == true { throw APIError.invalidRequest("echo is not supported", param: "echo") }
-            if let bestOf = body.bestOf, bestOf != 1 { throw APIError.invalidRequest("best_of must be 1", param: "best_of") }
+            let fields = body.own
+            if fields.logprobs != nil { throw APIError.invalidRequest("logprobs are not supported", param: "logprobs") }
+            if fields.echo == true { throw APIError.invalidRequest("echo is not supported", param: "echo") }
+            if let bestOf = fields.bestOf, bestOf != 1 { throw APIError.invalidRequest("best_of must be 1", param: "best_of") }
             let ids: [Int32]
-            switch body.prompt {
+            switch fields.prompt {
             case .text(let text):
                 ids = try tokenizer().encode(text, addSpecialTokens: true)
             case .tokenIds(let given):
@@ -52,8 +53,8 @@ extension OpenAIServer {
         await answering {
             let body = try await decode(ChatCompletionRequest.self, from: request, context: context)
             try check(body)
-            if body.logprobs == true { throw APIError.invalidRequest("logprobs are not supported", param: "logprobs") }
-            let ids = try chatPromptIds(body.messages)
+            if body.own.logprobs == true { throw APIError.invalidRequest("logprobs are not supported", param: "logprobs") }
+            let ids = try chatPromptIds(body.own.messages)
             // Chat's default is as many tokens as the context leaves.
             return try await generate(ids, body, endpoint: .chat, defaultMaxTokens: nil)
         }
@@ -91,7 +92,8 @@ extension OpenAIServer {
     }
 
     /// The checks both endpoints share, before anything is tokenized.
-    private func check(_ body: some GenerationRequestFields) throws {
+    private func check(_ request: GenerationRequest<some EndpointFields>) throws {
+        let body = request.shared
         guard body.model == options.modelName else { throw APIError.modelNotFound(body.model, served: options.modelName) }
         if let n = body.n, n != 1 {
             throw APIError.invalidRequest("n must be 1 (got \(n)): Baton generates one choice per request", param: "n")
@@ -102,17 +104,18 @@ extension OpenAIServer {
         if let p = body.topP, !(p > 0 && p <= 1) {
             throw APIError.invalidRequest("top_p must be in (0, 1], got \(p)", param: "top_p")
         }
-        if let m = body.requestedMaxTokens, m < 1 {
+        if let m = request.own.requestedMaxTokens, m < 1 {
             throw APIError.invalidRequest("max_tokens must be at least 1, got \(m)", param: "max_tokens")
         }
     }
 
     /// Checks the length, picks the method, queues the job and answers whole or as a stream.
-    private func generate(_ ids: [Int32], _ body: some GenerationRequestFields, endpoint: Endpoint,
+    private func generate(_ ids: [Int32], _ request: GenerationRequest<some EndpointFields>, endpoint: Endpoint,
                           defaultMaxTokens: Int?) async throws -> Response {
+        let body = request.shared
         let arrival = ContinuousClock.now
         let limit = engine.config.maxPositionEmbeddings
-        let maxTokens = body.requestedMaxTokens ?? defaultMaxTokens ?? max(1, limit - ids.count + 1)
+        let maxTokens = request.own.requestedMaxTokens ?? defaultMaxTokens ?? max(1, limit - ids.count + 1)
         do {
             try engine.checkContext(promptTokens: ids.count, maxTokens: maxTokens)
         } catch let error as BatonError {

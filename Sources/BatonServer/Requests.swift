@@ -34,19 +34,36 @@ public struct BatonFields: Decodable, Sendable {
     public var ignoreEos: Bool?
 }
 
-/// What both endpoints share: sampling, limits, stop strings, streaming.
-public protocol GenerationRequestFields {
-    var model: String { get }
-    var temperature: Double? { get }
-    var topP: Double? { get }
-    var seed: Int64? { get }
-    var stop: StopStrings? { get }
-    var n: Int? { get }
-    var stream: Bool? { get }
-    var streamOptions: StreamOptions? { get }
-    var baton: BatonFields? { get }
+/// What both endpoints share: the model, sampling, stop strings, streaming and Baton's field.
+public struct GenerationRequestFields: Decodable, Sendable {
+    public var model: String
+    public var temperature: Double?
+    public var topP: Double?
+    public var seed: Int64?
+    public var stop: StopStrings?
+    public var n: Int?
+    public var stream: Bool?
+    public var streamOptions: StreamOptions?
+    public var baton: BatonFields?
+}
+
+/// The fields only one endpoint has (its prompt, its limits, what it refuses).
+public protocol EndpointFields: Decodable, Sendable {
     /// The most new tokens the request asks for; nil leaves the endpoint's default.
     var requestedMaxTokens: Int? { get }
+}
+
+/// A request body: the shared fields and the endpoint's own sit side by side in one JSON object,
+/// so both parts decode from that same object (the shared ones first: a missing `model` is named
+/// before anything else).
+public struct GenerationRequest<Own: EndpointFields>: Decodable, Sendable {
+    public var shared: GenerationRequestFields
+    public var own: Own
+
+    public init(from decoder: any Decoder) throws {
+        shared = try GenerationRequestFields(from: decoder)
+        own = try Own(from: decoder)
+    }
 }
 
 /// `prompt`: a string, a list holding one string, or one list of token ids.
@@ -75,18 +92,11 @@ public enum PromptInput: Decodable, Sendable {
 }
 
 /// POST /v1/completions.
-public struct CompletionRequest: Decodable, Sendable, GenerationRequestFields {
-    public var model: String
+public typealias CompletionRequest = GenerationRequest<CompletionFields>
+
+public struct CompletionFields: EndpointFields {
     public var prompt: PromptInput
     public var maxTokens: Int?
-    public var temperature: Double?
-    public var topP: Double?
-    public var seed: Int64?
-    public var stop: StopStrings?
-    public var n: Int?
-    public var stream: Bool?
-    public var streamOptions: StreamOptions?
-    public var baton: BatonFields?
     public var logprobs: Int?
     public var echo: Bool?
     public var bestOf: Int?
@@ -130,19 +140,12 @@ public struct ChatMessageInput: Decodable, Sendable {
 }
 
 /// POST /v1/chat/completions.
-public struct ChatCompletionRequest: Decodable, Sendable, GenerationRequestFields {
-    public var model: String
+public typealias ChatCompletionRequest = GenerationRequest<ChatCompletionFields>
+
+public struct ChatCompletionFields: EndpointFields {
     public var messages: [ChatMessageInput]
     public var maxTokens: Int?
     public var maxCompletionTokens: Int?
-    public var temperature: Double?
-    public var topP: Double?
-    public var seed: Int64?
-    public var stop: StopStrings?
-    public var n: Int?
-    public var stream: Bool?
-    public var streamOptions: StreamOptions?
-    public var baton: BatonFields?
     public var logprobs: Bool?
 
     /// `max_completion_tokens` replaces the older `max_tokens`; either is read.

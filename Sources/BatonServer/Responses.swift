@@ -72,24 +72,9 @@ struct CompletionBody: Encodable {
     var model: String
     var choices: [Choice]
     /// Present on whole responses; in a stream, null on every chunk but the last when
-    /// `stream_options.include_usage` is set, absent otherwise.
+    /// `stream_options.include_usage` is set, absent otherwise. The synthesized encoding does
+    /// exactly that: it leaves the outer nil out and writes the inner nil as null.
     var usage: Usage??
-
-    enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(object, forKey: .object)
-        try container.encode(created, forKey: .created)
-        try container.encode(model, forKey: .model)
-        try container.encode(choices, forKey: .choices)
-        switch usage {
-        case .none: break
-        case .some(.none): try container.encodeNil(forKey: .usage)
-        case .some(.some(let usage)): try container.encode(usage, forKey: .usage)
-        }
-    }
 }
 
 /// The JSON encoder for every body: snake_case keys, no escaped slashes.

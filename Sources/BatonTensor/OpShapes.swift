@@ -141,24 +141,14 @@ public enum OpShapes {
     /// q `[Sq, H, d]`, k/v `[Sk, Hkv, d]` float with `H` a multiple of `Hkv`, and a valid mask.
     public static func attention(query: Tensor, key: Tensor, value: Tensor,
                                  mask: AttentionMask) throws -> (queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int) {
-        let op = "attention"
-        try requireFloat(query, op, "query")
-        try requireFloat(key, op, "key")
-        try requireFloat(value, op, "value")
-        try requireRank(query, 3, op, "query", "[Sq, H, d]")
-        try requireRank(key, 3, op, "key", "[Sk, Hkv, d]")
-        try require(value.shape == key.shape, "attention: value must have key's shape \(key.shape), found \(value.shape)")
-        let (queryCount, heads, headDim) = (query.shape[0], query.shape[1], query.shape[2])
-        let (keyCount, kvHeads) = (key.shape[0], key.shape[1])
-        try require(key.shape[2] == headDim, "attention: key head dim must be \(headDim) (query's), found \(key.shape[2])")
-        try require(headDim > 0, "attention: head dim must be positive, found \(headDim)")
-        try require(kvHeads > 0 && heads % kvHeads == 0,
-                    "attention: query heads (\(heads)) must be a multiple of KV heads (\(kvHeads))")
+        let sizes = try groupedHeads("attention", query: query, key: key, value: value,
+                                     layouts: ("[Sq, H, d]", "[Sk, Hkv, d]"))
+        try require(sizes.headDim > 0, "attention: head dim must be positive, found \(sizes.headDim)")
         if case .anchor(let anchorLength, let passingLength) = mask {
             try require(anchorLength >= 0 && passingLength >= 0,
                         "attention: anchor mask lengths must be non-negative, found anchor \(anchorLength), passing \(passingLength)")
         }
-        return (queryCount, keyCount, heads, kvHeads, headDim)
+        return sizes
     }
 
     /// Parts with out `[Sq, H, d]` and lse `[H, Sq]`, all float and of one shape.
@@ -180,17 +170,29 @@ public enum OpShapes {
 
     /// q `[Q, H, d]` (at least one row), k `[S, Hkv, d]` float with `H` a multiple of `Hkv`.
     public static func queryAwareScores(query: Tensor, key: Tensor) throws -> (queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int) {
-        let op = "queryAwareScores"
+        let sizes = try groupedHeads("queryAwareScores", query: query, key: key, layouts: ("[Q, H, d]", "[S, Hkv, d]"))
+        try require(sizes.queryCount > 0, "queryAwareScores: query needs at least one row, found \(query.shape)")
+        return sizes
+    }
+
+    /// What attention and query-aware scoring both need: q `[Sq, H, d]`, k (and v, when given)
+    /// `[Sk, Hkv, d]` float, with k's head dim q's and `H` a multiple of `Hkv` (grouped-query
+    /// attention). `layouts` name q's and k's dimensions as the op's messages spell them.
+    static func groupedHeads(_ op: String, query: Tensor, key: Tensor, value: Tensor? = nil, layouts: (String, String))
+        throws -> (queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int) {
         try requireFloat(query, op, "query")
         try requireFloat(key, op, "key")
-        try requireRank(query, 3, op, "query", "[Q, H, d]")
-        try requireRank(key, 3, op, "key", "[S, Hkv, d]")
+        if let value { try requireFloat(value, op, "value") }
+        try requireRank(query, 3, op, "query", layouts.0)
+        try requireRank(key, 3, op, "key", layouts.1)
+        if let value {
+            try require(value.shape == key.shape, "\(op): value must have key's shape \(key.shape), found \(value.shape)")
+        }
         let (queryCount, heads, headDim) = (query.shape[0], query.shape[1], query.shape[2])
         let (keyCount, kvHeads) = (key.shape[0], key.shape[1])
-        try require(queryCount > 0, "queryAwareScores: query needs at least one row, found \(query.shape)")
-        try require(key.shape[2] == headDim, "queryAwareScores: key head dim must be \(headDim) (query's), found \(key.shape[2])")
+        try require(key.shape[2] == headDim, "\(op): key head dim must be \(headDim) (query's), found \(key.shape[2])")
         try require(kvHeads > 0 && heads % kvHeads == 0,
-                    "queryAwareScores: query heads (\(heads)) must be a multiple of KV heads (\(kvHeads))")
+                    "\(op): query heads (\(heads)) must be a multiple of KV heads (\(kvHeads))")
         return (queryCount, keyCount, heads, kvHeads, headDim)
     }
 

@@ -38,8 +38,7 @@ struct BPEModel: Sendable {
         let file = model.file
         let type = try model["type"].optionalString() ?? "BPE"
         guard type == "BPE" else {
-            throw BatonError.unsupported(
-                "\(file): model type \"\(type)\" at `model.type` is not supported (supported: BPE)")
+            throw model.unsupportedType(type, of: "model", supported: "BPE")
         }
         var vocab = [TokenBytes: Int32]()
         var tokens = [String?]()

@@ -49,6 +49,12 @@ struct JSONField {
     /// True when the field is absent or JSON `null`.
     var isNull: Bool { value == nil || value is NSNull }
 
+    /// The error for a tokenizer.json component (normalizer, pre_tokenizer, ...) at this field whose
+    /// `type` Baton does not implement; `supported` lists the types it does.
+    func unsupportedType(_ type: String, of component: String, supported: String) -> BatonError {
+        .unsupported("\(file): \(component) type \"\(type)\" at `\(path).type` is not supported (supported: \(supported))")
+    }
+
     func failure(expected: String) -> BatonError {
         let found: String
         switch value {

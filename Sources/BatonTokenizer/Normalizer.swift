@@ -31,9 +31,8 @@ indirect enum Normalizer: Sendable {
         case "Sequence":
             return .sequence(try field["normalizers"].array().compactMap { try parse($0) })
         default:
-            throw BatonError.unsupported(
-                "\(field.file): normalizer type \"\(type)\" at `\(field.path).type` is not supported "
-                    + "(supported: NFC, NFD, NFKC, NFKD, Lowercase, Replace, Prepend, Strip, Sequence)")
+            throw field.unsupportedType(type, of: "normalizer",
+                                        supported: "NFC, NFD, NFKC, NFKD, Lowercase, Replace, Prepend, Strip, Sequence")
         }
     }
 
@@ -46,19 +45,12 @@ indirect enum Normalizer: Sendable {
 
     func normalize(_ s: [Unicode.Scalar]) -> [Unicode.Scalar] {
         switch self {
-        case .nfc:
-            // Scalars below U+0300 are NFC-stable and never combine with what precedes them.
-            if s.allSatisfy({ $0.value < 0x300 }) { return s }
-            return Self.foundation(s) { $0.precomposedStringWithCanonicalMapping }
-        case .nfd:
-            if s.allSatisfy({ $0.value < 0xC0 }) { return s }
-            return Self.foundation(s) { $0.decomposedStringWithCanonicalMapping }
-        case .nfkc:
-            if s.allSatisfy({ $0.value < 0xA0 }) { return s }
-            return Self.foundation(s) { $0.precomposedStringWithCompatibilityMapping }
-        case .nfkd:
-            if s.allSatisfy({ $0.value < 0xA0 }) { return s }
-            return Self.foundation(s) { $0.decomposedStringWithCompatibilityMapping }
+        // Scalars below U+0300 are NFC-stable and never combine with what precedes them; NFD
+        // leaves those below U+00C0 alone, the compatibility forms those below U+00A0.
+        case .nfc: return Self.foundation(s, unchangedBelow: 0x300) { $0.precomposedStringWithCanonicalMapping }
+        case .nfd: return Self.foundation(s, unchangedBelow: 0xC0) { $0.decomposedStringWithCanonicalMapping }
+        case .nfkc: return Self.foundation(s, unchangedBelow: 0xA0) { $0.precomposedStringWithCompatibilityMapping }
+        case .nfkd: return Self.foundation(s, unchangedBelow: 0xA0) { $0.decomposedStringWithCompatibilityMapping }
         case .lowercase:
             return Array(Self.string(s).lowercased().unicodeScalars)
         case .replace(let pattern, let content):
@@ -90,7 +82,11 @@ indirect enum Normalizer: Sendable {
         return String(view)
     }
 
-    private static func foundation(_ s: [Unicode.Scalar], _ f: (NSString) -> String) -> [Unicode.Scalar] {
-        Array(f(string(s) as NSString).unicodeScalars)
+    /// `s` through Foundation's normalization `f`, or `s` itself when every scalar is below `limit`,
+    /// which the form leaves unchanged: plain text skips the round trip through NSString.
+    private static func foundation(_ s: [Unicode.Scalar], unchangedBelow limit: UInt32,
+                                   _ f: (NSString) -> String) -> [Unicode.Scalar] {
+        if s.allSatisfy({ $0.value < limit }) { return s }
+        return Array(f(string(s) as NSString).unicodeScalars)
     }
 }

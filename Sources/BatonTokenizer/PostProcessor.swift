@@ -48,9 +48,8 @@ indirect enum PostProcessor: Sendable {
         case "Sequence":
             return .sequence(try field["processors"].array().compactMap { try parse($0) })
         default:
-            throw BatonError.unsupported(
-                "\(field.file): post_processor type \"\(type)\" at `\(field.path).type` is not supported "
-                    + "(supported: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence)")
+            throw field.unsupportedType(type, of: "post_processor",
+                                        supported: "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence")
         }
     }
 

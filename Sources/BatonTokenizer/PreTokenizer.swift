@@ -55,9 +55,8 @@ indirect enum PreTokenizer: Sendable {
             }
             return .sequence(steps)
         default:
-            throw BatonError.unsupported(
-                "\(field.file): pre_tokenizer type \"\(type)\" at `\(field.path).type` is not supported "
-                    + "(supported: Split, ByteLevel, Digits, Metaspace, Sequence)")
+            throw field.unsupportedType(type, of: "pre_tokenizer",
+                                        supported: "Split, ByteLevel, Digits, Metaspace, Sequence")
         }
     }
 

@@ -33,9 +33,8 @@ indirect enum TokenDecoder: Sendable {
         case "Sequence":
             return .sequence(try field["decoders"].array().compactMap { try parse($0) })
         default:
-            throw BatonError.unsupported(
-                "\(field.file): decoder type \"\(type)\" at `\(field.path).type` is not supported "
-                    + "(supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence)")
+            throw field.unsupportedType(type, of: "decoder",
+                                        supported: "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence")
         }
     }
 

@@ -96,7 +96,7 @@ public enum QwenPatchifier {
     /// Patch rows of `frames` (all the same size, sides multiples of 28; an odd count repeats the
     /// last frame): `[frames/2 · h/14 · w/14, 1176]` f32, rows ordered (t, bh, bw, dy, dx) so each 2x2
     /// merge unit is 4 consecutive rows, each row ordered (c, tt, py, px).
-    public static func patches(_ frames: [RGBFrame], config: QwenProcessorConfig) -> (values: [Float], grid: VisualGrid) {
+    public static func patches(_ frames: [RGBFrame], config: QwenProcessorConfig) -> (values: [Float], grid: VisionGrid) {
         precondition(!frames.isEmpty, "patches of no frames")
         let height = frames[0].height, width = frames[0].width
         let p = config.patchSize, m = config.mergeSize, tp = config.temporalPatchSize
@@ -104,7 +104,7 @@ public enum QwenPatchifier {
         precondition(height % (p * m) == 0 && width % (p * m) == 0, "\(width)x\(height) is not a multiple of \(p * m)")
         var grouped = frames
         while grouped.count % tp != 0 { grouped.append(grouped[grouped.count - 1]) }
-        let grid = VisualGrid(t: grouped.count / tp, h: height / p, w: width / p)
+        let grid = VisionGrid(t: grouped.count / tp, h: height / p, w: width / p)
         let table = normalisationTable(config).flatMap { $0 }  // channel c's 256 values at 256 c
         let rowSize = config.rowSize, unitRows = grid.h * grid.w
         let framePixels = grouped.map(\.pixels)
@@ -143,22 +143,4 @@ public enum QwenPatchifier {
         }
         return (values, grid)
     }
-}
-
-/// An item's patch grid: temporal patches x patch rows x patch columns.
-public struct VisualGrid: Sendable, Equatable, Codable {
-    public var t: Int
-    public var h: Int
-    public var w: Int
-
-    public init(t: Int, h: Int, w: Int) {
-        self.t = t
-        self.h = h
-        self.w = w
-    }
-
-    /// Patch rows the vision tower takes: t·h·w.
-    public var patchCount: Int { t * h * w }
-    /// Tokens the language model sees after the 2x2 merge: t·h·w/4.
-    public var tokenCount: Int { t * h * w / 4 }
 }

@@ -11,7 +11,7 @@ public struct VisualInput: Sendable {
     /// each row (c, tt, py, px).
     public var pixelValues: Tensor
     /// `video_grid_thw` / `image_grid_thw`.
-    public var grid: VisualGrid
+    public var grid: VisionGrid
     /// temporal_patch_size / sampled fps: seconds per temporal patch (videos; nil for images).
     public var secondPerGridT: Double?
     /// Sampled frame numbers (presentation order) and their times in seconds; [0] and [0] for an image.
@@ -43,8 +43,8 @@ public struct VideoPlan: Sendable {
     let budgetHeight: Int
     let budgetWidth: Int
 
-    public var grid: VisualGrid {
-        VisualGrid(t: (frameIndices.count + 1) / processor.temporalPatchSize,
+    public var grid: VisionGrid {
+        VisionGrid(t: (frameIndices.count + 1) / processor.temporalPatchSize,
                    h: height / processor.patchSize, w: width / processor.patchSize)
     }
 
@@ -168,13 +168,4 @@ public enum VisionInput {
         let tools = try tools ?? FFmpegTools.locate()
         return try files.map { try image($0, options: options, processor: processor, tools: tools) }
     }
-}
-
-/// Resized frames written by `concurrentPerform` workers, one slot each.
-private final class ResizedFrames: @unchecked Sendable {
-    private var slots: [RGBFrame?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ frame: RGBFrame) { lock.withLock { slots[i] = frame } }
-    var frames: [RGBFrame] { lock.withLock { slots.map { $0! } } }
 }

@@ -12,7 +12,11 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
-    struct Prefill: AsyncParsableCommand {
+    struct Prefill: AsyncParsableCommand, BenchCommand {
+        typealias Row = PrefillMeasurement
+        static let reportName = "prefill"
+        static let plotMode = "bench"
+
         static let configuration = CommandConfiguration(
             abstract: "Time prefill (context + query + first token) of a random-weight model of a real architecture.",
             discussion: "Writes prefill.json and prefill.md into --out (default: bench/out under the current folder): "
@@ -85,52 +89,18 @@ extension Bench {
                     }
                     standardError(String(format: "%@ x%d %d tokens: median %.3f s (%.0f tokens/s)\n", row.method, row.ranks, row.tokens, row.median_s, row.tokens_per_s))
                 }
-                // The baseline runs before Baton loads its model: the two never share the GPU's memory.
-                var results = try baselineRows(options).map { row in report(row); return row }
-                results += try runPrefillBenchmark(options, onResult: report)
-                let table = prefillTable(results)
-                print(table)
-                try writeReport(results: results, table: table)
+                try measureAndReport(torch: { try torchRows(options, python: $0) },
+                                     measure: { try runPrefillBenchmark(options, onResult: $0) },
+                                     describe: report, table: prefillTable)
             }
         }
 
-        func baselineRows(_ options: PrefillBenchmarkOptions) throws -> [PrefillMeasurement] {
-            switch baseline.lowercased() {
-            case "none": return []
-            case "torch":
-                let directory = options.modelDirectory
-                let config = try directory.map { try ModelConfig.load(directory: $0) } ?? ModelPreset.named(options.preset).config
-                let interpreter = python ?? BatonSettings.current.python
-                standardError("bench prefill: PyTorch baseline (\(interpreter) torch_prefill.py) first\n")
-                return TorchBaseline(python: interpreter, modelDirectory: directory, config: config,
-                                     device: options.device)
-                    .run(tokens: options.tokens, queryTokens: options.queryTokens, runs: options.runs)
-            default:
-                throw BatonError.invalidArgument("--baseline must be none or torch, got '\(baseline)'")
-            }
-        }
-
-        func writeReport(results: [PrefillMeasurement], table: String) throws {
-            let folder = URL(fileURLWithPath: out)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            // The device of Baton's first measured row names the GPU ("cuda:0 (NVIDIA H100 80GB HBM3)").
-            let measured = results.first { $0.method != TorchBaseline.method && $0.skipped == nil }
-            let report = PrefillReport(preset: model ?? preset, device: measured?.device ?? deviceOptions.device, date: ISO8601DateFormatter().string(from: Date()),
-                                       command: CommandLine.arguments.joined(separator: " "), rows: results)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(report).write(to: folder.appendingPathComponent("prefill.json"))
-            try (table + "\n").write(to: folder.appendingPathComponent("prefill.md"), atomically: true, encoding: .utf8)
-            standardError("wrote \(folder.path)/prefill.json and prefill.md; plot: python3 bench/plot.py bench \(folder.path)/prefill.json \(folder.path)/prefill.png\n")
+        func torchRows(_ options: PrefillBenchmarkOptions, python: String) throws -> [PrefillMeasurement] {
+            let directory = options.modelDirectory
+            let config = try directory.map { try ModelConfig.load(directory: $0) } ?? ModelPreset.named(options.preset).config
+            standardError("bench prefill: PyTorch baseline (\(python) torch_prefill.py) first\n")
+            return TorchBaseline(python: python, modelDirectory: directory, config: config, device: options.device)
+                .run(tokens: options.tokens, queryTokens: options.queryTokens, runs: options.runs)
         }
     }
-}
-
-/// The JSON file `baton bench prefill` writes (read by bench/plot.py).
-struct PrefillReport: Codable {
-    var preset: String
-    var device: String
-    var date: String
-    var command: String
-    var rows: [PrefillMeasurement]
 }

@@ -5,7 +5,11 @@ import BatonTensor
 import Foundation
 
 extension Bench {
-    struct Video: AsyncParsableCommand {
+    struct Video: AsyncParsableCommand, BenchCommand {
+        typealias Row = VideoMeasurement
+        static let reportName = "video"
+        static let plotMode = "video"
+
         static let configuration = CommandConfiguration(
             abstract: "Time to first token of Qwen2.5-VL on a video: decode + preprocess, vision tower, LM prefill.",
             discussion: "Random frames by default (as the papers' speed test), or --video FILE. Writes video.json and "
@@ -71,56 +75,22 @@ extension Bench {
                                          row.visual_tokens,
                                          row.median_s, row.preprocess_s, row.vision_s, row.prefill_s))
                 }
-                // The baseline runs before Baton loads its model: the two never share the GPU's memory.
-                var rows = try baselineRows(options).map { row in report(row); return row }
-                rows += try runVideoBenchmark(options, onResult: report)
-                let table = videoTable(rows)
-                print(table)
-                try write(rows: rows, table: table)
+                try measureAndReport(torch: { try torchRows(options, python: $0) },
+                                     measure: { try runVideoBenchmark(options, onResult: $0) },
+                                     describe: report, table: videoTable)
             }
         }
 
-        func baselineRows(_ options: VideoBenchmarkOptions) throws -> [VideoMeasurement] {
-            switch baseline.lowercased() {
-            case "none": return []
-            case "torch":
-                let config = try options.modelDirectory.map { try Qwen2VLConfig.load(directory: $0) }
-                    ?? Qwen2VLPreset.named(options.preset)?.config
-                guard let config else {
-                    let presets = Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")
-                    throw BatonError.invalidArgument(
-                        "--preset \(options.preset) is not a Qwen2.5-VL preset (\(presets))")
-                }
-                let interpreter = python ?? BatonSettings.current.python
-                standardError("bench video: PyTorch baseline (\(interpreter) torch_video.py) first\n")
-                return TorchVideoBaseline(python: interpreter, config: config, device: options.device).run(options)
-            default:
-                throw BatonError.invalidArgument("--baseline must be none or torch, got '\(baseline)'")
+        func torchRows(_ options: VideoBenchmarkOptions, python: String) throws -> [VideoMeasurement] {
+            let config = try options.modelDirectory.map { try Qwen2VLConfig.load(directory: $0) }
+                ?? Qwen2VLPreset.named(options.preset)?.config
+            guard let config else {
+                let presets = Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")
+                throw BatonError.invalidArgument(
+                    "--preset \(options.preset) is not a Qwen2.5-VL preset (\(presets))")
             }
-        }
-
-        func write(rows: [VideoMeasurement], table: String) throws {
-            let folder = URL(fileURLWithPath: out)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let measured = rows.first { $0.skipped == nil && $0.method != TorchBaseline.method }
-            let report = VideoReport(preset: model ?? preset, device: measured?.device ?? deviceOptions.device,
-                                     date: ISO8601DateFormatter().string(from: Date()),
-                                     command: CommandLine.arguments.joined(separator: " "), rows: rows)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(report).write(to: folder.appendingPathComponent("video.json"))
-            try (table + "\n").write(to: folder.appendingPathComponent("video.md"), atomically: true, encoding: .utf8)
-            standardError("wrote \(folder.path)/video.json and video.md; plot: python3 bench/plot.py video "
-                          + "\(folder.path)/video.json \(folder.path)/video.png\n")
+            standardError("bench video: PyTorch baseline (\(python) torch_video.py) first\n")
+            return TorchVideoBaseline(python: python, config: config, device: options.device).run(options)
         }
     }
-}
-
-/// The JSON file `baton bench video` writes.
-struct VideoReport: Codable {
-    var preset: String
-    var device: String
-    var date: String
-    var command: String
-    var rows: [VideoMeasurement]
 }

@@ -56,7 +56,7 @@ final class VideoGenerationTests: XCTestCase {
         let tail = "<|vision_end|>\(Self.question)<|im_end|>\n<|im_start|>assistant\n"
         let prompt = tokenizer.encode(head, addSpecialTokens: false) + pads + tokenizer.encode(tail, addSpecialTokens: false)
         let input = BatonModels.VisualInput(
-            item: VisualItem(kind: .video, grid: VisionGrid(t: video.grid.t, h: video.grid.h, w: video.grid.w),
+            item: VisualItem(kind: .video, grid: video.grid,
                              secondsPerGrid: video.secondPerGridT!),
             pixels: video.pixelValues)
         let strategy = Dense(headDim: model.config.text.headDim)

@@ -28,9 +28,8 @@ public struct TorchBaseline: Sendable {
     public func run(tokens: [Int], queryTokens: Int, runs: Int) -> [PrefillMeasurement] {
         do {
             let report = try measure(lengths: tokens, runs: runs)
-            let label = "\(report.device) (PyTorch \(report.torch), transformers \(report.transformers ?? "?") sdpa)"
             return zip(tokens, report.rows).map { prompt, row in
-                PrefillMeasurement(method: Self.method, ranks: 1, device: label, tokens: prompt, queryTokens: queryTokens,
+                PrefillMeasurement(method: Self.method, ranks: 1, device: report.label, tokens: prompt, queryTokens: queryTokens,
                                    runs: row.runs, median_s: row.median_s, min_s: row.min_s, max_s: row.max_s,
                                    tokens_per_s: row.tokens_per_s, breakdown_s: nil,
                                    peak_device_bytes: device == .cpu ? nil : Int(row.peak_gib * 1_073_741_824), skipped: nil)
@@ -48,78 +47,35 @@ public struct TorchBaseline: Sendable {
     /// The method name of baseline rows.
     public static let method = "torch-sdpa"
 
-    struct Report: Decodable {
-        struct Row: Decodable {
-            var tokens: Int
-            var runs: [Double]
-            var median_s: Double
-            var min_s: Double
-            var max_s: Double
-            var tokens_per_s: Double
-            var peak_gib: Double
-        }
-        var torch: String
-        var transformers: String?
-        var device: String
-        var rows: [Row]
+    /// One row of torch_prefill.py's JSON: a prompt length's timings.
+    struct Row: Decodable {
+        var tokens: Int
+        var runs: [Double]
+        var median_s: Double
+        var min_s: Double
+        var max_s: Double
+        var tokens_per_s: Double
+        var peak_gib: Double
     }
 
-    func measure(lengths: [Int], runs: Int) throws -> Report {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-torch-baseline-\(getpid())")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let script = folder.appendingPathComponent("torch_prefill.py")
-        try Data(PackageResources.torch_prefill_py).write(to: script)
-        let output = folder.appendingPathComponent("torch.json")
-        var arguments = [script.path, "--tokens", lengths.map(String.init).joined(separator: ","), "--runs", "\(runs)",
-                         "--json", output.path, "--device", device.description]
-        if let modelDirectory {
-            arguments += ["--model", modelDirectory.path]
-        } else {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(config).write(to: folder.appendingPathComponent("config.json"))
-            arguments += ["--config", folder.path]
+    func measure(lengths: [Int], runs: Int) throws -> TorchScript.Report<Row> {
+        let script = TorchScript(name: "torch_prefill.py", source: PackageResources.torch_prefill_py)
+        let report: TorchScript.Report<Row> = try script.run(python: python, folderName: "baton-torch-baseline") { folder, output in
+            var arguments = ["--tokens", lengths.map(String.init).joined(separator: ","), "--runs", "\(runs)",
+                             "--json", output.path, "--device", device.description]
+            if let modelDirectory {
+                arguments += ["--model", modelDirectory.path]
+            } else {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(config).write(to: folder.appendingPathComponent("config.json"))
+                arguments += ["--config", folder.path]
+            }
+            return arguments
         }
-        let lastLine = try runStreamingToStandardError(python, arguments)
-        guard let data = try? Data(contentsOf: output) else {
-            throw BatonError(.notAvailable, "\(python) \(script.lastPathComponent) wrote no results (\(lastLine))")
-        }
-        let report = try JSONDecoder().decode(Report.self, from: data)
         guard report.rows.map(\.tokens) == lengths else {
             throw BatonError(.io, "torch_prefill.py measured \(report.rows.map(\.tokens)), expected \(lengths)")
         }
         return report
-    }
-
-    /// Runs `program` with its stdout and stderr copied to this process's stderr; returns the last
-    /// non-empty line, or throws naming the program when it cannot start or exits non-zero.
-    func runStreamingToStandardError(_ program: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [program] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONUNBUFFERED"] = "1"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch {
-            throw BatonError(.notAvailable, "cannot start \(program): \(error.localizedDescription)")
-        }
-        var lastLine = ""
-        let handle = pipe.fileHandleForReading
-        while case let chunk = handle.availableData, !chunk.isEmpty {
-            FileHandle.standardError.write(chunk)
-            let text = String(decoding: chunk, as: UTF8.self)
-            if let line = text.split(whereSeparator: \.isNewline).last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
-                lastLine = String(line)
-            }
-        }
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BatonError(.notAvailable, "\(program) exited with status \(process.terminationStatus): \(lastLine)")
-        }
-        return lastLine
     }
 }

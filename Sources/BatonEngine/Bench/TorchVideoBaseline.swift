@@ -18,18 +18,13 @@ public struct TorchVideoBaseline: Sendable {
         self.device = device
     }
 
-    struct Report: Decodable {
-        struct Row: Decodable {
-            var grid: [Int]
-            var runs: [Double]
-            var median_s: Double
-            var vision_s: Double
-            var peak_gib: Double
-        }
-        var torch: String
-        var transformers: String?
-        var device: String
-        var rows: [Row]
+    /// One row of torch_video.py's JSON: a grid's timings.
+    struct Row: Decodable {
+        var grid: [Int]
+        var runs: [Double]
+        var median_s: Double
+        var vision_s: Double
+        var peak_gib: Double
     }
 
     /// One `torch-sdpa` row per case (random-frame grids: the image-path size of each resolution);
@@ -56,10 +51,9 @@ public struct TorchVideoBaseline: Sendable {
         do {
             let grids = cases.compactMap(\.source?.grid)
             let report = try measure(grids: grids.map { [$0.t, $0.h, $0.w] }, runs: options.runs)
-            let label = "\(report.device) (PyTorch \(report.torch), transformers \(report.transformers ?? "?") sdpa)"
             var measured = report.rows.makeIterator()
             return cases.map { item in
-                var result = row(item, device: label)
+                var result = row(item, device: report.label)
                 guard item.source != nil, let timing = measured.next() else {
                     result.skipped = "no grid for this case"
                     return result
@@ -105,23 +99,14 @@ public struct TorchVideoBaseline: Sendable {
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 
-    func measure(grids: [[Int]], runs: Int) throws -> Report {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-torch-video-\(getpid())")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let script = folder.appendingPathComponent("torch_video.py")
-        try Data(PackageResources.torch_video_py).write(to: script)
-        try configJSON().write(to: folder.appendingPathComponent("config.json"))
-        let output = folder.appendingPathComponent("torch.json")
-        let gridList = grids.map { $0.map(String.init).joined(separator: "x") }.joined(separator: ",")
-        let arguments = [script.path, "--config", folder.path, "--grids", gridList, "--runs", "\(runs)",
-                         "--json", output.path, "--device", device.description]
-        let runner = TorchBaseline(python: python, modelDirectory: nil, config: config.text, device: device)
-        let lastLine = try runner.runStreamingToStandardError(python, arguments)
-        guard let data = try? Data(contentsOf: output) else {
-            throw BatonError(.notAvailable, "\(python) torch_video.py wrote no results (\(lastLine))")
+    func measure(grids: [[Int]], runs: Int) throws -> TorchScript.Report<Row> {
+        let script = TorchScript(name: "torch_video.py", source: PackageResources.torch_video_py)
+        let report: TorchScript.Report<Row> = try script.run(python: python, folderName: "baton-torch-video") { folder, output in
+            try configJSON().write(to: folder.appendingPathComponent("config.json"))
+            let gridList = grids.map { $0.map(String.init).joined(separator: "x") }.joined(separator: ",")
+            return ["--config", folder.path, "--grids", gridList, "--runs", "\(runs)",
+                    "--json", output.path, "--device", device.description]
         }
-        let report = try JSONDecoder().decode(Report.self, from: data)
         guard report.rows.map(\.grid) == grids else {
             throw BatonError(.io, "torch_video.py measured grids \(report.rows.map(\.grid)), expected \(grids)")
         }

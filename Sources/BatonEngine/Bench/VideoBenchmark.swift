@@ -152,8 +152,8 @@ struct VideoCaseSource {
         }
     }
 
-    var grid: VisualGrid {
-        VisualGrid(t: frames / processor.temporalPatchSize, h: size.height / processor.patchSize,
+    var grid: VisionGrid {
+        VisionGrid(t: frames / processor.temporalPatchSize, h: size.height / processor.patchSize,
                    w: size.width / processor.patchSize)
     }
 
@@ -176,7 +176,7 @@ struct VideoCaseSource {
     func preprocess(_ frames: [RGBFrame]?) throws -> Tensor {
         if let plan { return try plan.preprocess().pixelValues }
         let source = frames ?? []
-        let resized = FrameSlots(count: source.count)
+        let resized = ResizedFrames(count: source.count)
         let size = size
         DispatchQueue.concurrentPerform(iterations: source.count) { index in
             resized.set(index, BicubicResampler.resize(source[index], height: size.height, width: size.width,
@@ -185,15 +185,6 @@ struct VideoCaseSource {
         let (values, grid) = QwenPatchifier.patches(resized.frames, config: processor)
         return Tensor(values, shape: Shape([grid.patchCount, processor.rowSize]))
     }
-}
-
-/// Resized frames written by `concurrentPerform` workers, one slot each.
-private final class FrameSlots: @unchecked Sendable {
-    private var slots: [RGBFrame?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ frame: RGBFrame) { lock.withLock { slots[index] = frame } }
-    var frames: [RGBFrame] { lock.withLock { slots.map { $0! } } }
 }
 
 /// Synthetic prompt ids of the chat layout (VIDEO.md section 6): 14 system/user tokens,
@@ -213,7 +204,7 @@ private func measure(_ source: VideoCaseSource, model: Qwen2VLModel, options: Vi
     row.visual_tokens = grid.tokenCount
     let tokens = videoPromptIds(config: model.config, padCount: grid.tokenCount)
     row.prompt_tokens = tokens.count
-    let item = VisualItem(kind: .video, grid: VisionGrid(t: grid.t, h: grid.h, w: grid.w),
+    let item = VisualItem(kind: .video, grid: grid,
                           secondsPerGrid: source.plan?.secondPerGridT ?? 1)
     // M-RoPE: the limit is on the highest position (the first new token's), not on the token count.
     let limit = model.config.text.maxPositionEmbeddings

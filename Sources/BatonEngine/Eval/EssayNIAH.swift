@@ -39,13 +39,7 @@ public struct EssayNIAH: HaystackTask {
         }
         placed.sort { $0.position < $1.position }
         let context = RulerNIAH.insert(placed.map(\.needle), at: placed.map(\.position), into: sentences)
-        let kind = valueKind.singular
-        let prompt = EvalPrompt(
-            user: "A special magic \(kind) is hidden within the following text. Make sure to memorize it. "
-                + "I will quiz you about the \(kind) afterwards.\n\(context)\n"
-                + "What is the special magic \(kind) for \(keys[0]) mentioned in the provided text?",
-            continuation: " The special magic \(kind) for \(keys[0]) mentioned in the provided text is",
-            addGenerationPrompt: true, maxNewTokens: maxNewTokens)
-        return (prompt, [values[0]])
+        // RULER's single-needle question: one key, one value.
+        return (niah.prompt(context: context, queryKeys: [keys[0]], answerCount: 1), [values[0]])
     }
 }

@@ -113,21 +113,25 @@ public struct RulerNIAH: HaystackTask {
             context = lines.joined(separator: "\n")
         }
 
+        return (prompt(context: context, queryKeys: queryKeys, answerCount: answers.count), answers)
+    }
+
+    /// RULER's question around `context`, for the values of `queryKeys` (`answerCount` in all).
+    func prompt(context: String, queryKeys: [String], answerCount: Int) -> EvalPrompt {
         let query = queryKeys.count > 1
             ? queryKeys.dropLast().joined(separator: ", ") + ", and " + queryKeys.last!
             : queryKeys[0]
         // RULER rewrites its template to the singular when one value is asked for
         // ("Some ... are" -> "A ... is", "What are all the" -> "What is the", "numbers" -> "number").
-        let single = answers.count == 1
+        let single = answerCount == 1
         let kind = single ? valueKind.singular : valueKind.rawValue
         let (opening, verb, question) = single ? ("A", "is", "What is the") : ("Some", "are", "What are all the")
-        let prompt = EvalPrompt(
+        return EvalPrompt(
             user: "\(opening) special magic \(kind) \(verb) hidden within the following text. Make sure to memorize it. "
                 + "I will quiz you about the \(kind) afterwards.\n\(context)\n"
                 + "\(question) special magic \(kind) for \(query) mentioned in the provided text?",
             continuation: " The special magic \(kind) for \(query) mentioned in the provided text \(verb)",
             addGenerationPrompt: true, maxNewTokens: maxNewTokens)
-        return (prompt, answers)
     }
 }
 

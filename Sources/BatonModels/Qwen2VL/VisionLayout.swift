@@ -1,19 +1,4 @@
-/// The size of one image or video in patches: `t` temporal units (frame pairs; an image is one),
-/// `h` x `w` patches of 14 x 14 pixels (`grid_thw` in transformers).
-public struct VisionGrid: Sendable, Equatable, CustomStringConvertible {
-    public var t: Int
-    public var h: Int
-    public var w: Int
-
-    public init(t: Int, h: Int, w: Int) {
-        self.t = t
-        self.h = h
-        self.w = w
-    }
-
-    public var patchCount: Int { t * h * w }
-    public var description: String { "(\(t), \(h), \(w))" }
-}
+import BatonTensor
 
 /// Where every patch of a batch of images/videos goes inside the vision tower, computed on the
 /// host from the grids alone (transformers' `rot_pos_emb`, `get_window_index` and `cu_seqlens`).
