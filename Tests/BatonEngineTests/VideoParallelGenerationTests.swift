@@ -166,6 +166,18 @@ final class VideoParallelGenerationTests: XCTestCase {
         }
     }
 
+    /// What `baton selftest --model Tests/Fixtures/tiny-qwen2-vl --ranks N` checks on the GPU, on CPU
+    /// ranks: the fixture's image-and-video prompt, both items split over the ranks' shares.
+    func testFixturesImageAndVideoPromptGivesDenseTokensThroughRingAndZigZag() throws {
+        let prompt = try Qwen2VLFixtureInputs.richestPrompt(directory: VideoGenerationTests.model)
+        XCTAssertEqual(prompt.visuals.map(\.item.kind), [.image, .video])
+        for ranks in [2, 3] {
+            let rows = try MethodAgreementCheck(directory: VideoGenerationTests.model, device: .cpu, ranks: ranks)
+                .run(promptIds: prompt.tokens, maxTokens: 8, methods: [.ring, .zigzag], visuals: prompt.visuals)
+            for row in rows { XCTAssertEqual(row.matchesDense, row.total, "\(row.method) on \(ranks) ranks") }
+        }
+    }
+
     func testVisualSharesSplitTemporalUnitsContiguouslyAcrossItems() {
         let video = VisualItem(kind: .video, grid: VisionGrid(t: 4, h: 4, w: 8))  // 8 tokens per unit
         let image = VisualItem(kind: .image, grid: VisionGrid(t: 1, h: 2, w: 2))  // 1 token
