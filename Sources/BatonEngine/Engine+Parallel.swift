@@ -43,31 +43,44 @@ extension Engine {
     public func run(_ request: ParallelRequest, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
                     onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
         let request = prepared(request)
-        if request.visuals != nil, request.method != .dense || request.ranks != 1 {
-            throw BatonError.invalidArgument("images and videos run with --method dense on one rank for now "
-                                             + "(sequence-parallel video is issue #16)")
+        if request.visuals != nil && visionLanguage == nil {
+            throw BatonError.invalidArgument("images and videos need a Qwen2.5-VL model; this engine's model is "
+                                             + "text-only")
         }
         if backend.device == .cpu {
             guard request.placement == .sharedDevice else {
                 throw BatonError.invalidArgument("ranks on separate GPUs (--gpus) need a CUDA engine; this engine runs on the CPU")
             }
-            let model = self.model
-            return try BatonEngine.generateParallel(request, model: { _ in model }, timer: timer, rankTimers: rankTimers,
-                                                    onToken: onToken)
+            let shared = ownRankModel
+            return try BatonEngine.generateParallel(request, model: { _ in shared.language },
+                                                    visionLanguage: Self.rankVisionLanguage { _ in shared },
+                                                    timer: timer, rankTimers: rankTimers, onToken: onToken)
         }
         // One rank exchanges nothing, so it runs on this engine's device whatever the placement.
+        let models: [RankModel], communicators: [any Communicator]
         switch request.ranks == 1 ? .sharedDevice : request.placement {
         case .sharedDevice:
-            let models = try rankModels(request.ranks)
-            let communicators = try LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout,
-                                                            backends: models.map(\.backend))
-            return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators,
-                                                    timer: timer, rankTimers: rankTimers, onToken: onToken)
+            models = try rankModels(request.ranks)
+            communicators = try LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout,
+                                                        backends: models.map(\.language.backend))
         case .onePerGPU:
-            let models = try gpuRankModels(request.ranks)
-            let communicators = try ncclGroup(models, timeout: request.communicationTimeout)
-            return try BatonEngine.generateParallel(request, model: { models[$0] }, communicators: communicators,
-                                                    timer: timer, rankTimers: rankTimers, onToken: onToken)
+            models = try gpuRankModels(request.ranks)
+            communicators = try ncclGroup(models.map(\.language), timeout: request.communicationTimeout)
+        }
+        return try BatonEngine.generateParallel(request, model: { models[$0].language },
+                                                visionLanguage: Self.rankVisionLanguage { models[$0] },
+                                                communicators: communicators, timer: timer, rankTimers: rankTimers,
+                                                onToken: onToken)
+    }
+
+    /// Each rank's Qwen2.5-VL model from its `RankModel` (text-only ranks have none).
+    private static func rankVisionLanguage(_ model: @escaping @Sendable (Int) -> RankModel)
+        -> @Sendable (Int) throws -> Qwen2VLModel {
+        { rank in
+            guard let vl = model(rank).visionLanguage else {
+                throw BatonError.invalidArgument("rank \(rank) has no vision tower: the engine's model is text-only")
+            }
+            return vl
         }
     }
 
@@ -91,7 +104,7 @@ extension Engine {
             return made
         }
         return try generateParallelRank(request, rank: config.rank, communicator: communicator, model: model,
-                                        streamingRank: 0, onToken: onToken)
+                                        visionLanguage: visionLanguage, streamingRank: 0, onToken: onToken)
     }
 
     /// The request with what the tokenizer knows that a method may use: its end-of-turn ids
@@ -103,10 +116,10 @@ extension Engine {
     }
 
     /// This engine's model for rank 0 and a copy on a backend of its own for every other rank.
-    func rankModels(_ count: Int) throws -> [LlamaModel] {
+    func rankModels(_ count: Int) throws -> [RankModel] {
         rankModelLock.lock()
         defer { rankModelLock.unlock() }
-        if rankModelCache.isEmpty { rankModelCache = [model] }
+        if rankModelCache.isEmpty { rankModelCache = [ownRankModel] }
         while rankModelCache.count < count {
             rankModelCache.append(try loadModelCopy(on: options.device))
         }
@@ -115,14 +128,14 @@ extension Engine {
 
     /// Rank i's model on cuda:(ordinal + i), this engine's model for rank 0. Asking for more GPUs
     /// than are visible is an error naming how many are.
-    func gpuRankModels(_ count: Int) throws -> [LlamaModel] {
+    func gpuRankModels(_ count: Int) throws -> [RankModel] {
         guard let cuda = backend as? CUDABackend else {
             throw BatonError.invalidArgument("ranks on separate GPUs need a CUDA engine; this one runs on \(backend.device)")
         }
         let visible = try CUDABackend.visibleDeviceCount()
         try LaunchMode.requireVisibleGPUs(first: cuda.ordinal, count: count, visible: visible)
         return try rankModelLock.withLock {
-            gpuModelCache[cuda.ordinal] = model
+            gpuModelCache[cuda.ordinal] = ownRankModel
             return try (cuda.ordinal..<cuda.ordinal + count).map { ordinal in
                 if let cached = gpuModelCache[ordinal] { return cached }
                 let copy = try loadModelCopy(on: .cuda(ordinal: ordinal))
@@ -147,17 +160,21 @@ extension Engine {
     }
 
     /// This engine's weights (its checkpoint, or the same random weights) on another backend.
-    private func loadModelCopy(on device: Device) throws -> LlamaModel {
+    private func loadModelCopy(on device: Device) throws -> RankModel {
         let rankBackend = try makeBackend(device)
         if let vl = visionLanguage {
-            // A Qwen2.5-VL engine's ranks run text through its language model (M-RoPE, 1-D positions).
+            // A Qwen2.5-VL rank: its tower encodes the rank's share of the frames, and text runs
+            // through its language model (M-RoPE; 1-D positions for text alone).
             let weights = try options.modelDirectory.map { try WeightSource.directory($0) } ?? .random(seed: options.seed)
-            return try Qwen2VLModel(config: vl.config, weights: weights, backend: rankBackend).language
+            let copy = try Qwen2VLModel(config: vl.config, weights: weights, backend: rankBackend)
+            return RankModel(language: copy.language, visionLanguage: copy)
         }
         if let directory = options.modelDirectory {
-            return try LlamaModel.load(directory: directory, backend: rankBackend)
+            let language = try LlamaModel.load(directory: directory, backend: rankBackend)
+            return RankModel(language: language, visionLanguage: nil)
         }
-        return try LlamaModel(config: config, weights: .random(seed: options.seed), backend: rankBackend)
+        let language = try LlamaModel(config: config, weights: .random(seed: options.seed), backend: rankBackend)
+        return RankModel(language: language, visionLanguage: nil)
     }
 }
 

@@ -39,9 +39,9 @@ public final class Engine: @unchecked Sendable {
     public let backend: any Backend
     public let options: EngineOptions
     /// Models of GPU ranks 1..<W sharing this engine's device (rank 0 uses `model`), made on first use.
-    var rankModelCache: [LlamaModel] = []
+    var rankModelCache: [RankModel] = []
     /// Models of one-GPU-per-rank runs by device ordinal (this engine's ordinal uses `model`).
-    var gpuModelCache: [Int: LlamaModel] = [:]
+    var gpuModelCache: [Int: RankModel] = [:]
     /// NCCL groups of one-GPU-per-rank runs by world size, and this process's communicator in a
     /// multi-process job; kept while healthy (making one costs a rendezvous and NCCL setup).
     var ncclGroupCache: [Int: [NCCLCommunicator]] = [:]
@@ -59,6 +59,9 @@ public final class Engine: @unchecked Sendable {
     }
 
     public var config: ModelConfig { model.config }
+
+    /// This engine's own weights as a rank runs them.
+    var ownRankModel: RankModel { RankModel(language: model, visionLanguage: visionLanguage) }
 
     /// Loads the model named by `options` onto its device. `tokenizer`: the directory's tokenizer
     /// when already read (`ModelPreflight`), so it is not parsed twice.
@@ -128,6 +131,14 @@ public final class Engine: @unchecked Sendable {
         try PromptEncoding.checkContext(promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
                                         source: source)
     }
+}
+
+/// One rank's copy of an engine's weights: the language model every request runs and, on a
+/// vision-language engine, the Qwen2.5-VL model it belongs to (whose tower encodes the rank's
+/// share of the frames).
+struct RankModel {
+    let language: LlamaModel
+    let visionLanguage: Qwen2VLModel?
 }
 
 /// The backend for a device. CUDA libraries are loaded at run time.

@@ -18,8 +18,9 @@ public struct ParallelRequest: Sendable {
     public var communicationTimeout: Double = 600
     /// Where GPU ranks run: sharing the engine's GPU (host-memory exchange) or one GPU each (NCCL).
     public var placement: RankPlacement = .sharedDevice
-    /// Images/videos whose pad tokens are in `context` (a vision-language engine; dense on one rank):
-    /// the prefill then runs the vision tower and M-RoPE, and decoding carries the rope delta.
+    /// Images/videos whose pad tokens are in the prompt (a vision-language engine; any method):
+    /// each rank encodes its share of their temporal units and receives the embeddings its rows
+    /// need, every pass takes M-RoPE positions, and decoding carries the rope delta.
     public var visuals: VisualPrefill?
 
     public init(context: [Int32], query: [Int32], method: Method, ranks: Int,
@@ -51,6 +52,8 @@ public enum RankPlacement: String, Sendable, Equatable {
 ///   - model: the rank's model (its backend is the rank's). CPU ranks may share one instance:
 ///     the CPU backend and the weights are safe to use from several threads.
 ///   - retainingHeads: APB's scorer per rank; `nil` means query-aware scores.
+///   - visionLanguage: the rank's Qwen2.5-VL model, needed when `request.visuals` is set; its
+///     language model must be `model(rank)`.
 ///   - communicators: one per rank (e.g. NCCL, one GPU per thread); default a new
 ///     `LocalCommunicator` group with `request.communicationTimeout`.
 ///   - timer: records rank 0's parts (one timer serves one rank).
@@ -61,6 +64,7 @@ public enum RankPlacement: String, Sendable, Equatable {
 public func generateParallel(
     _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
+    visionLanguage: (@Sendable (_ rank: Int) throws -> Qwen2VLModel)? = nil,
     communicators: [any Communicator]? = nil, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
     onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
@@ -75,8 +79,9 @@ public func generateParallel(
     }
     let results = try runRanks(on: group) { (rank: Int, communicator: any Communicator) throws -> GenerationResult in
         try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
-                      generation: generation, visuals: request.visuals, timer: rank == 0 ? timer : nil, rankTimers: rankTimers,
-                      onToken: onToken)
+                      generation: generation,
+                      visuals: visualRequest(request, rank: rank, visionLanguage: visionLanguage),
+                      timer: rank == 0 ? timer : nil, rankTimers: rankTimers, onToken: onToken)
     }
     return results[plan.owner]
 }
@@ -88,7 +93,8 @@ public func generateParallel(
 /// aborted (peers then fail instead of waiting) and the error rethrown.
 public func generateParallelRank(
     _ request: ParallelRequest, rank: Int, communicator: any Communicator, model: LlamaModel,
-    retainingHeads: RetainingHeads? = nil, streamingRank: Int? = nil, onToken: (@Sendable (Int32) -> Void)? = nil
+    retainingHeads: RetainingHeads? = nil, visionLanguage: Qwen2VLModel? = nil, streamingRank: Int? = nil,
+    onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     guard communicator.worldSize == request.ranks && communicator.rank == rank else {
         throw BatonError.invalidArgument("generateParallelRank: rank \(rank) of \(request.ranks), but the communicator is rank \(communicator.rank) of \(communicator.worldSize)")
@@ -98,25 +104,41 @@ public func generateParallelRank(
         if retainingHeads != nil { options.appendQueryProbe = false }
         let plan = try Plan.make(method: request.method, context: request.context, query: request.query,
                                  worldSize: request.ranks, options: options)
+        let visuals = try visualRequest(request, rank: rank, visionLanguage: visionLanguage.map { vl in { _ in vl } })
         return try runWorker(plan: plan, rank: rank, communicator: communicator, model: { _ in model },
                              retainingHeads: retainingHeads.map { heads in { _ in heads } }, generation: request.generation,
-                             streamingRank: streamingRank ?? plan.owner, onToken: onToken)
+                             visuals: visuals, streamingRank: streamingRank ?? plan.owner, onToken: onToken)
     } catch {
         communicator.abort(error)
         throw error
     }
 }
 
+/// Rank `rank`'s view of `request`'s images and videos, or nil for a text request.
+private func visualRequest(_ request: ParallelRequest, rank: Int,
+                           visionLanguage: ((Int) throws -> Qwen2VLModel)?) throws -> RankVisualRequest? {
+    guard let visuals = request.visuals else { return nil }
+    guard let visionLanguage else {
+        throw BatonError.invalidArgument("a request with images or videos needs each rank's Qwen2.5-VL model")
+    }
+    return RankVisualRequest(visuals: visuals, prompt: request.context + request.query, model: try visionLanguage(rank))
+}
+
 private func runWorker(plan: Plan, rank: Int, communicator: any Communicator,
                        model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
-                       generation: GenerationOptions, visuals: VisualPrefill? = nil, streamingRank: Int? = nil,
+                       generation: GenerationOptions, visuals: RankVisualRequest? = nil, streamingRank: Int? = nil,
                        timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
                        onToken: ((Int32) -> Void)?) throws -> GenerationResult {
     let heads = try retainingHeads.map { try $0(rank) }
-    let rankModel = try model(rank)
-    let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: rankModel, retainingHeads: heads,
-                                    timer: rankTimers?.timer(rank: rank, backend: rankModel.backend) ?? timer)
-    worker.visuals = visuals
+    let language = try model(rank)
+    if let visuals {
+        try require(visuals.model.language === language,
+                    "rank \(rank): the language model it runs must be its Qwen2.5-VL model's")
+    }
+    let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: language,
+                                    retainingHeads: heads,
+                                    timer: rankTimers?.timer(rank: rank, backend: language.backend) ?? timer)
+    worker.visualRequest = visuals
     return try worker.generate(generation, onToken: rank == (streamingRank ?? plan.owner) ? onToken : nil)
 }
 
@@ -133,7 +155,9 @@ final class ParallelWorker {
     /// Records the prefill's parts when given (benchmark breakdowns); decoding is not timed.
     let timer: PartTimer?
     /// The prompt's images/videos (vision-language prefill), if any.
-    var visuals: VisualPrefill?
+    var visualRequest: RankVisualRequest?
+    /// Made by `generate` from `visualRequest`: this rank's M-RoPE positions and visual rows.
+    private var visualInput: RankVisualInput?
     var backend: any Backend { model.backend }
     var isOwner: Bool { rank == plan.owner }
 
@@ -149,12 +173,20 @@ final class ParallelWorker {
         cache = model.makeCache(backend: model.backend)
     }
 
-    /// Hidden states `[T, D]` of `tokens` at `positions` in `phase`.
-    func forward(_ tokens: [Int32], positions: [Int32], phase: Phase) throws -> Tensor {
+    /// Hidden states `[T, D]` of `tokens` at `positions` in `phase`. With `promptIndices` (where
+    /// the tokens come from in the prompt) a visual request's pass takes M-RoPE positions and the
+    /// visual rows at its pad tokens; decoding passes none and runs at 1-D positions.
+    func forward(_ tokens: [Int32], positions: [Int32], promptIndices: [Int32]? = nil, phase: Phase) throws -> Tensor {
         strategy.phase = phase
-        let pass = try ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache,
-                                   timer: phase == .decode ? nil : timer)
-        return try model.forward(tokens: backend.int32Tensor(tokens), pass)
+        let timer = phase == .decode ? nil : self.timer
+        guard let visualInput, let promptIndices else {
+            let pass = try ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache,
+                                       timer: timer)
+            return try model.forward(tokens: backend.int32Tensor(tokens), pass)
+        }
+        let pass = ForwardPass(backend: backend, positions: try visualInput.positions(positions), strategy: strategy,
+                               cache: cache, timer: timer)
+        return try model.forward(embeddings: visualInput.embeddings(tokens: tokens, promptIndices: promptIndices), pass)
     }
 
     func generate(_ options: GenerationOptions, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
@@ -163,18 +195,15 @@ final class ParallelWorker {
         let stopIds = options.stopIds
         // Prefill, then the query pass (Star, APB); the owner keeps the row that predicts token 1.
         let layout = plan.ranks[rank]
-        var hidden: Tensor
+        visualInput = try visualRequest.map { try RankVisualInput($0, plan: plan, communicator: communicator) }
         // M-RoPE: decoded token c sits at position c + ropeDelta (0 without visuals).
-        var ropeDelta = 0
-        if let visuals {
-            strategy.phase = .prefill
-            (hidden, ropeDelta) = try visuals.prefill(tokens: layout.tokenIDs, strategy: strategy, cache: cache, timer: timer)
-        } else {
-            hidden = try forward(layout.tokenIDs, positions: layout.positions, phase: .prefill)
-        }
+        let ropeDelta = visualInput?.ropeDelta ?? 0
+        var hidden = try forward(layout.tokenIDs, positions: layout.positions, promptIndices: layout.promptIndices,
+                                 phase: .prefill)
         var lastRow = layout.rowCount - layout.probeOnlyRows.count - 1
         if plan.needsQueryPass && plan.queryLength > 0 {
-            hidden = try forward(plan.queryTokenIDs, positions: plan.queryPositions, phase: .query)
+            hidden = try forward(plan.queryTokenIDs, positions: plan.queryPositions, promptIndices: plan.queryPositions,
+                                 phase: .query)
             lastRow = plan.queryLength - 1
         }
         var tokens: [Int32] = []

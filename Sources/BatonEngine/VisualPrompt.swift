@@ -5,25 +5,6 @@ import BatonTokenizer
 import BatonVision
 import Foundation
 
-/// The images and videos of a prompt on a vision-language engine, ready for the model: the prefill
-/// runs the vision tower over them, splices its rows in at the pad tokens and applies M-RoPE.
-public struct VisualPrefill: Sendable {
-    public let model: Qwen2VLModel
-    public let visuals: [BatonModels.VisualInput]
-
-    public init(model: Qwen2VLModel, visuals: [BatonModels.VisualInput]) {
-        self.model = model
-        self.visuals = visuals
-    }
-
-    /// tokens `[T]` (the whole prompt) -> hidden `[T, D]` act and the rope delta decoding adds.
-    func prefill(tokens: [Int32], strategy: any AttentionStrategy, cache: KVCache,
-                 timer: PartTimer?) throws -> (hidden: Tensor, ropeDelta: Int) {
-        try model.prefill(tokens: tokens, items: visuals.map(\.item), visualRows: model.visualEmbeddings(visuals),
-                          strategy: strategy, cache: cache, timer: timer)
-    }
-}
-
 /// One image or video of a request: a video planned (probed, sampled, sized) but not decoded, so
 /// the prompt's length is known before frames are decoded or weights loaded; an image preprocessed.
 public enum VisualSource: Sendable {
@@ -64,16 +45,6 @@ public enum VisualSource: Sendable {
         switch self {
         case .video(let plan): plan.grid.tokenCount
         case .image(let input): input.tokenCount
-        }
-    }
-
-    /// The model's description of this item: kind, grid and seconds per temporal unit.
-    public var item: VisualItem {
-        switch self {
-        case .video(let plan):
-            VisualItem(kind: .video, grid: plan.grid, secondsPerGrid: plan.secondPerGridT)
-        case .image(let input):
-            VisualItem(kind: .image, grid: input.grid, secondsPerGrid: input.secondPerGridT ?? 1)
         }
     }
 
@@ -128,6 +99,18 @@ public enum VisualPromptEncoding {
         return ids
     }
 
+    /// A visual prompt split for the sequence-parallel methods: the context up to and including the
+    /// last `<|vision_end|>` (every image and video is context) and the query after it, the question
+    /// and the assistant's opening, as Spava's drivers tokenize the query apart (VIDEO.md 8). A
+    /// prompt without images or videos splits as text does (`splitContextAndQuery`).
+    public static func splitQuery(_ prompt: [Int32],
+                                  config: Qwen2VLConfig) throws -> (context: [Int32], query: [Int32]) {
+        guard let end = prompt.lastIndex(of: Int32(config.visionEndTokenId)), end + 1 < prompt.count else {
+            return try splitContextAndQuery(prompt)
+        }
+        return (Array(prompt[...end]), Array(prompt[(end + 1)...]))
+    }
+
     /// Throws one line when the prompt does not fit the model's positions, saying the frames and
     /// visual tokens and which flag lowers them. M-RoPE gives a video's tokens far fewer positions
     /// than tokens (a temporal unit's h·w/4 tokens share its time index, and their h and w indexes
@@ -155,9 +138,17 @@ public enum VisualPromptEncoding {
 extension BatonModels.VisualInput {
     /// The processor's output on `backend`, as the model takes it.
     public init(_ input: BatonVision.VisualInput, backend: any Backend) throws {
-        let item = VisualItem(kind: input.kind == .video ? .video : .image, grid: input.grid,
-                              secondsPerGrid: input.secondPerGridT ?? 1)
-        self.init(item: item, pixels: try backend.upload(input.pixelValues))
+        self.init(item: VisualItem(input.kind, grid: input.grid, secondPerGridT: input.secondPerGridT),
+                  pixels: try backend.upload(input.pixelValues))
+    }
+}
+
+extension VisualItem {
+    /// What M-RoPE needs of an item the processor sized: its kind, grid and, for a video, the
+    /// seconds per temporal unit (1 when unknown, as transformers 4.51 assumes).
+    init(_ kind: BatonVision.VisualInput.Kind, grid: VisionGrid, secondPerGridT: Double?) {
+        self.init(kind: kind == .video ? .video : .image, grid: grid,
+                  secondsPerGrid: secondPerGridT ?? 1)
     }
 }
 
@@ -170,7 +161,7 @@ extension Engine {
         guard let model = visionLanguage else { throw BatonError.invalidArgument("the engine has no vision tower") }
         var request = ParallelRequest(context: tokens, query: [], method: .dense, ranks: 1,
                                       generation: GenerationOptions(maxTokens: maxTokens))
-        request.visuals = VisualPrefill(model: model, visuals: visuals)
+        request.visuals = VisualPrefill(visuals: visuals)
         let looped = try run(request).tokens
         let strategy = Dense(headDim: model.config.text.headDim)
         let cache = model.language.makeCache(backend: backend)

@@ -16,6 +16,17 @@ public struct RankLayout: Sendable, Equatable {
     /// Global position of every local row (RoPE), `[T]`. Positions index the prompt: a model with
     /// several position rows (M-RoPE) looks each one up in its table of the whole prompt.
     public var positions: [Int32] = []
+    /// Index into `[context ; query]` of every local row's token, `[T]`: where a row's input comes
+    /// from (a vision-language model takes the visual embedding of that prompt token at a pad
+    /// token). Equal to `positions` except where a layout gives a token another position than its
+    /// own (APB's anchor with the query inserted); `-1` marks a token from outside the prompt
+    /// (`PlanOptions.anchorQueryTokenIDs`).
+    public var promptIndices: [Int32] {
+        get { movedPromptIndices ?? positions }
+        set { movedPromptIndices = newValue == positions ? nil : newValue }
+    }
+    /// `promptIndices` where they differ from `positions`.
+    private var movedPromptIndices: [Int32]?
     /// Rows of the anchor block (Star, APB on ranks > 0; Spava on every rank), else empty.
     public var anchorRows: Range<Int> = 0..<0
     /// Rows of the rank's own context blocks: one contiguous block, or the two zigzag chunks /
@@ -76,7 +87,8 @@ public struct PlanRequest: Sendable {
     /// `Q`, query tokens.
     public var queryLength: Int { query.count }
 
-    /// Token ids and global positions of `range` of `[context ; query]`.
+    /// Token ids and global positions of `range` of `[context ; query]` (a row's position is its
+    /// index in the prompt).
     public func rows(_ range: Range<Int>) -> (ids: [Int32], positions: [Int32]) {
         let n = context.count
         let ids = range.map { $0 < n ? context[$0] : query[$0 - n] }
@@ -151,7 +163,7 @@ public struct Plan: Sendable, Equatable {
 }
 
 /// Sizes that differ by at most one, larger first, covering `0..<count` in order.
-func balancedSplit(_ count: Int, parts: Int) -> [Range<Int>] {
+public func balancedSplit(_ count: Int, parts: Int) -> [Range<Int>] {
     let base = count / parts, extra = count % parts
     var start = 0
     return (0..<parts).map { part in

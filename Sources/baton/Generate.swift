@@ -63,7 +63,7 @@ struct Generate: AsyncParsableCommand {
             let preflight = try ModelPreflight(directory: modelOptions.directory())
             if !visualOptions.isEmpty {
                 return try generateVisual(preflight: preflight, question: text, method: parsedMethod, mode: mode,
-                                          device: computeDevice)
+                                          device: computeDevice, plan: plan)
             }
             let prompt = try preflight.encode(prompt: text, chat: chat)
             let question = query.map { preflight.tokenizer.encode($0, addSpecialTokens: false) }

@@ -37,8 +37,25 @@ extension Selftest {
         let rows = try MethodAgreementCheck(directory: directory, device: .cuda(ordinal: ordinal), ranks: ranks)
             .run(promptIds: ids, maxTokens: 16)
         print("method check: \(path), \(ids.count) prompt tokens, \(ranks) GPU ranks on cuda:\(ordinal) (sharing it) vs \(ranks) CPU ranks")
+        printMethodRows(rows)
+        if engine.visionLanguage != nil { try checkVisualMethods(directory, ranks: ranks) }
+    }
+
+    func printMethodRows(_ rows: [MethodAgreementCheck.Row]) {
         for row in rows {
             print("  \(row.method.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) greedy tokens equal to CPU ranks: \(row.matchesCPU)/\(row.total); to GPU dense: \(row.matchesDense)/\(row.total)")
         }
+    }
+
+    /// A Qwen2.5-VL fixture's prompt with the most images and videos through every method
+    /// (frame-parallel encoding, embeddings exchanged between the ranks, M-RoPE per rank): ring and
+    /// zigzag should give GPU dense's tokens, and each method its CPU twin's.
+    func checkVisualMethods(_ directory: URL, ranks: Int) throws {
+        let prompt = try Qwen2VLFixtureInputs.richestPrompt(directory: directory)
+        let rows = try MethodAgreementCheck(directory: directory, device: .cuda(ordinal: ordinal), ranks: ranks)
+            .run(promptIds: prompt.tokens, maxTokens: 8, visuals: prompt.visuals)
+        print("video method check: prompt \(prompt.name) (\(prompt.tokens.count) tokens), \(ranks) GPU ranks on "
+              + "cuda:\(ordinal) (sharing it) vs \(ranks) CPU ranks")
+        printMethodRows(rows)
     }
 }

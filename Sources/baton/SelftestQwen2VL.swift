@@ -23,17 +23,12 @@ extension Selftest {
         print("model check: \(directory.path) (Qwen2.5-VL) on cuda:\(ordinal) vs transformers fp32")
         var failures = 0
         var inputs: [String: VisualInput] = [:]
-        for (name, item) in pixels.sorted(by: { $0.key < $1.key }) {
-            guard let g = item["grid_thw"] as? [Int], g.count == 3, let seed = item["seed"] as? Int,
-                  let reference = Self.floats(vision[name]?["data_b64"])
-            else { throw BatonError.invalidModel("\(file): item \(name) lacks grid_thw, seed or vision data") }
-            let grid = VisionGrid(t: g[0], h: g[1], w: g[2])
-            // The fixture's exact pixel rule (scripts/make_qwen2vl_fixture.py).
-            let rows = (0..<grid.patchCount * 1176).map { k in
-                Float(((k / 1176) * 7919 + (k % 1176) * 104_729 + 31_337 * seed) % 4001 - 2000) / 1024
+        for (name, hostInput) in try Qwen2VLFixtureInputs.visuals(pixels, file: file).sorted(by: { $0.key < $1.key }) {
+            guard let reference = Self.floats(vision[name]?["data_b64"]) else {
+                throw BatonError.invalidModel("\(file): item \(name) lacks vision data")
             }
-            let item = VisualItem(kind: name == "image" ? .image : .video, grid: grid, secondsPerGrid: 1)
-            let input = VisualInput(item: item, pixels: try backend.upload(Tensor(rows, shape: [grid.patchCount, 1176])))
+            let grid = hostInput.item.grid
+            let input = VisualInput(item: hostInput.item, pixels: try backend.upload(hostInput.pixels))
             inputs[name] = input
             let out = try backend.floats(try model.vision(pixels: input.pixels, grids: [grid]))
             let width = model.config.vision.outHiddenSize

@@ -44,19 +44,16 @@ struct VisualOptions: ParsableArguments {
 
 extension Generate {
     /// Generation with images and videos: the prompt's question after the visual blocks in the
-    /// Qwen2.5-VL chat prompt, dense on one rank. Everything that can fail fast (flags, files,
-    /// sampling, the prompt's length) is checked before frames are decoded and weights loaded.
+    /// Qwen2.5-VL chat prompt, with any method on any number of ranks. Everything that can fail fast
+    /// (flags, files, sampling, the prompt's length) is checked before frames are decoded and weights
+    /// loaded. One rank decodes everything first; several ranks each decode and encode their own
+    /// share of the temporal units (frame parallelism) inside the request.
     func generateVisual(preflight: ModelPreflight, question: String, method: Method, mode: LaunchMode,
-                        device: Device) throws {
+                        device: Device, plan: PlanOptions) throws {
         guard let config = preflight.visionLanguageConfig else {
             throw BatonError.invalidArgument(
                 "\(visualOptions.firstFlag): the model in \(preflight.directory.path) is text-only "
                 + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL checkpoint")
-        }
-        guard method == .dense, mode.worldSize == 1 else {
-            let given = method == .dense ? "--ranks/--gpus \(mode.worldSize)" : "--method \(method.rawValue)"
-            throw BatonError.invalidArgument("\(given) with --video/--image: images and videos run with --method dense "
-                                             + "on one rank for now (sequence-parallel video is issue #16)")
         }
         if query != nil {
             throw BatonError.invalidArgument("--query with --video/--image: the question is --prompt (it follows the "
@@ -71,19 +68,37 @@ extension Generate {
                                                      counts: sources.map(\.tokenCount), tokenizer: preflight.tokenizer,
                                                      config: config)
         try VisualPromptEncoding.checkContext(
-            promptTokens: prompt, items: sources.map(\.item), maxTokens: maxTokens, config: config, sources: sources, where: "in " + preflight.directory.appendingPathComponent("config.json").path)
-        let inputs = try sources.map { try $0.preprocess() }
-        let preprocessSeconds = MonotonicClock.now() - start
-        let engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: device,
+            promptTokens: prompt, items: sources.map(\.item), maxTokens: maxTokens, config: config, sources: sources,
+            where: "in " + preflight.directory.appendingPathComponent("config.json").path)
+        // The images and videos are context; the question and the assistant's opening are the query.
+        let (context, questionIDs) = method == .dense
+            ? (prompt, []) : try VisualPromptEncoding.splitQuery(prompt, config: config)
+        if method != .dense, rankOptions.ranks == nil, rankOptions.gpus == nil, mode.printsOutput {
+            standardError(oneRankNote(method))
+        }
+        let summary = String(format: "baton: %d frames and %d images -> %d visual tokens (prompt %d tokens); ",
+                             sources.reduce(0) { $0 + $1.frameCount }, sources.count - visualOptions.video.count,
+                             sources.reduce(0) { $0 + $1.tokenCount }, prompt.count)
+        let visuals: VisualPrefill, engine: Engine
+        if mode.worldSize == 1 {
+            let inputs = try sources.map { try $0.preprocess() }
+            let preprocessSeconds = MonotonicClock.now() - start
+            engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: device,
                                                    showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
-        guard let model = engine.visionLanguage else { throw BatonError.invalidModel("the engine has no vision tower") }
-        let visuals = try inputs.map { try BatonModels.VisualInput($0, backend: engine.backend) }
-        let frames = sources.reduce(0) { $0 + $1.frameCount }
-        standardError(String(format: "baton: %d frames and %d images -> %d visual tokens (prompt %d tokens); "
-                             + "decoded and preprocessed in %.3f s\n", frames,
-                             sources.count - visualOptions.video.count,
-                             sources.reduce(0) { $0 + $1.tokenCount }, prompt.count, preprocessSeconds))
-        try generate(engine: engine, context: prompt, query: [], method: .dense, mode: mode, plan: PlanOptions(),
-                     visuals: VisualPrefill(model: model, visuals: visuals))
+            visuals = VisualPrefill(visuals: try inputs.map {
+                try BatonModels.VisualInput($0, backend: engine.backend)
+            })
+            standardError(summary + String(format: "decoded and preprocessed in %.3f s\n", preprocessSeconds))
+        } else {
+            engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: device,
+                                                   showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
+            visuals = VisualPrefill(sources: sources)
+            if mode.printsOutput {
+                standardError(summary + "each of \(mode.worldSize) ranks decodes and encodes its share of the "
+                              + "temporal units\n")
+            }
+        }
+        try generate(engine: engine, context: context, query: questionIDs, method: method, mode: mode, plan: plan,
+                     visuals: visuals)
     }
 }

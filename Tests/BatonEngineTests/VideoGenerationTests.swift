@@ -19,31 +19,6 @@ final class VideoGenerationTests: XCTestCase {
     static let sizeFlags = ["--min-pixels", "3136", "--max-pixels", "3136"]
     static let question = "What is in this video?"
 
-    /// A 2 s, 4 fps, 64x48 H.264 clip from ffmpeg's test pattern: 8 frames, 4 sampled at 2 fps.
-    func makeClip() throws -> URL {
-        let tools = try requireTools()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("baton-vl-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
-        let clip = directory.appendingPathComponent("testsrc.mp4")
-        try ffmpeg(tools, ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=4", "-t", "2", "-pix_fmt", "yuv420p",
-                           "-c:v", "libx264", clip.path])
-        return clip
-    }
-
-    func requireTools() throws -> FFmpegTools {
-        do { return try FFmpegTools.locate() } catch { throw XCTSkip("needs ffmpeg: \(error)") }
-    }
-
-    func ffmpeg(_ tools: FFmpegTools, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = tools.ffmpeg
-        process.arguments = ["-v", "error", "-y"] + arguments
-        try process.run()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "ffmpeg \(arguments)")
-    }
-
     /// Greedy tokens straight from the model pieces: the processor, the tokenizer on the chat text
     /// written out by hand (VIDEO.md section 6), Qwen2VLModel.prefill and decode, stopping on EOS.
     func directGreedy(clip: URL, maxTokens: Int) throws -> (tokens: [Int32], promptLength: Int) {
@@ -90,7 +65,7 @@ final class VideoGenerationTests: XCTestCase {
         let visuals = try source.map { try BatonModels.VisualInput($0.preprocess(), backend: engine.backend) }
         var request = ParallelRequest(context: prompt, query: [], method: .dense, ranks: 1,
                                       generation: GenerationOptions(maxTokens: 6, stopIds: engine.stopIds(GenerationOptions())))
-        request.visuals = VisualPrefill(model: engine.visionLanguage!, visuals: visuals)
+        request.visuals = VisualPrefill(visuals: visuals)
         let result = try engine.run(request)
         XCTAssertEqual(result.tokens, direct.tokens)
         XCTAssertEqual(result.promptTokens, direct.promptLength)
@@ -158,6 +133,23 @@ final class VideoGenerationTests: XCTestCase {
         XCTAssertEqual(try run(arguments).stdout, first.stdout)
     }
 
+    /// `baton generate --video ... --method ring --ranks 2`: each rank decodes and encodes one of the
+    /// clip's two temporal units, and the text is dense's.
+    func testGenerateVideoWithRingOnTwoRanksPrintsTheDenseText() throws {
+        let clip = try makeClip()
+        let arguments = ["generate", "--model", Self.model.path, "--video", clip.path, "--prompt", Self.question,
+                         "--max-tokens", "6"] + Self.sizeFlags
+        let dense = try run(arguments)
+        XCTAssertEqual(dense.status, 0, dense.stderr)
+        let ring = try run(arguments + ["--method", "ring", "--ranks", "2"])
+        XCTAssertEqual(ring.status, 0, ring.stderr)
+        XCTAssertEqual(ring.stdout, dense.stdout)
+        XCTAssertTrue(ring.stderr.contains("4 frames and 0 images -> 8 visual tokens"), ring.stderr)
+        XCTAssertTrue(ring.stderr.contains("each of 2 ranks decodes and encodes its share of the temporal units"),
+                      ring.stderr)
+        XCTAssertTrue(ring.stderr.contains("ring on 2 CPU ranks: time to first token"), ring.stderr)
+    }
+
     func testVideoErrorsAreOneLineNamingTheFileOrFlag() throws {
         let tools = try requireTools()
         let clip = try makeClip()
@@ -174,13 +166,12 @@ final class VideoGenerationTests: XCTestCase {
         try ffmpeg(tools, ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-frames:v", "1", "-c:v", "mpeg4", still.path])
         try assertOneLineError(["--video", still.path], mentions: [still.path, "zero frames after sampling"])
         try assertOneLineError(["--video", clip.path, "--fps", "0"], mentions: ["--fps"])
-        try assertOneLineError(["--video", clip.path, "--method", "ring"] + Self.sizeFlags,
-                               mentions: ["--method ring", "issue #16"])
+        try assertOneLineError(["--video", clip.path, "--query", "Why?"] + Self.sizeFlags,
+                               mentions: ["--query", "--prompt"])
     }
 
-    /// 16 frames sampled from 8 s at 448x448: 8 temporal units of 16x16 merge units, 2048 visual
-    /// tokens. M-RoPE gives them about 30 positions, so the fixture's limit is lowered to 32 to be
-    /// passed by the text around them.
+    /// 16 frames sampled from 8 s at about 448x448: 8 temporal units, over 2000 visual tokens.
+    /// M-RoPE gives them about 70 positions with the text, so the fixture's limit is lowered to 32.
     func testVideoOverTheContextSaysFramesTokensLimitAndFlags() throws {
         let tools = try requireTools()
         let clip = try makeClip()
@@ -190,7 +181,7 @@ final class VideoGenerationTests: XCTestCase {
         let model = try tinyQwen2VLCopy(maxPositionEmbeddings: 32)
         defer { try? FileManager.default.removeItem(at: model) }
         try assertOneLineError(["--video", long.path, "--min-pixels", "200704", "--max-pixels", "200704"],
-                               mentions: ["16 video frames", "2048 visual tokens", "M-RoPE position",
+                               mentions: ["16 video frames", "visual tokens", "M-RoPE position",
                                           "max_position_embeddings (32)", "--max-frames", "--max-pixels", "--fps"],
                                model: model)
     }

@@ -72,24 +72,47 @@ public final class Qwen2VLModel: @unchecked Sendable {
     /// Token embeddings of `tokens` with the pad tokens' rows taken from `visualRows` `[padCount, D]`
     /// (the tower's output over `items`, `visualEmbeddings`).
     public func embeddings(tokens: [Int32], items: [VisualItem], visualRows: Tensor?) throws -> Tensor {
-        let textRows = try backend.embedding(table: language.embedTokens, ids: backend.int32Tensor(tokens))
-        let padIds: Set<Int32> = [Int32(config.imageTokenId), Int32(config.videoTokenId)]
-        let padCount = tokens.filter { padIds.contains($0) }.count
+        let padCount = tokens.filter(isPad).count
         let visualCount = items.reduce(0) { $0 + $1.grid.patchCount / config.vision.mergeUnit }
         try BatonTensor.require(padCount == visualCount && (visualRows?.shape.rows ?? 0) == visualCount,
                                 "Qwen2.5-VL: the prompt has \(padCount) image/video pad tokens, the \(items.count) "
                                 + "images/videos give \(visualCount) embeddings")
-        guard let visualRows else { return textRows }
-        // One gather from [text rows; visual rows]: row i is i, or T + k at the k-th pad token.
-        var next = Int32(tokens.count)
-        let source = tokens.indices.map { index -> Int32 in
-            guard padIds.contains(tokens[index]) else { return Int32(index) }
-            defer { next += 1 }
-            return next
-        }
+        return try embeddings(tokens: tokens, visualRows: visualRows, visualRowOfToken: visualRowNumbers(tokens))
+    }
+
+    /// Token embeddings of `tokens` `[T]` with row i replaced by row `visualRowOfToken[i]` of
+    /// `visualRows` `[V, D]` where that is `>= 0` (a pad token; `-1` elsewhere) -> `[T, D]` act.
+    /// A rank of a sequence-parallel request passes the visual rows its part of the prompt reads.
+    public func embeddings(tokens: [Int32], visualRows: Tensor?, visualRowOfToken: [Int32]) throws -> Tensor {
+        let textRows = try backend.embedding(table: language.embedTokens, ids: backend.int32Tensor(tokens))
+        let available = visualRows?.shape.rows ?? 0
+        let inRange = visualRowOfToken.allSatisfy { $0 < available }
+        try BatonTensor.require(visualRowOfToken.count == tokens.count && inRange,
+                                "Qwen2.5-VL: \(visualRowOfToken.count) visual row numbers for \(tokens.count) tokens, "
+                                + "each below the \(available) visual rows")
+        guard let visualRows, visualRowOfToken.contains(where: { $0 >= 0 }) else { return textRows }
+        // One gather from [text rows; visual rows]: row i is i, or T + k where it takes visual row k.
+        let count = Int32(tokens.count)
+        let source = visualRowOfToken.enumerated().map { index, row in row >= 0 ? count + row : Int32(index) }
         let table = try backend.concatRows([textRows, visualRows.dtype == textRows.dtype
                                             ? visualRows : backend.cast(visualRows, to: textRows.dtype)])
         return try backend.embedding(table: table, ids: backend.int32Tensor(source))
+    }
+
+    /// Whether `token` is an image or video pad token (one visual embedding each).
+    public func isPad(_ token: Int32) -> Bool {
+        token == Int32(config.imageTokenId) || token == Int32(config.videoTokenId)
+    }
+
+    /// The number of each pad token among the pad tokens of `tokens` (its row of the tower's
+    /// output over the prompt's images and videos), `-1` for other tokens.
+    public func visualRowNumbers(_ tokens: [Int32]) -> [Int32] {
+        var next: Int32 = 0
+        return tokens.map { token in
+            guard isPad(token) else { return -1 }
+            defer { next += 1 }
+            return next
+        }
     }
 
     /// Runs a whole prompt: embeddings with the visuals spliced in, M-RoPE positions `[3, T]`
@@ -105,8 +128,8 @@ public final class Qwen2VLModel: @unchecked Sendable {
     public func prefill(tokens: [Int32], items: [VisualItem], visualRows: Tensor?, strategy: any AttentionStrategy,
                         cache: KVCache, timer: PartTimer? = nil) throws -> (hidden: Tensor, ropeDelta: Int) {
         let (rows, ropeDelta) = try config.ropePositions(tokens: tokens, items: items)
-        let positions = try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: [3, tokens.count]))
-        let pass = ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache, timer: timer)
+        let pass = ForwardPass(backend: backend, positions: try positions(rows), strategy: strategy, cache: cache,
+                               timer: timer)
         let embedded = try embeddings(tokens: tokens, items: items, visualRows: visualRows)
         return (try language.forward(embeddings: embedded, pass), ropeDelta)
     }
@@ -116,8 +139,15 @@ public final class Qwen2VLModel: @unchecked Sendable {
     public func decode(tokens: [Int32], first: Int, ropeDelta: Int, strategy: any AttentionStrategy,
                        cache: KVCache) throws -> Tensor {
         let rows = MRoPE.decodingPositions(first: first, count: tokens.count, ropeDelta: ropeDelta)
-        let positions = try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: [3, tokens.count]))
-        let pass = ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache)
+        let pass = ForwardPass(backend: backend, positions: try positions(rows), strategy: strategy, cache: cache)
         return try language.forward(tokens: backend.int32Tensor(tokens), pass)
+    }
+
+    /// M-RoPE rows t, h, w (each `T` long) -> positions `[3, T]` i32 on the backend, as a
+    /// `ForwardPass` takes them.
+    public func positions(_ rows: [[Int32]]) throws -> Tensor {
+        try BatonTensor.require(rows.count == 3 && rows.allSatisfy { $0.count == rows[0].count },
+                                "M-RoPE positions: expected 3 rows of one length")
+        return try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: [3, rows[0].count]))
     }
 }

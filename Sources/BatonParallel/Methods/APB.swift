@@ -27,7 +27,7 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         let n = request.contextLength, options = request.options
         let anchorLength = min(options.anchorLength ?? roundUpTo128(min(n / 32, 8192)), n)
         let anchor = anchorWithQuery(request, length: anchorLength)
-        var layout = try AnchoredBlocks.layout(request, method: .apb) { _ in anchor.ids }
+        var layout = try AnchoredBlocks.layout(request, method: .apb) { _ in (anchor.ids, anchor.promptIndices) }
         layout.passingLength = options.passingLength ?? roundUpTo128(n / 64)
         guard request.queryLength > 0 && options.appendQueryProbe else { return layout }
         for r in 0..<request.worldSize {
@@ -36,8 +36,11 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
                 continue
             }
             let end = layout.ranks[r].rowCount, probe = end..<end + request.queryLength
+            let queryPositions = (n..<(n + request.queryLength)).map { Int32($0) }
+            let promptIndices = layout.ranks[r].promptIndices
             layout.ranks[r].tokenIDs += request.query
-            layout.ranks[r].positions += (n..<(n + request.queryLength)).map { Int32($0) }
+            layout.ranks[r].positions += queryPositions
+            layout.ranks[r].promptIndices = promptIndices + queryPositions
             layout.ranks[r].queryRows = probe
             layout.ranks[r].probeOnlyRows = probe
         }
@@ -45,16 +48,27 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
     }
 
     /// The anchor: the first `s` context tokens, the query, then context tokens from `s` on,
-    /// `length` tokens in all (positions `0..<length`). Returns the ids and the query's rows.
-    static func anchorWithQuery(_ request: PlanRequest, length: Int) -> (ids: [Int32], insertedQuery: Range<Int>) {
+    /// `length` tokens in all (positions `0..<length`). Returns the ids, where each comes from in
+    /// the prompt (the query's tokens from `[context ; query]` at `N...`, or `-1` when
+    /// `PlanOptions.anchorQueryTokenIDs` gives them) and the query's rows.
+    static func anchorWithQuery(_ request: PlanRequest, length: Int)
+        -> (ids: [Int32], promptIndices: [Int32], insertedQuery: Range<Int>) {
         let context = request.context
-        guard let prefix = request.options.anchorQueryPrefix else { return (Array(context[0..<length]), 0..<0) }
+        func indices(_ range: Range<Int>) -> [Int32] { range.map { Int32($0) } }
+        guard let prefix = request.options.anchorQueryPrefix else {
+            return (Array(context[0..<length]), indices(0..<length), 0..<0)
+        }
         let s = min(prefix, length)
-        let question = request.options.anchorQueryTokenIDs
+        let given = request.options.anchorQueryTokenIDs
+        let question = given
             ?? questionBeforeEndOfTurn(request.query, endOfTurn: request.options.endOfTurnTokenIDs) ?? request.query
         let inserted = Array(question.prefix(length - s))
-        let rest = context[s..<(length - inserted.count)]
-        return (Array(context[0..<s]) + inserted + rest, s..<s + inserted.count)
+        let rest = s..<(length - inserted.count)
+        let n = request.contextLength
+        let insertedIndices = given == nil
+            ? indices(n..<n + inserted.count) : Array(repeating: -1, count: inserted.count)
+        return (Array(context[0..<s]) + inserted + context[rest], indices(0..<s) + insertedIndices + indices(rest),
+                s..<s + inserted.count)
     }
 
     public static func strategy(_ context: RankContext, scorer: (any PassingScorer)?) -> any ParallelStrategy {

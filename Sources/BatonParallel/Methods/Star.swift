@@ -9,7 +9,8 @@ public final class Star: SequenceParallelMethod, ParallelMethod {
     public static func layout(_ request: PlanRequest) throws -> MethodLayout {
         try AnchoredBlocks.layout(request, method: .star) { blocks in
             let length = min(request.options.anchorLength ?? blocks[0].count, request.contextLength)
-            return Array(request.context[0..<length])
+            let anchor = request.rows(0..<length)
+            return (anchor.ids, anchor.positions)
         }
     }
 
