@@ -161,10 +161,7 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
     const int warpKeyEnd = maskKind == 0 ? Sk : min(Sk, min(warpRow0 + ROWS - 1, Sq - 1) + offset + 1);
 
     float o[MT][D / 8][4];
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int i = 0; i < D / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+    zero_fragments(o);
     float m[MT][2], l[MT][2];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = BATON_NEG_INF, l[mt][0] = l[mt][1] = 0.f;
@@ -186,10 +183,7 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
         cp_async_wait<1>();
         __syncthreads();
         if (warpWorks) {
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-                for (int i = 0; i < BC / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
+            zero_fragments(s);
             unsigned a[FS][MT][4], b[FS][BC / 16][4];
             load_query_fragments<D, MT>(a[0], sQ, warp * ROWS, lane, 0);
             load_key_fragments<D, BC>(b[0], tK, lane, 0);
@@ -247,13 +241,7 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
             for (int step = 0; step < STEPS; step++) {
                 const int kk = step / (D / 16), dd = step % (D / 16);
                 unsigned p[MT][4];  // P as bf16 A operands, packed where they are used
-#pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    p[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-                    p[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-                    p[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-                    p[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-                }
+                pack_probabilities(p, s, kk);
                 const int nextKk = (step + 1) / (D / 16), nextDd = (step + 1) % (D / 16);
                 if (PREFETCH && step + 1 < STEPS) load_value_fragments<D>(b[(step + 1) % FS], tV, lane, nextKk, nextDd);
 #pragma unroll
@@ -274,9 +262,7 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
         for (int half = 0; half < 2; half++) {
-            float total = l[mt][half];
-            total += __shfl_xor_sync(0xffffffff, total, 1);
-            total += __shfl_xor_sync(0xffffffff, total, 2);
+            const float total = quad_sum(l[mt][half]);
             const int row = warpRow0 + mt * 16 + g + half * 8;
             if (row >= Sq) continue;
             const float inverse = total > 0.f ? 1.f / total : 0.f;
@@ -290,12 +276,7 @@ __device__ __forceinline__ void flash_attention(const bf16 *__restrict__ q, cons
                 }
                 if (t4 == 0) partialLse[((long)split * H + h) * Sq + row] = rowLse;
             } else {
-                bf16 *destination = out + ((long)row * H + h) * D;
-#pragma unroll
-                for (int i = 0; i < D / 8; i++) {
-                    *reinterpret_cast<__nv_bfloat162 *>(destination + i * 8 + t4 * 2) =
-                        __floats2bfloat162_rn(o[mt][i][half * 2] * inverse, o[mt][i][half * 2 + 1] * inverse);
-                }
+                store_row_bf16(out + ((long)row * H + h) * D, o[mt], half, inverse, t4);
                 if (t4 == 0) lse[(long)h * Sq + row] = rowLse;
             }
         }

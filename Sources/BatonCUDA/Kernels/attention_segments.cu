@@ -88,12 +88,9 @@ __device__ __forceinline__ void attention_segments(const bf16 *__restrict__ q, c
         }
 
     float o[MT][D / 8][4], m[MT][2], l[MT][2];
+    zero_fragments(o);
 #pragma unroll
-    for (int mt = 0; mt < MT; mt++) {
-#pragma unroll
-        for (int i = 0; i < D / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
-        m[mt][0] = m[mt][1] = BATON_NEG_INF, l[mt][0] = l[mt][1] = 0.f;
-    }
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = BATON_NEG_INF, l[mt][0] = l[mt][1] = 0.f;
 
     const int tiles = (keyEnd - keyBegin + BC - 1) / BC;
     load_padded_rows<D, BR>(sQ, qBase, stride, row0, N);
@@ -112,10 +109,7 @@ __device__ __forceinline__ void attention_segments(const bf16 *__restrict__ q, c
         cp_async_wait<1>();
         __syncthreads();
         if (warpWorks) {
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-                for (int i = 0; i < BC / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
+            zero_fragments(s);
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
                 unsigned a[MT][4], b[BC / 16][4];
@@ -164,13 +158,7 @@ __device__ __forceinline__ void attention_segments(const bf16 *__restrict__ q, c
 #pragma unroll
             for (int kk = 0; kk < BC / 16; kk++) {
                 unsigned p[MT][4];  // P as bf16 A operands
-#pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    p[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-                    p[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-                    p[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-                    p[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-                }
+                pack_probabilities(p, s, kk);
 #pragma unroll
                 for (int dd = 0; dd < D / 16; dd++) {
                     unsigned b[4];
@@ -194,17 +182,10 @@ __device__ __forceinline__ void attention_segments(const bf16 *__restrict__ q, c
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
         for (int half = 0; half < 2; half++) {
-            float total = l[mt][half];
-            total += __shfl_xor_sync(0xffffffff, total, 1);
-            total += __shfl_xor_sync(0xffffffff, total, 2);
+            const float total = quad_sum(l[mt][half]);
             const int row = warpRow0 + mt * 16 + g + half * 8;
             if (row >= N) continue;
-            const float inverse = total > 0.f ? 1.f / total : 0.f;
-            bf16 *destination = out + ((long)row * H + h) * D;
-#pragma unroll
-            for (int i = 0; i < D / 8; i++)
-                *reinterpret_cast<__nv_bfloat162 *>(destination + i * 8 + t4 * 2) =
-                    __floats2bfloat162_rn(o[mt][i][half * 2] * inverse, o[mt][i][half * 2 + 1] * inverse);
+            store_row_bf16(out + ((long)row * H + h) * D, o[mt], half, total > 0.f ? 1.f / total : 0.f, t4);
         }
 }
 

@@ -1,5 +1,5 @@
 // Tensor-core building blocks shared by the mma.sync attention kernels (attention.cu's flash
-// versions and segment_attention.cu): cp.async copies, ldmatrix fragment loads, the m16n8k16 bf16
+// versions and attention_segments.cu): cp.async copies, ldmatrix fragment loads, the m16n8k16 bf16
 // MMA, and the online-softmax step of one key tile. Needs cuda_bf16.h, bf16 and BATON_NEG_INF.
 
 __device__ __forceinline__ unsigned shared_address(const void *p) {
@@ -37,6 +37,42 @@ __device__ __forceinline__ void mma_bf16(float *c, const unsigned *a, unsigned b
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<unsigned *>(&v);
+}
+
+// Zeroes a warp's accumulator fragments (MT m16 tiles of N n8 tiles).
+template <int MT, int N> __device__ __forceinline__ void zero_fragments(float (&x)[MT][N][4]) {
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < N; i++) x[mt][i][0] = x[mt][i][1] = x[mt][i][2] = x[mt][i][3] = 0.f;
+}
+
+// P of keys [16 kk, 16 kk + 16) as bf16 A operands of the P V MMA, from the score fragments s.
+template <int MT, int NT>
+__device__ __forceinline__ void pack_probabilities(unsigned (&p)[MT][4], const float (&s)[MT][NT][4], int kk) {
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        p[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        p[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        p[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        p[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+    }
+}
+
+// A row's sum from the parts its quad of lanes holds (lanes 4g..4g+3 share rows g and g + 8).
+__device__ __forceinline__ float quad_sum(float x) {
+    x += __shfl_xor_sync(0xffffffff, x, 1);
+    return x + __shfl_xor_sync(0xffffffff, x, 2);
+}
+
+// This lane's columns of row `half` (0: g, 1: g + 8) of an m16 tile of O, times `scale`, as bf16.
+template <int DT>
+__device__ __forceinline__ void store_row_bf16(bf16 *destination, const float (&o)[DT][4], int half, float scale,
+                                               int t4) {
+#pragma unroll
+    for (int i = 0; i < DT; i++)
+        *reinterpret_cast<__nv_bfloat162 *>(destination + i * 8 + t4 * 2) =
+            __floats2bfloat162_rn(o[i][half * 2] * scale, o[i][half * 2 + 1] * scale);
 }
 
 // One key tile's online-softmax step for a warp's MT m16 tiles: raw scores s (NT n8 tiles, masked
