@@ -6,14 +6,14 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "baton", targets: ["baton"]),
-        .library(name: "Baton", targets: ["BatonEngine"]),
+        .library(name: "Baton", targets: ["BatonEngine"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // `baton serve`: the HTTP server and its /metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0")
     ],
     targets: [
         // CUDA driver, NVRTC, cuBLASLt and NCCL entry points, loaded with dlopen at run time.
@@ -37,22 +37,30 @@ let package = Package(
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(
             name: "BatonEngine",
-            dependencies: ["BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonTokenizer",
-                           "BatonParallel", "BatonVision"],
-            resources: [.embedInCode("Resources/fetch_model.py"), .embedInCode("Resources/torch_prefill.py"),
-                        .embedInCode("Resources/torch_video.py")]),
+            dependencies: [
+                "BatonTensor", "BatonCPU", "BatonCUDA", "BatonComm", "BatonNCCL", "BatonModels", "BatonTokenizer",
+                "BatonParallel", "BatonVision"
+            ],
+            resources: [
+                .embedInCode("Resources/fetch_model.py"), .embedInCode("Resources/torch_prefill.py"),
+                .embedInCode("Resources/torch_video.py")
+            ]),
         // `baton serve`: the OpenAI-compatible HTTP API over one Engine.
         .target(
             name: "BatonServer",
-            dependencies: ["BatonEngine", "BatonTokenizer", "BatonParallel", "BatonTensor",
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HTTPTypes", package: "swift-http-types"),
-                           .product(name: "Prometheus", package: "swift-prometheus")]),
+            dependencies: [
+                "BatonEngine", "BatonTokenizer", "BatonParallel", "BatonTensor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus")
+            ]),
         .executableTarget(
             name: "baton",
-            dependencies: ["BatonEngine", "BatonServer", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer",
-                           "BatonParallel", "BatonTensor", "BatonVision",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "BatonEngine", "BatonServer", "BatonComm", "BatonCUDA", "BatonNCCL", "BatonModels", "BatonTokenizer",
+                "BatonParallel", "BatonTensor", "BatonVision",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ]),
         .testTarget(name: "BatonTensorTests", dependencies: ["BatonTensor"]),
         .testTarget(name: "BatonVisionTests", dependencies: ["BatonVision", "BatonTensor"]),
         .testTarget(name: "BatonCPUTests", dependencies: ["BatonCPU", "BatonTensor"]),
@@ -66,13 +74,17 @@ let package = Package(
             dependencies: ["BatonParallel", "BatonComm", "BatonCPU", "BatonTensor", "BatonModels"]),
         .testTarget(
             name: "BatonEngineTests",
-            dependencies: ["BatonEngine", "BatonCPU", "BatonModels", "BatonTokenizer", "BatonParallel", "BatonTensor",
-                           "BatonVision"]),
+            dependencies: [
+                "BatonEngine", "BatonCPU", "BatonModels", "BatonTokenizer", "BatonParallel", "BatonTensor",
+                "BatonVision"
+            ]),
         .testTarget(
             name: "BatonServerTests",
-            dependencies: ["BatonServer", "BatonEngine", "BatonParallel", "BatonTensor",
-                           .product(name: "HummingbirdTesting", package: "hummingbird")],
-            exclude: ["openai_client.py"]),
+            dependencies: [
+                "BatonServer", "BatonEngine", "BatonParallel", "BatonTensor",
+                .product(name: "HummingbirdTesting", package: "hummingbird")
+            ],
+            exclude: ["openai_client.py"])
     ],
     swiftLanguageModes: [.v6]
 )

@@ -11,9 +11,9 @@ import Foundation
 /// max/sum update, then O += P V by sgemm. The result is unnormalised: `output / rowSum`, with
 /// `lse = rowMax + log(rowSum)`, so tiles over disjoint keys can be combined exactly.
 struct AttentionProblem {
-    let query: UnsafePointer<Float>   // [Sq, H, d]
-    let key: UnsafePointer<Float>     // [Sk, Hkv, d]
-    let value: UnsafePointer<Float>   // [Sk, Hkv, d]
+    let query: UnsafePointer<Float>  // [Sq, H, d]
+    let key: UnsafePointer<Float>  // [Sk, Hkv, d]
+    let value: UnsafePointer<Float>  // [Sk, Hkv, d]
     let queryCount: Int
     let keyCount: Int
     let heads: Int
@@ -63,9 +63,10 @@ struct AttentionProblem {
             let chunk = chunkStart..<min(chunkStart + AttentionProblem.keyChunk, keys.upperBound)
             let n = chunk.count
             let scores = state.scores
-            BLAS.shared.gemm(transposeB: true, m: m, n: n, k: d, alpha: scale, a: state.packedQuery, lda: d,
-                             b: key + (chunk.lowerBound * kvHeads + kvHead) * d, ldb: keyStride,
-                             beta: 0, c: scores, ldc: n)
+            BLAS.shared.gemm(
+                transposeB: true, m: m, n: n, k: d, alpha: scale, a: state.packedQuery, lda: d,
+                b: key + (chunk.lowerBound * kvHeads + kvHead) * d, ldb: keyStride,
+                beta: 0, c: scores, ldc: n)
             for (r, row) in rows.enumerated() {
                 let visible = visibleKeys(row: row, within: chunk)
                 let a = visible.lowerBound - chunk.lowerBound, b = visible.upperBound - chunk.lowerBound
@@ -95,16 +96,19 @@ struct AttentionProblem {
                     state.rowMax[packed] = newMax
                 }
             }
-            BLAS.shared.gemm(transposeB: false, m: m, n: d, k: n, alpha: 1, a: scores, lda: n,
-                             b: value + (chunk.lowerBound * kvHeads + kvHead) * d, ldb: keyStride,
-                             beta: 1, c: state.output, ldc: d)
+            BLAS.shared.gemm(
+                transposeB: false, m: m, n: d, k: n, alpha: 1, a: scores, lda: n,
+                b: value + (chunk.lowerBound * kvHeads + kvHead) * d, ldb: keyStride,
+                beta: 1, c: state.output, ldc: d)
             chunkStart = chunk.upperBound
         }
     }
 
     /// Writes a finished tile's rows to out `[Sq, H, d]` and lse `[H, Sq]`.
-    func store(_ state: AttentionTileState, kvHead: Int, rows: Range<Int>,
-               out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>) {
+    func store(
+        _ state: AttentionTileState, kvHead: Int, rows: Range<Int>,
+        out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>
+    ) {
         let g = group, d = headDim
         for (r, row) in rows.enumerated() {
             for j in 0..<g {

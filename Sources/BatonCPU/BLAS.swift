@@ -11,12 +11,16 @@ import Foundation
 /// else the built-in GEMM; `builtin` = the built-in GEMM; any other value = the path (or soname)
 /// of a CBLAS library to load. One line on stderr, once per process, says which is used.
 struct BLAS: @unchecked Sendable {  // function pointers into a library that is never unloaded
-    typealias GEMM = @convention(c) (
-        Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
-        UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
-    typealias GEMV = @convention(c) (
-        Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
-        UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias GEMM =
+        @convention(c) (
+            Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+            UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
+        ) -> Void
+    typealias GEMV =
+        @convention(c) (
+            Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+            UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
+        ) -> Void
 
     /// What runs the products, in words (the library's path, or "built-in Swift GEMM").
     let name: String
@@ -30,7 +34,7 @@ struct BLAS: @unchecked Sendable {  // function pointers into a library that is 
     /// BLAS is skipped there: the built-in GEMM is faster than it).
     static let searchOrder = [
         "libopenblas.so.0", "libblis.so.4", "libblis.so.3", "libmkl_rt.so.2", "libmkl_rt.so",
-        "libblas.so.3", "libcblas.so.3",
+        "libblas.so.3", "libcblas.so.3"
     ]
 
     /// The process-wide choice (BATON_BLAS, then `searchOrder`), announced once on stderr when
@@ -82,8 +86,9 @@ struct BLAS: @unchecked Sendable {  // function pointers into a library that is 
             // "start-end perms offset dev inode path"
             let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
             guard fields.count == 6, let dash = fields[0].firstIndex(of: "-"),
-                  let start = UInt(fields[0][..<dash], radix: 16),
-                  let end = UInt(fields[0][fields[0].index(after: dash)...], radix: 16) else { continue }
+                let start = UInt(fields[0][..<dash], radix: 16),
+                let end = UInt(fields[0][fields[0].index(after: dash)...], radix: 16)
+            else { continue }
             if start <= target && target < end { return String(fields[5].trimmingCharacters(in: .whitespaces)) }
         }
         return nil
@@ -121,27 +126,34 @@ struct BLAS: @unchecked Sendable {  // function pointers into a library that is 
 
     /// C[m, n] = alpha A[m, k] op(B) + beta C, row-major with leading dimensions. op(B) is B[n, k]^T
     /// when `transposeB` (a Hugging Face weight), else B[k, n]. beta == 0 never reads C.
-    func gemm(transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    func gemm(
+        transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         if m == 0 || n == 0 { return }
         if let library {
-            library.gemm(BLAS.rowMajor, BLAS.noTrans, transposeB ? BLAS.trans : BLAS.noTrans,
-                         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            library.gemm(
+                BLAS.rowMajor, BLAS.noTrans, transposeB ? BLAS.trans : BLAS.noTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         } else {
-            BuiltinGEMM.gemm(transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                             b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            BuiltinGEMM.gemm(
+                transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 
     /// y[m] (stride incY) = alpha A[m, n] x[n] + beta y, A row-major with leading dimension lda.
     /// beta == 0 never reads y.
-    func gemv(m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-              x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>, incY: Int) {
+    func gemv(
+        m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>, incY: Int
+    ) {
         if m == 0 { return }
         if let library {
-            library.gemv(BLAS.rowMajor, BLAS.noTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1,
-                         beta, y, Int32(incY))
+            library.gemv(
+                BLAS.rowMajor, BLAS.noTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1,
+                beta, y, Int32(incY))
         } else {
             BuiltinGEMM.gemv(m: m, n: n, alpha: alpha, a: a, lda: lda, x: x, beta: beta, y: y, incY: incY)
         }

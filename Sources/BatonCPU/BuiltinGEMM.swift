@@ -13,9 +13,11 @@ enum BuiltinGEMM {
 
     /// C[m, n] = alpha A[m, k] op(B) + beta C, row-major; op(B) = B[n, k]^T when `transposeB`,
     /// else B[k, n]. beta == 0 never reads C (C may be uninitialised).
-    static func gemm(transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    static func gemm(
+        transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         if m <= 0 || n <= 0 { return }
         if k <= 0 || alpha == 0 {
             for i in 0..<m { scale(c + i * ldc, count: n, by: beta) }
@@ -39,9 +41,10 @@ enum BuiltinGEMM {
                     packA(a + ic * lda + pc, lda, rows: mb, depth: kb, into: packedA)
                     for jr in stride(from: 0, to: nb, by: nr) {
                         for ir in stride(from: 0, to: mb, by: mr) {
-                            tile(depth: kb, packedA + ir * kb, packedB + jr * kb,
-                                 c + (ic + ir) * ldc + jc + jr, ldc,
-                                 rows: min(mr, mb - ir), columns: min(nr, nb - jr), alpha: alpha, beta: blockBeta)
+                            tile(
+                                depth: kb, packedA + ir * kb, packedB + jr * kb,
+                                c + (ic + ir) * ldc + jc + jr, ldc,
+                                rows: min(mr, mb - ir), columns: min(nr, nb - jr), alpha: alpha, beta: blockBeta)
                         }
                     }
                 }
@@ -50,8 +53,10 @@ enum BuiltinGEMM {
     }
 
     /// y[m] (stride incY) = alpha A[m, n] x[n] + beta y, A row-major. beta == 0 never reads y.
-    static func gemv(m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                     x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>, incY: Int) {
+    static func gemv(
+        m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>, incY: Int
+    ) {
         let vectorEnd = n / 8 * 8
         func finish(_ i: Int, _ dot: Float) {
             let target = y + i * incY
@@ -96,8 +101,10 @@ enum BuiltinGEMM {
 
     /// Packs op(B)'s rows `rows..<rows+count` (the k range) and columns `columns..<columns+width`
     /// into `nr`-wide panels: panel j holds, for each k, the nr values of columns j*nr... in a row.
-    private static func packB(_ transposeB: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, rows: Int, count: Int,
-                              columns: Int, width: Int, into packed: UnsafeMutablePointer<Float>) {
+    private static func packB(
+        _ transposeB: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, rows: Int, count: Int,
+        columns: Int, width: Int, into packed: UnsafeMutablePointer<Float>
+    ) {
         for panelStart in stride(from: 0, to: width, by: nr) {
             let panel = packed + panelStart * count
             let live = min(nr, width - panelStart)
@@ -126,8 +133,10 @@ enum BuiltinGEMM {
 
     /// Packs A's `rows x depth` block into `mr`-tall panels: panel i holds, for each k, the mr
     /// values of rows i*mr... in a row.
-    private static func packA(_ a: UnsafePointer<Float>, _ lda: Int, rows: Int, depth: Int,
-                              into packed: UnsafeMutablePointer<Float>) {
+    private static func packA(
+        _ a: UnsafePointer<Float>, _ lda: Int, rows: Int, depth: Int,
+        into packed: UnsafeMutablePointer<Float>
+    ) {
         for panelStart in stride(from: 0, to: rows, by: mr) {
             let panel = packed + panelStart * depth
             for r in 0..<mr {
@@ -145,9 +154,11 @@ enum BuiltinGEMM {
 
     /// C tile[rows, columns] = alpha (packed A panel x packed B panel) + beta C tile.
     @inline(__always)
-    private static func tile(depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                             _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, columns: Int,
-                             alpha: Float, beta: Float) {
+    private static func tile(
+        depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, columns: Int,
+        alpha: Float, beta: Float
+    ) {
         var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>()
         var c3 = SIMD8<Float>(), c4 = SIMD8<Float>(), c5 = SIMD8<Float>()
         var pa = a, pb = b

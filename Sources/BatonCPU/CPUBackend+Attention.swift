@@ -9,10 +9,13 @@ extension CPUBackend {
     /// Tiles of (KV head, block of query rows) run in parallel, each a flash-style loop over key
     /// chunks with sgemm for Q K^T and P V (`AttentionProblem`). When there are fewer tiles than
     /// cores (decode), each tile's keys are also split and the pieces merged by log-sum-exp.
-    public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws -> AttentionOutput {
+    public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws
+        -> AttentionOutput
+    {
         try requireHost(["query": query, "key": key, "value": value], "attention")
-        let (queryCount, keyCount, heads, kvHeads, headDim) = try OpShapes.attention(query: query, key: key, value: value,
-                                                                                  mask: mask)
+        let (queryCount, keyCount, heads, kvHeads, headDim) = try OpShapes.attention(
+            query: query, key: key, value: value,
+            mask: mask)
         let out = try uninitializedHostTensor(query.shape, dtype: .f32)
         let logSumExp = try uninitializedHostTensor(Shape([heads, queryCount]), dtype: .f32)
         if queryCount == 0 || heads == 0 { return AttentionOutput(out: out, logSumExp: logSumExp) }
@@ -30,7 +33,9 @@ extension CPUBackend {
         return AttentionOutput(out: out, logSumExp: logSumExp)
     }
 
-    private func solve(_ problem: AttentionProblem, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>) {
+    private func solve(
+        _ problem: AttentionProblem, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>
+    ) {
         let group = problem.group, kvHeads = problem.kvHeads, queryCount = problem.queryCount
         // Small problems (decode over a short cache) run inline: thread hand-off would dominate.
         let work = queryCount * problem.keyCount * problem.heads * problem.headDim
@@ -48,7 +53,8 @@ extension CPUBackend {
             parallelItems(tiles, threads: threads) { tile in
                 let (block, kvHead) = tile.quotientAndRemainder(dividingBy: kvHeads)
                 let rows = rowsOf(block)
-                let state = AttentionTileState(maxRows: blockRows * group, headDim: problem.headDim, keyCount: problem.keyCount)
+                let state = AttentionTileState(
+                    maxRows: blockRows * group, headDim: problem.headDim, keyCount: problem.keyCount)
                 problem.runTile(kvHead: kvHead, rows: rows, keys: problem.visibleKeys(rows: rows), state: state)
                 problem.store(state, kvHead: kvHead, rows: rows, out: out, logSumExp: logSumExp)
             }
@@ -56,7 +62,9 @@ extension CPUBackend {
         }
 
         // Few tiles (decode): split each tile's keys into `splits` pieces, then merge the pieces.
-        let partials = (0..<tiles * splits).map { _ in AttentionTileState(maxRows: blockRows * group, headDim: problem.headDim, keyCount: problem.keyCount) }
+        let partials = (0..<tiles * splits).map { _ in
+            AttentionTileState(maxRows: blockRows * group, headDim: problem.headDim, keyCount: problem.keyCount)
+        }
         parallelItems(tiles * splits, threads: threads) { item in
             let (tile, piece) = item.quotientAndRemainder(dividingBy: splits)
             let (block, kvHead) = tile.quotientAndRemainder(dividingBy: kvHeads)

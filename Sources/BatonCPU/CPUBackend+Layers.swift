@@ -42,7 +42,9 @@ extension CPUBackend {
                     if roundTo == .f32 {
                         for i in 0..<width { output[i] = input[i] * inverseRMS * scale[i] }
                     } else {
-                        for i in 0..<width { output[i] = CPUBackend.round(input[i] * inverseRMS, to: roundTo) * scale[i] }
+                        for i in 0..<width {
+                            output[i] = CPUBackend.round(input[i] * inverseRMS, to: roundTo) * scale[i]
+                        }
                     }
                 }
             }
@@ -56,30 +58,37 @@ extension CPUBackend {
     public func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor {
         try requireHost(["x": x, "positions": positions, "inverseFrequencies": inverseFrequencies], "rotary")
         let (_, _, dim) = try OpShapes.rotary(x, positions: positions, inverseFrequencies: inverseFrequencies)
-        return try rotateHalf(x, positions: positions, rowOfFrequency: [Int](repeating: 0, count: dim / 2),
-                              inverseFrequencies: inverseFrequencies)
+        return try rotateHalf(
+            x, positions: positions, rowOfFrequency: [Int](repeating: 0, count: dim / 2),
+            inverseFrequencies: inverseFrequencies)
     }
 
     /// The reference of the fused q/k/v split: the column blocks copied out, then `rotary` on q and k.
-    public func rotaryQKV(_ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
-                          inverseFrequencies: Tensor) throws -> (query: Tensor, key: Tensor, value: Tensor) {
+    public func rotaryQKV(
+        _ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
+        inverseFrequencies: Tensor
+    ) throws -> (query: Tensor, key: Tensor, value: Tensor) {
         try requireHost(["qkv": qkv, "positions": positions, "inverseFrequencies": inverseFrequencies], "rotaryQKV")
-        let (tokens, d) = try OpShapes.rotaryQKV(qkv, heads: heads, kvHeads: kvHeads, positions: positions,
-                                                 inverseFrequencies: inverseFrequencies)
+        let (tokens, d) = try OpShapes.rotaryQKV(
+            qkv, heads: heads, kvHeads: kvHeads, positions: positions,
+            inverseFrequencies: inverseFrequencies)
         let source = try floatTensor(qkv, threads: threads)
         func columns(_ first: Int, _ count: Int) throws -> Tensor {
             let out = try uninitializedHostTensor(Shape([tokens, count / d, d]), dtype: .f32)
             withExtendedLifetime(source) {
                 for t in 0..<tokens {
-                    (out.floatPointer + t * count).update(from: source.floatPointer + t * qkv.shape[1] + first, count: count)
+                    (out.floatPointer + t * count).update(
+                        from: source.floatPointer + t * qkv.shape[1] + first, count: count)
                 }
             }
             return out
         }
         let (qWidth, kvWidth) = (heads * d, kvHeads * d)
-        return (try rotary(columns(0, qWidth), positions: positions, inverseFrequencies: inverseFrequencies),
-                try rotary(columns(qWidth, kvWidth), positions: positions, inverseFrequencies: inverseFrequencies),
-                try columns(qWidth + kvWidth, kvWidth))
+        return (
+            try rotary(columns(0, qWidth), positions: positions, inverseFrequencies: inverseFrequencies),
+            try rotary(columns(qWidth, kvWidth), positions: positions, inverseFrequencies: inverseFrequencies),
+            try columns(qWidth + kvWidth, kvWidth)
+        )
     }
 
     /// silu(gate) * up, element-wise; same shapes, any float -> f32.
@@ -145,7 +154,8 @@ extension CPUBackend {
             let source = part.hostPointer, destination = out.hostPointer + columnByte
             parallelChunks(rowCount, threads: threads, workPerItem: partRowBytes / 8 + 1) { rows in
                 for row in rows {
-                    (destination + row * outRowBytes).copyMemory(from: source + row * partRowBytes, byteCount: partRowBytes)
+                    (destination + row * outRowBytes).copyMemory(
+                        from: source + row * partRowBytes, byteCount: partRowBytes)
                 }
             }
             columnByte += partRowBytes

@@ -37,8 +37,10 @@ extension CPUBackend {
 
     /// C[m, n] = A[m, k] W[n, k]^T + beta C. The larger output dimension is split across cores;
     /// each piece is one single-threaded sgemm on contiguous weight rows (N split) or x rows (M split).
-    private func multiply(_ a: UnsafePointer<Float>, _ w: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
-                          m: Int, n: Int, k: Int, beta: Float) {
+    private func multiply(
+        _ a: UnsafePointer<Float>, _ w: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, beta: Float
+    ) {
         let splitColumns = n >= m
         let splitLength = splitColumns ? n : m
         let pieces = m * n * k < (1 << 18) ? 1 : max(1, min(threads, splitLength / 16))
@@ -47,13 +49,16 @@ extension CPUBackend {
             let hi = splitLength * (piece + 1) / pieces
             if lo >= hi { return }
             if m == 1 {  // decode: a matrix-vector product (OpenBLAS's sgemm path is slower for one row)
-                BLAS.shared.gemv(m: hi - lo, n: k, alpha: 1, a: w + lo * k, lda: k, x: a, beta: beta, y: c + lo, incY: 1)
+                BLAS.shared.gemv(
+                    m: hi - lo, n: k, alpha: 1, a: w + lo * k, lda: k, x: a, beta: beta, y: c + lo, incY: 1)
             } else if splitColumns {
-                BLAS.shared.gemm(transposeB: true, m: m, n: hi - lo, k: k, alpha: 1, a: a, lda: k,
-                                 b: w + lo * k, ldb: k, beta: beta, c: c + lo, ldc: n)
+                BLAS.shared.gemm(
+                    transposeB: true, m: m, n: hi - lo, k: k, alpha: 1, a: a, lda: k,
+                    b: w + lo * k, ldb: k, beta: beta, c: c + lo, ldc: n)
             } else {
-                BLAS.shared.gemm(transposeB: true, m: hi - lo, n: n, k: k, alpha: 1, a: a + lo * k, lda: k,
-                                 b: w, ldb: k, beta: beta, c: c + lo * n, ldc: n)
+                BLAS.shared.gemm(
+                    transposeB: true, m: hi - lo, n: n, k: k, alpha: 1, a: a + lo * k, lda: k,
+                    b: w, ldb: k, beta: beta, c: c + lo * n, ldc: n)
             }
         }
     }
@@ -61,8 +66,10 @@ extension CPUBackend {
     /// The same product for a bf16/f16 weight the cache has no room for: each core converts its
     /// weight rows a cache-sized block at a time and multiplies the block, so no fp32 copy of
     /// the whole weight is ever made.
-    private func multiplyConvertingBlocks(_ a: UnsafePointer<Float>, weight: Tensor, into c: UnsafeMutablePointer<Float>,
-                                          m: Int, n: Int, k: Int, beta: Float) {
+    private func multiplyConvertingBlocks(
+        _ a: UnsafePointer<Float>, weight: Tensor, into c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, beta: Float
+    ) {
         let pieces = m * n * k < (1 << 18) ? 1 : max(1, min(threads, n / 16))
         // One row streams best through a cache-sized block (256 KiB); several rows need larger
         // blocks (4 MiB) so sgemm's packing of x is amortised over many weight rows.
@@ -76,12 +83,14 @@ extension CPUBackend {
             var first = lo
             while first < hi {
                 let rows = min(blockRows, hi - first)
-                convertToFloat(source + first * k * elementBytes, dtype: weight.dtype, count: rows * k, into: block, threads: 1)
+                convertToFloat(
+                    source + first * k * elementBytes, dtype: weight.dtype, count: rows * k, into: block, threads: 1)
                 if m == 1 {
                     BLAS.shared.gemv(m: rows, n: k, alpha: 1, a: block, lda: k, x: a, beta: beta, y: c + first, incY: 1)
                 } else {
-                    BLAS.shared.gemm(transposeB: true, m: m, n: rows, k: k, alpha: 1, a: a, lda: k,
-                                     b: block, ldb: k, beta: beta, c: c + first, ldc: n)
+                    BLAS.shared.gemm(
+                        transposeB: true, m: m, n: rows, k: k, alpha: 1, a: a, lda: k,
+                        b: block, ldb: k, beta: beta, c: c + first, ldc: n)
                 }
                 first += rows
             }

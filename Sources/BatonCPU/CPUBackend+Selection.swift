@@ -30,9 +30,10 @@ extension CPUBackend {
             let rowStride = kvHeads * headDim
             parallelChunks(keyCount, threads: threads, workPerItem: rowStride) { rows in
                 for h in 0..<kvHeads {
-                    BLAS.shared.gemv(m: rows.count, n: headDim, alpha: 1, a: k + rows.lowerBound * rowStride + h * headDim,
-                                     lda: rowStride, x: meanQuery + h * headDim, beta: 0,
-                                     y: scores + rows.lowerBound * kvHeads + h, incY: kvHeads)
+                    BLAS.shared.gemv(
+                        m: rows.count, n: headDim, alpha: 1, a: k + rows.lowerBound * rowStride + h * headDim,
+                        lda: rowStride, x: meanQuery + h * headDim, beta: 0,
+                        y: scores + rows.lowerBound * kvHeads + h, incY: kvHeads)
                 }
             }
         }
@@ -57,7 +58,9 @@ extension CPUBackend {
                     if lo == hi { continue }
                     for other in lo + 1...hi {
                         let candidate = x + other * columns
-                        for c in 0..<columns where candidate[c] > output[c] || candidate[c].isNaN { output[c] = candidate[c] }
+                        for c in 0..<columns where candidate[c] > output[c] || candidate[c].isNaN {
+                            output[c] = candidate[c]
+                        }
                     }
                 }
             }
@@ -100,7 +103,8 @@ extension CPUBackend {
         let index = indices.int32Pointer
         for i in 0..<columns * k where index[i] < 0 || Int(index[i]) >= rowCount {
             throw BatonError.invalidArgument(
-                "gatherRowsPerHead: index \(index[i]) at [\(i / max(k, 1)), \(i % max(k, 1))] is outside 0..<\(rowCount)")
+                "gatherRowsPerHead: index \(index[i]) at [\(i / max(k, 1)), \(i % max(k, 1))] is outside 0..<\(rowCount)"
+            )
         }
         let out = try uninitializedHostTensor(Shape([k, columns, width]), dtype: x.dtype)
         let vectorBytes = width * x.dtype.byteSize
@@ -109,7 +113,8 @@ extension CPUBackend {
             for i in selected {
                 for c in 0..<columns {
                     (destination + (i * columns + c) * vectorBytes)
-                        .copyMemory(from: source + (Int(index[c * k + i]) * columns + c) * vectorBytes, byteCount: vectorBytes)
+                        .copyMemory(
+                            from: source + (Int(index[c * k + i]) * columns + c) * vectorBytes, byteCount: vectorBytes)
                 }
             }
         }
@@ -131,7 +136,8 @@ extension CPUBackend {
                     for row in rows {
                         let values = x + row * vocabulary
                         var best = 0
-                        for i in 1..<vocabulary where values[i] > values[best] || (values[best].isNaN && !values[i].isNaN) {
+                        for i in 1..<vocabulary
+                        where values[i] > values[best] || (values[best].isNaN && !values[i].isNaN) {
                             best = i
                         }
                         idPointer[row] = Int32(best)

@@ -8,19 +8,24 @@ extension CPUBackend {
     /// sections R counts summing to d/2 -> f32. Frequency `i` of token `t` turns by
     /// positions[r(i), t] * inverseFrequencies[i] (fp32 product, as transformers computes it), with
     /// r(i) the section holding `i`; rotate-half pairs (i, i + d/2) share the angle.
-    public func sectionedRotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor,
-                                sections: [Int]) throws -> Tensor {
+    public func sectionedRotary(
+        _ x: Tensor, positions: Tensor, inverseFrequencies: Tensor,
+        sections: [Int]
+    ) throws -> Tensor {
         try requireHost(["x": x, "positions": positions, "inverseFrequencies": inverseFrequencies], "sectionedRotary")
-        let (count, heads, dim) = try OpShapes.sectionedRotary(x, positions: positions,
-                                                              inverseFrequencies: inverseFrequencies, sections: sections)
+        let (count, heads, dim) = try OpShapes.sectionedRotary(
+            x, positions: positions,
+            inverseFrequencies: inverseFrequencies, sections: sections)
         let rowOfFrequency = sections.enumerated().flatMap { row, size in [Int](repeating: row, count: size) }
-        return try rotateHalf(x, positions: positions, rowOfFrequency: rowOfFrequency, inverseFrequencies: inverseFrequencies)
+        return try rotateHalf(
+            x, positions: positions, rowOfFrequency: rowOfFrequency, inverseFrequencies: inverseFrequencies)
     }
 
     /// Hugging Face's rotate-half, shared by `rotary` (one position row) and `sectionedRotary` (a
     /// row per section): frequency `i` of token `t` turns by
     /// positions[rowOfFrequency[i] * T + t] * inverseFrequencies[i] (the fp32 product).
-    func rotateHalf(_ x: Tensor, positions: Tensor, rowOfFrequency: [Int], inverseFrequencies: Tensor) throws -> Tensor {
+    func rotateHalf(_ x: Tensor, positions: Tensor, rowOfFrequency: [Int], inverseFrequencies: Tensor) throws -> Tensor
+    {
         let (count, heads, dim) = (x.shape[0], x.shape[1], x.shape[2])
         let half = dim / 2
         let out = try uninitializedHostTensor(x.shape, dtype: .f32)
@@ -55,16 +60,20 @@ extension CPUBackend {
     /// q, k, v `[N, H, d]` any float, segments `[S + 1]` i32 cumulative offsets -> `[N, H, d]` f32:
     /// each segment is an independent full (non-causal) attention, solved with the same tiles as
     /// `attention`, segments in parallel.
-    public func attentionSegments(query: Tensor, key: Tensor, value: Tensor, segments: Tensor,
-                                  scale: Float) throws -> Tensor {
+    public func attentionSegments(
+        query: Tensor, key: Tensor, value: Tensor, segments: Tensor,
+        scale: Float
+    ) throws -> Tensor {
         try requireHost(["query": query, "key": key, "value": value, "segments": segments], "attentionSegments")
-        let (rows, heads, headDim) = try OpShapes.attentionSegments(query: query, key: key, value: value,
-                                                                    segments: segments)
+        let (rows, heads, headDim) = try OpShapes.attentionSegments(
+            query: query, key: key, value: value,
+            segments: segments)
         let offsets = segments.int32s().map(Int.init)
         let rising = zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 }
-        try require(offsets.first == 0 && offsets.last == rows && rising,
-                    "attentionSegments: segments must rise from 0 to N = \(rows), found \(offsets.prefix(8))"
-                    + (offsets.count > 8 ? "... (\(offsets.count) offsets)" : ""))
+        try require(
+            offsets.first == 0 && offsets.last == rows && rising,
+            "attentionSegments: segments must rise from 0 to N = \(rows), found \(offsets.prefix(8))"
+                + (offsets.count > 8 ? "... (\(offsets.count) offsets)" : ""))
         let out = try uninitializedHostTensor(query.shape, dtype: .f32)
         if rows == 0 || heads == 0 || headDim == 0 { return out }
         let queryFloat = try floatTensor(query, threads: threads)

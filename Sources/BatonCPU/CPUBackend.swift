@@ -23,7 +23,8 @@ public final class CPUBackend: Backend {
     ///     private cache of that many bytes; 0 disables caching (weights convert on every call).
     public init(threads: Int? = nil, weightCacheBytes: Int? = nil) {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        self.weightCache = weightCacheBytes.map { ConvertedWeightCache(byteLimit: max(0, $0)) } ?? CPUBackend.sharedWeightCache
+        self.weightCache =
+            weightCacheBytes.map { ConvertedWeightCache(byteLimit: max(0, $0)) } ?? CPUBackend.sharedWeightCache
     }
 
     private static let sharedWeightCache = ConvertedWeightCache(
@@ -67,16 +68,19 @@ public final class CPUBackend: Backend {
     public func copy(_ source: Tensor, into destination: Tensor) throws {
         try requireHost(source, "copy", "source")
         try requireHost(destination, "copy", "destination")
-        try require(source.dtype == destination.dtype,
-                    "copy: source and destination dtypes differ (\(source.dtype) vs \(destination.dtype))")
-        try require(source.elementCount == destination.elementCount,
-                    "copy: source \(source.shape) and destination \(destination.shape) differ in element count")
+        try require(
+            source.dtype == destination.dtype,
+            "copy: source and destination dtypes differ (\(source.dtype) vs \(destination.dtype))")
+        try require(
+            source.elementCount == destination.elementCount,
+            "copy: source \(source.shape) and destination \(destination.shape) differ in element count")
         if destination.dtype != .f32 { weightCache.invalidate(destination.storage) }
         let bytes = source.byteCount
         let from = UnsafeRawPointer(source.hostPointer)
         let to = destination.hostPointer
         // Views of one storage may overlap: memmove when they do, parallel memcpy otherwise.
-        let overlapping = source.storage === destination.storage
+        let overlapping =
+            source.storage === destination.storage
             && source.byteOffset < destination.byteOffset + bytes && destination.byteOffset < source.byteOffset + bytes
         if overlapping {
             to.copyMemory(from: from, byteCount: bytes)  // memmove semantics
@@ -107,7 +111,8 @@ public final class CPUBackend: Backend {
         case (_, _) where x.dtype.isFloatingPoint && dtype.isFloatingPoint:  // bf16 <-> f16 through fp32 (exact step)
             let widened = try floatTensor(x, threads: threads)
             withExtendedLifetime(widened) {
-                convertFromFloat(widened.floatPointer, count: count, to: dtype, into: result.hostPointer, threads: threads)
+                convertFromFloat(
+                    widened.floatPointer, count: count, to: dtype, into: result.hostPointer, threads: threads)
             }
         case (.i32, _) where dtype.isFloatingPoint:
             let source = x.int32Pointer
@@ -135,7 +140,8 @@ public final class CPUBackend: Backend {
                 target[i] = narrowed
             }
         default:
-            throw BatonError.unsupported("cast: \(x.dtype) to \(dtype) is not supported (floats do not cast to integers)")
+            throw BatonError.unsupported(
+                "cast: \(x.dtype) to \(dtype) is not supported (floats do not cast to integers)")
         }
         return result
     }

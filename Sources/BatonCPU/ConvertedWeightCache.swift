@@ -41,8 +41,9 @@ final class ConvertedWeightCache: @unchecked Sendable {
     /// `weight` (bf16 or f16, host) as fp32: the cached copy, or a fresh conversion that is cached;
     /// nil when the copy does not fit in what is left of `byteLimit`.
     func floatWeight(_ weight: Tensor, threads: Int) throws -> Tensor? {
-        let key = Key(storage: ObjectIdentifier(weight.storage), byteOffset: weight.byteOffset,
-                      shape: weight.shape, dtype: weight.dtype)
+        let key = Key(
+            storage: ObjectIdentifier(weight.storage), byteOffset: weight.byteOffset,
+            shape: weight.shape, dtype: weight.dtype)
         let size = weight.elementCount * DType.f32.byteSize
         let cached: Tensor?? = lock.withLock {
             if let entry = entries[key], entry.source === weight.storage { return .some(entry.converted) }
@@ -58,7 +59,8 @@ final class ConvertedWeightCache: @unchecked Sendable {
         // Convert outside the lock: other ranks' threads keep using the cache meanwhile.
         let converted = try floatTensor(weight, threads: threads)
         return lock.withLock {
-            if let entry = entries[key], entry.source === weight.storage { return entry.converted }  // another thread won
+            // Another thread may have converted it meanwhile: keep the first.
+            if let entry = entries[key], entry.source === weight.storage { return entry.converted }
             if let stale = entries.removeValue(forKey: key) { cachedBytes -= stale.converted.byteCount }
             conversions += 1
             // Another weight may have taken the room meanwhile: then this copy serves this call only.

@@ -1,8 +1,8 @@
 import BatonTensor
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Host allocation, dtype conversion and input validation shared by the CPU ops.
@@ -34,17 +34,21 @@ extension Tensor {
 }
 
 /// Converts `count` floats stored as `dtype` (bf16, f16 or f32) to fp32, exactly.
-func convertToFloat(_ source: UnsafeRawPointer, dtype: DType, count: Int,
-                    into destination: UnsafeMutablePointer<Float>, threads: Int) {
+func convertToFloat(
+    _ source: UnsafeRawPointer, dtype: DType, count: Int,
+    into destination: UnsafeMutablePointer<Float>, threads: Int
+) {
     switch dtype {
     case .f32:
         destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
     case .bf16:
-        convertElements(source.assumingMemoryBound(to: UInt16.self), into: destination, count: count, threads: threads) {
+        convertElements(source.assumingMemoryBound(to: UInt16.self), into: destination, count: count, threads: threads)
+        {
             FloatBits.float(fromBF16: $0)
         }
     case .f16:
-        convertElements(source.assumingMemoryBound(to: UInt16.self), into: destination, count: count, threads: threads) {
+        convertElements(source.assumingMemoryBound(to: UInt16.self), into: destination, count: count, threads: threads)
+        {
             FloatBits.float(fromF16: $0)
         }
     case .i32, .i64:
@@ -53,17 +57,21 @@ func convertToFloat(_ source: UnsafeRawPointer, dtype: DType, count: Int,
 }
 
 /// Converts `count` fp32 values to `dtype` (bf16, f16 or f32), rounding to nearest even.
-func convertFromFloat(_ source: UnsafePointer<Float>, count: Int, to dtype: DType,
-                      into destination: UnsafeMutableRawPointer, threads: Int) {
+func convertFromFloat(
+    _ source: UnsafePointer<Float>, count: Int, to dtype: DType,
+    into destination: UnsafeMutableRawPointer, threads: Int
+) {
     switch dtype {
     case .f32:
         destination.assumingMemoryBound(to: Float.self).update(from: source, count: count)
     case .bf16:
-        convertElements(source, into: destination.assumingMemoryBound(to: UInt16.self), count: count, threads: threads) {
+        convertElements(source, into: destination.assumingMemoryBound(to: UInt16.self), count: count, threads: threads)
+        {
             FloatBits.bf16(fromFloat: $0)
         }
     case .f16:
-        convertElements(source, into: destination.assumingMemoryBound(to: UInt16.self), count: count, threads: threads) {
+        convertElements(source, into: destination.assumingMemoryBound(to: UInt16.self), count: count, threads: threads)
+        {
             FloatBits.f16(fromFloat: $0)
         }
     case .i32, .i64:
@@ -74,9 +82,11 @@ func convertFromFloat(_ source: UnsafePointer<Float>, count: Int, to dtype: DTyp
 /// `destination[i] = convert(source[i])` for every i below `count`, split over `threads`: the loop
 /// of every dtype conversion (inlined, so each call site compiles to its own tight loop).
 @inline(__always)
-private func convertElements<Source, Destination>(_ source: UnsafePointer<Source>,
-                                                  into destination: UnsafeMutablePointer<Destination>,
-                                                  count: Int, threads: Int, _ convert: (Source) -> Destination) {
+private func convertElements<Source, Destination>(
+    _ source: UnsafePointer<Source>,
+    into destination: UnsafeMutablePointer<Destination>,
+    count: Int, threads: Int, _ convert: (Source) -> Destination
+) {
     parallelChunks(count, threads: threads) { range in
         for i in range { destination[i] = convert(source[i]) }
     }

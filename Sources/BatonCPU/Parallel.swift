@@ -10,8 +10,10 @@ private struct UncheckedSendable<Value>: @unchecked Sendable {
 /// Splits `0..<count` into contiguous chunks and runs `body` on each, across cores when the
 /// work justifies it. `workPerItem` is a rough cost of one item in elementary operations; below
 /// `inlineWork` in total, thread hand-off costs more than it saves, so the loop runs inline.
-func parallelChunks(_ count: Int, threads: Int, workPerItem: Int = 1,
-                    body: (Range<Int>) -> Void) {
+func parallelChunks(
+    _ count: Int, threads: Int, workPerItem: Int = 1,
+    body: (Range<Int>) -> Void
+) {
     let inlineWork = 1 << 15
     if count <= 0 { return }
     let total = count &* max(workPerItem, 1)

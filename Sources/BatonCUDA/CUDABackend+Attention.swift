@@ -68,8 +68,12 @@ extension AttentionMask {
 extension CUDABackend {
     static let flashQueryRows = 128, flashKeyRows = 64
 
-    public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws -> AttentionOutput {
-        try attention(query: query, key: key, value: value, mask: mask, scale: scale, kernel: defaultKernel(query: query, key: key))
+    public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws
+        -> AttentionOutput
+    {
+        try attention(
+            query: query, key: key, value: value, mask: mask, scale: scale,
+            kernel: defaultKernel(query: query, key: key))
     }
 
     /// The kernel `attention` picks for head dim 64/128: the decode kernel when each KV head has at
@@ -83,7 +87,8 @@ extension CUDABackend {
         let choice = BatonSettings.current.attention
         if choice == .naive || (d != 64 && d != 128) { return .naive }
         if key.shape[1] > 0, query.shape[1] % key.shape[1] == 0,
-           query.shape[0] * (query.shape[1] / key.shape[1]) <= AttentionKernel.decodeMaxRows {
+            query.shape[0] * (query.shape[1] / key.shape[1]) <= AttentionKernel.decodeMaxRows
+        {
             return .decode
         }
         let blocks = (query.shape[0] + Self.flashQueryRows - 1) / Self.flashQueryRows * query.shape[1]
@@ -97,8 +102,10 @@ extension CUDABackend {
     }
 
     /// Attention with a chosen kernel (the self-check and benchmark run each one).
-    public func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float,
-                          kernel: AttentionKernel) throws -> AttentionOutput {
+    public func attention(
+        query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float,
+        kernel: AttentionKernel
+    ) throws -> AttentionOutput {
         for t in [query, key, value] { try checkOnDevice(t, "attention") }
         let (Sq, Sk, H, Hkv, d) = try OpShapes.attention(query: query, key: key, value: value, mask: mask)
         let q = try asActivation(query, "attention q"), k = try asActivation(key, "attention k")
@@ -112,16 +119,21 @@ extension CUDABackend {
             try launchHopperAttention(q: q, k: k, v: v, out: out, lse: lse, mask: mask, scale: scale)
         case .hopper:
             // No keys (a tensor map needs a non-empty tensor) or unaligned views: the default flash version.
-            return try attention(query: q, key: k, value: v, mask: mask, scale: scale,
-                                 kernel: .flash(AttentionKernel.defaultFlashVersion))
+            return try attention(
+                query: q, key: k, value: v, mask: mask, scale: scale,
+                kernel: .flash(AttentionKernel.defaultFlashVersion))
         case .naive:
             try require(d <= 256, "attention: the naive kernel takes head dim <= 256, got \(d)")
-            try launch("attention.cu", "attention_naive", grid: (Sq, H, 1), block: 32,
-                       [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
-                        .int(Hkv), .int(d), .int(maskKind), .int(anchorLength), .int(passingLength), .float(scale)])
+            try launch(
+                "attention.cu", "attention_naive", grid: (Sq, H, 1), block: 32,
+                [
+                    .tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
+                    .int(Hkv), .int(d), .int(maskKind), .int(anchorLength), .int(passingLength), .float(scale)
+                ])
         case .decode:
-            try decodeAttention(q: q, k: k, v: v, out: out, lse: lse, Sq: Sq, Sk: Sk, H: H, Hkv: Hkv, d: d,
-                                mask: mask, scale: scale)
+            try decodeAttention(
+                q: q, k: k, v: v, out: out, lse: lse, Sq: Sq, Sk: Sk, H: H, Hkv: Hkv, d: d,
+                mask: mask, scale: scale)
         case .flash, .flashSplit:
             guard d == 64 || d == 128 else {
                 throw BatonError.unsupported("attention: the flash kernel takes head dim 64 or 128, got \(d)")
@@ -138,11 +150,14 @@ extension CUDABackend {
             let sharedBytes = (blockRows + 4 * tileKeys) * d * 2
             let partialOut = splitTiles > 0 ? try empty(Shape([splits, Sq, H, d]), dtype: .f32) : out
             let partialLse = splitTiles > 0 ? try empty(Shape([splits, H, Sq]), dtype: .f32) : lse
-            try launch("attention.cu", name, grid: (queryTiles, H, splits), block: threads,
-                       sharedBytes: sharedBytes,
-                       [.tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
-                        .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),
-                        .float(Self.log2Scale(scale)), .int(splitTiles), .tensor(partialOut), .tensor(partialLse)])
+            try launch(
+                "attention.cu", name, grid: (queryTiles, H, splits), block: threads,
+                sharedBytes: sharedBytes,
+                [
+                    .tensor(q), .tensor(k), .tensor(v), .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H),
+                    .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),
+                    .float(Self.log2Scale(scale)), .int(splitTiles), .tensor(partialOut), .tensor(partialLse)
+                ])
             if splitTiles > 0 {
                 try combineSplits(partialOut: partialOut, partialLse: partialLse, out: out, lse: lse, splits: splits)
             }
@@ -152,12 +167,15 @@ extension CUDABackend {
 
     /// Kernels/decode.cu over slices of about `keysPerSplit` keys (enough blocks for four per SM),
     /// then attention_combine.
-    func decodeAttention(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, Sq: Int, Sk: Int, H: Int, Hkv: Int,
-                         d: Int, mask: AttentionMask, scale: Float) throws {
+    func decodeAttention(
+        q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, Sq: Int, Sk: Int, H: Int, Hkv: Int,
+        d: Int, mask: AttentionMask, scale: Float
+    ) throws {
         let rows = Sq * (H / Hkv)
         guard d == 64 || d == 128, rows <= AttentionKernel.decodeMaxRows else {
-            throw BatonError.unsupported("attention: the decode kernel takes head dim 64 or 128 and at most "
-                                        + "\(AttentionKernel.decodeMaxRows) query rows per KV head, got d \(d), \(rows) rows")
+            throw BatonError.unsupported(
+                "attention: the decode kernel takes head dim 64 or 128 and at most "
+                    + "\(AttentionKernel.decodeMaxRows) query rows per KV head, got d \(d), \(rows) rows")
         }
         let rowTemplate = [1, 2, 4, 8].first { $0 >= rows }!
         let wantedSplits = max(1, (4 * multiprocessorCount + Hkv - 1) / Hkv)
@@ -166,10 +184,13 @@ extension CUDABackend {
         let partialOut = try empty(Shape([splits, Sq, H, d]), dtype: .f32)
         let partialLse = try empty(Shape([splits, H, Sq]), dtype: .f32)
         let (maskKind, anchorLength, passingLength) = mask.kernelArguments
-        try launch("decode.cu", "decode_attention_d\(d)_r\(rowTemplate)", grid: (splits, Hkv, 1), block: 128,
-                   [.tensor(q), .tensor(k), .tensor(v), .tensor(partialOut), .tensor(partialLse), .int(Sq), .int(Sk),
-                    .int(H), .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),
-                    .float(Self.log2Scale(scale)), .int(keysPerSplit)])
+        try launch(
+            "decode.cu", "decode_attention_d\(d)_r\(rowTemplate)", grid: (splits, Hkv, 1), block: 128,
+            [
+                .tensor(q), .tensor(k), .tensor(v), .tensor(partialOut), .tensor(partialLse), .int(Sq), .int(Sk),
+                .int(H), .int(Hkv), .int(maskKind), .int(anchorLength), .int(passingLength),
+                .float(Self.log2Scale(scale)), .int(keysPerSplit)
+            ])
         try combineSplits(partialOut: partialOut, partialLse: partialLse, out: out, lse: lse, splits: splits)
     }
 
@@ -177,9 +198,12 @@ extension CUDABackend {
     /// natural lse [splits, H, Sq]) into out [Sq, H, d] and lse [H, Sq].
     func combineSplits(partialOut: Tensor, partialLse: Tensor, out: Tensor, lse: Tensor, splits: Int) throws {
         let (Sq, H, d) = (out.shape[0], out.shape[1], out.shape[2])
-        try launchElementwise("attention.cu", "attention_combine", count: Sq * H * d,
-                              [.tensor(partialOut), .tensor(partialLse), .tensor(out), .tensor(lse), .int(splits),
-                               .int(Sq), .int(H), .int(d)])
+        try launchElementwise(
+            "attention.cu", "attention_combine", count: Sq * H * d,
+            [
+                .tensor(partialOut), .tensor(partialLse), .tensor(out), .tensor(lse), .int(splits),
+                .int(Sq), .int(H), .int(d)
+            ])
     }
 
     /// The kernels take the softmax scale in log2 units: exp(s * scale) = exp2(s * scale * log2(e)).
@@ -188,7 +212,9 @@ extension CUDABackend {
     public func mergeAttention(_ parts: [AttentionOutput]) throws -> AttentionOutput {
         for part in parts {
             try checkOnDevice(part.out, "mergeAttention"); try checkOnDevice(part.logSumExp, "mergeAttention")
-            try require(part.logSumExp.dtype == .f32, "mergeAttention: the CUDA kernel takes f32 lse, got \(part.logSumExp.dtype)")
+            try require(
+                part.logSumExp.dtype == .f32,
+                "mergeAttention: the CUDA kernel takes f32 lse, got \(part.logSumExp.dtype)")
         }
         let (Sq, H, d) = try OpShapes.mergeAttention(parts)
         let first = parts[0]
@@ -196,9 +222,12 @@ extension CUDABackend {
         let logSumExp = try empty(first.logSumExp.shape, dtype: .f32)
         try copy(first.logSumExp, into: logSumExp)
         for part in parts.dropFirst() {
-            try launchElementwise("ops.cu", "merge_attention_pair", count: Sq * H,
-                                  [.tensor(accumulated), .tensor(logSumExp), .tensor(part.out), .int(part.out.dtype.kernelCode),
-                                   .tensor(part.logSumExp), .int64(Sq), .int64(H), .int64(d)])
+            try launchElementwise(
+                "ops.cu", "merge_attention_pair", count: Sq * H,
+                [
+                    .tensor(accumulated), .tensor(logSumExp), .tensor(part.out), .int(part.out.dtype.kernelCode),
+                    .tensor(part.logSumExp), .int64(Sq), .int64(H), .int64(d)
+                ])
         }
         return AttentionOutput(out: try cast(accumulated, to: activationDType), logSumExp: logSumExp)
     }

@@ -36,28 +36,35 @@ extension CUDABackend {
         let strides: [UInt64] = [UInt64(d * 2), UInt64(heads * d * 2)]  // bytes, of dims 1 and 2
         let box: [UInt32] = [64, 1, UInt32(Self.hopperQueryRows)]
         let elementStrides: [UInt32] = [1, 1, 1]
-        let status = encode(map, Int32(BATON_CU_TENSOR_MAP_DATA_TYPE_BFLOAT16), 3,
-                            UnsafeMutableRawPointer(bitPattern: t.address), dims, strides, box, elementStrides,
-                            Int32(BATON_CU_TENSOR_MAP_INTERLEAVE_NONE), Int32(BATON_CU_TENSOR_MAP_SWIZZLE_128B),
-                            Int32(BATON_CU_TENSOR_MAP_L2_PROMOTION_L2_256B), Int32(BATON_CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE))
+        let status = encode(
+            map, Int32(BATON_CU_TENSOR_MAP_DATA_TYPE_BFLOAT16), 3,
+            UnsafeMutableRawPointer(bitPattern: t.address), dims, strides, box, elementStrides,
+            Int32(BATON_CU_TENSOR_MAP_INTERLEAVE_NONE), Int32(BATON_CU_TENSOR_MAP_SWIZZLE_128B),
+            Int32(BATON_CU_TENSOR_MAP_L2_PROMOTION_L2_256B), Int32(BATON_CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE))
         try driver.check(status, "cuTensorMapEncodeTiled(\(t.shape))")
         return [UInt8](UnsafeRawBufferPointer(start: map, count: 128))
     }
 
     /// Queues hopper_attention_d{64,128}; q, k, v bf16 on this device, out/lse allocated by the caller.
-    func launchHopperAttention(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, mask: AttentionMask,
-                               scale: Float) throws {
+    func launchHopperAttention(
+        q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, mask: AttentionMask,
+        scale: Float
+    ) throws {
         let (Sq, H, d) = (q.shape[0], q.shape[1], q.shape[2])
         let (Sk, Hkv) = (k.shape[0], k.shape[1])
-        try require(hopperAttentionApplies(query: q, key: k, value: v),
-                    "attention (hopper): needs an sm_90a device, head dim 64 or 128 and 16-byte aligned tensors; got \(architecture), "
-                    + "d \(d)")
+        try require(
+            hopperAttentionApplies(query: q, key: k, value: v),
+            "attention (hopper): needs an sm_90a device, head dim 64 or 128 and 16-byte aligned tensors; got \(architecture), "
+                + "d \(d)")
         let (maskKind, anchorLength, passingLength) = mask.kernelArguments
         let queryTiles = (Sq + Self.hopperQueryRows - 1) / Self.hopperQueryRows
-        try launch("attention_hopper.cu", "hopper_attention_d\(d)", grid: (queryTiles, H, 1), block: 384,
-                   sharedBytes: Self.hopperSharedBytes(headDim: d),
-                   [.bytes(try hopperTensorMap(q)), .bytes(try hopperTensorMap(k)), .bytes(try hopperTensorMap(v)),
-                    .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H), .int(Hkv), .int(maskKind),
-                    .int(anchorLength), .int(passingLength), .float(Self.log2Scale(scale))])
+        try launch(
+            "attention_hopper.cu", "hopper_attention_d\(d)", grid: (queryTiles, H, 1), block: 384,
+            sharedBytes: Self.hopperSharedBytes(headDim: d),
+            [
+                .bytes(try hopperTensorMap(q)), .bytes(try hopperTensorMap(k)), .bytes(try hopperTensorMap(v)),
+                .tensor(out), .tensor(lse), .int(Sq), .int(Sk), .int(H), .int(Hkv), .int(maskKind),
+                .int(anchorLength), .int(passingLength), .float(Self.log2Scale(scale))
+            ])
     }
 }

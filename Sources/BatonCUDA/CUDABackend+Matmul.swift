@@ -17,13 +17,16 @@ extension CUDABackend {
     /// The same with the accumulator as C and D (cuBLASLt computes in place when both have one layout).
     public func matmulAccumulate(_ x: Tensor, weight: Tensor, bias: Tensor?, into accumulator: Tensor) throws {
         try checkOnDevice(accumulator, "matmulAccumulate accumulator")
-        try require(accumulator.dtype == activationDType,
-                    "matmulAccumulate: the accumulator must be \(activationDType), found \(accumulator.dtype)")
+        try require(
+            accumulator.dtype == activationDType,
+            "matmulAccumulate: the accumulator must be \(activationDType), found \(accumulator.dtype)")
         _ = try matmul(x, weight: weight, bias: bias, residual: accumulator, into: accumulator)
     }
 
     /// y = residual + x W^T + bias into `destination` (a new tensor if nil; it may be the residual).
-    private func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor?, into destination: Tensor?) throws -> Tensor {
+    private func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor?, into destination: Tensor?) throws
+        -> Tensor
+    {
         let (M, K, N) = try OpShapes.matmul(x, weight: weight, bias: bias, residual: residual)
         let xb = try asActivation(x, "matmul x"), wb = try asActivation(weight, "matmul weight")
         let rb = try residual.map { try asActivation($0, "matmulAdd residual") }
@@ -45,9 +48,12 @@ extension CUDABackend {
         if synchronizeAfterLaunch { try synchronize() }
         if let bias, !appliedBias {
             try checkOnDevice(bias, "matmul bias")
-            try launchElementwise("ops.cu", "add_bias_rows", count: M * N,
-                                  [.tensor(y), .int(y.dtype.kernelCode), .tensor(bias), .int(bias.dtype.kernelCode),
-                                   .int64(M), .int64(N)])
+            try launchElementwise(
+                "ops.cu", "add_bias_rows", count: M * N,
+                [
+                    .tensor(y), .int(y.dtype.kernelCode), .tensor(bias), .int(bias.dtype.kernelCode),
+                    .int64(M), .int64(N)
+                ])
         }
         return y
     }

@@ -28,11 +28,14 @@ final class LaunchProfile: @unchecked Sendable {
 
     /// Adds the finished launches' times to the totals (the stream must be synchronised).
     func collect(driver: BatonCUDADriver) throws {
-        let finished = lock.withLock { () -> [Pending] in defer { pending = [] }; return pending }
+        let finished = lock.withLock { () -> [Pending] in
+            defer { pending = [] }; return pending
+        }
         for launch in finished {
             var milliseconds: Float = 0
-            try driver.check(driver.cuEventElapsedTime(&milliseconds, launch.start, launch.end),
-                             "cuEventElapsedTime (profile)")
+            try driver.check(
+                driver.cuEventElapsedTime(&milliseconds, launch.start, launch.end),
+                "cuEventElapsedTime (profile)")
             _ = driver.cuEventDestroy(launch.start)
             _ = driver.cuEventDestroy(launch.end)
             lock.withLock {
@@ -49,11 +52,15 @@ final class LaunchProfile: @unchecked Sendable {
             return totals.map { ($0.key, $0.value.milliseconds, $0.value.launches) }.sorted { $0.1 > $1.1 }
         }
         let sum = rows.reduce(0) { $0 + $1.1 }
-        var lines = ["\(title): device time by launch (BATON_PROFILE=1), \(String(format: "%.1f", sum)) ms in all",
-                     "| launch | ms | share | launches |", "| --- | ---: | ---: | ---: |"]
+        var lines = [
+            "\(title): device time by launch (BATON_PROFILE=1), \(String(format: "%.1f", sum)) ms in all",
+            "| launch | ms | share | launches |", "| --- | ---: | ---: | ---: |"
+        ]
         for (name, milliseconds, launches) in rows {
-            lines.append(String(format: "| %@ | %.2f | %.1f%% | %d |", name, milliseconds,
-                                sum > 0 ? 100 * milliseconds / sum : 0, launches))
+            lines.append(
+                String(
+                    format: "| %@ | %.2f | %.1f%% | %d |", name, milliseconds,
+                    sum > 0 ? 100 * milliseconds / sum : 0, launches))
         }
         return lines.joined(separator: "\n")
     }

@@ -5,10 +5,13 @@ import CCUDA
 extension CUDABackend {
     /// A tensor of uniform values in [-1, 1), made on the device from `seed`.
     public func randomUniform(_ shape: Shape, dtype: DType, seed: UInt64) throws -> Tensor {
-        guard dtype.isFloatingPoint else { throw BatonError.unsupported("randomUniform: float types only, got \(dtype)") }
+        guard dtype.isFloatingPoint else {
+            throw BatonError.unsupported("randomUniform: float types only, got \(dtype)")
+        }
         let out = try empty(shape, dtype: dtype)
-        try launchElementwise("ops.cu", "fill_uniform", count: out.elementCount,
-                              [.tensor(out), .int(dtype.kernelCode), .int64(out.elementCount), .int64(Int(bitPattern: UInt(seed)))])
+        try launchElementwise(
+            "ops.cu", "fill_uniform", count: out.elementCount,
+            [.tensor(out), .int(dtype.kernelCode), .int64(out.elementCount), .int64(Int(bitPattern: UInt(seed)))])
         return out
     }
 

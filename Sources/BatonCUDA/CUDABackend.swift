@@ -56,8 +56,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         let major = try attribute(Int32(BATON_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR))
         let minor = try attribute(Int32(BATON_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR))
         guard major >= 8 else {
-            throw BatonError(.unsupported, "CUDA device \(ordinal) has compute capability \(major).\(minor); "
-                             + "Baton's kernels need 8.0 or newer (bf16 tensor cores)")
+            throw BatonError(
+                .unsupported,
+                "CUDA device \(ordinal) has compute capability \(major).\(minor); "
+                    + "Baton's kernels need 8.0 or newer (bf16 tensor cores)")
         }
         multiprocessorCount = try attribute(Int32(BATON_CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT))
         var context: CUcontext?
@@ -98,8 +100,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         for name in KernelSources.all.keys.sorted() { _ = try module(name) }
     }
 
-    func launch(_ file: String, _ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0,
-                _ arguments: [KernelArgument]) throws {
+    func launch(
+        _ file: String, _ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0,
+        _ arguments: [KernelArgument]
+    ) throws {
         let module = try module(file)
         try profiled(kernel) {
             try module.launch(kernel, grid: grid, block: block, sharedBytes: sharedBytes, stream: stream, arguments)
@@ -134,7 +138,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     public func zeros(_ shape: Shape, dtype: DType) throws -> Tensor {
         let tensor = try empty(shape, dtype: dtype)
-        try driver.check(driver.cuMemsetD8Async(CUdeviceptr(tensor.address), 0, tensor.byteCount, stream), "cuMemsetD8Async")
+        try driver.check(
+            driver.cuMemsetD8Async(CUdeviceptr(tensor.address), 0, tensor.byteCount, stream), "cuMemsetD8Async")
         return tensor
     }
 
@@ -145,8 +150,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         if host.byteCount > 0 {
             // Pageable host memory: the copy is staged, and the call returns once the source was read.
             try profiled("upload (host to device copy)") {
-                try driver.check(driver.cuMemcpyHtoDAsync(CUdeviceptr(tensor.address), host.hostPointer, host.byteCount,
-                                                          stream), "cuMemcpyHtoDAsync(\(host.byteCount) bytes)")
+                try driver.check(
+                    driver.cuMemcpyHtoDAsync(
+                        CUdeviceptr(tensor.address), host.hostPointer, host.byteCount,
+                        stream), "cuMemcpyHtoDAsync(\(host.byteCount) bytes)")
             }
             try synchronize()
         }
@@ -158,16 +165,18 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         try checkOnDevice(tensor, "download")
         let host = Tensor.zeros(tensor.shape, dtype: tensor.dtype)
         if tensor.byteCount > 0 {
-            try driver.check(driver.cuMemcpyDtoHAsync(host.hostPointer, CUdeviceptr(tensor.address), tensor.byteCount, stream),
-                             "cuMemcpyDtoHAsync(\(tensor.byteCount) bytes)")
+            try driver.check(
+                driver.cuMemcpyDtoHAsync(host.hostPointer, CUdeviceptr(tensor.address), tensor.byteCount, stream),
+                "cuMemcpyDtoHAsync(\(tensor.byteCount) bytes)")
         }
         try synchronize()
         return host
     }
 
     public func copy(_ source: Tensor, into destination: Tensor) throws {
-        try require(source.elementCount == destination.elementCount && source.dtype == destination.dtype,
-                    "copy: \(source) into \(destination) (need equal element count and dtype)")
+        try require(
+            source.elementCount == destination.elementCount && source.dtype == destination.dtype,
+            "copy: \(source) into \(destination) (need equal element count and dtype)")
         try makeCurrent()
         let bytes = source.byteCount
         if bytes == 0 { return }
@@ -175,16 +184,22 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         case (.cpu, .cpu):
             destination.hostPointer.copyMemory(from: source.hostPointer, byteCount: bytes)
         case (.cpu, device):
-            try driver.check(driver.cuMemcpyHtoDAsync(CUdeviceptr(destination.address), source.hostPointer, bytes, stream), "cuMemcpyHtoDAsync")
+            try driver.check(
+                driver.cuMemcpyHtoDAsync(CUdeviceptr(destination.address), source.hostPointer, bytes, stream),
+                "cuMemcpyHtoDAsync")
             try synchronize()
         case (device, .cpu):
-            try driver.check(driver.cuMemcpyDtoHAsync(destination.hostPointer, CUdeviceptr(source.address), bytes, stream), "cuMemcpyDtoHAsync")
+            try driver.check(
+                driver.cuMemcpyDtoHAsync(destination.hostPointer, CUdeviceptr(source.address), bytes, stream),
+                "cuMemcpyDtoHAsync")
             try synchronize()
         case (device, device):
-            try driver.check(driver.cuMemcpyDtoDAsync(CUdeviceptr(destination.address), CUdeviceptr(source.address), bytes, stream),
-                             "cuMemcpyDtoDAsync")
+            try driver.check(
+                driver.cuMemcpyDtoDAsync(CUdeviceptr(destination.address), CUdeviceptr(source.address), bytes, stream),
+                "cuMemcpyDtoDAsync")
         default:
-            throw BatonError.invalidArgument("copy: \(source.device) -> \(destination.device) is not this backend's (\(device))")
+            throw BatonError.invalidArgument(
+                "copy: \(source.device) -> \(destination.device) is not this backend's (\(device))")
         }
     }
 
@@ -193,8 +208,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         try checkFloat(x, "cast")
         guard dtype.isFloatingPoint else { throw BatonError.unsupported("cast to \(dtype) on CUDA (float types only)") }
         let out = try empty(x.shape, dtype: dtype)
-        try launchElementwise("ops.cu", "cast_values", count: x.elementCount,
-                              [.tensor(x), .int(x.dtype.kernelCode), .tensor(out), .int(dtype.kernelCode), .int64(x.elementCount)])
+        try launchElementwise(
+            "ops.cu", "cast_values", count: x.elementCount,
+            [.tensor(x), .int(x.dtype.kernelCode), .tensor(out), .int(dtype.kernelCode), .int64(x.elementCount)])
         return out
     }
 
@@ -220,7 +236,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     }
 
     func checkFloat(_ t: Tensor, _ op: String) throws {
-        guard t.dtype.isFloatingPoint else { throw BatonError.invalidArgument("\(op): expected a float tensor, got \(t.dtype)") }
+        guard t.dtype.isFloatingPoint else {
+            throw BatonError.invalidArgument("\(op): expected a float tensor, got \(t.dtype)")
+        }
     }
 
     /// `t` as bf16 on this device (cast when it is another float type).

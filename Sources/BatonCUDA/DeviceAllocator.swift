@@ -62,8 +62,10 @@ public final class DeviceAllocator: @unchecked Sendable {
             if status != 0 {
                 var free = 0, total = 0
                 _ = driver.cuMemGetInfo(&free, &total)
-                try driver.check(status, "cuMemAlloc(\(size) bytes; \(free >> 20) MiB of \(total >> 20) MiB free, "
-                                 + "\(statistics))")
+                try driver.check(
+                    status,
+                    "cuMemAlloc(\(size) bytes; \(free >> 20) MiB of \(total >> 20) MiB free, "
+                        + "\(statistics))")
             }
             lock.withLock { stats.driverAllocations += 1 }
         }

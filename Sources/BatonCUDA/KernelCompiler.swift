@@ -14,14 +14,14 @@ public enum KernelSources {
         "attention_segments.cu": String(decoding: PackageResources.attention_segments_cu, as: UTF8.self),
         "ops.cu": String(decoding: PackageResources.ops_cu, as: UTF8.self),
         "selection.cu": String(decoding: PackageResources.selection_cu, as: UTF8.self),
-        "vision.cu": String(decoding: PackageResources.vision_cu, as: UTF8.self),
+        "vision.cu": String(decoding: PackageResources.vision_cu, as: UTF8.self)
     ]
 
     /// Headers the sources include.
     public static let headers: [String: String] = [
         "attention_mask.cuh": String(decoding: PackageResources.attention_mask_cuh, as: UTF8.self),
         "mma.cuh": String(decoding: PackageResources.mma_cuh, as: UTF8.self),
-        "values.cuh": String(decoding: PackageResources.values_cuh, as: UTF8.self),
+        "values.cuh": String(decoding: PackageResources.values_cuh, as: UTF8.self)
     ]
 
     /// The folder of development kernel versions (`BATON_DEV_KERNELS`), if set.
@@ -59,7 +59,8 @@ public struct KernelCompiler: Sendable {
 
     /// The cache key: 128 bits (two FNV-1a 64 hashes with different seeds) of everything that
     /// changes the cubin, in hex.
-    public static func cacheKey(source: String, architecture: String, nvrtcVersion: String, options: [String]) -> String {
+    public static func cacheKey(source: String, architecture: String, nvrtcVersion: String, options: [String]) -> String
+    {
         let text = ([source, architecture, nvrtcVersion] + options).joined(separator: "\u{0}")
         func fnv(_ seed: UInt64) -> UInt64 {
             var hash = seed
@@ -93,11 +94,14 @@ public struct KernelCompiler: Sendable {
         }
         let library = String(cString: baton_nvrtc_path())
         if library.hasPrefix("/") {
-            folders.append(URL(fileURLWithPath: library).deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("include").path)
+            folders.append(
+                URL(fileURLWithPath: library).deletingLastPathComponent().deletingLastPathComponent()
+                    .appendingPathComponent("include").path)
         }
         var seen = Set<String>()
-        return folders.filter { FileManager.default.fileExists(atPath: $0 + "/cuda_bf16.h") && seen.insert($0).inserted }
+        return folders.filter {
+            FileManager.default.fileExists(atPath: $0 + "/cuda_bf16.h") && seen.insert($0).inserted
+        }
     }
 
     func options(fastMath: Bool) -> [String] {
@@ -117,8 +121,9 @@ public struct KernelCompiler: Sendable {
         let source = try KernelSources.source(name)
         let nvrtc = try CUDALibraries.nvrtc()
         let options = options(fastMath: fastMath)
-        let key = Self.cacheKey(source: source, architecture: architecture, nvrtcVersion: nvrtc.versionString,
-                                options: options)
+        let key = Self.cacheKey(
+            source: source, architecture: architecture, nvrtcVersion: nvrtc.versionString,
+            options: options)
         let file = Self.cacheDirectory.appendingPathComponent("\(name)-\(key).cubin")
         if let cached = try? Data(contentsOf: file), !cached.isEmpty { return [UInt8](cached) }
         let (cubin, log) = try compile(source: source, name: name, options: options, nvrtc: nvrtc)
@@ -134,7 +139,9 @@ public struct KernelCompiler: Sendable {
     }
 
     /// NVRTC compile; a failure throws with the full compile log.
-    func compile(source: String, name: String, options: [String], nvrtc: BatonNVRTC) throws -> (cubin: [UInt8], log: String) {
+    func compile(source: String, name: String, options: [String], nvrtc: BatonNVRTC) throws -> (
+        cubin: [UInt8], log: String
+    ) {
         var program: nvrtcProgram?
         try nvrtc.check(nvrtc.nvrtcCreateProgram(&program, source, name, 0, nil, nil), "nvrtcCreateProgram(\(name))")
         defer { _ = nvrtc.nvrtcDestroyProgram(&program) }
@@ -147,10 +154,13 @@ public struct KernelCompiler: Sendable {
         _ = nvrtc.nvrtcGetProgramLogSize(program, &logSize)
         var logBytes = [CChar](repeating: 0, count: max(logSize, 1))
         _ = nvrtc.nvrtcGetProgramLog(program, &logBytes)
-        let log = String(decoding: logBytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let log = String(decoding: logBytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         if status != 0 {
-            throw BatonError(.cuda, "NVRTC could not compile \(name) for \(architecture) "
-                             + "(\(nvrtc.errorText(status)); options \(options.joined(separator: " "))):\n\(log)")
+            throw BatonError(
+                .cuda,
+                "NVRTC could not compile \(name) for \(architecture) "
+                    + "(\(nvrtc.errorText(status)); options \(options.joined(separator: " "))):\n\(log)")
         }
         var size = 0
         try nvrtc.check(nvrtc.nvrtcGetCUBINSize(program, &size), "nvrtcGetCUBINSize(\(name))")

@@ -27,7 +27,9 @@ final class KernelModule: @unchecked Sendable {
         self.name = name
         self.driver = driver
         var module: CUmodule?
-        try cubin.withUnsafeBytes { try driver.check(driver.cuModuleLoadData(&module, $0.baseAddress), "cuModuleLoadData(\(name))") }
+        try cubin.withUnsafeBytes {
+            try driver.check(driver.cuModuleLoadData(&module, $0.baseAddress), "cuModuleLoadData(\(name))")
+        }
         self.module = module!
     }
 
@@ -37,23 +39,28 @@ final class KernelModule: @unchecked Sendable {
             function = known
         } else {
             var found: CUfunction?
-            try driver.check(driver.cuModuleGetFunction(&found, module, kernel), "cuModuleGetFunction(\(name): \(kernel))")
+            try driver.check(
+                driver.cuModuleGetFunction(&found, module, kernel), "cuModuleGetFunction(\(name): \(kernel))")
             function = found!
             functions[kernel] = function
         }
         // Above 48 KB a kernel must opt in to its dynamic shared memory.
         if sharedBytes > 48 * 1024 && (sharedLimits[kernel] ?? 0) < sharedBytes {
-            try driver.check(driver.cuFuncSetAttribute(function, Int32(BATON_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES),
-                                                       Int32(sharedBytes)),
-                             "cuFuncSetAttribute(\(kernel), max dynamic shared memory \(sharedBytes))")
+            try driver.check(
+                driver.cuFuncSetAttribute(
+                    function, Int32(BATON_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES),
+                    Int32(sharedBytes)),
+                "cuFuncSetAttribute(\(kernel), max dynamic shared memory \(sharedBytes))")
             sharedLimits[kernel] = sharedBytes
         }
         return function
     }
 
     /// Queues `kernel` on `stream`.
-    func launch(_ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0, stream: CUstream,
-                _ arguments: [KernelArgument]) throws {
+    func launch(
+        _ kernel: String, grid: (Int, Int, Int), block: Int, sharedBytes: Int = 0, stream: CUstream,
+        _ arguments: [KernelArgument]
+    ) throws {
         let function = try function(kernel, sharedBytes: sharedBytes)
         // One slot per argument: 8 bytes, or the struct's size rounded up to 64 and 64-byte aligned.
         var offsets: [Int] = [], size = 0
@@ -77,15 +84,20 @@ final class KernelModule: @unchecked Sendable {
             case .int32(let v): slot.storeBytes(of: v, as: Int32.self)
             case .int64(let v): slot.storeBytes(of: Int64(v), as: Int64.self)
             case .float(let v): slot.storeBytes(of: v, as: Float.self)
-            case .bytes(let b): b.withUnsafeBytes { if let source = $0.baseAddress { slot.copyMemory(from: source, byteCount: b.count) } }
+            case .bytes(let b):
+                b.withUnsafeBytes {
+                    if let source = $0.baseAddress { slot.copyMemory(from: source, byteCount: b.count) }
+                }
             }
             pointers.append(slot)
         }
         try pointers.withUnsafeMutableBufferPointer { buffer in
-            try driver.check(driver.cuLaunchKernel(function, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2),
-                                                   UInt32(block), 1, 1, UInt32(sharedBytes), stream,
-                                                   buffer.baseAddress, nil),
-                             "cuLaunchKernel(\(kernel), grid \(grid), block \(block), shared \(sharedBytes))")
+            try driver.check(
+                driver.cuLaunchKernel(
+                    function, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2),
+                    UInt32(block), 1, 1, UInt32(sharedBytes), stream,
+                    buffer.baseAddress, nil),
+                "cuLaunchKernel(\(kernel), grid \(grid), block \(block), shared \(sharedBytes))")
         }
     }
 }

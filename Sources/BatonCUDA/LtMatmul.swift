@@ -45,46 +45,58 @@ final class LtMatmul {
 
     /// y = x W^T (+ residual) (+ bias); x [M, K], W [N, K], y and residual [M, N], bias [N], all bf16
     /// on the backend's device. `residual` may be `y` itself.
-    func run(x: Tensor, weight: Tensor, into y: Tensor, residual: Tensor? = nil, bias: Tensor? = nil,
-             M: Int, N: Int, K: Int) throws {
+    func run(
+        x: Tensor, weight: Tensor, into y: Tensor, residual: Tensor? = nil, bias: Tensor? = nil,
+        M: Int, N: Int, K: Int
+    ) throws {
         var desc: cublasLtMatmulDesc_t?
-        try lt.check(lt.cublasLtMatmulDescCreate(&desc, Int32(BATON_CUBLAS_COMPUTE_32F), Int32(BATON_CUDA_R_32F)),
-                     "cublasLtMatmulDescCreate")
+        try lt.check(
+            lt.cublasLtMatmulDescCreate(&desc, Int32(BATON_CUBLAS_COMPUTE_32F), Int32(BATON_CUDA_R_32F)),
+            "cublasLtMatmulDescCreate")
         defer { _ = lt.cublasLtMatmulDescDestroy(desc) }
         var transposed = Int32(BATON_CUBLAS_OP_T), plain = Int32(BATON_CUBLAS_OP_N)
-        try lt.check(lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_TRANSA), &transposed, 4),
-                     "cublasLtMatmulDescSetAttribute(TRANSA)")
-        try lt.check(lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_TRANSB), &plain, 4),
-                     "cublasLtMatmulDescSetAttribute(TRANSB)")
+        try lt.check(
+            lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_TRANSA), &transposed, 4),
+            "cublasLtMatmulDescSetAttribute(TRANSA)")
+        try lt.check(
+            lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_TRANSB), &plain, 4),
+            "cublasLtMatmulDescSetAttribute(TRANSB)")
         if let bias {
             var epilogue = Int32(BATON_CUBLASLT_EPILOGUE_BIAS)
             var pointer = UnsafeRawPointer(bitPattern: bias.address)
-            try lt.check(lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_EPILOGUE), &epilogue, 4),
-                         "cublasLtMatmulDescSetAttribute(EPILOGUE)")
-            try lt.check(lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_BIAS_POINTER), &pointer,
-                                                           MemoryLayout<UnsafeRawPointer?>.size),
-                         "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
+            try lt.check(
+                lt.cublasLtMatmulDescSetAttribute(desc, Int32(BATON_CUBLASLT_MATMUL_DESC_EPILOGUE), &epilogue, 4),
+                "cublasLtMatmulDescSetAttribute(EPILOGUE)")
+            try lt.check(
+                lt.cublasLtMatmulDescSetAttribute(
+                    desc, Int32(BATON_CUBLASLT_MATMUL_DESC_BIAS_POINTER), &pointer,
+                    MemoryLayout<UnsafeRawPointer?>.size),
+                "cublasLtMatmulDescSetAttribute(BIAS_POINTER)")
         }
         let bf16 = Int32(BATON_CUDA_R_16BF)
         var a: cublasLtMatrixLayout_t?, b: cublasLtMatrixLayout_t?, c: cublasLtMatrixLayout_t?
-        try lt.check(lt.cublasLtMatrixLayoutCreate(&a, bf16, UInt64(K), UInt64(N), Int64(K)), "cublasLtMatrixLayoutCreate(W)")
+        try lt.check(
+            lt.cublasLtMatrixLayoutCreate(&a, bf16, UInt64(K), UInt64(N), Int64(K)), "cublasLtMatrixLayoutCreate(W)")
         defer { _ = lt.cublasLtMatrixLayoutDestroy(a) }
-        try lt.check(lt.cublasLtMatrixLayoutCreate(&b, bf16, UInt64(K), UInt64(M), Int64(K)), "cublasLtMatrixLayoutCreate(x)")
+        try lt.check(
+            lt.cublasLtMatrixLayoutCreate(&b, bf16, UInt64(K), UInt64(M), Int64(K)), "cublasLtMatrixLayoutCreate(x)")
         defer { _ = lt.cublasLtMatrixLayoutDestroy(b) }
-        try lt.check(lt.cublasLtMatrixLayoutCreate(&c, bf16, UInt64(N), UInt64(M), Int64(N)), "cublasLtMatrixLayoutCreate(y)")
+        try lt.check(
+            lt.cublasLtMatrixLayoutCreate(&c, bf16, UInt64(N), UInt64(M), Int64(N)), "cublasLtMatrixLayoutCreate(y)")
         defer { _ = lt.cublasLtMatrixLayoutDestroy(c) }
 
         var alpha: Float = 1, beta: Float = residual == nil ? 0 : 1
         let cAddress = UnsafeRawPointer(bitPattern: (residual ?? y).address)
         func launch(_ algorithm: cublasLtMatmulAlgo_t) -> cublasStatus_t {
             var algorithm = algorithm
-            return lt.cublasLtMatmul(handle, desc, &alpha,
-                                     UnsafeRawPointer(bitPattern: weight.address), a,
-                                     UnsafeRawPointer(bitPattern: x.address), b, &beta,
-                                     cAddress, c,
-                                     UnsafeMutableRawPointer(bitPattern: y.address), c, &algorithm,
-                                     UnsafeMutableRawPointer(bitPattern: workspace.address), Self.workspaceBytes,
-                                     backend.stream)
+            return lt.cublasLtMatmul(
+                handle, desc, &alpha,
+                UnsafeRawPointer(bitPattern: weight.address), a,
+                UnsafeRawPointer(bitPattern: x.address), b, &beta,
+                cAddress, c,
+                UnsafeMutableRawPointer(bitPattern: y.address), c, &algorithm,
+                UnsafeMutableRawPointer(bitPattern: workspace.address), Self.workspaceBytes,
+                backend.stream)
         }
 
         let shapeKey = [M, N, K, residual == nil ? 0 : 1, bias == nil ? 0 : 1]
@@ -96,15 +108,22 @@ final class LtMatmul {
             try lt.check(lt.cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate")
             defer { _ = lt.cublasLtMatmulPreferenceDestroy(preference) }
             var limit = UInt64(Self.workspaceBytes)
-            try lt.check(lt.cublasLtMatmulPreferenceSetAttribute(preference, Int32(BATON_CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES),
-                                                                 &limit, 8), "cublasLtMatmulPreferenceSetAttribute")
+            try lt.check(
+                lt.cublasLtMatmulPreferenceSetAttribute(
+                    preference, Int32(BATON_CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES),
+                    &limit, 8), "cublasLtMatmulPreferenceSetAttribute")
             let requested = autotune ? Self.candidates : 1
-            var results = [cublasLtMatmulHeuristicResult_t](repeating: cublasLtMatmulHeuristicResult_t(), count: requested)
+            var results = [cublasLtMatmulHeuristicResult_t](
+                repeating: cublasLtMatmulHeuristicResult_t(), count: requested)
             var returned: Int32 = 0
-            try lt.check(lt.cublasLtMatmulAlgoGetHeuristic(handle, desc, a, b, c, c, preference, Int32(requested),
-                                                           &results, &returned),
-                         "cublasLtMatmulAlgoGetHeuristic(M \(M), N \(N), K \(K))")
-            let usable = results.prefix(Int(returned)).filter { $0.state == 0 && $0.workspaceSize <= Self.workspaceBytes }
+            try lt.check(
+                lt.cublasLtMatmulAlgoGetHeuristic(
+                    handle, desc, a, b, c, c, preference, Int32(requested),
+                    &results, &returned),
+                "cublasLtMatmulAlgoGetHeuristic(M \(M), N \(N), K \(K))")
+            let usable = results.prefix(Int(returned)).filter {
+                $0.state == 0 && $0.workspaceSize <= Self.workspaceBytes
+            }
             guard let first = usable.first else {
                 throw BatonError(.cuda, "cuBLASLt found no bf16 algorithm for M \(M), N \(N), K \(K)")
             }
@@ -121,8 +140,10 @@ final class LtMatmul {
 
     /// The fastest of `candidates` (see the type's comment); a candidate whose launch fails is
     /// skipped (the first one must work).
-    private func fastest(_ candidates: [cublasLtMatmulAlgo_t], key: [Int],
-                         _ launch: (cublasLtMatmulAlgo_t) -> cublasStatus_t) throws -> cublasLtMatmulAlgo_t {
+    private func fastest(
+        _ candidates: [cublasLtMatmulAlgo_t], key: [Int],
+        _ launch: (cublasLtMatmulAlgo_t) -> cublasStatus_t
+    ) throws -> cublasLtMatmulAlgo_t {
         var best = 0, bestMs = Double.infinity, firstMs = Double.infinity
         for (index, candidate) in candidates.enumerated() {
             var status = launch(candidate)

@@ -33,8 +33,10 @@ public protocol Communicator: AnyObject, Sendable {
     /// previous must use this: NCCL runs a lone send only once its receiver posted the receive, so
     /// separate sends and receives in a cycle would wait on each other; here the pair is one group.
     /// The default issues `sendAsync` then `receiveAsync`.
-    func exchangeAsync(sending tensor: Tensor, to destination: Int, receivingFrom source: Int,
-                       shape: Shape, dtype: DType) throws -> (sent: CommHandle<Void>, received: CommHandle<Tensor>)
+    func exchangeAsync(
+        sending tensor: Tensor, to destination: Int, receivingFrom source: Int,
+        shape: Shape, dtype: DType
+    ) throws -> (sent: CommHandle<Void>, received: CommHandle<Tensor>)
     /// Rank `root`'s few integers (token ids, stop flags) on every rank. The default goes through
     /// a host i32 tensor; a device communicator stages it through device memory.
     func broadcast(_ values: [Int32], root: Int) throws -> [Int32]
@@ -46,7 +48,9 @@ public protocol Communicator: AnyObject, Sendable {
 extension Communicator {
     public func allGather(_ tensor: Tensor) throws -> [Tensor] { try allGatherAsync(tensor).wait() }
     public func allReduceSum(_ tensor: Tensor) throws -> Tensor { try allReduceSumAsync(tensor).wait() }
-    public func broadcast(_ tensor: Tensor, root: Int) throws -> Tensor { try broadcastAsync(tensor, root: root).wait() }
+    public func broadcast(_ tensor: Tensor, root: Int) throws -> Tensor {
+        try broadcastAsync(tensor, root: root).wait()
+    }
     public func send(_ tensor: Tensor, to peer: Int) throws { try sendAsync(tensor, to: peer).wait() }
     public func receive(from peer: Int, shape: Shape, dtype: DType) throws -> Tensor {
         try receiveAsync(from: peer, shape: shape, dtype: dtype).wait()
@@ -58,8 +62,10 @@ extension Communicator {
         return result.int32s()
     }
 
-    public func exchangeAsync(sending tensor: Tensor, to destination: Int, receivingFrom source: Int,
-                              shape: Shape, dtype: DType) throws -> (sent: CommHandle<Void>, received: CommHandle<Tensor>) {
+    public func exchangeAsync(
+        sending tensor: Tensor, to destination: Int, receivingFrom source: Int,
+        shape: Shape, dtype: DType
+    ) throws -> (sent: CommHandle<Void>, received: CommHandle<Tensor>) {
         (try sendAsync(tensor, to: destination), try receiveAsync(from: source, shape: shape, dtype: dtype))
     }
 }

@@ -36,8 +36,10 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
 
     /// One communicator per rank of a new group. `timeout` (seconds) bounds every wait;
     /// `backends` (one per rank) lets ranks pass tensors of their devices.
-    public static func group(worldSize: Int, timeout: Double = 120,
-                             backends: [any Backend]? = nil) throws -> [LocalCommunicator] {
+    public static func group(
+        worldSize: Int, timeout: Double = 120,
+        backends: [any Backend]? = nil
+    ) throws -> [LocalCommunicator] {
         guard worldSize >= 1 else {
             throw BatonError.invalidArgument("LocalCommunicator.group: worldSize must be >= 1, got \(worldSize)")
         }
@@ -45,7 +47,8 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
             throw BatonError.invalidArgument("LocalCommunicator.group: timeout must be > 0 seconds, got \(timeout)")
         }
         if let backends, backends.count != worldSize {
-            throw BatonError.invalidArgument("LocalCommunicator.group: \(backends.count) backends for \(worldSize) ranks")
+            throw BatonError.invalidArgument(
+                "LocalCommunicator.group: \(backends.count) backends for \(worldSize) ranks")
         }
         let group = LocalGroup(worldSize: worldSize, timeout: timeout)
         return (0..<worldSize).map { LocalCommunicator(rank: $0, group: group, stagingBackend: backends?[$0]) }
@@ -56,7 +59,8 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     public func allGatherAsync(_ tensor: Tensor) throws -> CommHandle<[Tensor]> {
         let (sequence, contribution) = try issueCollective(tensor)
         let device = tensor.device
-        return run("allGather #\(sequence)", deliver: { try $0.map { try self.deliver($0, to: device) } }) { [group, rank] in
+        return run("allGather #\(sequence)", deliver: { try $0.map { try self.deliver($0, to: device) } }) {
+            [group, rank] in
             let all = try group.collective(sequence: sequence, rank: rank, op: "allGather", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "allGather #\(sequence)")
             return all
@@ -65,12 +69,14 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
 
     public func allReduceSumAsync(_ tensor: Tensor) throws -> CommHandle<Tensor> {
         guard tensor.dtype.isFloatingPoint else {
-            throw BatonError.invalidArgument("allReduceSum on rank \(rank): expected a float tensor, got \(tensor.dtype)")
+            throw BatonError.invalidArgument(
+                "allReduceSum on rank \(rank): expected a float tensor, got \(tensor.dtype)")
         }
         let (sequence, contribution) = try issueCollective(tensor)
         let device = tensor.device
         return run("allReduceSum #\(sequence)", deliver: { try self.deliver($0, to: device) }) { [group, rank] in
-            let all = try group.collective(sequence: sequence, rank: rank, op: "allReduceSum", contribution: contribution)
+            let all = try group.collective(
+                sequence: sequence, rank: rank, op: "allReduceSum", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "allReduceSum #\(sequence)")
             var sum = [Float](repeating: 0, count: tensor.elementCount)
             for part in all {
@@ -84,7 +90,8 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         try requirePeer(root, op: "broadcast")
         let (sequence, contribution) = try issueCollective(tensor)
         let device = tensor.device
-        return run("broadcast #\(sequence) from \(root)", deliver: { try self.deliver($0, to: device) }) { [group, rank] in
+        return run("broadcast #\(sequence) from \(root)", deliver: { try self.deliver($0, to: device) }) {
+            [group, rank] in
             let all = try group.collective(sequence: sequence, rank: rank, op: "broadcast", contribution: contribution)
             try LocalGroup.requireSameLayout(all, rank: rank, op: "broadcast #\(sequence)")
             return all[root]
@@ -109,7 +116,9 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         return run(op, deliver: deliver) { [group, rank] in
             let message = try group.take(from: peer, to: rank, op: op)
             guard message.shape == shape && message.dtype == dtype else {
-                throw BatonError(.communication, "rank \(rank) \(op): expected \(shape) \(dtype), peer sent \(message.shape) \(message.dtype)")
+                throw BatonError(
+                    .communication,
+                    "rank \(rank) \(op): expected \(shape) \(dtype), peer sent \(message.shape) \(message.dtype)")
             }
             return message
         }
@@ -130,7 +139,9 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     private func stage(_ tensor: Tensor, op: String) throws -> Tensor {
         if tensor.device == .cpu { return try LocalGroup.hostCopy(tensor, rank: rank, op: op) }
         guard let stagingBackend, stagingBackend.device == tensor.device else {
-            throw BatonError.unsupported("LocalCommunicator rank \(rank) \(op): tensor is on \(tensor.device) but the communicator stages through \(stagingBackend.map { "\($0.device)" } ?? "no backend"); pass the ranks' backends to LocalCommunicator.group")
+            throw BatonError.unsupported(
+                "LocalCommunicator rank \(rank) \(op): tensor is on \(tensor.device) but the communicator stages through \(stagingBackend.map { "\($0.device)" } ?? "no backend"); pass the ranks' backends to LocalCommunicator.group"
+            )
         }
         return try stagingBackend.download(tensor)
     }
@@ -155,8 +166,10 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     }
 
     /// Queues `body` on the communication thread; the handle waits for it with the group timeout.
-    private func run<Value>(_ op: String, deliver: @escaping (Value) throws -> Value = { $0 },
-                            _ body: @escaping @Sendable () throws -> Value) -> CommHandle<Value> {
+    private func run<Value>(
+        _ op: String, deliver: @escaping (Value) throws -> Value = { $0 },
+        _ body: @escaping @Sendable () throws -> Value
+    ) -> CommHandle<Value> {
         let pending = Pending<Value>()
         stream.enqueue { pending.finish(Result { try body() }) }
         let timeout = group.timeout

@@ -46,15 +46,19 @@ final class LocalGroup: @unchecked Sendable {
             let entry = collectives[sequence] ?? Collective(op: op, worldSize: worldSize)
             collectives[sequence] = entry
             guard entry.op == op else {
-                throw BatonError(.communication,
-                                 "rank \(rank): collective #\(sequence) is \(op) here but \(entry.op) on another rank (ranks must issue collectives in the same order)")
+                throw BatonError(
+                    .communication,
+                    "rank \(rank): collective #\(sequence) is \(op) here but \(entry.op) on another rank (ranks must issue collectives in the same order)"
+                )
             }
             entry.contributions[rank] = contribution
             lock.broadcast()
-            try waitLocked(rank: rank, op: "\(op) #\(sequence)", missing: {
-                let absent = entry.contributions.indices.filter { entry.contributions[$0] == nil }
-                return absent.isEmpty ? nil : "waiting for ranks \(absent)"
-            })
+            try waitLocked(
+                rank: rank, op: "\(op) #\(sequence)",
+                missing: {
+                    let absent = entry.contributions.indices.filter { entry.contributions[$0] == nil }
+                    return absent.isEmpty ? nil : "waiting for ranks \(absent)"
+                })
             entry.readers += 1
             if entry.readers == worldSize { collectives[sequence] = nil }
             return entry.contributions.map { $0! }
@@ -71,9 +75,11 @@ final class LocalGroup: @unchecked Sendable {
     func take(from: Int, to: Int, op: String) throws -> Tensor {
         try lock.withLock {
             let route = Route(from: from, to: to)
-            try waitLocked(rank: to, op: op, missing: {
-                (mailboxes[route]?.isEmpty ?? true) ? "no message from rank \(from)" : nil
-            })
+            try waitLocked(
+                rank: to, op: op,
+                missing: {
+                    (mailboxes[route]?.isEmpty ?? true) ? "no message from rank \(from)" : nil
+                })
             return mailboxes[route]!.removeFirst()
         }
     }
@@ -94,7 +100,9 @@ final class LocalGroup: @unchecked Sendable {
     /// A private host copy of `tensor` (CPU ranks exchange host memory only).
     static func hostCopy(_ tensor: Tensor, rank: Int, op: String) throws -> Tensor {
         guard tensor.device == .cpu else {
-            throw BatonError.unsupported("LocalCommunicator rank \(rank) \(op): tensor is on \(tensor.device); CPU ranks exchange host tensors only")
+            throw BatonError.unsupported(
+                "LocalCommunicator rank \(rank) \(op): tensor is on \(tensor.device); CPU ranks exchange host tensors only"
+            )
         }
         let copy = Tensor.zeros(tensor.shape, dtype: tensor.dtype)
         copy.hostPointer.copyMemory(from: tensor.hostPointer, byteCount: tensor.byteCount)
@@ -104,8 +112,10 @@ final class LocalGroup: @unchecked Sendable {
     static func requireSameLayout(_ parts: [Tensor], rank: Int, op: String) throws {
         let first = parts[0]
         for (peer, part) in parts.enumerated() where part.shape != first.shape || part.dtype != first.dtype {
-            throw BatonError(.communication,
-                             "rank \(rank) \(op): rank 0 passed \(first.shape) \(first.dtype) but rank \(peer) passed \(part.shape) \(part.dtype)")
+            throw BatonError(
+                .communication,
+                "rank \(rank) \(op): rank 0 passed \(first.shape) \(first.dtype) but rank \(peer) passed \(part.shape) \(part.dtype)"
+            )
         }
     }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import BatonTensor
 import Foundation
@@ -20,8 +20,10 @@ public struct ProcessGroupConfig: Sendable, Equatable {
     /// `TORCHELASTIC_RESTART_COUNT` (a restarted job must not read the keys of the attempt before).
     public var jobID: String
 
-    public init(rank: Int, worldSize: Int, localRank: Int, masterAddress: String, masterPort: Int,
-                agentStore: Bool = false, jobID: String = "none.0") {
+    public init(
+        rank: Int, worldSize: Int, localRank: Int, masterAddress: String, masterPort: Int,
+        agentStore: Bool = false, jobID: String = "none.0"
+    ) {
         self.rank = rank
         self.worldSize = worldSize
         self.localRank = localRank
@@ -35,11 +37,15 @@ public struct ProcessGroupConfig: Sendable, Equatable {
     /// 127.0.0.1) and `MASTER_PORT`, as torchrun sets them, and whether torchrun's agent serves a
     /// store there (`TORCHELASTIC_USE_AGENT_STORE`); a missing or malformed one is an error naming
     /// the variable.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ProcessGroupConfig {
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> ProcessGroupConfig
+    {
         func integer(_ name: String, default value: Int? = nil) throws -> Int {
             guard let text = environment[name] else {
                 if let value { return value }
-                throw BatonError.invalidArgument("environment variable \(name) is not set (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)")
+                throw BatonError.invalidArgument(
+                    "environment variable \(name) is not set (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)"
+                )
             }
             guard let number = Int(text), number >= 0 else {
                 throw BatonError.invalidArgument("environment variable \(name)='\(text)' is not a non-negative integer")
@@ -47,18 +53,26 @@ public struct ProcessGroupConfig: Sendable, Equatable {
             return number
         }
         let rank = try integer("RANK")
-        let config = ProcessGroupConfig(rank: rank, worldSize: try integer("WORLD_SIZE"), localRank: try integer("LOCAL_RANK", default: rank),
-                                        masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1", masterPort: try integer("MASTER_PORT"),
-                                        agentStore: environment["TORCHELASTIC_USE_AGENT_STORE"]?.lowercased() == "true",
-                                        jobID: "\(environment["TORCHELASTIC_RUN_ID"] ?? "none").\(environment["TORCHELASTIC_RESTART_COUNT"] ?? "0")")
+        let config = ProcessGroupConfig(
+            rank: rank, worldSize: try integer("WORLD_SIZE"), localRank: try integer("LOCAL_RANK", default: rank),
+            masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1", masterPort: try integer("MASTER_PORT"),
+            agentStore: environment["TORCHELASTIC_USE_AGENT_STORE"]?.lowercased() == "true",
+            jobID: "\(environment["TORCHELASTIC_RUN_ID"] ?? "none").\(environment["TORCHELASTIC_RESTART_COUNT"] ?? "0")"
+        )
         try config.validate()
         return config
     }
 
     public func validate() throws {
-        guard worldSize >= 1 else { throw BatonError.invalidArgument("WORLD_SIZE must be at least 1, got \(worldSize)") }
-        guard rank < worldSize else { throw BatonError.invalidArgument("RANK \(rank) is outside 0..<WORLD_SIZE (\(worldSize))") }
-        guard (0...65535).contains(masterPort) else { throw BatonError.invalidArgument("MASTER_PORT \(masterPort) is not a TCP port") }
+        guard worldSize >= 1 else {
+            throw BatonError.invalidArgument("WORLD_SIZE must be at least 1, got \(worldSize)")
+        }
+        guard rank < worldSize else {
+            throw BatonError.invalidArgument("RANK \(rank) is outside 0..<WORLD_SIZE (\(worldSize))")
+        }
+        guard (0...65535).contains(masterPort) else {
+            throw BatonError.invalidArgument("MASTER_PORT \(masterPort) is not a TCP port")
+        }
     }
 }
 
@@ -71,8 +85,10 @@ public struct ProcessGroupConfig: Sendable, Equatable {
 public enum Rendezvous {
     /// Rank 0 passes `payload` and receives it back; other ranks pass nil and receive rank 0's.
     /// `onListening` tells rank 0's caller the bound port (useful with port 0; own server only).
-    public static func exchange(_ config: ProcessGroupConfig, payload: [UInt8]?, timeout: Double = 60,
-                                onListening: ((Int) -> Void)? = nil) throws -> [UInt8] {
+    public static func exchange(
+        _ config: ProcessGroupConfig, payload: [UInt8]?, timeout: Double = 60,
+        onListening: ((Int) -> Void)? = nil
+    ) throws -> [UInt8] {
         try config.validate()
         if config.agentStore {
             let rendezvous = try StoreRendezvous(config, name: "nccl-id", timeout: timeout)
@@ -86,7 +102,9 @@ public enum Rendezvous {
         return try join(config, timeout: timeout)
     }
 
-    static func serve(_ config: ProcessGroupConfig, payload: [UInt8], timeout: Double, onListening: ((Int) -> Void)?) throws {
+    static func serve(_ config: ProcessGroupConfig, payload: [UInt8], timeout: Double, onListening: ((Int) -> Void)?)
+        throws
+    {
         let listener = try Socket.listen(address: config.masterAddress, port: config.masterPort)
         defer { listener.close() }
         onListening?(try listener.boundPort())
@@ -96,17 +114,23 @@ public enum Rendezvous {
         while peers.count < config.worldSize - 1 {
             guard let peer = try listener.accept(until: deadline) else {
                 let missing = (1..<config.worldSize).filter { peers[$0] == nil }
-                throw BatonError(.timeout, "rendezvous on \(config.masterAddress):\(config.masterPort): ranks \(missing) did not connect within \(timeout) s")
+                throw BatonError(
+                    .timeout,
+                    "rendezvous on \(config.masterAddress):\(config.masterPort): ranks \(missing) did not connect within \(timeout) s"
+                )
             }
             let hello = try peer.readIntegers(2, until: deadline)  // [rank, worldSize]
             let (rank, worldSize) = (hello[0], hello[1])
             guard worldSize == config.worldSize else {
                 peer.close()
-                throw BatonError(.communication, "rendezvous: rank \(rank) says WORLD_SIZE \(worldSize), rank 0 has \(config.worldSize)")
+                throw BatonError(
+                    .communication,
+                    "rendezvous: rank \(rank) says WORLD_SIZE \(worldSize), rank 0 has \(config.worldSize)")
             }
             guard (1..<config.worldSize).contains(rank), peers[rank] == nil else {
                 peer.close()
-                throw BatonError(.communication, "rendezvous: a second process claims rank \(rank) (or it is out of range)")
+                throw BatonError(
+                    .communication, "rendezvous: a second process claims rank \(rank) (or it is out of range)")
             }
             peers[rank] = peer
         }
@@ -118,13 +142,15 @@ public enum Rendezvous {
 
     static func join(_ config: ProcessGroupConfig, timeout: Double) throws -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)
-        let socket = try Socket.connect(address: config.masterAddress, port: config.masterPort, until: deadline,
-                                    who: "rendezvous: rank \(config.rank) could not connect to rank 0")
+        let socket = try Socket.connect(
+            address: config.masterAddress, port: config.masterPort, until: deadline,
+            who: "rendezvous: rank \(config.rank) could not connect to rank 0")
         defer { socket.close() }
         try socket.writeIntegers([config.rank, config.worldSize])
         let length = try socket.readIntegers(1, until: deadline)[0]
         guard (0...(1 << 20)).contains(length) else {
-            throw BatonError(.communication, "rendezvous: rank \(config.rank) got a payload length of \(length) from rank 0")
+            throw BatonError(
+                .communication, "rendezvous: rank \(config.rank) got a payload length of \(length) from rank 0")
         }
         return try socket.read(length, until: deadline)
     }

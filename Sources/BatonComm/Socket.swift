@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import BatonTensor
 import Foundation
@@ -45,9 +45,13 @@ final class Socket {
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var bindAddress = try socketAddress(address, port: port)
         let bound = withUnsafePointer(to: &bindAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard bound == 0 else { throw BatonError(.communication, "rendezvous: bind \(address):\(port): \(String(cString: strerror(errno)))") }
+        guard bound == 0 else {
+            throw BatonError(.communication, "rendezvous: bind \(address):\(port): \(String(cString: strerror(errno)))")
+        }
         guard Glibc.listen(descriptor, 128) == 0 else { throw failure("listen") }
         return socket
     }
@@ -95,7 +99,9 @@ final class Socket {
             guard descriptor >= 0 else { throw failure("socket") }
             let socket = Socket(descriptor)
             let status = withUnsafePointer(to: &target) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             if status == 0 { return socket }
             socket.close()
@@ -109,7 +115,9 @@ final class Socket {
     func write(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = bytes[offset...].withUnsafeBytes {
+                Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if sent < 0 && errno == EINTR { continue }
             guard sent > 0 else { throw Self.failure("send") }
             offset += sent
@@ -125,7 +133,10 @@ final class Socket {
             }
             let received = bytes[offset...].withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if received < 0 && errno == EINTR { continue }
-            guard received > 0 else { throw BatonError(.communication, "rendezvous: peer closed the connection after \(offset) of \(count) bytes") }
+            guard received > 0 else {
+                throw BatonError(
+                    .communication, "rendezvous: peer closed the connection after \(offset) of \(count) bytes")
+            }
             offset += received
         }
         return bytes
@@ -139,7 +150,10 @@ final class Socket {
     func readIntegers(_ count: Int, until deadline: Date) throws -> [Int] {
         let bytes = try read(count * 8, until: deadline)
         return (0..<count).map { index in
-            Int(bytes[index * 8..<index * 8 + 8].enumerated().reduce(Int64(0)) { $0 | Int64($1.element) << (8 * $1.offset) })
+            Int(
+                bytes[index * 8..<index * 8 + 8].enumerated().reduce(Int64(0)) {
+                    $0 | Int64($1.element) << (8 * $1.offset)
+                })
         }
     }
 }

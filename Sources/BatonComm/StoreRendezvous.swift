@@ -22,8 +22,9 @@ public final class StoreRendezvous: @unchecked Sendable {
     public init(_ config: ProcessGroupConfig, name: String, timeout: Double) throws {
         try config.validate()
         self.config = config
-        store = try TorchStoreClient(address: config.masterAddress, port: config.masterPort, timeout: timeout,
-                                     who: "rank \(config.rank)")
+        store = try TorchStoreClient(
+            address: config.masterAddress, port: config.masterPort, timeout: timeout,
+            who: "rank \(config.rank)")
         prefix = "baton/\(config.jobID)/\(name).\(Self.sequence.next("\(config.jobID)/\(name)/\(config.rank)"))/"
     }
 
@@ -49,15 +50,20 @@ public final class StoreRendezvous: @unchecked Sendable {
             try store.wait(keys, timeout: timeout)
         } catch let error as BatonError where error.kind == .timeout {
             let missing = try (0..<config.worldSize).filter { try !store.check([keys[$0]]) }
-            throw BatonError(.timeout, "rank \(config.rank): \(missing.count == 1 ? "rank" : "ranks") "
-                             + missing.map(String.init).joined(separator: ", ") + " of \(config.worldSize) did not reach '\(prefix)\(tag)' "
-                             + "in torchrun's store at \(config.masterAddress):\(config.masterPort) within \(String(format: "%g", timeout)) s "
-                             + "(not started, dead, or started with other arguments)")
+            throw BatonError(
+                .timeout,
+                "rank \(config.rank): \(missing.count == 1 ? "rank" : "ranks") "
+                    + missing.map(String.init).joined(separator: ", ")
+                    + " of \(config.worldSize) did not reach '\(prefix)\(tag)' "
+                    + "in torchrun's store at \(config.masterAddress):\(config.masterPort) within \(String(format: "%g", timeout)) s "
+                    + "(not started, dead, or started with other arguments)")
         }
         for (rank, key) in keys.enumerated() where rank != config.rank {
             let reported = String(decoding: try store.get(key, timeout: timeout), as: UTF8.self)
             guard reported == "\(config.worldSize)" else {
-                throw BatonError(.communication, "rendezvous: rank \(rank) says WORLD_SIZE \(reported), rank \(config.rank) has \(config.worldSize)")
+                throw BatonError(
+                    .communication,
+                    "rendezvous: rank \(rank) says WORLD_SIZE \(reported), rank \(config.rank) has \(config.worldSize)")
             }
         }
     }

@@ -23,7 +23,8 @@ public final class TorchStoreClient: @unchecked Sendable {
 
     /// Request codes, in the order of torch's `QueryType` enum (VALIDATE = 0 ... PING = 13).
     enum Query: UInt8 {
-        case validate = 0, set, compareSet, get, add, check, wait, getNumKeys, deleteKey, append, multiGet, multiSet, cancelWait, ping
+        case validate = 0, set, compareSet, get, add, check, wait, getNumKeys, deleteKey, append, multiGet, multiSet,
+            cancelWait, ping
     }
 
     static let validationMagic: UInt32 = 0x3C85_F7CE
@@ -40,8 +41,11 @@ public final class TorchStoreClient: @unchecked Sendable {
         self.address = address
         self.port = port
         let deadline = Date().addingTimeInterval(timeout)
-        socket = try Socket.connect(address: address, port: port, until: deadline,
-                                    who: "torch store: \(who) could not connect to torchrun's store (MASTER_ADDR:MASTER_PORT) within \(timeout) s")
+        socket = try Socket.connect(
+            address: address, port: port, until: deadline,
+            who:
+                "torch store: \(who) could not connect to torchrun's store (MASTER_ADDR:MASTER_PORT) within \(timeout) s"
+        )
         var hello = Request(.validate)
         hello.append(Self.validationMagic)
         try socket.write(hello.bytes)
@@ -51,8 +55,10 @@ public final class TorchStoreClient: @unchecked Sendable {
         try socket.write(ping.bytes)
         let echoed: UInt32 = try readValue(until: deadline, during: "the ping after connecting")
         guard echoed == nonce else {
-            throw BatonError(.communication, "torch store at \(address):\(port) answered the ping with \(echoed), expected \(nonce): "
-                             + "is MASTER_PORT a torch TCPStore (torch >= 2.2)?")
+            throw BatonError(
+                .communication,
+                "torch store at \(address):\(port) answered the ping with \(echoed), expected \(nonce): "
+                    + "is MASTER_PORT a torch TCPStore (torch >= 2.2)?")
         }
     }
 
@@ -98,7 +104,9 @@ public final class TorchStoreClient: @unchecked Sendable {
         return try lock.withLock {
             try socket.write(request.bytes)
             let answer: UInt8 = try readValue(until: Date().addingTimeInterval(timeout), during: "check \(keys)")
-            guard answer <= 1 else { throw BatonError(.communication, "torch store: check \(keys) got answer \(answer), expected 0 or 1") }
+            guard answer <= 1 else {
+                throw BatonError(.communication, "torch store: check \(keys) got answer \(answer), expected 0 or 1")
+            }
             return answer == 0  // READY
         }
     }
@@ -116,7 +124,9 @@ public final class TorchStoreClient: @unchecked Sendable {
         let stopWaiting: UInt8 = 0, waitCanceled: UInt8 = 1
         if try socket.waitForInput(until: Date().addingTimeInterval(timeout)) {
             let answer: UInt8 = try readValue(until: Date().addingTimeInterval(timeout), during: "wait for \(keys)")
-            guard answer == stopWaiting else { throw BatonError(.communication, "torch store: wait for \(keys) got answer \(answer)") }
+            guard answer == stopWaiting else {
+                throw BatonError(.communication, "torch store: wait for \(keys) got answer \(answer)")
+            }
             return
         }
         // Cancel, so the connection can be used again: the server answers WAIT_CANCELED, possibly
@@ -125,9 +135,13 @@ public final class TorchStoreClient: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(10)
         var answer: UInt8 = try readValue(until: deadline, during: "cancelling the wait for \(keys)")
         if answer == stopWaiting { answer = try readValue(until: deadline, during: "cancelling the wait for \(keys)") }
-        guard answer == waitCanceled else { throw BatonError(.communication, "torch store: cancelling the wait for \(keys) got answer \(answer)") }
-        throw BatonError(.timeout, "torch store at \(address):\(port): \(keys.count == 1 ? "key" : "keys") "
-                         + keys.map { "'\($0)'" }.joined(separator: ", ") + " not set within \(String(format: "%g", timeout)) s")
+        guard answer == waitCanceled else {
+            throw BatonError(.communication, "torch store: cancelling the wait for \(keys) got answer \(answer)")
+        }
+        throw BatonError(
+            .timeout,
+            "torch store at \(address):\(port): \(keys.count == 1 ? "key" : "keys") "
+                + keys.map { "'\($0)'" }.joined(separator: ", ") + " not set within \(String(format: "%g", timeout)) s")
     }
 
     // MARK: - wire
@@ -160,7 +174,8 @@ public final class TorchStoreClient: @unchecked Sendable {
     private func readVector(until deadline: Date, during what: String) throws -> [UInt8] {
         let count: UInt64 = try readValue(until: deadline, during: what)
         guard count <= UInt64(Self.maximumValueBytes) else {
-            throw BatonError(.communication, "torch store: \(what) announced \(count) bytes (more than \(Self.maximumValueBytes))")
+            throw BatonError(
+                .communication, "torch store: \(what) announced \(count) bytes (more than \(Self.maximumValueBytes))")
         }
         return try readBytes(Int(count), until: deadline, during: what)
     }

@@ -14,16 +14,19 @@ extension Engine {
     /// `queryLength` tokens (default 32, at most half the prompt): the question and the assistant
     /// prefix of a chat prompt, which APB inserts into its anchor and Spava scores against.
     /// `.dense` runs on one rank only (`generate(promptIds:...)`).
-    public func generateParallel(promptIds: [Int32], method: Method, ranks: Int, queryLength: Int? = nil,
-                                 plan: PlanOptions = PlanOptions(), options: GenerationOptions,
-                                 placement: RankPlacement = .sharedDevice, ignoringModelStopIds: Bool = false,
-                                 onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
+    public func generateParallel(
+        promptIds: [Int32], method: Method, ranks: Int, queryLength: Int? = nil,
+        plan: PlanOptions = PlanOptions(), options: GenerationOptions,
+        placement: RankPlacement = .sharedDevice, ignoringModelStopIds: Bool = false,
+        onToken: (@Sendable (Int32) -> Void)? = nil
+    ) throws -> GenerationResult {
         try checkContext(promptTokens: promptIds.count, maxTokens: options.maxTokens)
         guard ranks >= 1 else { throw BatonError.invalidArgument("--ranks must be at least 1, got \(ranks)") }
         let (context, query) = try splitContextAndQuery(promptIds, queryLength: queryLength)
         var generation = options
         if !ignoringModelStopIds { generation.stopIds = stopIds(options) }
-        var request = ParallelRequest(context: context, query: query, method: method, ranks: ranks, plan: plan, generation: generation)
+        var request = ParallelRequest(
+            context: context, query: query, method: method, ranks: ranks, plan: plan, generation: generation)
         request.placement = placement
         return try run(request, onToken: onToken)
     }
@@ -40,42 +43,50 @@ extension Engine {
     ///
     /// `timer`, when given, records rank 0's parts (benchmark breakdowns); `rankTimers` records
     /// every rank's, each on its rank's backend.
-    public func run(_ request: ParallelRequest, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
-                    onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
+    public func run(
+        _ request: ParallelRequest, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
+        onToken: (@Sendable (Int32) -> Void)? = nil
+    ) throws -> GenerationResult {
         let request = prepared(request)
         if request.visuals != nil && visionLanguage == nil {
-            throw BatonError.invalidArgument("images and videos need a Qwen2.5-VL model; this engine's model is "
-                                             + "text-only")
+            throw BatonError.invalidArgument(
+                "images and videos need a Qwen2.5-VL model; this engine's model is "
+                    + "text-only")
         }
         if backend.device == .cpu {
             guard request.placement == .sharedDevice else {
-                throw BatonError.invalidArgument("ranks on separate GPUs (--gpus) need a CUDA engine; this engine runs on the CPU")
+                throw BatonError.invalidArgument(
+                    "ranks on separate GPUs (--gpus) need a CUDA engine; this engine runs on the CPU")
             }
             let shared = ownRankModel
-            return try BatonEngine.generateParallel(request, model: { _ in shared.language },
-                                                    visionLanguage: Self.rankVisionLanguage { _ in shared },
-                                                    timer: timer, rankTimers: rankTimers, onToken: onToken)
+            return try BatonEngine.generateParallel(
+                request, model: { _ in shared.language },
+                visionLanguage: Self.rankVisionLanguage { _ in shared },
+                timer: timer, rankTimers: rankTimers, onToken: onToken)
         }
         // One rank exchanges nothing, so it runs on this engine's device whatever the placement.
         let models: [RankModel], communicators: [any Communicator]
         switch request.ranks == 1 ? .sharedDevice : request.placement {
         case .sharedDevice:
             models = try rankModels(request.ranks)
-            communicators = try LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout,
-                                                        backends: models.map(\.language.backend))
+            communicators = try LocalCommunicator.group(
+                worldSize: request.ranks, timeout: request.communicationTimeout,
+                backends: models.map(\.language.backend))
         case .onePerGPU:
             models = try gpuRankModels(request.ranks)
             communicators = try ncclGroup(models.map(\.language), timeout: request.communicationTimeout)
         }
-        return try BatonEngine.generateParallel(request, model: { models[$0].language },
-                                                visionLanguage: Self.rankVisionLanguage { models[$0] },
-                                                communicators: communicators, timer: timer, rankTimers: rankTimers,
-                                                onToken: onToken)
+        return try BatonEngine.generateParallel(
+            request, model: { models[$0].language },
+            visionLanguage: Self.rankVisionLanguage { models[$0] },
+            communicators: communicators, timer: timer, rankTimers: rankTimers,
+            onToken: onToken)
     }
 
     /// Each rank's Qwen2.5-VL model from its `RankModel` (text-only ranks have none).
     private static func rankVisionLanguage(_ model: @escaping @Sendable (Int) -> RankModel)
-        -> @Sendable (Int) throws -> Qwen2VLModel {
+        -> @Sendable (Int) throws -> Qwen2VLModel
+    {
         { rank in
             guard let vl = model(rank).visionLanguage else {
                 throw BatonError.invalidArgument("rank \(rank) has no vision tower: the engine's model is text-only")
@@ -88,14 +99,19 @@ extension Engine {
     /// engine's device is the rank's GPU (`LOCAL_RANK`); the NCCL communicator is made on first use
     /// (rank 0's unique id travels over the TCP rendezvous on MASTER_ADDR:MASTER_PORT) and kept.
     /// Every rank learns every token; `onToken` is called on rank 0 only.
-    public func runRank(_ request: ParallelRequest, process config: ProcessGroupConfig,
-                        onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
+    public func runRank(
+        _ request: ParallelRequest, process config: ProcessGroupConfig,
+        onToken: (@Sendable (Int32) -> Void)? = nil
+    ) throws -> GenerationResult {
         let request = prepared(request)
         guard request.ranks == config.worldSize else {
-            throw BatonError.invalidArgument("the request has \(request.ranks) ranks, but WORLD_SIZE is \(config.worldSize)")
+            throw BatonError.invalidArgument(
+                "the request has \(request.ranks) ranks, but WORLD_SIZE is \(config.worldSize)")
         }
         guard let cuda = backend as? CUDABackend else {
-            throw BatonError.invalidArgument("a multi-process job (WORLD_SIZE \(config.worldSize)) needs a CUDA engine; this one runs on \(backend.device)")
+            throw BatonError.invalidArgument(
+                "a multi-process job (WORLD_SIZE \(config.worldSize)) needs a CUDA engine; this one runs on \(backend.device)"
+            )
         }
         let communicator = try rankModelLock.withLock { () throws -> NCCLCommunicator in
             if let existing = processCommunicator, existing.failure == nil { return existing }
@@ -103,8 +119,9 @@ extension Engine {
             processCommunicator = made
             return made
         }
-        return try generateParallelRank(request, rank: config.rank, communicator: communicator, model: model,
-                                        visionLanguage: visionLanguage, streamingRank: 0, onToken: onToken)
+        return try generateParallelRank(
+            request, rank: config.rank, communicator: communicator, model: model,
+            visionLanguage: visionLanguage, streamingRank: 0, onToken: onToken)
     }
 
     /// The request with what the tokenizer knows that a method may use: its end-of-turn ids
@@ -130,7 +147,8 @@ extension Engine {
     /// than are visible is an error naming how many are.
     func gpuRankModels(_ count: Int) throws -> [RankModel] {
         guard let cuda = backend as? CUDABackend else {
-            throw BatonError.invalidArgument("ranks on separate GPUs need a CUDA engine; this one runs on \(backend.device)")
+            throw BatonError.invalidArgument(
+                "ranks on separate GPUs need a CUDA engine; this one runs on \(backend.device)")
         }
         let visible = try CUDABackend.visibleDeviceCount()
         try LaunchMode.requireVisibleGPUs(first: cuda.ordinal, count: count, visible: visible)
@@ -148,7 +166,9 @@ extension Engine {
     /// The NCCL group over these models' GPUs, made once per world size and remade after a failure.
     func ncclGroup(_ models: [LlamaModel], timeout: Double) throws -> [NCCLCommunicator] {
         try rankModelLock.withLock {
-            if let cached = ncclGroupCache[models.count], cached.allSatisfy({ $0.failure == nil && $0.timeout == timeout }) {
+            if let cached = ncclGroupCache[models.count],
+                cached.allSatisfy({ $0.failure == nil && $0.timeout == timeout })
+            {
                 return cached
             }
             ncclGroupCache[models.count] = nil
@@ -165,7 +185,8 @@ extension Engine {
         if let vl = visionLanguage {
             // A Qwen2.5-VL rank: its tower encodes the rank's share of the frames, and text runs
             // through its language model (M-RoPE; 1-D positions for text alone).
-            let weights = try options.modelDirectory.map { try WeightSource.directory($0) } ?? .random(seed: options.seed)
+            let weights =
+                try options.modelDirectory.map { try WeightSource.directory($0) } ?? .random(seed: options.seed)
             let copy = try Qwen2VLModel(config: vl.config, weights: weights, backend: rankBackend)
             return RankModel(language: copy.language, visionLanguage: copy)
         }
@@ -180,7 +201,9 @@ extension Engine {
 
 /// A prompt without a separate question: its last `queryLength` tokens (default 32, at most
 /// half the prompt) serve as the query that APB puts into the anchor and Spava scores against.
-public func splitContextAndQuery(_ promptIds: [Int32], queryLength: Int? = nil) throws -> (context: [Int32], query: [Int32]) {
+public func splitContextAndQuery(_ promptIds: [Int32], queryLength: Int? = nil) throws -> (
+    context: [Int32], query: [Int32]
+) {
     let q = min(queryLength ?? 32, promptIds.count / 2)
     guard q >= 0 else { throw BatonError.invalidArgument("query length must be >= 0, got \(q)") }
     return (Array(promptIds.dropLast(q)), Array(promptIds.suffix(q)))

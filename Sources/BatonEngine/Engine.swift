@@ -18,8 +18,10 @@ public struct EngineOptions: Sendable {
     /// Show a progress bar while loading.
     public var showProgress: Bool
 
-    public init(modelDirectory: URL? = nil, preset: String? = nil, device: Device = .cpu,
-                seed: UInt64 = 0, showProgress: Bool = true) {
+    public init(
+        modelDirectory: URL? = nil, preset: String? = nil, device: Device = .cpu,
+        seed: UInt64 = 0, showProgress: Bool = true
+    ) {
         self.modelDirectory = modelDirectory
         self.preset = preset
         self.device = device
@@ -48,8 +50,11 @@ public final class Engine: @unchecked Sendable {
     var processCommunicator: NCCLCommunicator?
     let rankModelLock = NSLock()
 
-    init(model: LlamaModel, tokenizer: Tokenizer?, chatTemplate: ChatTemplate?, backend: any Backend, options: EngineOptions,
-         visionLanguage: Qwen2VLModel? = nil) {
+    init(
+        model: LlamaModel, tokenizer: Tokenizer?, chatTemplate: ChatTemplate?, backend: any Backend,
+        options: EngineOptions,
+        visionLanguage: Qwen2VLModel? = nil
+    ) {
         self.model = model
         self.visionLanguage = visionLanguage
         self.tokenizer = tokenizer
@@ -70,27 +75,35 @@ public final class Engine: @unchecked Sendable {
         if let directory = options.modelDirectory {
             var bar: ProgressBar?
             let progress: (Int, Int) -> Void = { done, total in
-                if bar == nil { bar = ProgressBar(label: "loading \(directory.lastPathComponent)", total: total, unit: .bytes) }
+                if bar == nil {
+                    bar = ProgressBar(label: "loading \(directory.lastPathComponent)", total: total, unit: .bytes)
+                }
                 bar?.update(done)
             }
             let tokenizer = try tokenizer ?? Tokenizer(directory: directory)
             if let config = try ModelPreflight.visionLanguageConfig(directory: directory) {
-                let vl = try Qwen2VLModel(config: config, weights: .directory(directory), backend: backend,
-                                          progress: options.showProgress ? progress : nil)
-                return Engine(model: vl.language, tokenizer: tokenizer, chatTemplate: tokenizer.chatTemplate,
-                              backend: backend, options: options, visionLanguage: vl)
+                let vl = try Qwen2VLModel(
+                    config: config, weights: .directory(directory), backend: backend,
+                    progress: options.showProgress ? progress : nil)
+                return Engine(
+                    model: vl.language, tokenizer: tokenizer, chatTemplate: tokenizer.chatTemplate,
+                    backend: backend, options: options, visionLanguage: vl)
             }
-            let model = try LlamaModel.load(directory: directory, backend: backend,
-                                            progress: options.showProgress ? progress : nil)
-            return Engine(model: model, tokenizer: tokenizer, chatTemplate: tokenizer.chatTemplate, backend: backend, options: options)
+            let model = try LlamaModel.load(
+                directory: directory, backend: backend,
+                progress: options.showProgress ? progress : nil)
+            return Engine(
+                model: model, tokenizer: tokenizer, chatTemplate: tokenizer.chatTemplate, backend: backend,
+                options: options)
         }
         guard let name = options.preset else {
             throw BatonError.invalidArgument("give a model directory (--model DIR) or a preset (--preset NAME)")
         }
         if let preset = Qwen2VLPreset.named(name) {
             let vl = try Qwen2VLModel(config: preset.config, weights: .random(seed: options.seed), backend: backend)
-            return Engine(model: vl.language, tokenizer: nil, chatTemplate: nil, backend: backend, options: options,
-                          visionLanguage: vl)
+            return Engine(
+                model: vl.language, tokenizer: nil, chatTemplate: nil, backend: backend, options: options,
+                visionLanguage: vl)
         }
         let preset = try ModelPreset.named(name)
         let model = try LlamaModel(config: preset.config, weights: .random(seed: options.seed), backend: backend)
@@ -99,7 +112,9 @@ public final class Engine: @unchecked Sendable {
 
     /// Token ids for a prompt: the chat template applied when `chat` is set, special tokens added.
     public func encode(prompt: String, chat: Bool) throws -> [Int32] {
-        guard let tokenizer else { throw BatonError.invalidArgument("this model has no tokenizer (preset with random weights): pass token ids") }
+        guard let tokenizer else {
+            throw BatonError.invalidArgument("this model has no tokenizer (preset with random weights): pass token ids")
+        }
         return try PromptEncoding.encode(prompt, chat: chat, tokenizer: tokenizer, chatTemplate: chatTemplate)
     }
 
@@ -113,8 +128,10 @@ public final class Engine: @unchecked Sendable {
     /// (`run(_:timer:rankTimers:onToken:)`), calling `onToken` for every new id as soon as it is chosen.
     /// `ignoringModelStopIds` stops only on the request's own ids (reference comparisons).
     /// `timer` adds up the time of each part of the forward passes (benchmark breakdowns).
-    public func generate(promptIds: [Int32], options: GenerationOptions, ignoringModelStopIds: Bool = false,
-                         timer: PartTimer? = nil, onToken: (@Sendable (Int32) -> Void)? = nil) throws -> GenerationResult {
+    public func generate(
+        promptIds: [Int32], options: GenerationOptions, ignoringModelStopIds: Bool = false,
+        timer: PartTimer? = nil, onToken: (@Sendable (Int32) -> Void)? = nil
+    ) throws -> GenerationResult {
         try checkContext(promptTokens: promptIds.count, maxTokens: options.maxTokens)
         var generation = options
         if !ignoringModelStopIds { generation.stopIds = stopIds(options) }
@@ -126,10 +143,12 @@ public final class Engine: @unchecked Sendable {
     /// or preset they come from. The last new token is never fed back, so `prompt + maxTokens - 1`
     /// positions are used.
     public func checkContext(promptTokens: Int, maxTokens: Int) throws {
-        let source = options.modelDirectory.map { "in " + $0.appendingPathComponent("config.json").path }
+        let source =
+            options.modelDirectory.map { "in " + $0.appendingPathComponent("config.json").path }
             ?? "of preset \(options.preset ?? "?")"
-        try PromptEncoding.checkContext(promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
-                                        source: source)
+        try PromptEncoding.checkContext(
+            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
+            source: source)
     }
 }
 

@@ -35,8 +35,10 @@ public struct VisualShare: Sendable, Equatable {
                 let grid = items[item].grid
                 let taken = min(remaining, grid.t - firstUnit)
                 if taken > 0 {
-                    pieces.append(Piece(item: item, units: firstUnit..<firstUnit + taken,
-                                        grid: VisionGrid(t: taken, h: grid.h, w: grid.w)))
+                    pieces.append(
+                        Piece(
+                            item: item, units: firstUnit..<firstUnit + taken,
+                            grid: VisionGrid(t: taken, h: grid.h, w: grid.w)))
                     row += taken * grid.h * grid.w / mergeUnit
                 }
                 remaining -= taken
@@ -55,14 +57,18 @@ public struct VisualShare: Sendable, Equatable {
 /// What crosses the wire: from each rank to each other rank, the embeddings (D values each, act
 /// dtype) of the visual tokens the receiver's rows read that the sender encoded; nothing else (no
 /// pixels, no tower activations). One rank exchanges nothing.
-public func encodeFrameParallel(_ visuals: VisualPrefill, needs: [[Int]], model: Qwen2VLModel,
-                                communicator: any Communicator) throws -> Tensor {
+public func encodeFrameParallel(
+    _ visuals: VisualPrefill, needs: [[Int]], model: Qwen2VLModel,
+    communicator: any Communicator
+) throws -> Tensor {
     let backend = model.backend
-    let shares = VisualShare.split(visuals.items, parts: communicator.worldSize,
-                                   mergeUnit: model.config.vision.mergeUnit)
+    let shares = VisualShare.split(
+        visuals.items, parts: communicator.worldSize,
+        mergeUnit: model.config.vision.mergeUnit)
     let share = shares[communicator.rank]
     let width = model.config.text.hiddenSize, dtype = backend.activationDType
-    let local = share.pieces.isEmpty
+    let local =
+        share.pieces.isEmpty
         ? try backend.empty(Shape([0, width]), dtype: dtype)
         : try model.vision(pixels: visuals.pixels(of: share, backend: backend), grids: share.pieces.map(\.grid))
     let exchange = try RowExchange(owned: shares.map(\.rows), needs: needs)
@@ -96,16 +102,19 @@ final class RankVisualInput {
     /// (every rank of `plan` calls this at the start of its prefill).
     init(_ request: RankVisualRequest, plan: Plan, communicator: any Communicator) throws {
         model = request.model
-        try require(request.prompt.count == plan.contextLength + plan.queryLength,
-                    "visual request: the prompt has \(request.prompt.count) tokens, the plan \(plan.contextLength) + "
-                    + "\(plan.queryLength)")
-        (positionTable, ropeDelta) = try model.config.ropePositions(tokens: request.prompt,
-                                                                    items: request.visuals.items)
+        try require(
+            request.prompt.count == plan.contextLength + plan.queryLength,
+            "visual request: the prompt has \(request.prompt.count) tokens, the plan \(plan.contextLength) + "
+                + "\(plan.queryLength)")
+        (positionTable, ropeDelta) = try model.config.ropePositions(
+            tokens: request.prompt,
+            items: request.visuals.items)
         let visualRowOfPromptToken = model.visualRowNumbers(request.prompt)
         self.visualRowOfPromptToken = visualRowOfPromptToken
         let needs = plan.ranks.map { layout in
-            Self.visualRowsRead(layout.promptIndices + (plan.needsQueryPass ? plan.queryPositions : []),
-                                visualRowOfPromptToken: visualRowOfPromptToken)
+            Self.visualRowsRead(
+                layout.promptIndices + (plan.needsQueryPass ? plan.queryPositions : []),
+                visualRowOfPromptToken: visualRowOfPromptToken)
         }
         let needed = needs[communicator.rank]
         localRow = Dictionary(uniqueKeysWithValues: needed.enumerated().map { (Int32($0.element), Int32($0.offset)) })
@@ -114,10 +123,12 @@ final class RankVisualInput {
 
     /// The visual rows (sorted, distinct) that rows from `promptIndices` read.
     static func visualRowsRead(_ promptIndices: [Int32], visualRowOfPromptToken: [Int32]) -> [Int] {
-        Set(promptIndices.compactMap { index in
-            let row = index >= 0 ? visualRowOfPromptToken[Int(index)] : -1
-            return row >= 0 ? Int(row) : nil
-        }).sorted()
+        Set(
+            promptIndices.compactMap { index in
+                let row = index >= 0 ? visualRowOfPromptToken[Int(index)] : -1
+                return row >= 0 ? Int(row) : nil
+            }
+        ).sorted()
     }
 
     /// Rows at prompt positions `positions` (`RankLayout.positions`) -> M-RoPE positions `[3, T]`.
@@ -130,9 +141,10 @@ final class RankVisualInput {
     func embeddings(tokens: [Int32], promptIndices: [Int32]) throws -> Tensor {
         let visualRowOfToken = try zip(tokens, promptIndices).map { token, index -> Int32 in
             let visual = index >= 0 ? visualRowOfPromptToken[Int(index)] : -1
-            try require((visual >= 0) == model.isPad(token),
-                        "visual request: a row holds token \(token) from prompt token \(index), which is "
-                        + (visual >= 0 ? "an image/video pad token" : "not one"))
+            try require(
+                (visual >= 0) == model.isPad(token),
+                "visual request: a row holds token \(token) from prompt token \(index), which is "
+                    + (visual >= 0 ? "an image/video pad token" : "not one"))
             return visual >= 0 ? localRow[visual]! : -1
         }
         return try model.embeddings(tokens: tokens, visualRows: visualRows, visualRowOfToken: visualRowOfToken)

@@ -12,8 +12,10 @@ public struct GenerationOptions: Sendable {
     /// string matched; the step already computed is the only work spent after that.
     public var isCancelled: (@Sendable () -> Bool)?
 
-    public init(maxTokens: Int = 128, sampling: SamplingOptions = .greedy, stopIds: Set<Int32> = [],
-                isCancelled: (@Sendable () -> Bool)? = nil) {
+    public init(
+        maxTokens: Int = 128, sampling: SamplingOptions = .greedy, stopIds: Set<Int32> = [],
+        isCancelled: (@Sendable () -> Bool)? = nil
+    ) {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopIds = stopIds

@@ -23,13 +23,17 @@ public enum LaunchMode: Sendable, Equatable {
     /// `--gpus` must equal `WORLD_SIZE` (a job of W > 1 processes without `--gpus` is an error, since
     /// every process would otherwise run the whole request alone); `WORLD_SIZE=1` without `--gpus`
     /// runs as usual.
-    public static func resolve(gpus: Int?, ranks: Int,
-                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LaunchMode {
+    public static func resolve(
+        gpus: Int?, ranks: Int,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> LaunchMode {
         guard ranks >= 1 else { throw BatonError.invalidArgument("--ranks must be at least 1, got \(ranks)") }
         if let gpus {
             guard gpus >= 1 else { throw BatonError.invalidArgument("--gpus must be at least 1, got \(gpus)") }
             guard ranks == 1 else {
-                throw BatonError.invalidArgument("--gpus \(gpus) and --ranks \(ranks) exclude each other: --gpus N runs one rank per GPU, --ranks N runs ranks sharing one device")
+                throw BatonError.invalidArgument(
+                    "--gpus \(gpus) and --ranks \(ranks) exclude each other: --gpus N runs one rank per GPU, --ranks N runs ranks sharing one device"
+                )
             }
         }
         guard launchedByTorchrun(environment) else {
@@ -38,10 +42,14 @@ public enum LaunchMode: Sendable, Equatable {
         let config = try ProcessGroupConfig.fromEnvironment(environment)
         guard let gpus else {
             if config.worldSize == 1 { return .sharedDevice(ranks: ranks) }
-            throw BatonError.invalidArgument("started by torchrun with WORLD_SIZE=\(config.worldSize): pass --gpus \(config.worldSize) so each process runs one rank")
+            throw BatonError.invalidArgument(
+                "started by torchrun with WORLD_SIZE=\(config.worldSize): pass --gpus \(config.worldSize) so each process runs one rank"
+            )
         }
         guard gpus == config.worldSize else {
-            throw BatonError.invalidArgument("--gpus \(gpus) does not match WORLD_SIZE=\(config.worldSize) set by torchrun (nodes x --nproc-per-node); they must agree")
+            throw BatonError.invalidArgument(
+                "--gpus \(gpus) does not match WORLD_SIZE=\(config.worldSize) set by torchrun (nodes x --nproc-per-node); they must agree"
+            )
         }
         return .process(config)
     }
@@ -78,23 +86,33 @@ public enum LaunchMode: Sendable, Equatable {
     }
 
     /// Throws a clear error when the mode needs more GPUs than `visible` (the CUDA device count).
-    public func requireVisibleGPUs(visible: Int, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public func requireVisibleGPUs(visible: Int, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws
+    {
         switch self {
         case .sharedDevice: return
-        case .gpuThreads(let gpus): try Self.requireVisibleGPUs(first: 0, count: gpus, visible: visible, environment: environment)
+        case .gpuThreads(let gpus):
+            try Self.requireVisibleGPUs(first: 0, count: gpus, visible: visible, environment: environment)
         case .process(let config):
             guard config.localRank < visible else {
-                throw BatonError(.notAvailable, "LOCAL_RANK \(config.localRank) runs on cuda:\(config.localRank), but \(Self.visibleText(visible, environment)); "
-                                 + "start at most \(visible) process(es) per node (torchrun --nproc-per-node)")
+                throw BatonError(
+                    .notAvailable,
+                    "LOCAL_RANK \(config.localRank) runs on cuda:\(config.localRank), but \(Self.visibleText(visible, environment)); "
+                        + "start at most \(visible) process(es) per node (torchrun --nproc-per-node)")
             }
         }
     }
 
     /// Throws unless cuda:first..<first+count are all visible, naming how many are.
-    public static func requireVisibleGPUs(first: Int, count: Int, visible: Int,
-                                          environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public static func requireVisibleGPUs(
+        first: Int, count: Int, visible: Int,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
         guard first + count <= visible else {
-            let wanted = first == 0 ? "--gpus \(count) needs \(count) GPUs" : "\(count) GPUs from cuda:\(first) need cuda:\(first)...cuda:\(first + count - 1)"
+            let wanted =
+                first == 0
+                ? "--gpus \(count) needs \(count) GPUs"
+                : "\(count) GPUs from cuda:\(first) need cuda:\(first)...cuda:\(first + count - 1)"
             throw BatonError(.notAvailable, "\(wanted), but \(visibleText(visible, environment))")
         }
     }

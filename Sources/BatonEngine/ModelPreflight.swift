@@ -25,7 +25,9 @@ public struct ModelPreflight: Sendable {
     /// model_type), else nil (a missing file is left to the text model's loader to report).
     static func visionLanguageConfig(directory: URL) throws -> Qwen2VLConfig? {
         let url = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: url.path), Qwen2VLConfig.describes(data) else { return nil }
+        guard let data = FileManager.default.contents(atPath: url.path), Qwen2VLConfig.describes(data) else {
+            return nil
+        }
         return try Qwen2VLConfig.parse(data, file: url.path)
     }
 
@@ -36,18 +38,22 @@ public struct ModelPreflight: Sendable {
 
     /// Throws, as `Engine.checkContext` does, when the request does not fit the model's positions.
     public func checkContext(promptTokens: Int, maxTokens: Int) throws {
-        try PromptEncoding.checkContext(promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
-                                        source: "in " + directory.appendingPathComponent("config.json").path)
+        try PromptEncoding.checkContext(
+            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
+            source: "in " + directory.appendingPathComponent("config.json").path)
     }
 }
 
 /// Prompt encoding and the context-length rule, shared by the engine and the preflight.
 enum PromptEncoding {
     /// Token ids for a prompt: the chat template applied when `chat` is set, special tokens added.
-    static func encode(_ prompt: String, chat: Bool, tokenizer: Tokenizer, chatTemplate: ChatTemplate?) throws -> [Int32] {
+    static func encode(_ prompt: String, chat: Bool, tokenizer: Tokenizer, chatTemplate: ChatTemplate?) throws
+        -> [Int32]
+    {
         if chat {
             guard let chatTemplate else {
-                throw BatonError.invalidArgument("--chat: the model's tokenizer_config.json has no chat template Baton knows (Llama-3 or ChatML)")
+                throw BatonError.invalidArgument(
+                    "--chat: the model's tokenizer_config.json has no chat template Baton knows (Llama-3 or ChatML)")
             }
             let text = chatTemplate.render(messages: [.user(prompt)], addGenerationPrompt: true)
             return tokenizer.encode(text, addSpecialTokens: false)
@@ -62,7 +68,8 @@ enum PromptEncoding {
         if promptTokens == 0 { throw BatonError.invalidArgument("the prompt is empty (0 tokens)") }
         if promptTokens + max(maxTokens, 1) - 1 > limit {
             throw BatonError.invalidArgument(
-                "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) \(source)")
+                "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) \(source)"
+            )
         }
     }
 }

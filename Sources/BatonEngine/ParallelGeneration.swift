@@ -23,8 +23,10 @@ public struct ParallelRequest: Sendable {
     /// need, every pass takes M-RoPE positions, and decoding carries the rope delta.
     public var visuals: VisualPrefill?
 
-    public init(context: [Int32], query: [Int32], method: Method, ranks: Int,
-                plan: PlanOptions = PlanOptions(), generation: GenerationOptions = GenerationOptions()) {
+    public init(
+        context: [Int32], query: [Int32], method: Method, ranks: Int,
+        plan: PlanOptions = PlanOptions(), generation: GenerationOptions = GenerationOptions()
+    ) {
         self.context = context
         self.query = query
         self.method = method
@@ -70,18 +72,21 @@ public func generateParallel(
 ) throws -> GenerationResult {
     var options = request.plan
     if retainingHeads != nil { options.appendQueryProbe = false }
-    let plan = try Plan.make(method: request.method, context: request.context, query: request.query,
-                             worldSize: request.ranks, options: options)
+    let plan = try Plan.make(
+        method: request.method, context: request.context, query: request.query,
+        worldSize: request.ranks, options: options)
     let generation = request.generation
-    let group = try communicators ?? LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout)
+    let group =
+        try communicators ?? LocalCommunicator.group(worldSize: request.ranks, timeout: request.communicationTimeout)
     guard group.count == request.ranks else {
         throw BatonError.invalidArgument("generateParallel: \(group.count) communicators for \(request.ranks) ranks")
     }
     let results = try runRanks(on: group) { (rank: Int, communicator: any Communicator) throws -> GenerationResult in
-        try runWorker(plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
-                      generation: generation,
-                      visuals: visualRequest(request, rank: rank, visionLanguage: visionLanguage),
-                      timer: rank == 0 ? timer : nil, rankTimers: rankTimers, onToken: onToken)
+        try runWorker(
+            plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
+            generation: generation,
+            visuals: visualRequest(request, rank: rank, visionLanguage: visionLanguage),
+            timer: rank == 0 ? timer : nil, rankTimers: rankTimers, onToken: onToken)
     }
     return results[plan.owner]
 }
@@ -97,17 +102,21 @@ public func generateParallelRank(
     onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     guard communicator.worldSize == request.ranks && communicator.rank == rank else {
-        throw BatonError.invalidArgument("generateParallelRank: rank \(rank) of \(request.ranks), but the communicator is rank \(communicator.rank) of \(communicator.worldSize)")
+        throw BatonError.invalidArgument(
+            "generateParallelRank: rank \(rank) of \(request.ranks), but the communicator is rank \(communicator.rank) of \(communicator.worldSize)"
+        )
     }
     do {
         var options = request.plan
         if retainingHeads != nil { options.appendQueryProbe = false }
-        let plan = try Plan.make(method: request.method, context: request.context, query: request.query,
-                                 worldSize: request.ranks, options: options)
+        let plan = try Plan.make(
+            method: request.method, context: request.context, query: request.query,
+            worldSize: request.ranks, options: options)
         let visuals = try visualRequest(request, rank: rank, visionLanguage: visionLanguage.map { vl in { _ in vl } })
-        return try runWorker(plan: plan, rank: rank, communicator: communicator, model: { _ in model },
-                             retainingHeads: retainingHeads.map { heads in { _ in heads } }, generation: request.generation,
-                             visuals: visuals, streamingRank: streamingRank ?? plan.owner, onToken: onToken)
+        return try runWorker(
+            plan: plan, rank: rank, communicator: communicator, model: { _ in model },
+            retainingHeads: retainingHeads.map { heads in { _ in heads } }, generation: request.generation,
+            visuals: visuals, streamingRank: streamingRank ?? plan.owner, onToken: onToken)
     } catch {
         communicator.abort(error)
         throw error
@@ -115,8 +124,10 @@ public func generateParallelRank(
 }
 
 /// Rank `rank`'s view of `request`'s images and videos, or nil for a text request.
-private func visualRequest(_ request: ParallelRequest, rank: Int,
-                           visionLanguage: ((Int) throws -> Qwen2VLModel)?) throws -> RankVisualRequest? {
+private func visualRequest(
+    _ request: ParallelRequest, rank: Int,
+    visionLanguage: ((Int) throws -> Qwen2VLModel)?
+) throws -> RankVisualRequest? {
     guard let visuals = request.visuals else { return nil }
     guard let visionLanguage else {
         throw BatonError.invalidArgument("a request with images or videos needs each rank's Qwen2.5-VL model")
@@ -124,20 +135,24 @@ private func visualRequest(_ request: ParallelRequest, rank: Int,
     return RankVisualRequest(visuals: visuals, prompt: request.context + request.query, model: try visionLanguage(rank))
 }
 
-private func runWorker(plan: Plan, rank: Int, communicator: any Communicator,
-                       model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
-                       generation: GenerationOptions, visuals: RankVisualRequest? = nil, streamingRank: Int? = nil,
-                       timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
-                       onToken: ((Int32) -> Void)?) throws -> GenerationResult {
+private func runWorker(
+    plan: Plan, rank: Int, communicator: any Communicator,
+    model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
+    generation: GenerationOptions, visuals: RankVisualRequest? = nil, streamingRank: Int? = nil,
+    timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
+    onToken: ((Int32) -> Void)?
+) throws -> GenerationResult {
     let heads = try retainingHeads.map { try $0(rank) }
     let language = try model(rank)
     if let visuals {
-        try require(visuals.model.language === language,
-                    "rank \(rank): the language model it runs must be its Qwen2.5-VL model's")
+        try require(
+            visuals.model.language === language,
+            "rank \(rank): the language model it runs must be its Qwen2.5-VL model's")
     }
-    let worker = try ParallelWorker(plan: plan, rank: rank, communicator: communicator, model: language,
-                                    retainingHeads: heads,
-                                    timer: rankTimers?.timer(rank: rank, backend: language.backend) ?? timer)
+    let worker = try ParallelWorker(
+        plan: plan, rank: rank, communicator: communicator, model: language,
+        retainingHeads: heads,
+        timer: rankTimers?.timer(rank: rank, backend: language.backend) ?? timer)
     worker.visualRequest = visuals
     return try worker.generate(generation, onToken: rank == (streamingRank ?? plan.owner) ? onToken : nil)
 }
@@ -161,15 +176,18 @@ final class ParallelWorker {
     var backend: any Backend { model.backend }
     var isOwner: Bool { rank == plan.owner }
 
-    init(plan: Plan, rank: Int, communicator: any Communicator, model: LlamaModel, retainingHeads: RetainingHeads?,
-         timer: PartTimer? = nil) throws {
+    init(
+        plan: Plan, rank: Int, communicator: any Communicator, model: LlamaModel, retainingHeads: RetainingHeads?,
+        timer: PartTimer? = nil
+    ) throws {
         self.plan = plan
         self.rank = rank
         self.communicator = communicator
         self.model = model
         self.timer = timer
-        strategy = try makeStrategy(plan: plan, communicator: communicator, headDim: model.config.headDim,
-                                    scorer: retainingHeads.map(RetainingHeadScorer.init))
+        strategy = try makeStrategy(
+            plan: plan, communicator: communicator, headDim: model.config.headDim,
+            scorer: retainingHeads.map(RetainingHeadScorer.init))
         cache = model.makeCache(backend: model.backend)
     }
 
@@ -180,12 +198,14 @@ final class ParallelWorker {
         strategy.phase = phase
         let timer = phase == .decode ? nil : self.timer
         guard let visualInput, let promptIndices else {
-            let pass = try ForwardPass(backend: backend, positions: positions, strategy: strategy, cache: cache,
-                                       timer: timer)
+            let pass = try ForwardPass(
+                backend: backend, positions: positions, strategy: strategy, cache: cache,
+                timer: timer)
             return try model.forward(tokens: backend.int32Tensor(tokens), pass)
         }
-        let pass = ForwardPass(backend: backend, positions: try visualInput.positions(positions), strategy: strategy,
-                               cache: cache, timer: timer)
+        let pass = ForwardPass(
+            backend: backend, positions: try visualInput.positions(positions), strategy: strategy,
+            cache: cache, timer: timer)
         return try model.forward(embeddings: visualInput.embeddings(tokens: tokens, promptIndices: promptIndices), pass)
     }
 
@@ -198,12 +218,14 @@ final class ParallelWorker {
         visualInput = try visualRequest.map { try RankVisualInput($0, plan: plan, communicator: communicator) }
         // M-RoPE: decoded token c sits at position c + ropeDelta (0 without visuals).
         let ropeDelta = visualInput?.ropeDelta ?? 0
-        var hidden = try forward(layout.tokenIDs, positions: layout.positions, promptIndices: layout.promptIndices,
-                                 phase: .prefill)
+        var hidden = try forward(
+            layout.tokenIDs, positions: layout.positions, promptIndices: layout.promptIndices,
+            phase: .prefill)
         var lastRow = layout.rowCount - layout.probeOnlyRows.count - 1
         if plan.needsQueryPass && plan.queryLength > 0 {
-            hidden = try forward(plan.queryTokenIDs, positions: plan.queryPositions, promptIndices: plan.queryPositions,
-                                 phase: .query)
+            hidden = try forward(
+                plan.queryTokenIDs, positions: plan.queryPositions, promptIndices: plan.queryPositions,
+                phase: .query)
             lastRow = plan.queryLength - 1
         }
         var tokens: [Int32] = []
@@ -217,7 +239,9 @@ final class ParallelWorker {
             if isOwner {
                 let row = hidden.rows(lastRow..<lastRow + 1)
                 let logitsTimer = tokens.isEmpty ? timer : nil
-                step[0] = try timed(logitsTimer, .head) { try sampler.next(logits: model.logits(row), backend: backend) }
+                step[0] = try timed(logitsTimer, .head) {
+                    try sampler.next(logits: model.logits(row), backend: backend)
+                }
                 step[1] = options.isCancelled?() == true ? 1 : 0
             }
             step = try communicator.broadcast(step, root: plan.owner)
@@ -238,11 +262,13 @@ final class ParallelWorker {
             position += 1
         }
         try backend.synchronize()
-        return GenerationResult(promptTokens: plan.contextLength + plan.queryLength, tokens: tokens,
-                                stopReason: cancelled ? .cancelled
-                                    : tokens.last.map(stopIds.contains) == true ? .stopToken : .maxTokens,
-                                prefillSeconds: prefillSeconds,
-                                decodeSeconds: MonotonicClock.now() - start - prefillSeconds)
+        return GenerationResult(
+            promptTokens: plan.contextLength + plan.queryLength, tokens: tokens,
+            stopReason: cancelled
+                ? .cancelled
+                : tokens.last.map(stopIds.contains) == true ? .stopToken : .maxTokens,
+            prefillSeconds: prefillSeconds,
+            decodeSeconds: MonotonicClock.now() - start - prefillSeconds)
     }
 }
 
@@ -255,10 +281,13 @@ final class RetainingHeadScorer: PassingScorer {
 
     var readsPreRotaryProjections: Bool { true }
 
-    func scores(_ input: AttentionInput, keyRows: Range<Int>, probeRows: Range<Int>,
-                backend: any Backend) throws -> Tensor {
+    func scores(
+        _ input: AttentionInput, keyRows: Range<Int>, probeRows: Range<Int>,
+        backend: any Backend
+    ) throws -> Tensor {
         guard let preRotary = input.preRotary else {
-            throw BatonError.invalidArgument("retaining heads on layer \(input.layer): the model passed no pre-RoPE projections")
+            throw BatonError.invalidArgument(
+                "retaining heads on layer \(input.layer): the model passed no pre-RoPE projections")
         }
         return try heads.scores(layer: input.layer, preRotary: preRotary).rows(keyRows)
     }

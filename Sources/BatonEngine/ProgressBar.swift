@@ -33,7 +33,9 @@ public final class ProgressBar: @unchecked Sendable {
             let quarter = percent / 25
             if quarter == lastDrawn { return }
             lastDrawn = quarter
-            write("\(label): \(percent)% (\(format(done))/\(format(total)), \(String(format1(MonotonicClock.now() - start)))s)\n")
+            write(
+                "\(label): \(percent)% (\(format(done))/\(format(total)), \(String(format1(MonotonicClock.now() - start)))s)\n"
+            )
         }
     }
 
@@ -54,7 +56,6 @@ func format1(_ x: Double) -> String {
     let scaled = (x * 10).rounded()
     return "\(Int(scaled) / 10).\(abs(Int(scaled)) % 10)"
 }
-
 
 /// Writes `text` to standard error unbuffered.
 public func standardError(_ text: String) {

@@ -18,8 +18,9 @@ public enum Qwen2VLFixtureInputs {
                 Float(((k / 1176) * 7919 + (k % 1176) * 104_729 + 31_337 * seed) % 4001 - 2000) / 1024
             }
             let kind: VisualItem.Kind = name == "image" ? .image : .video
-            inputs[name] = VisualInput(item: VisualItem(kind: kind, grid: grid, secondsPerGrid: 1),
-                                       pixels: Tensor(rows, shape: [grid.patchCount, 1176]))
+            inputs[name] = VisualInput(
+                item: VisualItem(kind: kind, grid: grid, secondsPerGrid: 1),
+                pixels: Tensor(rows, shape: [grid.patchCount, 1176]))
         }
     }
 
@@ -27,13 +28,13 @@ public enum Qwen2VLFixtureInputs {
     public static func richestPrompt(directory: URL) throws -> (name: String, tokens: [Int32], visuals: [VisualInput]) {
         let file = directory.appendingPathComponent("expected.json").path
         guard let data = FileManager.default.contents(atPath: file),
-              let expected = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let pixels = expected["pixels"] as? [String: [String: Any]],
-              let prompt = (expected["prompts"] as? [[String: Any]])?.max(by: {
-                  ($0["items"] as? [String] ?? []).count < ($1["items"] as? [String] ?? []).count
-              }),
-              let name = prompt["name"] as? String, let ids = prompt["input_ids"] as? [Int],
-              let items = prompt["items"] as? [String]
+            let expected = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let pixels = expected["pixels"] as? [String: [String: Any]],
+            let prompt = (expected["prompts"] as? [[String: Any]])?.max(by: {
+                ($0["items"] as? [String] ?? []).count < ($1["items"] as? [String] ?? []).count
+            }),
+            let name = prompt["name"] as? String, let ids = prompt["input_ids"] as? [Int],
+            let items = prompt["items"] as? [String]
         else { throw BatonError.invalidModel("\(file): not a Qwen2.5-VL fixture (needs pixels and prompts)") }
         let inputs = try visuals(pixels, file: file)
         let visuals = try items.map { item in

@@ -60,4 +60,3 @@ public struct Sampler: Sendable {
         return Int32(kept.last ?? 0)
     }
 }
-

@@ -54,8 +54,9 @@ public struct VisualPrefill: Sendable {
             let rows = all.rows(units.lowerBound * perUnit..<units.upperBound * perUnit)
             if rows.device == backend.device { return rows }
             guard rows.device == .cpu else {
-                throw BatonError.invalidArgument("visual item \(item): its pixels are on \(rows.device) but a rank "
-                                                 + "runs on \(backend.device); give the pixels on the host")
+                throw BatonError.invalidArgument(
+                    "visual item \(item): its pixels are on \(rows.device) but a rank "
+                        + "runs on \(backend.device); give the pixels on the host")
             }
             return try backend.upload(rows)
         case .video(let plan):

@@ -13,8 +13,10 @@ public enum VisualSource: Sendable {
 
     /// Plans `videos` then `images` (the order their blocks take in the prompt) with the model
     /// directory's processor settings (`preprocessor_config.json`, else the released defaults).
-    public static func plan(videos: [URL], images: [URL], options: VideoOptions,
-                            processor: QwenProcessorConfig) throws -> [VisualSource] {
+    public static func plan(
+        videos: [URL], images: [URL], options: VideoOptions,
+        processor: QwenProcessorConfig
+    ) throws -> [VisualSource] {
         let options = try options.validated()
         for (flag, files) in [("--video", videos), ("--image", images)] {
             for file in files where !FileManager.default.fileExists(atPath: file.path) {
@@ -22,11 +24,16 @@ public enum VisualSource: Sendable {
             }
         }
         let tools = try FFmpegTools.locate()
-        let planned = try videos.map { VisualSource.video(try VideoPlan.make(file: $0, options: options,
-                                                                              processor: processor, tools: tools)) }
-        return try planned + images.map {
-            .image(try VisionInput.image($0, options: options, processor: processor, tools: tools))
+        let planned = try videos.map {
+            VisualSource.video(
+                try VideoPlan.make(
+                    file: $0, options: options,
+                    processor: processor, tools: tools))
         }
+        return try planned
+            + images.map {
+                .image(try VisionInput.image($0, options: options, processor: processor, tools: tools))
+            }
     }
 
     public var kind: BatonVision.VisualInput.Kind {
@@ -63,8 +70,10 @@ public enum VisualSource: Sendable {
 /// name and must agree with config.json.
 public enum VisualPromptEncoding {
     /// `counts[k]`: the pad tokens of item k (t·h·w/4); `kinds[k]`: its pad token.
-    public static func encode(question: String, kinds: [BatonVision.VisualInput.Kind], counts: [Int],
-                              tokenizer: Tokenizer, config: Qwen2VLConfig) throws -> [Int32] {
+    public static func encode(
+        question: String, kinds: [BatonVision.VisualInput.Kind], counts: [Int],
+        tokenizer: Tokenizer, config: Qwen2VLConfig
+    ) throws -> [Int32] {
         func id(_ token: String, _ expected: Int) throws -> Int32 {
             guard let id = tokenizer.id(forToken: token) else {
                 throw BatonError.invalidModel("tokenizer.json has no \(token) token; a Qwen2.5-VL tokenizer is needed")
@@ -103,8 +112,10 @@ public enum VisualPromptEncoding {
     /// last `<|vision_end|>` (every image and video is context) and the query after it, the question
     /// and the assistant's opening, as Spava's drivers tokenize the query apart (VIDEO.md 8). A
     /// prompt without images or videos splits as text does (`splitContextAndQuery`).
-    public static func splitQuery(_ prompt: [Int32],
-                                  config: Qwen2VLConfig) throws -> (context: [Int32], query: [Int32]) {
+    public static func splitQuery(
+        _ prompt: [Int32],
+        config: Qwen2VLConfig
+    ) throws -> (context: [Int32], query: [Int32]) {
         guard let end = prompt.lastIndex(of: Int32(config.visionEndTokenId)), end + 1 < prompt.count else {
             return try splitContextAndQuery(prompt)
         }
@@ -117,8 +128,10 @@ public enum VisualPromptEncoding {
     /// stay below the grid's), so the limit applies to the prompt's highest position, not to its
     /// length (64 frames of 1440p are 148,540 tokens but a few hundred positions). Memory for
     /// the KV cache is checked where it is allocated.
-    public static func checkContext(promptTokens: [Int32], items: [VisualItem], maxTokens: Int, config: Qwen2VLConfig,
-                                    sources: [VisualSource], where source: String) throws {
+    public static func checkContext(
+        promptTokens: [Int32], items: [VisualItem], maxTokens: Int, config: Qwen2VLConfig,
+        sources: [VisualSource], where source: String
+    ) throws {
         let limit = config.text.maxPositionEmbeddings
         let (_, ropeDelta) = try config.ropePositions(tokens: promptTokens, items: items)
         // Decoded token c sits at c + ropeDelta; the last new token is never fed back.
@@ -130,16 +143,17 @@ public enum VisualPromptEncoding {
         let lower = frames > 0 ? "lower --max-frames, --fps or --max-pixels" : "lower --max-pixels"
         throw BatonError.invalidArgument(
             "\(frames) video frames and \(images) images give \(visual) visual tokens: the prompt of "
-            + "\(promptTokens.count) tokens + \(maxTokens) new tokens reaches M-RoPE position \(positionsUsed), beyond "
-            + "the model's max_position_embeddings (\(limit)) \(source); " + lower)
+                + "\(promptTokens.count) tokens + \(maxTokens) new tokens reaches M-RoPE position \(positionsUsed), beyond "
+                + "the model's max_position_embeddings (\(limit)) \(source); " + lower)
     }
 }
 
 extension BatonModels.VisualInput {
     /// The processor's output on `backend`, as the model takes it.
     public init(_ input: BatonVision.VisualInput, backend: any Backend) throws {
-        self.init(item: VisualItem(input.kind, grid: input.grid, secondPerGridT: input.secondPerGridT),
-                  pixels: try backend.upload(input.pixelValues))
+        self.init(
+            item: VisualItem(input.kind, grid: input.grid, secondPerGridT: input.secondPerGridT),
+            pixels: try backend.upload(input.pixelValues))
     }
 }
 
@@ -147,8 +161,9 @@ extension VisualItem {
     /// What M-RoPE needs of an item the processor sized: its kind, grid and, for a video, the
     /// seconds per temporal unit (1 when unknown, as transformers 4.51 assumes).
     init(_ kind: BatonVision.VisualInput.Kind, grid: VisionGrid, secondPerGridT: Double?) {
-        self.init(kind: kind == .video ? .video : .image, grid: grid,
-                  secondsPerGrid: secondPerGridT ?? 1)
+        self.init(
+            kind: kind == .video ? .video : .image, grid: grid,
+            secondsPerGrid: secondPerGridT ?? 1)
     }
 }
 
@@ -156,11 +171,14 @@ extension Engine {
     /// Greedy tokens of a visual prompt two ways on this engine's device: through the one generation
     /// loop (`run` with `VisualPrefill`) and straight from `Qwen2VLModel.prefill`/`decode`. They must
     /// be equal (the GPU selftest runs this; `VideoGenerationTests` on the CPU). No stop ids.
-    public func visualGreedyTwoWays(tokens: [Int32], visuals: [BatonModels.VisualInput],
-                                    maxTokens: Int) throws -> (engine: [Int32], direct: [Int32]) {
+    public func visualGreedyTwoWays(
+        tokens: [Int32], visuals: [BatonModels.VisualInput],
+        maxTokens: Int
+    ) throws -> (engine: [Int32], direct: [Int32]) {
         guard let model = visionLanguage else { throw BatonError.invalidArgument("the engine has no vision tower") }
-        var request = ParallelRequest(context: tokens, query: [], method: .dense, ranks: 1,
-                                      generation: GenerationOptions(maxTokens: maxTokens))
+        var request = ParallelRequest(
+            context: tokens, query: [], method: .dense, ranks: 1,
+            generation: GenerationOptions(maxTokens: maxTokens))
         request.visuals = VisualPrefill(visuals: visuals)
         let looped = try run(request).tokens
         let strategy = Dense(headDim: model.config.text.headDim)
@@ -171,8 +189,9 @@ extension Engine {
         while direct.count < maxTokens {
             let logits = try backend.floats(model.language.logits(hidden.rows(row..<row + 1)))
             direct.append(Int32(logits.indices.max { logits[$0] < logits[$1] }!))
-            hidden = try model.decode(tokens: [direct.last!], first: tokens.count + direct.count - 1,
-                                      ropeDelta: ropeDelta, strategy: strategy, cache: cache)
+            hidden = try model.decode(
+                tokens: [direct.last!], first: tokens.count + direct.count - 1,
+                ropeDelta: ropeDelta, strategy: strategy, cache: cache)
             row = 0
         }
         return (looped, direct)

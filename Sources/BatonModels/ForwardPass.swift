@@ -13,8 +13,10 @@ public struct ForwardPass {
     /// When given, adds each part's synchronised time (benchmark breakdowns).
     public let timer: PartTimer?
 
-    public init(backend: any Backend, positions: Tensor, strategy: any AttentionStrategy, cache: KVCache,
-                timer: PartTimer? = nil) {
+    public init(
+        backend: any Backend, positions: Tensor, strategy: any AttentionStrategy, cache: KVCache,
+        timer: PartTimer? = nil
+    ) {
         self.backend = backend
         self.positions = positions
         self.strategy = strategy
@@ -23,10 +25,13 @@ public struct ForwardPass {
     }
 
     /// A pass over `rows` tokens at 1-D `positions` (host values, uploaded here).
-    public init(backend: any Backend, positions: [Int32], strategy: any AttentionStrategy, cache: KVCache,
-                timer: PartTimer? = nil) throws {
-        self.init(backend: backend, positions: try backend.int32Tensor(positions), strategy: strategy, cache: cache,
-                  timer: timer)
+    public init(
+        backend: any Backend, positions: [Int32], strategy: any AttentionStrategy, cache: KVCache,
+        timer: PartTimer? = nil
+    ) throws {
+        self.init(
+            backend: backend, positions: try backend.int32Tensor(positions), strategy: strategy, cache: cache,
+            timer: timer)
     }
 
     /// Rows of this pass (the last dimension of `positions`).

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import BatonTensor
 import Foundation
@@ -38,8 +38,10 @@ final class InFlightOperations<Marker>: @unchecked Sendable {
     private var nextID = 0
     private var failure: BatonError?
 
-    init(rank: Int, timeout: Double, now: @escaping () -> Double = MonotonicClock.now,
-         isComplete: @escaping (Marker) throws -> Bool, onFailure: @escaping (BatonError) -> Void = { _ in }) {
+    init(
+        rank: Int, timeout: Double, now: @escaping () -> Double = MonotonicClock.now,
+        isComplete: @escaping (Marker) throws -> Bool, onFailure: @escaping (BatonError) -> Void = { _ in }
+    ) {
         self.rank = rank
         self.timeout = timeout
         self.now = now
@@ -103,7 +105,9 @@ final class InFlightOperations<Marker>: @unchecked Sendable {
                     if try isComplete(entry.marker) { released.append(entry) } else { remaining.append(entry) }
                 } catch {
                     remaining.append(entry)
-                    if found == nil { found = BatonError(.communication, "rank \(rank): \(entry.op) failed on the device: \(error)") }
+                    if found == nil {
+                        found = BatonError(.communication, "rank \(rank): \(entry.op) failed on the device: \(error)")
+                    }
                 }
             }
             entries = remaining
@@ -149,8 +153,10 @@ final class InFlightOperations<Marker>: @unchecked Sendable {
     }
 
     func timeoutError(_ op: String) -> BatonError {
-        BatonError(.timeout, "rank \(rank): \(op) did not complete within \(formatSeconds(timeout)) s "
-                   + "(a peer rank died, stalled or issued different collectives)")
+        BatonError(
+            .timeout,
+            "rank \(rank): \(op) did not complete within \(formatSeconds(timeout)) s "
+                + "(a peer rank died, stalled or issued different collectives)")
     }
 }
 

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import BatonComm
 import BatonCUDA
@@ -62,8 +62,9 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
             throw error
         }
         let relay = WeakRelay()
-        inFlight = InFlightOperations(rank: rank, timeout: timeout, isComplete: { try $0.isComplete() },
-                                      onFailure: { _ in relay.target?.abortCommunicator() })
+        inFlight = InFlightOperations(
+            rank: rank, timeout: timeout, isComplete: { try $0.isComplete() },
+            onFailure: { _ in relay.target?.abortCommunicator() })
         relay.target = self
         startWatchdog(relay)
     }
@@ -94,20 +95,24 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
         let bytes = input.byteCount
         let out = try backend.empty(Shape([worldSize * input.elementCount]), dtype: input.dtype)
         let issued = try issue(op, keepAlive: [input, out], empty: bytes == 0) { comm, stream in
-            try nccl.check(nccl.ncclAllGather(pointer(input), pointer(out), bytes, Int32(BATON_NCCL_UINT8), comm, stream),
-                           "rank \(rank) \(op): ncclAllGather", comm: comm)
+            try nccl.check(
+                nccl.ncclAllGather(pointer(input), pointer(out), bytes, Int32(BATON_NCCL_UINT8), comm, stream),
+                "rank \(rank) \(op): ncclAllGather", comm: comm)
         }
         return handle(issued, op, onHost: onHost) { [worldSize] in
             let gathered = onHost ? try self.backend.download(out) : out
             return (0..<worldSize).map { r in
-                Tensor(storage: gathered.storage, byteOffset: gathered.byteOffset + r * bytes, shape: tensor.shape, dtype: tensor.dtype)
+                Tensor(
+                    storage: gathered.storage, byteOffset: gathered.byteOffset + r * bytes, shape: tensor.shape,
+                    dtype: tensor.dtype)
             }
         }
     }
 
     public func allReduceSumAsync(_ tensor: Tensor) throws -> CommHandle<Tensor> {
         guard tensor.dtype.isFloatingPoint else {
-            throw BatonError.invalidArgument("allReduceSum on rank \(rank): expected a float tensor, got \(tensor.dtype)")
+            throw BatonError.invalidArgument(
+                "allReduceSum on rank \(rank): expected a float tensor, got \(tensor.dtype)")
         }
         let op = name("allReduceSum", tensor)
         let (input, onHost) = try onDevice(tensor, op)
@@ -116,9 +121,11 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
         let sum = isF32 ? try backend.empty(input.shape, dtype: .f32) : try backend.cast(input, to: .f32)
         let count = input.elementCount
         let issued = try issue(op, keepAlive: [input, sum], empty: count == 0) { comm, stream in
-            try nccl.check(nccl.ncclAllReduce(pointer(isF32 ? input : sum), pointer(sum), count, Int32(BATON_NCCL_FLOAT32),
-                                              Int32(BATON_NCCL_SUM), comm, stream),
-                           "rank \(rank) \(op): ncclAllReduce", comm: comm)
+            try nccl.check(
+                nccl.ncclAllReduce(
+                    pointer(isF32 ? input : sum), pointer(sum), count, Int32(BATON_NCCL_FLOAT32),
+                    Int32(BATON_NCCL_SUM), comm, stream),
+                "rank \(rank) \(op): ncclAllReduce", comm: comm)
         }
         return handle(issued, op, onHost: onHost) {
             if count == 0 && isF32 { return onHost ? tensor : input }
@@ -134,8 +141,10 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
         let bytes = input.byteCount
         let out = try backend.empty(input.shape, dtype: input.dtype)
         let issued = try issue(op, keepAlive: [input, out], empty: bytes == 0) { comm, stream in
-            try nccl.check(nccl.ncclBroadcast(pointer(input), pointer(out), bytes, Int32(BATON_NCCL_UINT8), Int32(root), comm, stream),
-                           "rank \(rank) \(op): ncclBroadcast", comm: comm)
+            try nccl.check(
+                nccl.ncclBroadcast(
+                    pointer(input), pointer(out), bytes, Int32(BATON_NCCL_UINT8), Int32(root), comm, stream),
+                "rank \(rank) \(op): ncclBroadcast", comm: comm)
         }
         return handle(issued, op, onHost: onHost) { onHost ? try self.backend.download(out) : out }
     }
@@ -153,8 +162,9 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
         let op = name("send", tensor) + " to rank \(peer)"
         let (input, _) = try onDevice(tensor, op)
         let issued = try issue(op, keepAlive: [input], empty: input.byteCount == 0) { comm, stream in
-            try nccl.check(nccl.ncclSend(pointer(input), input.byteCount, Int32(BATON_NCCL_UINT8), Int32(peer), comm, stream),
-                           "rank \(rank) \(op): ncclSend", comm: comm)
+            try nccl.check(
+                nccl.ncclSend(pointer(input), input.byteCount, Int32(BATON_NCCL_UINT8), Int32(peer), comm, stream),
+                "rank \(rank) \(op): ncclSend", comm: comm)
         }
         return handle(issued, op, onHost: false) { () }
     }
@@ -165,31 +175,39 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
         nextOperation += 1
         let out = try backend.empty(shape, dtype: dtype)
         let issued = try issue(op, keepAlive: [out], empty: out.byteCount == 0) { comm, stream in
-            try nccl.check(nccl.ncclRecv(pointer(out), out.byteCount, Int32(BATON_NCCL_UINT8), Int32(peer), comm, stream),
-                           "rank \(rank) \(op): ncclRecv", comm: comm)
+            try nccl.check(
+                nccl.ncclRecv(pointer(out), out.byteCount, Int32(BATON_NCCL_UINT8), Int32(peer), comm, stream),
+                "rank \(rank) \(op): ncclRecv", comm: comm)
         }
         return handle(issued, op, onHost: false) { out }
     }
 
     /// The send and the receive as one NCCL group, so a ring of exchanges cannot deadlock.
-    public func exchangeAsync(sending tensor: Tensor, to destination: Int, receivingFrom source: Int,
-                              shape: Shape, dtype: DType) throws -> (sent: CommHandle<Void>, received: CommHandle<Tensor>) {
+    public func exchangeAsync(
+        sending tensor: Tensor, to destination: Int, receivingFrom source: Int,
+        shape: Shape, dtype: DType
+    ) throws -> (sent: CommHandle<Void>, received: CommHandle<Tensor>) {
         try requirePeer(destination, "exchange")
         try requirePeer(source, "exchange")
         let op = name("exchange", tensor) + " to rank \(destination), \(dtype) \(shape) from rank \(source)"
         let (input, _) = try onDevice(tensor, op)
         let out = try backend.empty(shape, dtype: dtype)
-        let issued = try issue(op, keepAlive: [input, out], empty: input.byteCount == 0 && out.byteCount == 0) { comm, stream in
+        let issued = try issue(op, keepAlive: [input, out], empty: input.byteCount == 0 && out.byteCount == 0) {
+            comm, stream in
             try nccl.check(nccl.ncclGroupStart(), "rank \(rank) \(op): ncclGroupStart", comm: comm)
             var first: BatonError?
             do {
                 if input.byteCount > 0 {
-                    try nccl.check(nccl.ncclSend(pointer(input), input.byteCount, Int32(BATON_NCCL_UINT8), Int32(destination), comm, stream),
-                                   "rank \(rank) \(op): ncclSend", comm: comm)
+                    try nccl.check(
+                        nccl.ncclSend(
+                            pointer(input), input.byteCount, Int32(BATON_NCCL_UINT8), Int32(destination), comm, stream),
+                        "rank \(rank) \(op): ncclSend", comm: comm)
                 }
                 if out.byteCount > 0 {
-                    try nccl.check(nccl.ncclRecv(pointer(out), out.byteCount, Int32(BATON_NCCL_UINT8), Int32(source), comm, stream),
-                                   "rank \(rank) \(op): ncclRecv", comm: comm)
+                    try nccl.check(
+                        nccl.ncclRecv(
+                            pointer(out), out.byteCount, Int32(BATON_NCCL_UINT8), Int32(source), comm, stream),
+                        "rank \(rank) \(op): ncclRecv", comm: comm)
                 }
             } catch let error as BatonError { first = error }
             // The group must be closed even after a failed call inside it.
@@ -217,7 +235,8 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
     private func onDevice(_ tensor: Tensor, _ op: String) throws -> (Tensor, Bool) {
         if tensor.device == backend.device { return (tensor, false) }
         guard tensor.device == .cpu else {
-            throw BatonError.invalidArgument("rank \(rank) \(op): tensor is on \(tensor.device), this rank's communicator is on \(backend.device)")
+            throw BatonError.invalidArgument(
+                "rank \(rank) \(op): tensor is on \(tensor.device), this rank's communicator is on \(backend.device)")
         }
         try inFlight.checkHealthy()
         return (try backend.upload(tensor), true)
@@ -231,8 +250,10 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
     /// Orders the communication stream after the compute stream's work so far, runs `enqueue`
     /// there and records the done event; `keepAlive` stays referenced until that event completes.
     /// An empty transfer issues nothing.
-    private func issue(_ op: String, keepAlive: [Tensor], empty: Bool,
-                       _ enqueue: (ncclComm_t, CUstream) throws -> Void) throws -> Issued {
+    private func issue(
+        _ op: String, keepAlive: [Tensor], empty: Bool,
+        _ enqueue: (ncclComm_t, CUstream) throws -> Void
+    ) throws -> Issued {
         try inFlight.checkHealthy()
         inFlight.poll()
         if empty { return Issued(done: nil, id: -1) }
@@ -257,8 +278,10 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
 
     /// The handle of an issued operation: device results are stream-ordered (the compute stream
     /// waits on the done event; no host block), host results wait on the host by polling.
-    private func handle<Value>(_ issued: Issued, _ op: String, onHost: Bool,
-                               _ result: @escaping () throws -> Value) -> CommHandle<Value> {
+    private func handle<Value>(
+        _ issued: Issued, _ op: String, onHost: Bool,
+        _ result: @escaping () throws -> Value
+    ) -> CommHandle<Value> {
         CommHandle { [self] in
             if onHost && issued.done != nil {
                 try inFlight.waitForCompletion(of: issued.id, op: op, asyncError: { self.asyncError() })
@@ -282,12 +305,15 @@ public final class NCCLCommunicator: Communicator, @unchecked Sendable {
         }
         guard let status else { return nil }
         if status.call != 0 {
-            return BatonError(.nccl, "rank \(rank): ncclCommGetAsyncError failed: \(nccl.errorText(status.call, comm: nil))")
+            return BatonError(
+                .nccl, "rank \(rank): ncclCommGetAsyncError failed: \(nccl.errorText(status.call, comm: nil))")
         }
         if status.error == 0 || status.error == 7 { return nil }  // ncclSuccess, ncclInProgress
         let pending = inFlight.pendingOperations
-        return BatonError(.nccl, "rank \(rank): NCCL reported \(nccl.errorText(status.error, comm: nil))"
-                          + (pending.isEmpty ? "" : " during \(pending.first!)") + " (a peer rank may have died)")
+        return BatonError(
+            .nccl,
+            "rank \(rank): NCCL reported \(nccl.errorText(status.error, comm: nil))"
+                + (pending.isEmpty ? "" : " during \(pending.first!)") + " (a peer rank may have died)")
     }
 
     /// Takes the communicator out of service with `ncclCommAbort` (which stops its kernels). Safe
@@ -344,7 +370,8 @@ final class Siblings: @unchecked Sendable {
     func abortAll(because rank: Int, _ error: any Error) {
         let all = lock.withLock { members.compactMap(\.target) }
         for member in all where member.rank != rank {
-            member.inFlight.fail(BatonError(.communication, "rank \(member.rank): stopped because rank \(rank) failed: \(error)"))
+            member.inFlight.fail(
+                BatonError(.communication, "rank \(member.rank): stopped because rank \(rank) failed: \(error)"))
         }
     }
 }

@@ -20,16 +20,20 @@ extension NCCLCommunicator {
         for (rank, backend) in backends.enumerated() {
             do {
                 try backend.makeContextCurrent()  // NCCL takes the rank's device from the current context
-                try nccl.check(nccl.ncclCommInitRank(&comms[rank], Int32(worldSize), id, Int32(rank)),
-                               "rank \(rank) (cuda:\(backend.ordinal)): ncclCommInitRank of \(worldSize) ranks", comm: nil)
+                try nccl.check(
+                    nccl.ncclCommInitRank(&comms[rank], Int32(worldSize), id, Int32(rank)),
+                    "rank \(rank) (cuda:\(backend.ordinal)): ncclCommInitRank of \(worldSize) ranks", comm: nil)
             } catch let error as BatonError {
                 if failure == nil { failure = error }
             }
         }
         let end = nccl.ncclGroupEnd()
         if failure == nil && end != 0 {
-            failure = BatonError(.nccl, "ncclGroupEnd after ncclCommInitRank of \(worldSize) ranks on "
-                                 + "\(backends.map { "cuda:\($0.ordinal)" }.joined(separator: ", ")) failed: \(nccl.errorText(end, comm: nil))")
+            failure = BatonError(
+                .nccl,
+                "ncclGroupEnd after ncclCommInitRank of \(worldSize) ranks on "
+                    + "\(backends.map { "cuda:\($0.ordinal)" }.joined(separator: ", ")) failed: \(nccl.errorText(end, comm: nil))"
+            )
         }
         if let failure {
             for comm in comms { if let comm { _ = nccl.ncclCommAbort(comm) } }
@@ -38,8 +42,9 @@ extension NCCLCommunicator {
         let siblings = Siblings()
         var communicators: [NCCLCommunicator] = []
         for (rank, backend) in backends.enumerated() {
-            let communicator = try NCCLCommunicator(comm: comms[rank]!, rank: rank, worldSize: worldSize, backend: backend,
-                                                    timeout: timeout, nccl: nccl)
+            let communicator = try NCCLCommunicator(
+                comm: comms[rank]!, rank: rank, worldSize: worldSize, backend: backend,
+                timeout: timeout, nccl: nccl)
             communicator.siblings = siblings
             siblings.add(communicator)
             communicators.append(communicator)
@@ -53,8 +58,10 @@ extension NCCLCommunicator {
     /// `backend` is the rank's GPU (by convention `LOCAL_RANK`). Every wait is bounded: the
     /// rendezvous by `rendezvousTimeout`, the NCCL init (which blocks until every rank joined) and
     /// later operations by `timeout`; a missing rank ends in an error naming this rank.
-    public static func connect(_ config: ProcessGroupConfig, backend: CUDABackend, timeout: Double = 600,
-                               rendezvousTimeout: Double = 120) throws -> NCCLCommunicator {
+    public static func connect(
+        _ config: ProcessGroupConfig, backend: CUDABackend, timeout: Double = 600,
+        rendezvousTimeout: Double = 120
+    ) throws -> NCCLCommunicator {
         try config.validate()
         try validateGroup(ordinals: [backend.ordinal], timeout: timeout)
         let nccl = try NCCLLibrary.load()
@@ -67,21 +74,26 @@ extension NCCLCommunicator {
         let bytes = try Rendezvous.exchange(config, payload: payload, timeout: rendezvousTimeout)
         let id = try UniqueID.id(bytes, rank: config.rank)
         let comm = try initRank(config, id: id, backend: backend, timeout: timeout, nccl: nccl)
-        return try NCCLCommunicator(comm: comm, rank: config.rank, worldSize: config.worldSize, backend: backend,
-                                    timeout: timeout, nccl: nccl)
+        return try NCCLCommunicator(
+            comm: comm, rank: config.rank, worldSize: config.worldSize, backend: backend,
+            timeout: timeout, nccl: nccl)
     }
 
     /// `ncclCommInitRank` on a helper thread, so the caller can give up after `timeout` (the
     /// helper then stays blocked in NCCL until the process exits).
-    private static func initRank(_ config: ProcessGroupConfig, id: ncclUniqueId, backend: CUDABackend,
-                                 timeout: Double, nccl: BatonNCCL) throws -> ncclComm_t {
+    private static func initRank(
+        _ config: ProcessGroupConfig, id: ncclUniqueId, backend: CUDABackend,
+        timeout: Double, nccl: BatonNCCL
+    ) throws -> ncclComm_t {
         let outcome = InitOutcome()
         let thread = Thread {
             let result = Result<ncclComm_t, any Error> {
                 try backend.makeContextCurrent()
                 var comm: ncclComm_t?
-                try nccl.check(nccl.ncclCommInitRank(&comm, Int32(config.worldSize), id, Int32(config.rank)),
-                               "rank \(config.rank) (cuda:\(backend.ordinal)): ncclCommInitRank of \(config.worldSize) ranks", comm: nil)
+                try nccl.check(
+                    nccl.ncclCommInitRank(&comm, Int32(config.worldSize), id, Int32(config.rank)),
+                    "rank \(config.rank) (cuda:\(backend.ordinal)): ncclCommInitRank of \(config.worldSize) ranks",
+                    comm: nil)
                 return comm!
             }
             outcome.finish(result)
@@ -89,9 +101,12 @@ extension NCCLCommunicator {
         thread.name = "baton-nccl-init-\(config.rank)"
         thread.start()
         guard let result = outcome.wait(timeout: timeout) else {
-            throw BatonError(.timeout, "rank \(config.rank): ncclCommInitRank (WORLD_SIZE \(config.worldSize), unique id from "
-                             + "\(config.masterAddress):\(config.masterPort)) did not complete within \(formatSeconds(timeout)) s; "
-                             + "a rank did not start or cannot reach this one (NCCL_DEBUG=INFO shows why; NCCL_SOCKET_IFNAME picks the interface)")
+            throw BatonError(
+                .timeout,
+                "rank \(config.rank): ncclCommInitRank (WORLD_SIZE \(config.worldSize), unique id from "
+                    + "\(config.masterAddress):\(config.masterPort)) did not complete within \(formatSeconds(timeout)) s; "
+                    + "a rank did not start or cannot reach this one (NCCL_DEBUG=INFO shows why; NCCL_SOCKET_IFNAME picks the interface)"
+            )
         }
         return try result.get()
     }
@@ -99,13 +114,15 @@ extension NCCLCommunicator {
     /// Rejects what NCCL would reject later with a less helpful message (or a hang).
     static func validateGroup(ordinals: [Int], timeout: Double) throws {
         guard !ordinals.isEmpty else { throw BatonError.invalidArgument("NCCL group: no ranks") }
-        guard timeout > 0 else { throw BatonError.invalidArgument("NCCL group: timeout must be > 0 seconds, got \(timeout)") }
+        guard timeout > 0 else {
+            throw BatonError.invalidArgument("NCCL group: timeout must be > 0 seconds, got \(timeout)")
+        }
         var seen: [Int: Int] = [:]
         for (rank, ordinal) in ordinals.enumerated() {
             if let other = seen[ordinal] {
                 throw BatonError.invalidArgument(
                     "NCCL needs one GPU per rank: ranks \(other) and \(rank) are both on cuda:\(ordinal) (NCCL rejects a duplicate GPU); "
-                    + "ranks sharing one GPU use --ranks N --device cuda (host-memory exchange)")
+                        + "ranks sharing one GPU use --ranks N --device cuda (host-memory exchange)")
             }
             seen[ordinal] = rank
         }

@@ -6,8 +6,10 @@ public enum NCCLLibrary {
     /// The function table, or `BatonError(.notAvailable)` naming every path tried.
     static func load() throws -> BatonNCCL {
         guard let table = baton_nccl() else {
-            throw BatonError(.notAvailable, String(cString: baton_nccl_error())
-                             + "; multi-GPU runs need NCCL 2.13 or newer (Debian/Ubuntu: libnccl2; pip: nvidia-nccl-cu12)")
+            throw BatonError(
+                .notAvailable,
+                String(cString: baton_nccl_error())
+                    + "; multi-GPU runs need NCCL 2.13 or newer (Debian/Ubuntu: libnccl2; pip: nvidia-nccl-cu12)")
         }
         return table.pointee
     }
@@ -25,7 +27,8 @@ public enum NCCLLibrary {
 
     /// NCCL's version code as text: major*10000 + minor*100 + patch since 2.9, major*1000 + minor*100 + patch before.
     static func versionString(_ code: Int) -> String {
-        code >= 10000 ? "\(code / 10000).\(code / 100 % 100).\(code % 100)" : "\(code / 1000).\(code / 100 % 10).\(code % 100)"
+        code >= 10000
+            ? "\(code / 10000).\(code / 100 % 100).\(code % 100)" : "\(code / 1000).\(code / 100 % 10).\(code % 100)"
     }
 }
 
@@ -54,7 +57,9 @@ enum UniqueID {
 
     static func id(_ bytes: [UInt8], rank: Int) throws -> ncclUniqueId {
         guard bytes.count == byteCount else {
-            throw BatonError(.communication, "rank \(rank): the rendezvous delivered \(bytes.count) bytes, an NCCL unique id has \(byteCount)")
+            throw BatonError(
+                .communication,
+                "rank \(rank): the rendezvous delivered \(bytes.count) bytes, an NCCL unique id has \(byteCount)")
         }
         var id = ncclUniqueId()
         withUnsafeMutableBytes(of: &id) { $0.copyBytes(from: bytes) }

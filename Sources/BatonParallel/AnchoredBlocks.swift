@@ -6,8 +6,10 @@ import BatonTensor
 enum AnchoredBlocks {
     /// `anchor`: the anchor's token ids (length `A`) and where each comes from in the prompt
     /// (`RankLayout.promptIndices`), given the context blocks.
-    static func layout(_ request: PlanRequest, method: Method,
-                       anchor: ([Range<Int>]) -> (ids: [Int32], promptIndices: [Int32])) throws -> MethodLayout {
+    static func layout(
+        _ request: PlanRequest, method: Method,
+        anchor: ([Range<Int>]) -> (ids: [Int32], promptIndices: [Int32])
+    ) throws -> MethodLayout {
         let blocks = balancedSplit(request.contextLength, parts: request.worldSize)
         try requireNonEmpty(blocks, what: "context block", method: method)
         let (anchorIDs, anchorIndices) = anchor(blocks)

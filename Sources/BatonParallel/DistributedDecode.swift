@@ -27,7 +27,8 @@ public struct DistributedDecode {
         }
         let (key, value) = try cache.keysAndValues(layer: input.layer)
         return try input.timed(.attentionCompute) {
-            try backend.attention(query: input.query, key: key, value: value, mask: rank == owner ? .causal : .full, scale: scale)
+            try backend.attention(
+                query: input.query, key: key, value: value, mask: rank == owner ? .causal : .full, scale: scale)
         }
     }
 }

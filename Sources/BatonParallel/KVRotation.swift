@@ -9,12 +9,15 @@ enum KVRotation {
     /// key/value `[L_source, Hkv, d]`. Block lengths come from the plan. In a measured pass,
     /// `visit` counts as attention compute; packing, starting and waiting for each transfer count
     /// as communication.
-    static func forEachBlock(_ input: AttentionInput, context: RankContext, backend: any Backend,
-                             visit: (_ source: Int, _ key: Tensor, _ value: Tensor) throws -> Void) throws {
+    static func forEachBlock(
+        _ input: AttentionInput, context: RankContext, backend: any Backend,
+        visit: (_ source: Int, _ key: Tensor, _ value: Tensor) throws -> Void
+    ) throws {
         let w = context.worldSize, r = context.rank, comm = context.communicator
         let length = { (rank: Int) in context.plan.ranks[rank].rowCount }
         // The travelling message is [K ; V] of one block: [2 L, Hkv, d].
-        var travelling = w > 1 ? try input.timed(.communication) { try backend.concatRows([input.key, input.value]) } : input.key
+        var travelling =
+            w > 1 ? try input.timed(.communication) { try backend.concatRows([input.key, input.value]) } : input.key
         for step in 0..<w {
             let source = (r - step + w) % w
             var transfer: (sent: CommHandle<Void>, received: CommHandle<Tensor>)?
@@ -22,8 +25,9 @@ enum KVRotation {
                 let incoming = (r - step - 1 + w) % w
                 // One exchange (an NCCL group): every rank sends and receives at once, a cycle.
                 transfer = try input.timed(.communication) {
-                    try comm.exchangeAsync(sending: travelling, to: (r + 1) % w, receivingFrom: (r - 1 + w) % w,
-                                           shape: input.key.shape.withRows(2 * length(incoming)), dtype: input.key.dtype)
+                    try comm.exchangeAsync(
+                        sending: travelling, to: (r + 1) % w, receivingFrom: (r - 1 + w) % w,
+                        shape: input.key.shape.withRows(2 * length(incoming)), dtype: input.key.dtype)
                 }
             }
             try input.timed(.attentionCompute) {

@@ -12,8 +12,9 @@ enum LSEMerge {
 
     /// Starts the AllGather of a partial result: out `[Sq, H, d]` and lse `[H, Sq]`.
     static func gatherAsync(_ part: AttentionOutput, communicator: any Communicator) throws -> GatheredAttention {
-        GatheredAttention(out: try communicator.allGatherAsync(part.out),
-                          logSumExp: try communicator.allGatherAsync(part.logSumExp))
+        GatheredAttention(
+            out: try communicator.allGatherAsync(part.out),
+            logSumExp: try communicator.allGatherAsync(part.logSumExp))
     }
 }
 

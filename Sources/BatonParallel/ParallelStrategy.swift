@@ -60,7 +60,9 @@ public struct RankContext: @unchecked Sendable {
 
     public init(plan: Plan, communicator: any Communicator, headDim: Int) throws {
         guard communicator.worldSize == plan.worldSize else {
-            throw BatonError.invalidArgument("strategy: communicator has \(communicator.worldSize) ranks but the \(plan.method.rawValue) plan has \(plan.worldSize)")
+            throw BatonError.invalidArgument(
+                "strategy: communicator has \(communicator.worldSize) ranks but the \(plan.method.rawValue) plan has \(plan.worldSize)"
+            )
         }
         self.plan = plan
         self.rank = communicator.rank
@@ -85,15 +87,19 @@ public struct RankContext: @unchecked Sendable {
 
     /// Checks that the prefill input has the plan's row count.
     func requirePrefillRows(_ input: AttentionInput) throws {
-        try require(input.query.shape[0] == layout.rowCount && input.key.shape[0] == layout.rowCount,
-                    "\(plan.method.rawValue) prefill on rank \(rank), layer \(input.layer): expected \(layout.rowCount) local rows (plan), got q \(input.query.shape), k \(input.key.shape)")
+        try require(
+            input.query.shape[0] == layout.rowCount && input.key.shape[0] == layout.rowCount,
+            "\(plan.method.rawValue) prefill on rank \(rank), layer \(input.layer): expected \(layout.rowCount) local rows (plan), got q \(input.query.shape), k \(input.key.shape)"
+        )
     }
 }
 
 /// The strategy of `plan.method` for the rank of `communicator`. `scorer` selects APB's passing
 /// entries (retaining heads); `nil` means query-aware scores.
-public func makeStrategy(plan: Plan, communicator: any Communicator, headDim: Int,
-                         scorer: (any PassingScorer)? = nil) throws -> any ParallelStrategy {
+public func makeStrategy(
+    plan: Plan, communicator: any Communicator, headDim: Int,
+    scorer: (any PassingScorer)? = nil
+) throws -> any ParallelStrategy {
     let context = try RankContext(plan: plan, communicator: communicator, headDim: headDim)
     return plan.method.definition.strategy(context, scorer: scorer)
 }

@@ -16,8 +16,10 @@ struct PassingMessages {
     /// starts the AllGather.
     init(key: Tensor, value: Tensor, counts: [Int], communicator: any Communicator, backend: any Backend) throws {
         let rank = communicator.rank
-        try require(key.shape[0] == counts[rank] && value.shape == key.shape,
-                    "passing message on rank \(rank): expected \(counts[rank]) selected rows, got keys \(key.shape), values \(value.shape)")
+        try require(
+            key.shape[0] == counts[rank] && value.shape == key.shape,
+            "passing message on rank \(rank): expected \(counts[rank]) selected rows, got keys \(key.shape), values \(value.shape)"
+        )
         self.counts = counts
         capacity = counts.max() ?? 0
         let message = try backend.zeros(key.shape.withRows(2 * capacity), dtype: key.dtype)
@@ -41,8 +43,10 @@ struct PassingMessages {
 enum PassingBlock {
     /// The passing block `[P_K, P_V]`, `[sum k, Hkv, d]` each, concatenated in sender order
     /// (empty if no sender passed anything); `like` gives the row shape and dtype.
-    static func assemble(_ parts: [(key: Tensor, value: Tensor)], like: Tensor,
-                         backend: any Backend) throws -> (key: Tensor, value: Tensor) {
+    static func assemble(
+        _ parts: [(key: Tensor, value: Tensor)], like: Tensor,
+        backend: any Backend
+    ) throws -> (key: Tensor, value: Tensor) {
         let nonEmpty = parts.filter { $0.key.shape[0] > 0 }
         if nonEmpty.isEmpty {
             let empty = try backend.empty(like.shape.withRows(0), dtype: like.dtype)

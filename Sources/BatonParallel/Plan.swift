@@ -146,19 +146,24 @@ public struct Plan: Sendable, Equatable {
     /// Blocks and chunks are balanced (sizes differ by at most one token) instead of padding to
     /// a multiple of `W` as the reference does; every method stays exact where it should, since
     /// each rank knows every other rank's sizes from the plan.
-    public static func make(method: Method, context: [Int32], query: [Int32], worldSize: Int,
-                            options: PlanOptions = PlanOptions()) throws -> Plan {
+    public static func make(
+        method: Method, context: [Int32], query: [Int32], worldSize: Int,
+        options: PlanOptions = PlanOptions()
+    ) throws -> Plan {
         guard worldSize >= 1 else { throw BatonError.invalidArgument("plan: worldSize must be >= 1, got \(worldSize)") }
         guard !context.isEmpty else { throw BatonError.invalidArgument("plan: the context is empty") }
-        for (name, value) in [("anchorLength", options.anchorLength), ("passingLength", options.passingLength),
-                              ("anchorQueryPrefix", options.anchorQueryPrefix)] {
+        for (name, value) in [
+            ("anchorLength", options.anchorLength), ("passingLength", options.passingLength),
+            ("anchorQueryPrefix", options.anchorQueryPrefix)
+        ] {
             if let value, value < 0 { throw BatonError.invalidArgument("plan: \(name) must be >= 0, got \(value)") }
         }
         let request = PlanRequest(context: context, query: query, worldSize: worldSize, options: options)
         let layout = try method.definition.layout(request)
-        return Plan(method: method, worldSize: worldSize, contextLength: context.count, queryLength: query.count,
-                    anchorLength: layout.anchorLength, passingLength: layout.passingLength, ranks: layout.ranks,
-                    owner: layout.owner, needsQueryPass: layout.needsQueryPass, queryTokenIDs: query)
+        return Plan(
+            method: method, worldSize: worldSize, contextLength: context.count, queryLength: query.count,
+            anchorLength: layout.anchorLength, passingLength: layout.passingLength, ranks: layout.ranks,
+            owner: layout.owner, needsQueryPass: layout.needsQueryPass, queryTokenIDs: query)
     }
 }
 
@@ -180,7 +185,8 @@ func roundUpTo128(_ x: Int) -> Int { (x + 127) / 128 * 128 }
 func requireNonEmpty(_ parts: [Range<Int>], what: String, method: Method) throws {
     if let empty = parts.firstIndex(where: \.isEmpty) {
         throw BatonError.invalidArgument(
-            "plan: \(method.rawValue) over \(parts.count) parts leaves \(what) \(empty) empty; use a longer input or fewer ranks")
+            "plan: \(method.rawValue) over \(parts.count) parts leaves \(what) \(empty) empty; use a longer input or fewer ranks"
+        )
     }
 }
 
@@ -193,6 +199,8 @@ func contiguousBlock(_ block: Range<Int>, rank: Int, request: PlanRequest) -> Ra
     layout.cacheRows = [0..<block.count]
     let n = request.contextLength
     let queryPart = block.clamped(to: n..<(n + request.queryLength))
-    layout.queryRows = queryPart.isEmpty ? 0..<0 : (queryPart.lowerBound - block.lowerBound)..<(queryPart.upperBound - block.lowerBound)
+    layout.queryRows =
+        queryPart.isEmpty
+        ? 0..<0 : (queryPart.lowerBound - block.lowerBound)..<(queryPart.upperBound - block.lowerBound)
     return layout
 }

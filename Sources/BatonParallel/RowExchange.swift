@@ -19,13 +19,15 @@ public struct RowExchange: Sendable, Equatable {
     public init(owned: [Range<Int>], needs: [[Int]]) throws {
         try require(owned.count == needs.count, "row exchange: \(owned.count) owned ranges for \(needs.count) ranks")
         for r in owned.indices.dropFirst() {
-            try require(owned[r].lowerBound == owned[r - 1].upperBound,
-                        "row exchange: rank \(r) holds \(owned[r]), not the rows after rank \(r - 1)'s \(owned[r - 1])")
+            try require(
+                owned[r].lowerBound == owned[r - 1].upperBound,
+                "row exchange: rank \(r) holds \(owned[r]), not the rows after rank \(r - 1)'s \(owned[r - 1])")
         }
         let total = (owned.first?.lowerBound ?? 0)..<(owned.last?.upperBound ?? 0)
         for (r, rows) in needs.enumerated() {
-            try require(zip(rows, rows.dropFirst()).allSatisfy { $0 < $1 } && rows.allSatisfy(total.contains),
-                        "row exchange: rank \(r)'s needed rows must be sorted, distinct and within \(total)")
+            try require(
+                zip(rows, rows.dropFirst()).allSatisfy { $0 < $1 } && rows.allSatisfy(total.contains),
+                "row exchange: rank \(r)'s needed rows must be sorted, distinct and within \(total)")
         }
         self.owned = owned
         self.needs = needs
@@ -48,13 +50,16 @@ public struct RowExchange: Sendable, Equatable {
 
     /// Runs the exchange on this rank. local: `[owned[rank].count, D]` (dtype `dtype`) -> the rows
     /// `needs[rank]` in that order, `[needs[rank].count, D]` `dtype`.
-    public func run(local: Tensor, width: Int, dtype: DType, communicator: any Communicator,
-                    backend: any Backend) throws -> Tensor {
+    public func run(
+        local: Tensor, width: Int, dtype: DType, communicator: any Communicator,
+        backend: any Backend
+    ) throws -> Tensor {
         let rank = communicator.rank, w = communicator.worldSize
         try require(w == owned.count, "row exchange: \(owned.count) ranks planned, the communicator has \(w)")
-        try require(local.shape == Shape([owned[rank].count, width]) || owned[rank].isEmpty,
-                    "row exchange on rank \(rank): local rows must be [\(owned[rank].count), \(width)], "
-                    + "got \(local.shape)")
+        try require(
+            local.shape == Shape([owned[rank].count, width]) || owned[rank].isEmpty,
+            "row exchange on rank \(rank): local rows must be [\(owned[rank].count), \(width)], "
+                + "got \(local.shape)")
         func localRows(_ rows: ArraySlice<Int>) throws -> Tensor {
             let offsets = rows.map { Int32($0 - owned[rank].lowerBound) }
             if offsets.isEmpty { return try backend.empty(Shape([0, width]), dtype: dtype) }

@@ -9,15 +9,19 @@ enum TopKSelection {
 
     /// scores `[S, Hkv]` f32 (smoothed), key/value `[S, Hkv, d]` -> key/value `[k, Hkv, d]`
     /// with `k = count(budget, candidates.count)`.
-    static func select(scores: Tensor, candidates: Range<Int>, budget: Int, key: Tensor, value: Tensor,
-                       backend: any Backend) throws -> (key: Tensor, value: Tensor) {
+    static func select(
+        scores: Tensor, candidates: Range<Int>, budget: Int, key: Tensor, value: Tensor,
+        backend: any Backend
+    ) throws -> (key: Tensor, value: Tensor) {
         let k = count(budget: budget, candidates: candidates.count)
         if k == 0 {
             let empty = try backend.empty(key.shape.withRows(0), dtype: key.dtype)
             return (empty, empty)
         }
         let indices = try backend.topKPerHead(scores, k: k, rows: candidates)
-        return (try backend.gatherRowsPerHead(key, indices: indices),
-                try backend.gatherRowsPerHead(value, indices: indices))
+        return (
+            try backend.gatherRowsPerHead(key, indices: indices),
+            try backend.gatherRowsPerHead(value, indices: indices)
+        )
     }
 }

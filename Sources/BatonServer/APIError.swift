@@ -26,20 +26,24 @@ public struct APIError: Error, Sendable, Equatable {
 
     /// 404: the request names a model this server does not serve.
     public static func modelNotFound(_ name: String, served: String) -> APIError {
-        APIError(status: .notFound, message: "The model '\(name)' does not exist; this server serves '\(served)'",
-                 type: "invalid_request_error", param: "model", code: "model_not_found")
+        APIError(
+            status: .notFound, message: "The model '\(name)' does not exist; this server serves '\(served)'",
+            type: "invalid_request_error", param: "model", code: "model_not_found")
     }
 
     /// 401: `--api-key` is set and the request's `Authorization: Bearer` does not match it.
     public static let unauthorized = APIError(
-        status: .unauthorized, message: "Incorrect or missing API key: send 'Authorization: Bearer <key>' with the server's --api-key",
+        status: .unauthorized,
+        message: "Incorrect or missing API key: send 'Authorization: Bearer <key>' with the server's --api-key",
         type: "invalid_request_error", code: "invalid_api_key")
 
     /// 503: the queue (`--max-queue`) is full.
     public static func queueFull(_ limit: Int) -> APIError {
-        APIError(status: .serviceUnavailable,
-                 message: "The server is busy: \(limit) request\(limit == 1 ? "" : "s") already wait (--max-queue \(limit)); retry later",
-                 type: "server_error", code: "queue_full")
+        APIError(
+            status: .serviceUnavailable,
+            message:
+                "The server is busy: \(limit) request\(limit == 1 ? "" : "s") already wait (--max-queue \(limit)); retry later",
+            type: "server_error", code: "queue_full")
     }
 
     /// 500: the engine failed on a request that passed every check.
@@ -71,7 +75,9 @@ extension APIError: HTTPResponseError {
 extension APIError {
     /// A JSON decoding failure as a 400 naming the field, the way OpenAI names it (`messages.0.content`).
     static func decoding(_ error: any Error) -> APIError {
-        guard let error = error as? DecodingError else { return .invalidRequest("the body is not valid JSON: \(error)") }
+        guard let error = error as? DecodingError else {
+            return .invalidRequest("the body is not valid JSON: \(error)")
+        }
         // Keys as the client wrote them: the decoder's camelCase names back in snake_case.
         func snakeCase(_ key: String) -> String {
             key.reduce(into: "") { name, character in
@@ -84,16 +90,21 @@ extension APIError {
         switch error {
         case .keyNotFound(let key, let context):
             let name = path(context.codingPath + [key])
-            return .invalidRequest("Missing required parameter: '\(name)'.", param: name, code: "missing_required_parameter")
+            return .invalidRequest(
+                "Missing required parameter: '\(name)'.", param: name, code: "missing_required_parameter")
         case .typeMismatch(_, let context), .valueNotFound(_, let context):
             let name = path(context.codingPath)
-            return .invalidRequest("Invalid type for '\(name)': \(context.debugDescription)", param: name, code: "invalid_type")
+            return .invalidRequest(
+                "Invalid type for '\(name)': \(context.debugDescription)", param: name, code: "invalid_type")
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {
-                return .invalidRequest("We could not parse the JSON body of your request: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)")
+                return .invalidRequest(
+                    "We could not parse the JSON body of your request: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)"
+                )
             }
             let name = path(context.codingPath)
-            return .invalidRequest("Invalid value for '\(name)': \(context.debugDescription)", param: name, code: "invalid_value")
+            return .invalidRequest(
+                "Invalid value for '\(name)': \(context.debugDescription)", param: name, code: "invalid_value")
         @unknown default:
             return .invalidRequest("the body could not be decoded: \(error)")
         }

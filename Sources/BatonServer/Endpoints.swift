@@ -31,7 +31,9 @@ extension OpenAIServer {
             let fields = body.own
             if fields.logprobs != nil { throw APIError.invalidRequest("logprobs are not supported", param: "logprobs") }
             if fields.echo == true { throw APIError.invalidRequest("echo is not supported", param: "echo") }
-            if let bestOf = fields.bestOf, bestOf != 1 { throw APIError.invalidRequest("best_of must be 1", param: "best_of") }
+            if let bestOf = fields.bestOf, bestOf != 1 {
+                throw APIError.invalidRequest("best_of must be 1", param: "best_of")
+            }
             let ids: [Int32]
             switch fields.prompt {
             case .text(let text):
@@ -39,7 +41,8 @@ extension OpenAIServer {
             case .tokenIds(let given):
                 let vocabulary = engine.config.vocabSize
                 if let bad = given.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
-                    throw APIError.invalidRequest("token id \(bad) is outside the vocabulary (0..<\(vocabulary))", param: "prompt")
+                    throw APIError.invalidRequest(
+                        "token id \(bad) is outside the vocabulary (0..<\(vocabulary))", param: "prompt")
                 }
                 ids = given
             }
@@ -53,7 +56,9 @@ extension OpenAIServer {
         await answering {
             let body = try await decode(ChatCompletionRequest.self, from: request, context: context)
             try check(body)
-            if body.own.logprobs == true { throw APIError.invalidRequest("logprobs are not supported", param: "logprobs") }
+            if body.own.logprobs == true {
+                throw APIError.invalidRequest("logprobs are not supported", param: "logprobs")
+            }
             let ids = try chatPromptIds(body.own.messages)
             // Chat's default is as many tokens as the context leaves.
             return try await generate(ids, body, endpoint: .chat, defaultMaxTokens: nil)
@@ -71,13 +76,16 @@ extension OpenAIServer {
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, from request: Request, context: BasicRequestContext) async throws -> T {
+    private func decode<T: Decodable>(_ type: T.Type, from request: Request, context: BasicRequestContext) async throws
+        -> T
+    {
         var request = request
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: options.maxBodyBytes)
         } catch {
-            throw APIError.invalidRequest("the request body is larger than \(options.maxBodyBytes) bytes or could not be read")
+            throw APIError.invalidRequest(
+                "the request body is larger than \(options.maxBodyBytes) bytes or could not be read")
         }
         do {
             return try requestDecoder.decode(T.self, from: Data(buffer.readableBytesView))
@@ -94,7 +102,9 @@ extension OpenAIServer {
     /// The checks both endpoints share, before anything is tokenized.
     private func check(_ request: GenerationRequest<some EndpointFields>) throws {
         let body = request.shared
-        guard body.model == options.modelName else { throw APIError.modelNotFound(body.model, served: options.modelName) }
+        guard body.model == options.modelName else {
+            throw APIError.modelNotFound(body.model, served: options.modelName)
+        }
         if let n = body.n, n != 1 {
             throw APIError.invalidRequest("n must be 1 (got \(n)): Baton generates one choice per request", param: "n")
         }
@@ -110,8 +120,10 @@ extension OpenAIServer {
     }
 
     /// Checks the length, picks the method, queues the job and answers whole or as a stream.
-    private func generate(_ ids: [Int32], _ request: GenerationRequest<some EndpointFields>, endpoint: Endpoint,
-                          defaultMaxTokens: Int?) async throws -> Response {
+    private func generate(
+        _ ids: [Int32], _ request: GenerationRequest<some EndpointFields>, endpoint: Endpoint,
+        defaultMaxTokens: Int?
+    ) async throws -> Response {
         let body = request.shared
         let arrival = ContinuousClock.now
         let limit = engine.config.maxPositionEmbeddings
@@ -119,8 +131,9 @@ extension OpenAIServer {
         do {
             try engine.checkContext(promptTokens: ids.count, maxTokens: maxTokens)
         } catch let error as BatonError {
-            throw APIError.invalidRequest("This model's maximum context length is \(limit) tokens: \(error.message)",
-                                          param: endpoint.promptField, code: ids.isEmpty ? nil : "context_length_exceeded")
+            throw APIError.invalidRequest(
+                "This model's maximum context length is \(limit) tokens: \(error.message)",
+                param: endpoint.promptField, code: ids.isEmpty ? nil : "context_length_exceeded")
         }
         let choice: MethodChoice
         do {
@@ -130,17 +143,22 @@ extension OpenAIServer {
         }
         let method = planner.method(for: choice, promptTokens: ids.count)
         // OpenAI samples at temperature 1 when none is given; without a seed, each request draws its own.
-        let sampling = SamplingOptions(temperature: Float(body.temperature ?? 1), topP: Float(body.topP ?? 1),
-                                       seed: body.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max))
-        let job = GenerationJob(promptIds: ids, maxTokens: maxTokens, sampling: sampling,
-                                stopStrings: body.stop?.values ?? [], ignoreEOS: body.baton?.ignoreEos == true,
-                                method: method, arrival: arrival)
+        let sampling = SamplingOptions(
+            temperature: Float(body.temperature ?? 1), topP: Float(body.topP ?? 1),
+            seed: body.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max))
+        let job = GenerationJob(
+            promptIds: ids, maxTokens: maxTokens, sampling: sampling,
+            stopStrings: body.stop?.values ?? [], ignoreEOS: body.baton?.ignoreEos == true,
+            method: method, arrival: arrival)
         let handle = try worker.submit(job)
-        let reply = Reply(endpoint: endpoint, id: endpoint.idPrefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""),
-                          created: Int(Date().timeIntervalSince1970), model: options.modelName)
+        let reply = Reply(
+            endpoint: endpoint,
+            id: endpoint.idPrefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""),
+            created: Int(Date().timeIntervalSince1970), model: options.modelName)
         let headers: HTTPFields = [.batonMethod: method.rawValue]
         if body.stream == true {
-            return streamResponse(handle, reply: reply, includeUsage: body.streamOptions?.includeUsage == true, headers: headers)
+            return streamResponse(
+                handle, reply: reply, includeUsage: body.streamOptions?.includeUsage == true, headers: headers)
         }
         return try await wholeResponse(handle, reply: reply, headers: headers)
     }

@@ -99,7 +99,9 @@ final class GenerationWorker: @unchecked Sendable {
 
     private func updateQueueGauge() { metrics.queueLength.set(Double(waiting)) }
 
-    private func run(_ job: GenerationJob, flag: CancellationFlag, continuation: AsyncStream<GenerationEvent>.Continuation) {
+    private func run(
+        _ job: GenerationJob, flag: CancellationFlag, continuation: AsyncStream<GenerationEvent>.Continuation
+    ) {
         if flag.isSet {  // the client left while waiting
             continuation.yield(.cancelled)
             return
@@ -109,19 +111,23 @@ final class GenerationWorker: @unchecked Sendable {
             return
         }
         let modelStops = engine.stopIds(GenerationOptions())
-        let streamer = TokenStreamer(decoder: tokenizer.streamingDecoder(), stops: StopStringFilter(job.stopStrings),
-                                     modelStops: modelStops, flag: flag, continuation: continuation,
-                                     metrics: metrics, arrival: job.arrival)
-        let options = GenerationOptions(maxTokens: job.maxTokens, sampling: job.sampling, stopIds: job.ignoreEOS ? [] : modelStops,
-                                        isCancelled: { flag.isSet })
+        let streamer = TokenStreamer(
+            decoder: tokenizer.streamingDecoder(), stops: StopStringFilter(job.stopStrings),
+            modelStops: modelStops, flag: flag, continuation: continuation,
+            metrics: metrics, arrival: job.arrival)
+        let options = GenerationOptions(
+            maxTokens: job.maxTokens, sampling: job.sampling, stopIds: job.ignoreEOS ? [] : modelStops,
+            isCancelled: { flag.isSet })
         do {
             let result: GenerationResult
             if job.method == .dense {
-                result = try engine.generate(promptIds: job.promptIds, options: options, ignoringModelStopIds: job.ignoreEOS,
-                                             onToken: streamer.accept)
+                result = try engine.generate(
+                    promptIds: job.promptIds, options: options, ignoringModelStopIds: job.ignoreEOS,
+                    onToken: streamer.accept)
             } else {
                 let (context, query) = try splitContextAndQuery(job.promptIds)
-                var request = ParallelRequest(context: context, query: query, method: job.method, ranks: ranks, generation: options)
+                var request = ParallelRequest(
+                    context: context, query: query, method: job.method, ranks: ranks, generation: options)
                 request.placement = placement
                 result = try engine.run(request, onToken: streamer.accept)
             }
@@ -146,8 +152,11 @@ private final class TokenStreamer: @unchecked Sendable {
     private let arrival: ContinuousClock.Instant
     private var lastToken: ContinuousClock.Instant?
 
-    init(decoder: StreamingDecoder, stops: StopStringFilter, modelStops: Set<Int32>, flag: CancellationFlag,
-         continuation: AsyncStream<GenerationEvent>.Continuation, metrics: ServerMetrics, arrival: ContinuousClock.Instant) {
+    init(
+        decoder: StreamingDecoder, stops: StopStringFilter, modelStops: Set<Int32>, flag: CancellationFlag,
+        continuation: AsyncStream<GenerationEvent>.Continuation, metrics: ServerMetrics,
+        arrival: ContinuousClock.Instant
+    ) {
         self.decoder = decoder
         self.stops = stops
         self.modelStops = modelStops

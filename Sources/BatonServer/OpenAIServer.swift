@@ -22,9 +22,11 @@ public struct ServerOptions: Sendable {
     /// The largest request body read (a long prompt is a few MiB of text).
     public var maxBodyBytes: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 8000, modelName: String, apiKey: String? = nil,
-                maxQueue: Int = 64, method: MethodChoice = .auto, ranks: Int = 1,
-                placement: RankPlacement = .sharedDevice, maxBodyBytes: Int = 64 << 20) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8000, modelName: String, apiKey: String? = nil,
+        maxQueue: Int = 64, method: MethodChoice = .auto, ranks: Int = 1,
+        placement: RankPlacement = .sharedDevice, maxBodyBytes: Int = 64 << 20
+    ) {
         self.host = host
         self.port = port
         self.modelName = modelName
@@ -56,8 +58,9 @@ public final class OpenAIServer: Sendable {
         self.options = options
         let metrics = ServerMetrics()
         self.metrics = metrics
-        self.worker = GenerationWorker(engine: engine, ranks: options.ranks, placement: options.placement,
-                                       maxQueue: options.maxQueue, metrics: metrics)
+        self.worker = GenerationWorker(
+            engine: engine, ranks: options.ranks, placement: options.placement,
+            maxQueue: options.maxQueue, metrics: metrics)
         // `auto` spreads long prompts over GPUs only (--gpus N); ranks sharing one device (CPU
         // ranks, or the one-GPU correctness mode) are never faster than dense, so there it is dense.
         self.planner = MethodPlanner(ranks: options.placement == .onePerGPU ? options.ranks : 1)
@@ -67,11 +70,15 @@ public final class OpenAIServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: RequestCounter(metrics: metrics))
-        router.get("health") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"],
-                                                 body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}"))) }
+        router.get("health") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
         router.get("metrics") { [metrics] _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
         let v1 = router.group("v1").add(middleware: APIKeyCheck(key: options.apiKey))
         v1.get("models") { [self] _, _ in
@@ -85,17 +92,21 @@ public final class OpenAIServer: Sendable {
     /// The application on `options.host`:`options.port`; `run()` serves until SIGTERM or SIGINT,
     /// then stops accepting, lets running requests finish, and returns.
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
-        -> some ApplicationProtocol {
-        Application(router: router(),
-                    configuration: .init(address: .hostname(options.host, port: options.port), serverName: "baton"),
-                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) })
+        -> some ApplicationProtocol
+    {
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "baton"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) })
     }
 
     /// A JSON response with status 200.
     func json(_ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: try responseEncoder.encode(value))))
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try responseEncoder.encode(value))))
     }
 }
 
@@ -103,7 +114,9 @@ public final class OpenAIServer: Sendable {
 struct APIKeyCheck<Context: RequestContext>: RouterMiddleware {
     let key: String?
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if let key, request.headers[.authorization] != "Bearer \(key)" { return APIError.unauthorized.response }
         return try await next(request, context)
     }
@@ -113,8 +126,11 @@ struct APIKeyCheck<Context: RequestContext>: RouterMiddleware {
 struct RequestCounter<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let endpoint = ["/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions"]
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let endpoint =
+            ["/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions"]
             .first { $0 == request.uri.path } ?? "other"
         do {
             let response = try await next(request, context)

@@ -10,8 +10,9 @@ struct Reply: Sendable {
     let model: String
 
     func body(_ choices: [Choice], usage: Usage??, chunk: Bool) -> CompletionBody {
-        CompletionBody(id: id, object: chunk ? endpoint.chunkObject : endpoint.object, created: created,
-                       model: model, choices: choices, usage: usage)
+        CompletionBody(
+            id: id, object: chunk ? endpoint.chunkObject : endpoint.object, created: created,
+            model: model, choices: choices, usage: usage)
     }
 
     /// A choice carrying `text` (completions: `text`; chat: `message` or, in a chunk, `delta`).
@@ -38,8 +39,9 @@ extension OpenAIServer {
                 case .text(let piece):
                     text += piece
                 case .finished(let reason, let usage):
-                    return try json(reply.body([reply.choice(text, finish: reason, chunk: false)], usage: usage, chunk: false),
-                                    headers: headers)
+                    return try json(
+                        reply.body([reply.choice(text, finish: reason, chunk: false)], usage: usage, chunk: false),
+                        headers: headers)
                 case .failed(let error):
                     throw error
                 case .cancelled:
@@ -71,15 +73,21 @@ extension OpenAIServer {
             }
             do {
                 if reply.endpoint == .chat {
-                    try await send(reply.body([reply.choice("", finish: nil, chunk: true, role: "assistant")], usage: usageField, chunk: true))
+                    try await send(
+                        reply.body(
+                            [reply.choice("", finish: nil, chunk: true, role: "assistant")], usage: usageField,
+                            chunk: true))
                 }
                 for await event in handle.events {
                     switch event {
                     case .text(let piece):
-                        try await send(reply.body([reply.choice(piece, finish: nil, chunk: true)], usage: usageField, chunk: true))
+                        try await send(
+                            reply.body([reply.choice(piece, finish: nil, chunk: true)], usage: usageField, chunk: true))
                     case .finished(let reason, let usage):
-                        try await send(reply.body([reply.choice(reply.endpoint == .chat ? nil : "", finish: reason, chunk: true)],
-                                                  usage: usageField, chunk: true))
+                        try await send(
+                            reply.body(
+                                [reply.choice(reply.endpoint == .chat ? nil : "", finish: reason, chunk: true)],
+                                usage: usageField, chunk: true))
                         if includeUsage { try await send(reply.body([], usage: .some(usage), chunk: true)) }
                     case .failed(let error):
                         // Headers are gone: the error travels as an event, as OpenAI's clients read it.

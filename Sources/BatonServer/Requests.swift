@@ -80,13 +80,16 @@ public enum PromptInput: Decodable, Sendable {
         } else if let texts = try? container.decode([String].self) {
             guard texts.count == 1 else {
                 throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "one prompt per request (got \(texts.count)); Baton does not batch prompts")
+                    in: container,
+                    debugDescription: "one prompt per request (got \(texts.count)); Baton does not batch prompts")
             }
             self = .text(texts[0])
         } else {
             throw DecodingError.typeMismatch(
-                String.self, .init(codingPath: container.codingPath,
-                                   debugDescription: "expected a string, a list of one string, or a list of token ids"))
+                String.self,
+                .init(
+                    codingPath: container.codingPath,
+                    debugDescription: "expected a string, a list of one string, or a list of token ids"))
         }
     }
 }

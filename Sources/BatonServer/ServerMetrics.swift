@@ -24,16 +24,20 @@ public final class ServerMetrics: Sendable {
             name: "baton_time_per_output_token_seconds",
             buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
             help: "Seconds between consecutive new tokens of one request")
-        promptTokens = registry.makeCounter(name: "baton_prompt_tokens_total", help: "Prompt tokens of finished requests")
+        promptTokens = registry.makeCounter(
+            name: "baton_prompt_tokens_total", help: "Prompt tokens of finished requests")
         generatedTokens = registry.makeCounter(name: "baton_generation_tokens_total", help: "New tokens generated")
-        streamsAbandoned = registry.makeCounter(name: "baton_streams_abandoned_total",
-                                                help: "Streams whose client left before the end; their generation was stopped")
+        streamsAbandoned = registry.makeCounter(
+            name: "baton_streams_abandoned_total",
+            help: "Streams whose client left before the end; their generation was stopped")
     }
 
     /// Counts one answered request by endpoint and HTTP status .
     func countRequest(endpoint: String, status: Int) {
-        registry.makeCounter(name: "baton_requests_total", labels: [("endpoint", endpoint), ("status", String(status))],
-                             help: "Requests answered, by endpoint and HTTP status").increment()
+        registry.makeCounter(
+            name: "baton_requests_total", labels: [("endpoint", endpoint), ("status", String(status))],
+            help: "Requests answered, by endpoint and HTTP status"
+        ).increment()
     }
 
     /// The Prometheus text exposition.

@@ -15,8 +15,10 @@ public struct AttentionInput: @unchecked Sendable {
     /// the strategy times its kernels, selection and communication with it (`timed`).
     public let timer: PartTimer?
 
-    public init(layer: Int, query: Tensor, key: Tensor, value: Tensor, preRotary: PreRotaryProjections? = nil,
-                timer: PartTimer? = nil) {
+    public init(
+        layer: Int, query: Tensor, key: Tensor, value: Tensor, preRotary: PreRotaryProjections? = nil,
+        timer: PartTimer? = nil
+    ) {
         self.layer = layer
         self.query = query
         self.key = key
@@ -45,7 +47,8 @@ public enum PreRotaryProjections: @unchecked Sendable {
         case .joined(let qkv): return qkv
         case .separate(let query, let key, let value):
             let tokens = query.shape.rows
-            return try backend.concatColumns([query, key, value].map { $0.reshaped(tokens, $0.elementCount / max(tokens, 1)) })
+            return try backend.concatColumns(
+                [query, key, value].map { $0.reshaped(tokens, $0.elementCount / max(tokens, 1)) })
         }
     }
 }

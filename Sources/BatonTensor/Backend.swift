@@ -42,8 +42,10 @@ public protocol Backend: AnyObject, Sendable {
     func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor
     /// qkv `[T, (heads + 2 kvHeads) d]` (a fused q/k/v projection, columns `[q | k | v]`) ->
     /// `rotary(q)` `[T, heads, d]`, `rotary(k)` `[T, kvHeads, d]` and v `[T, kvHeads, d]`, act.
-    func rotaryQKV(_ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
-                   inverseFrequencies: Tensor) throws -> (query: Tensor, key: Tensor, value: Tensor)
+    func rotaryQKV(
+        _ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
+        inverseFrequencies: Tensor
+    ) throws -> (query: Tensor, key: Tensor, value: Tensor)
     /// silu(gate) * up, element-wise, same shapes.
     func siluMultiply(gate: Tensor, up: Tensor) throws -> Tensor
     /// x `[M, 2F]` (gate columns `0..<F`, up columns `F..<2F`) -> silu(gate) * up `[M, F]` act: the
@@ -61,7 +63,8 @@ public protocol Backend: AnyObject, Sendable {
     // MARK: attention
     /// q `[Sq, H, d]`, k/v `[Sk, Hkv, d]` (GQA: query head `h` uses KV head `h / (H/Hkv)`),
     /// scores scaled by `scale` -> out `[Sq, H, d]` act and lse `[H, Sq]` f32. See `AttentionMask`.
-    func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws -> AttentionOutput
+    func attention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float) throws
+        -> AttentionOutput
     /// Exact merge of partial results over disjoint key sets (same `[Sq, H, d]`), in fp32 with the
     /// stable form `out -= sigmoid(lse_b - lse) * (out - out_b)`, `lse -= logsigmoid(lse - lse_b)`,
     /// applied in array order.

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Baton's tuning switches, one field per `BATON_*` environment variable, read once per process
@@ -115,7 +115,7 @@ public struct BatonSettings: Sendable, Equatable {
     public static let variableNames = [
         "BATON_ATTENTION", "BATON_FUSE_QKV", "BATON_FUSE_GATE_UP", "BATON_GEMM_AUTOTUNE", "BATON_KERNEL_DEFINES",
         "BATON_KERNEL_VERBOSE", "BATON_PROFILE", "BATON_MLP_ROW_BLOCK", "BATON_PYTHON", "BATON_DEFAULT_MODEL",
-        "BATON_BLAS", "BATON_TIMING_LAYERS",
+        "BATON_BLAS", "BATON_TIMING_LAYERS"
     ]
 }
 

@@ -74,7 +74,8 @@ public enum FloatBits {
         }
         var result = UInt32(halfExponent) << 10 | (mantissa >> 13)
         let remainder = mantissa & 0x1FFF
-        if remainder > 0x1000 || (remainder == 0x1000 && (result & 1) == 1) { result += 1 }  // may carry into exponent: correct
+        // Round to nearest even; a carry into the exponent is correct.
+        if remainder > 0x1000 || (remainder == 0x1000 && (result & 1) == 1) { result += 1 }
         return sign | UInt16(truncatingIfNeeded: result)
     }
 

@@ -35,8 +35,10 @@ public final class KVCache: @unchecked Sendable {
 
     /// Appends rows `[n, Hkv, d]` of keys and values to `layer`.
     public func append(layer: Int, key: Tensor, value: Tensor) throws {
-        try require(key.shape == value.shape && key.shape.rank == 3 && key.shape[1] == kvHeads && key.shape[2] == headDim,
-                    "KV cache append: expected [n, \(kvHeads), \(headDim)] keys and values, got \(key.shape) and \(value.shape)")
+        try require(
+            key.shape == value.shape && key.shape.rank == 3 && key.shape[1] == kvHeads && key.shape[2] == headDim,
+            "KV cache append: expected [n, \(kvHeads), \(headDim)] keys and values, got \(key.shape) and \(value.shape)"
+        )
         let n = key.shape[0]
         if n == 0 { return }
         try reserve(layer: layer, rows: lengths[layer] + n)

@@ -29,22 +29,26 @@ public enum OpShapes {
     }
 
     /// x `[M, K]`, weight `[N, K]`, bias `[N]`, residual `[M, N]`, all float.
-    public static func matmul(_ x: Tensor, weight: Tensor, bias: Tensor?,
-                              residual: Tensor? = nil) throws -> (m: Int, k: Int, n: Int) {
+    public static func matmul(
+        _ x: Tensor, weight: Tensor, bias: Tensor?,
+        residual: Tensor? = nil
+    ) throws -> (m: Int, k: Int, n: Int) {
         let op = "matmul"
         try requireFloat(x, op, "x")
         try requireFloat(weight, op, "weight")
         try requireRank(x, 2, op, "x", "[M, K]")
         try requireRank(weight, 2, op, "weight", "[N, K]")
         let (m, k, n) = (x.shape[0], x.shape[1], weight.shape[0])
-        try require(weight.shape[1] == k, "matmul: weight must be [N, \(k)] to match x \(x.shape), found \(weight.shape)")
+        try require(
+            weight.shape[1] == k, "matmul: weight must be [N, \(k)] to match x \(x.shape), found \(weight.shape)")
         if let bias {
             try requireFloat(bias, op, "bias")
             try require(bias.shape == Shape([n]), "matmul: bias must be [\(n)], found \(bias.shape)")
         }
         if let residual {
             try requireFloat(residual, op, "residual")
-            try require(residual.shape == Shape([m, n]), "matmulAdd: residual must be [\(m), \(n)], found \(residual.shape)")
+            try require(
+                residual.shape == Shape([m, n]), "matmulAdd: residual must be [\(m), \(n)], found \(residual.shape)")
         }
         return (m, k, n)
     }
@@ -56,42 +60,56 @@ public enum OpShapes {
         try requireFloat(weight, op, "weight")
         try require(x.shape.rank >= 1, "rmsNorm: x must be [M, D], found a scalar")
         let width = x.shape.dimensions.last!
-        try require(weight.shape == Shape([width]), "rmsNorm: weight must be [\(width)] to match x \(x.shape), found \(weight.shape)")
+        try require(
+            weight.shape == Shape([width]),
+            "rmsNorm: weight must be [\(width)] to match x \(x.shape), found \(weight.shape)")
         return (width == 0 ? 0 : x.elementCount / width, width)
     }
 
     /// positions `[T]` i32 and inverseFrequencies `[d/2]` float for `T` tokens of head dim `d`.
-    public static func rotaryPositions(_ op: String, positions: Tensor, inverseFrequencies: Tensor,
-                                       tokens: Int, headDim: Int) throws {
+    public static func rotaryPositions(
+        _ op: String, positions: Tensor, inverseFrequencies: Tensor,
+        tokens: Int, headDim: Int
+    ) throws {
         try requireInt32(positions, op, "positions")
         try requireFloat(inverseFrequencies, op, "inverseFrequencies")
         try require(headDim % 2 == 0, "\(op): head dim must be even, found \(headDim)")
-        try require(positions.shape == Shape([tokens]), "\(op): positions must be [\(tokens)], found \(positions.shape)")
-        try require(inverseFrequencies.shape == Shape([headDim / 2]),
-                    "\(op): inverseFrequencies must be [\(headDim / 2)] for head dim \(headDim), found \(inverseFrequencies.shape)")
+        try require(
+            positions.shape == Shape([tokens]), "\(op): positions must be [\(tokens)], found \(positions.shape)")
+        try require(
+            inverseFrequencies.shape == Shape([headDim / 2]),
+            "\(op): inverseFrequencies must be [\(headDim / 2)] for head dim \(headDim), found \(inverseFrequencies.shape)"
+        )
     }
 
     /// x `[T, heads, d]` float, positions `[T]` i32, inverseFrequencies `[d/2]` float.
-    public static func rotary(_ x: Tensor, positions: Tensor,
-                              inverseFrequencies: Tensor) throws -> (tokens: Int, heads: Int, headDim: Int) {
+    public static func rotary(
+        _ x: Tensor, positions: Tensor,
+        inverseFrequencies: Tensor
+    ) throws -> (tokens: Int, heads: Int, headDim: Int) {
         try requireFloat(x, "rotary", "x")
         try requireRank(x, 3, "rotary", "x", "[T, heads, d]")
         let (tokens, heads, headDim) = (x.shape[0], x.shape[1], x.shape[2])
-        try rotaryPositions("rotary", positions: positions, inverseFrequencies: inverseFrequencies, tokens: tokens,
-                            headDim: headDim)
+        try rotaryPositions(
+            "rotary", positions: positions, inverseFrequencies: inverseFrequencies, tokens: tokens,
+            headDim: headDim)
         return (tokens, heads, headDim)
     }
 
     /// qkv `[T, (heads + 2 kvHeads) d]` float, positions `[T]` i32, inverseFrequencies `[d/2]` float.
-    public static func rotaryQKV(_ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
-                                 inverseFrequencies: Tensor) throws -> (tokens: Int, headDim: Int) {
+    public static func rotaryQKV(
+        _ qkv: Tensor, heads: Int, kvHeads: Int, positions: Tensor,
+        inverseFrequencies: Tensor
+    ) throws -> (tokens: Int, headDim: Int) {
         let op = "rotaryQKV"
         try requireFloat(qkv, op, "qkv")
         try requireRank(qkv, 2, op, "qkv", "[T, (heads + 2 kvHeads) d]")
-        try require(heads > 0 && kvHeads > 0 && qkv.shape[1] % (heads + 2 * kvHeads) == 0,
-                    "rotaryQKV: qkv \(qkv.shape) does not split into \(heads) query and 2 x \(kvHeads) key/value heads")
+        try require(
+            heads > 0 && kvHeads > 0 && qkv.shape[1] % (heads + 2 * kvHeads) == 0,
+            "rotaryQKV: qkv \(qkv.shape) does not split into \(heads) query and 2 x \(kvHeads) key/value heads")
         let (tokens, headDim) = (qkv.shape[0], qkv.shape[1] / (heads + 2 * kvHeads))
-        try rotaryPositions(op, positions: positions, inverseFrequencies: inverseFrequencies, tokens: tokens, headDim: headDim)
+        try rotaryPositions(
+            op, positions: positions, inverseFrequencies: inverseFrequencies, tokens: tokens, headDim: headDim)
         return (tokens, headDim)
     }
 
@@ -100,7 +118,8 @@ public enum OpShapes {
         try requireFloat(a, op, names.0)
         if let b {
             try requireFloat(b, op, names.1)
-            try require(a.shape == b.shape, "\(op): \(names.0) \(a.shape) and \(names.1) \(b.shape) must have the same shape")
+            try require(
+                a.shape == b.shape, "\(op): \(names.0) \(a.shape) and \(names.1) \(b.shape) must have the same shape")
         }
     }
 
@@ -120,8 +139,10 @@ public enum OpShapes {
         try require(first.shape.rank >= 1, "concatRows: parts must have at least one dimension, found a scalar")
         for (i, part) in parts.enumerated() {
             try require(part.dtype == first.dtype, "concatRows: part \(i) is \(part.dtype), part 0 is \(first.dtype)")
-            try require(part.shape.rank == first.shape.rank && part.shape.withRows(0) == first.shape.withRows(0),
-                        "concatRows: part \(i) has shape \(part.shape), expected [n, \(first.shape.dimensions.dropFirst().map(String.init).joined(separator: ", "))] like part 0")
+            try require(
+                part.shape.rank == first.shape.rank && part.shape.withRows(0) == first.shape.withRows(0),
+                "concatRows: part \(i) has shape \(part.shape), expected [n, \(first.shape.dimensions.dropFirst().map(String.init).joined(separator: ", "))] like part 0"
+            )
         }
         return first.shape.withRows(parts.reduce(0) { $0 + $1.shape[0] })
     }
@@ -132,27 +153,35 @@ public enum OpShapes {
         let rowCount = parts[0].shape.rank == 2 ? parts[0].shape[0] : 0
         for (i, part) in parts.enumerated() {
             try requireRank(part, 2, "concatColumns", "part \(i)", "[T, n]")
-            try require(part.shape[0] == rowCount, "concatColumns: part \(i) has \(part.shape[0]) rows, part 0 has \(rowCount)")
-            try require(part.dtype == parts[0].dtype, "concatColumns: part \(i) is \(part.dtype), part 0 is \(parts[0].dtype)")
+            try require(
+                part.shape[0] == rowCount, "concatColumns: part \(i) has \(part.shape[0]) rows, part 0 has \(rowCount)")
+            try require(
+                part.dtype == parts[0].dtype, "concatColumns: part \(i) is \(part.dtype), part 0 is \(parts[0].dtype)")
         }
         return Shape([rowCount, parts.reduce(0) { $0 + $1.shape[1] }])
     }
 
     /// q `[Sq, H, d]`, k/v `[Sk, Hkv, d]` float with `H` a multiple of `Hkv`, and a valid mask.
-    public static func attention(query: Tensor, key: Tensor, value: Tensor,
-                                 mask: AttentionMask) throws -> (queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int) {
-        let sizes = try groupedHeads("attention", query: query, key: key, value: value,
-                                     layouts: ("[Sq, H, d]", "[Sk, Hkv, d]"))
+    public static func attention(
+        query: Tensor, key: Tensor, value: Tensor,
+        mask: AttentionMask
+    ) throws -> (queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int) {
+        let sizes = try groupedHeads(
+            "attention", query: query, key: key, value: value,
+            layouts: ("[Sq, H, d]", "[Sk, Hkv, d]"))
         try require(sizes.headDim > 0, "attention: head dim must be positive, found \(sizes.headDim)")
         if case .anchor(let anchorLength, let passingLength) = mask {
-            try require(anchorLength >= 0 && passingLength >= 0,
-                        "attention: anchor mask lengths must be non-negative, found anchor \(anchorLength), passing \(passingLength)")
+            try require(
+                anchorLength >= 0 && passingLength >= 0,
+                "attention: anchor mask lengths must be non-negative, found anchor \(anchorLength), passing \(passingLength)"
+            )
         }
         return sizes
     }
 
     /// Parts with out `[Sq, H, d]` and lse `[H, Sq]`, all float and of one shape.
-    public static func mergeAttention(_ parts: [AttentionOutput]) throws -> (queryCount: Int, heads: Int, headDim: Int) {
+    public static func mergeAttention(_ parts: [AttentionOutput]) throws -> (queryCount: Int, heads: Int, headDim: Int)
+    {
         let op = "mergeAttention"
         try require(!parts.isEmpty, "mergeAttention: needs at least one part, found none")
         let shape = parts[0].out.shape
@@ -161,15 +190,19 @@ public enum OpShapes {
         for (i, part) in parts.enumerated() {
             try requireFloat(part.out, op, "part \(i) out")
             try requireFloat(part.logSumExp, op, "part \(i) lse")
-            try require(part.out.shape == shape, "mergeAttention: part \(i) out is \(part.out.shape), part 0 out is \(shape)")
-            try require(part.logSumExp.shape == Shape([heads, queryCount]),
-                        "mergeAttention: part \(i) lse must be [\(heads), \(queryCount)], found \(part.logSumExp.shape)")
+            try require(
+                part.out.shape == shape, "mergeAttention: part \(i) out is \(part.out.shape), part 0 out is \(shape)")
+            try require(
+                part.logSumExp.shape == Shape([heads, queryCount]),
+                "mergeAttention: part \(i) lse must be [\(heads), \(queryCount)], found \(part.logSumExp.shape)")
         }
         return (queryCount, heads, headDim)
     }
 
     /// q `[Q, H, d]` (at least one row), k `[S, Hkv, d]` float with `H` a multiple of `Hkv`.
-    public static func queryAwareScores(query: Tensor, key: Tensor) throws -> (queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int) {
+    public static func queryAwareScores(query: Tensor, key: Tensor) throws -> (
+        queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int
+    ) {
         let sizes = try groupedHeads("queryAwareScores", query: query, key: key, layouts: ("[Q, H, d]", "[S, Hkv, d]"))
         try require(sizes.queryCount > 0, "queryAwareScores: query needs at least one row, found \(query.shape)")
         return sizes
@@ -179,20 +212,23 @@ public enum OpShapes {
     /// `[Sk, Hkv, d]` float, with k's head dim q's and `H` a multiple of `Hkv` (grouped-query
     /// attention). `layouts` name q's and k's dimensions as the op's messages spell them.
     static func groupedHeads(_ op: String, query: Tensor, key: Tensor, value: Tensor? = nil, layouts: (String, String))
-        throws -> (queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int) {
+        throws -> (queryCount: Int, keyCount: Int, heads: Int, kvHeads: Int, headDim: Int)
+    {
         try requireFloat(query, op, "query")
         try requireFloat(key, op, "key")
         if let value { try requireFloat(value, op, "value") }
         try requireRank(query, 3, op, "query", layouts.0)
         try requireRank(key, 3, op, "key", layouts.1)
         if let value {
-            try require(value.shape == key.shape, "\(op): value must have key's shape \(key.shape), found \(value.shape)")
+            try require(
+                value.shape == key.shape, "\(op): value must have key's shape \(key.shape), found \(value.shape)")
         }
         let (queryCount, heads, headDim) = (query.shape[0], query.shape[1], query.shape[2])
         let (keyCount, kvHeads) = (key.shape[0], key.shape[1])
         try require(key.shape[2] == headDim, "\(op): key head dim must be \(headDim) (query's), found \(key.shape[2])")
-        try require(kvHeads > 0 && heads % kvHeads == 0,
-                    "\(op): query heads (\(heads)) must be a multiple of KV heads (\(kvHeads))")
+        try require(
+            kvHeads > 0 && heads % kvHeads == 0,
+            "\(op): query heads (\(heads)) must be a multiple of KV heads (\(kvHeads))")
         return (queryCount, keyCount, heads, kvHeads, headDim)
     }
 
@@ -210,20 +246,25 @@ public enum OpShapes {
         try requireFloat(scores, op, "scores")
         try requireRank(scores, 2, op, "scores", "[S, C]")
         let (rowCount, columns) = (scores.shape[0], scores.shape[1])
-        try require(rows.lowerBound >= 0 && rows.upperBound <= rowCount,
-                    "topKPerHead: rows \(rows) must lie within 0..<\(rowCount)")
+        try require(
+            rows.lowerBound >= 0 && rows.upperBound <= rowCount,
+            "topKPerHead: rows \(rows) must lie within 0..<\(rowCount)")
         try require(k >= 0 && k <= rows.count, "topKPerHead: k must be in 0...\(rows.count) (rows \(rows)), found \(k)")
         return (rowCount, columns)
     }
 
     /// x `[S, C, d]` any dtype, indices `[C, k]` i32.
-    public static func gatherRowsPerHead(_ x: Tensor, indices: Tensor) throws -> (rows: Int, columns: Int, width: Int, k: Int) {
+    public static func gatherRowsPerHead(_ x: Tensor, indices: Tensor) throws -> (
+        rows: Int, columns: Int, width: Int, k: Int
+    ) {
         let op = "gatherRowsPerHead"
         try requireInt32(indices, op, "indices")
         try requireRank(x, 3, op, "x", "[S, C, d]")
         try requireRank(indices, 2, op, "indices", "[C, k]")
         let (rowCount, columns, width) = (x.shape[0], x.shape[1], x.shape[2])
-        try require(indices.shape[0] == columns, "gatherRowsPerHead: indices must be [\(columns), k] for x \(x.shape), found \(indices.shape)")
+        try require(
+            indices.shape[0] == columns,
+            "gatherRowsPerHead: indices must be [\(columns), k] for x \(x.shape), found \(indices.shape)")
         return (rowCount, columns, width, indices.shape[1])
     }
 

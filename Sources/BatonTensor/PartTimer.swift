@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #else
-import Darwin
+    import Darwin
 #endif
 
 /// Adds up wall-clock time per part of a forward pass, for benchmark breakdowns. Each
@@ -85,8 +85,10 @@ public enum MonotonicClock {
 /// `body` measured under `part` (and `layer`) when a timer is given, else just run: an
 /// unmeasured pass gains no synchronisation.
 @inlinable
-public func timed<T>(_ timer: PartTimer?, _ part: PartTimer.Part, layer: Int? = nil,
-                     _ body: () throws -> T) throws -> T {
+public func timed<T>(
+    _ timer: PartTimer?, _ part: PartTimer.Part, layer: Int? = nil,
+    _ body: () throws -> T
+) throws -> T {
     guard let timer else { return try body() }
     return try timer.measure(part, layer: layer, body)
 }

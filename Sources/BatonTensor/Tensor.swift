@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where a tensor's bytes live, and where a backend (and the engine on it) computes.
@@ -42,8 +42,10 @@ public final class Storage: @unchecked Sendable {
     private let owner: AnyObject?
     private let release: (@Sendable (UInt) -> Void)?
 
-    public init(device: Device, address: UInt, byteCount: Int, owner: AnyObject? = nil,
-                release: (@Sendable (UInt) -> Void)? = nil) {
+    public init(
+        device: Device, address: UInt, byteCount: Int, owner: AnyObject? = nil,
+        release: (@Sendable (UInt) -> Void)? = nil
+    ) {
         self.device = device
         self.address = address
         self.byteCount = byteCount
@@ -82,8 +84,9 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public let dtype: DType
 
     public init(storage: Storage, byteOffset: Int = 0, shape: Shape, dtype: DType) {
-        precondition(byteOffset + shape.elementCount * dtype.byteSize <= storage.byteCount,
-                     "tensor \(shape) \(dtype) at offset \(byteOffset) exceeds storage of \(storage.byteCount) bytes")
+        precondition(
+            byteOffset + shape.elementCount * dtype.byteSize <= storage.byteCount,
+            "tensor \(shape) \(dtype) at offset \(byteOffset) exceeds storage of \(storage.byteCount) bytes")
         self.storage = storage
         self.byteOffset = byteOffset
         self.shape = shape
@@ -100,10 +103,12 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Rows `range` of the first dimension, sharing storage.
     public func rows(_ range: Range<Int>) -> Tensor {
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape.rows,
-                     "rows \(range) out of \(shape.rows)")
-        return Tensor(storage: storage, byteOffset: byteOffset + range.lowerBound * shape.rowSize * dtype.byteSize,
-                      shape: shape.withRows(range.count), dtype: dtype)
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= shape.rows,
+            "rows \(range) out of \(shape.rows)")
+        return Tensor(
+            storage: storage, byteOffset: byteOffset + range.lowerBound * shape.rowSize * dtype.byteSize,
+            shape: shape.withRows(range.count), dtype: dtype)
     }
 
     /// The same elements under another shape with the same element count.

@@ -22,8 +22,9 @@ enum BPEHeapMerge {
             guard right < id.count else { return nil }
             let key = UInt64(UInt32(id[position])) << 32 | UInt64(UInt32(id[right]))
             guard let merge = merges[key] else { return nil }
-            return Candidate(order: (merge >> 32) << 32 | UInt64(position),
-                             mergedId: Int32(truncatingIfNeeded: merge & 0xFFFF_FFFF))
+            return Candidate(
+                order: (merge >> 32) << 32 | UInt64(position),
+                mergedId: Int32(truncatingIfNeeded: merge & 0xFFFF_FFFF))
         }
         func push(_ c: Candidate) {
             heap.append(c)

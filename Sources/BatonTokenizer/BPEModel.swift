@@ -85,7 +85,9 @@ struct BPEModel: Sendable {
             var joined = left
             let prefixLength = continuingSubwordPrefix.map { right.starts(with: $0) ? $0.count : 0 } ?? 0
             joined.append(contentsOf: right.dropFirst(prefixLength))
-            guard let a = vocab[TokenBytes(left)], let b = vocab[TokenBytes(right)], let merged = vocab[TokenBytes(joined)] else {
+            guard let a = vocab[TokenBytes(left)], let b = vocab[TokenBytes(right)],
+                let merged = vocab[TokenBytes(joined)]
+            else {
                 throw BatonError.invalidModel(
                     "\(file): merge `\(field.path)` (\(String(decoding: left, as: UTF8.self)) "
                         + "\(String(decoding: right, as: UTF8.self))) names a token missing from model.vocab")

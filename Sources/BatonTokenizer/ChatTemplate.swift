@@ -44,9 +44,10 @@ public struct ChatTemplate: Sendable, Equatable {
     /// wraps tool results as `<tool_response>` in a user turn; Qwen2 does neither.
     public var qwen25Style: Bool
 
-    public init(family: Family, bosToken: String = "", knowledgeCutoff: String? = nil,
-                dateString: String = "26 Jul 2024", defaultSystemPrompt: String? = nil, qwen25Style: Bool = false)
-    {
+    public init(
+        family: Family, bosToken: String = "", knowledgeCutoff: String? = nil,
+        dateString: String = "26 Jul 2024", defaultSystemPrompt: String? = nil, qwen25Style: Bool = false
+    ) {
         self.family = family
         self.bosToken = bosToken
         self.knowledgeCutoff = knowledgeCutoff
@@ -109,7 +110,8 @@ public struct ChatTemplate: Sendable, Equatable {
                 system = Self.jinjaTrim(first.content)
                 rest = rest.dropFirst()
             }
-            out += bosToken + header("system") + "Cutting Knowledge Date: \(cutoff)\nToday Date: \(dateString)\n\n"
+            out +=
+                bosToken + header("system") + "Cutting Knowledge Date: \(cutoff)\nToday Date: \(dateString)\n\n"
                 + system + "<|eot_id|>"
             for m in rest {
                 if m.role == "tool" || m.role == "ipython" {
@@ -133,7 +135,7 @@ public struct ChatTemplate: Sendable, Equatable {
         func turn(_ role: String, _ content: String) -> String { "<|im_start|>\(role)\n\(content)<|im_end|>\n" }
         var out = ""
         if let prompt = defaultSystemPrompt, messages.first?.role != "system",
-           qwen25Style || !messages.isEmpty
+            qwen25Style || !messages.isEmpty
         {
             out += turn("system", prompt)
         }
@@ -208,7 +210,13 @@ public struct ChatTemplate: Sendable, Equatable {
         while let open = template.range(of: "<|im_start|>system", range: search) {
             search = open.upperBound..<template.endIndex
             var rest = template[open.upperBound...]
-            if rest.hasPrefix("\\n") { rest = rest.dropFirst(2) } else if rest.hasPrefix("\n") { rest = rest.dropFirst() } else { continue }
+            if rest.hasPrefix("\\n") {
+                rest = rest.dropFirst(2)
+            } else if rest.hasPrefix("\n") {
+                rest = rest.dropFirst()
+            } else {
+                continue
+            }
             guard let close = rest.range(of: "<|im_end|>") else { continue }
             let body = rest[..<close.lowerBound]
             // A literal prompt, not an expression such as `' + messages[0]['content'] + '`.

@@ -52,7 +52,8 @@ struct JSONField {
     /// The error for a tokenizer.json component (normalizer, pre_tokenizer, ...) at this field whose
     /// `type` Baton does not implement; `supported` lists the types it does.
     func unsupportedType(_ type: String, of component: String, supported: String) -> BatonError {
-        .unsupported("\(file): \(component) type \"\(type)\" at `\(path).type` is not supported (supported: \(supported))")
+        .unsupported(
+            "\(file): \(component) type \"\(type)\" at `\(path).type` is not supported (supported: \(supported))")
     }
 
     func failure(expected: String) -> BatonError {
@@ -99,7 +100,8 @@ struct JSONField {
     func members() throws -> [(key: String, field: JSONField)] {
         guard let object = value as? [String: Any] else { throw failure(expected: "an object") }
         let here = path
-        return object.map { key, value in (key, JSONField(value: value, file: file, parentPath: here, step: .key(key))) }
+        return object.map { key, value in (key, JSONField(value: value, file: file, parentPath: here, step: .key(key)))
+        }
     }
 
     /// An integer or a list of integers (generation_config's `eos_token_id` comes both ways).

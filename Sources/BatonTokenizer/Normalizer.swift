@@ -26,13 +26,15 @@ indirect enum Normalizer: Sendable {
                 content: Array(try field["content"].string().unicodeScalars))
         case "Prepend": return .prepend(Array(try field["prepend"].string().unicodeScalars))
         case "Strip":
-            return .strip(left: try field["strip_left"].bool(default: true),
-                          right: try field["strip_right"].bool(default: true))
+            return .strip(
+                left: try field["strip_left"].bool(default: true),
+                right: try field["strip_right"].bool(default: true))
         case "Sequence":
             return .sequence(try field["normalizers"].array().compactMap { try parse($0) })
         default:
-            throw field.unsupportedType(type, of: "normalizer",
-                                        supported: "NFC, NFD, NFKC, NFKD, Lowercase, Replace, Prepend, Strip, Sequence")
+            throw field.unsupportedType(
+                type, of: "normalizer",
+                supported: "NFC, NFD, NFKC, NFKD, Lowercase, Replace, Prepend, Strip, Sequence")
         }
     }
 
@@ -84,8 +86,10 @@ indirect enum Normalizer: Sendable {
 
     /// `s` through Foundation's normalization `f`, or `s` itself when every scalar is below `limit`,
     /// which the form leaves unchanged: plain text skips the round trip through NSString.
-    private static func foundation(_ s: [Unicode.Scalar], unchangedBelow limit: UInt32,
-                                   _ f: (NSString) -> String) -> [Unicode.Scalar] {
+    private static func foundation(
+        _ s: [Unicode.Scalar], unchangedBelow limit: UInt32,
+        _ f: (NSString) -> String
+    ) -> [Unicode.Scalar] {
         if s.allSatisfy({ $0.value < limit }) { return s }
         return Array(f(string(s) as NSString).unicodeScalars)
     }

@@ -22,19 +22,24 @@ indirect enum PostProcessor: Sendable {
         switch type {
         case "TemplateProcessing":
             let specials = field["special_tokens"]
-            return .template(try field["single"].array().map { item in
-                if !item["Sequence"].isNull { return .sequence }
-                let name = try item["SpecialToken"]["id"].string()
-                let entry = specials[name]
-                if entry.isNull {
-                    throw BatonError.invalidModel(
-                        "\(field.file): `\(item.path)` names special token \"\(name)\" missing from `\(specials.path)`")
-                }
-                return .special(try entry["ids"].array().map { field in
-                    guard let id = Int32(exactly: try field.int()) else { throw field.failure(expected: "a token id") }
-                    return id
+            return .template(
+                try field["single"].array().map { item in
+                    if !item["Sequence"].isNull { return .sequence }
+                    let name = try item["SpecialToken"]["id"].string()
+                    let entry = specials[name]
+                    if entry.isNull {
+                        throw BatonError.invalidModel(
+                            "\(field.file): `\(item.path)` names special token \"\(name)\" missing from `\(specials.path)`"
+                        )
+                    }
+                    return .special(
+                        try entry["ids"].array().map { field in
+                            guard let id = Int32(exactly: try field.int()) else {
+                                throw field.failure(expected: "a token id")
+                            }
+                            return id
+                        })
                 })
-            })
         case "BertProcessing", "RobertaProcessing":
             func id(_ key: String) throws -> Int32 {
                 let pair = try field[key].array()
@@ -48,8 +53,9 @@ indirect enum PostProcessor: Sendable {
         case "Sequence":
             return .sequence(try field["processors"].array().compactMap { try parse($0) })
         default:
-            throw field.unsupportedType(type, of: "post_processor",
-                                        supported: "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence")
+            throw field.unsupportedType(
+                type, of: "post_processor",
+                supported: "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence")
         }
     }
 

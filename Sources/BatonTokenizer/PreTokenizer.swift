@@ -34,13 +34,16 @@ indirect enum PreTokenizer: Sendable {
         case "Split":
             let name = try field["behavior"].string()
             guard let behavior = SplitBehavior(rawValue: name) else {
-                throw field["behavior"].failure(expected: "Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous")
+                throw field["behavior"].failure(
+                    expected: "Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous")
             }
-            return .split(try Normalizer.parsePattern(field["pattern"]), behavior,
-                          invert: try field["invert"].bool(default: false))
+            return .split(
+                try Normalizer.parsePattern(field["pattern"]), behavior,
+                invert: try field["invert"].bool(default: false))
         case "ByteLevel":
-            return .byteLevel(addPrefixSpace: try field["add_prefix_space"].bool(default: true),
-                              useRegex: try field["use_regex"].bool(default: true))
+            return .byteLevel(
+                addPrefixSpace: try field["add_prefix_space"].bool(default: true),
+                useRegex: try field["use_regex"].bool(default: true))
         case "Digits":
             return .digits(individual: try field["individual_digits"].bool(default: false))
         case "Metaspace":
@@ -55,8 +58,9 @@ indirect enum PreTokenizer: Sendable {
             }
             return .sequence(steps)
         default:
-            throw field.unsupportedType(type, of: "pre_tokenizer",
-                                        supported: "Split, ByteLevel, Digits, Metaspace, Sequence")
+            throw field.unsupportedType(
+                type, of: "pre_tokenizer",
+                supported: "Split, ByteLevel, Digits, Metaspace, Sequence")
         }
     }
 

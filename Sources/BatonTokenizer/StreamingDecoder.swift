@@ -29,7 +29,8 @@ public struct StreamingDecoder: Sendable {
         // U+FFFD at the end means the last bytes do not form a character yet; an open byte run
         // may still turn into U+FFFDs as a whole.
         guard text.count > emitted.count, !text.ends(with: [0xEF, 0xBF, 0xBD]),
-              !tokenizer.endsInByteFallbackRun(window, skipSpecialTokens: skipSpecialTokens) else { return "" }
+            !tokenizer.endsInByteFallbackRun(window, skipSpecialTokens: skipSpecialTokens)
+        else { return "" }
         let fresh = newText(text)
         let keep = window.count - contextCount
         window.removeFirst(contextCount)

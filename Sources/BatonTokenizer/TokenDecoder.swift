@@ -17,8 +17,9 @@ indirect enum TokenDecoder: Sendable {
         switch type {
         case "ByteLevel": return .byteLevel
         case "Replace":
-            return .replace(pattern: try Normalizer.parsePattern(field["pattern"]),
-                            content: try field["content"].string())
+            return .replace(
+                pattern: try Normalizer.parsePattern(field["pattern"]),
+                content: try field["content"].string())
         case "ByteFallback": return .byteFallback
         case "Fuse": return .fuse
         case "Strip":
@@ -33,8 +34,9 @@ indirect enum TokenDecoder: Sendable {
         case "Sequence":
             return .sequence(try field["decoders"].array().compactMap { try parse($0) })
         default:
-            throw field.unsupportedType(type, of: "decoder",
-                                        supported: "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence")
+            throw field.unsupportedType(
+                type, of: "decoder",
+                supported: "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence")
         }
     }
 

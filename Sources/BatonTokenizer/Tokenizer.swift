@@ -50,9 +50,10 @@ public final class Tokenizer: Sendable {
         }
         // Checkpoints saved by newer transformers keep the chat template in its own file.
         let templateFile = try read("chat_template.jinja").map { String(decoding: $0, as: UTF8.self) }
-        try self.init(tokenizerJSON: tokenizerJSON, config: try read("tokenizer_config.json"),
-                      generationConfig: try read("generation_config.json"), modelConfig: try read("config.json"),
-                      chatTemplateFile: templateFile)
+        try self.init(
+            tokenizerJSON: tokenizerJSON, config: try read("tokenizer_config.json"),
+            generationConfig: try read("generation_config.json"), modelConfig: try read("config.json"),
+            chatTemplateFile: templateFile)
     }
 
     /// A tokenizer from the contents of tokenizer.json and, optionally, tokenizer_config.json.
@@ -63,8 +64,10 @@ public final class Tokenizer: Sendable {
     /// A tokenizer from file contents; `generationConfig` and `modelConfig` contribute
     /// `bos_token_id` / `eos_token_id`; `chatTemplateFile` (chat_template.jinja) is the chat
     /// template when tokenizer_config.json has none.
-    public init(tokenizerJSON: Data, config: Data?, generationConfig: Data?, modelConfig: Data?,
-                chatTemplateFile: String? = nil) throws {
+    public init(
+        tokenizerJSON: Data, config: Data?, generationConfig: Data?, modelConfig: Data?,
+        chatTemplateFile: String? = nil
+    ) throws {
         let root = try JSONField.parse(tokenizerJSON, file: "tokenizer.json")
         guard root.value is [String: Any] else { throw root.failure(expected: "an object") }
         model = try BPEModel(root["model"])
@@ -86,9 +89,10 @@ public final class Tokenizer: Sendable {
             return normalizer?.normalize(content) ?? content
         }
         normalizedAddedMatcher = AddedTokenMatcher(normalizedTokens, contents: normalizedTokens.map(normalizedContent))
-        addedTokenTexts = Dictionary(added.map {
-            ($0.id, $0.normalized ? Normalizer.string(normalizedContent($0)) : $0.content)
-        }, uniquingKeysWith: { _, last in last })
+        addedTokenTexts = Dictionary(
+            added.map {
+                ($0.id, $0.normalized ? Normalizer.string(normalizedContent($0)) : $0.content)
+            }, uniquingKeysWith: { _, last in last })
         vocabularySize = max(model.tokens.count, Int(added.map(\.id).max() ?? -1) + 1)
 
         let special = try SpecialTokenConfig(
@@ -174,8 +178,9 @@ public final class Tokenizer: Sendable {
                 "tokenizer_config.json: no `chat_template` of a known family (Llama-3 or ChatML); "
                     + "pass a ChatTemplate explicitly or encode plain text")
         }
-        return encode(chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt),
-                      addSpecialTokens: false)
+        return encode(
+            chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt),
+            addSpecialTokens: false)
     }
 
     /// Text of `ids`, through tokenizer.json's decoder. Invalid UTF-8 becomes U+FFFD; unknown

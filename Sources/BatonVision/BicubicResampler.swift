@@ -28,7 +28,9 @@ public enum BicubicResampler {
     }
 
     /// `frame` resized to `height` x `width`.
-    public static func resize(_ frame: RGBFrame, height: Int, width: Int, precision: Precision = .torchvision) -> RGBFrame {
+    public static func resize(_ frame: RGBFrame, height: Int, width: Int, precision: Precision = .torchvision)
+        -> RGBFrame
+    {
         precondition(height > 0 && width > 0, "resize to \(width)x\(height)")
         if frame.width == width && frame.height == height { return frame }
         if precision == .float32 { return FloatBicubic.resize(frame, height: height, width: width) }
@@ -83,7 +85,9 @@ public enum BicubicResampler {
                 while shift < 22, Int(0.5 + largest * Double(1 << (shift + 1))) < (1 << 15) { shift += 1 }
             }
             let unit = Double(1 << shift)
-            taps = real.map { w in Int32(w < 0 ? (-0.5 + w * unit).rounded(.towardZero) : (0.5 + w * unit).rounded(.towardZero)) }
+            taps = real.map { w in
+                Int32(w < 0 ? (-0.5 + w * unit).rounded(.towardZero) : (0.5 + w * unit).rounded(.towardZero))
+            }
         }
 
         /// torch's `HelperInterpCubic::aa_filter`: Keys' cubic, a = -0.5, as torch writes it.

@@ -27,11 +27,13 @@ public struct FFmpegTools: Sendable, Equatable {
     }
 
     /// The one-line error when no ffmpeg is found, naming what to install.
-    public static let missingMessage = "ffmpeg not found: install Debian's ffmpeg (apt-get install ffmpeg) or "
+    public static let missingMessage =
+        "ffmpeg not found: install Debian's ffmpeg (apt-get install ffmpeg) or "
         + "PyPI's imageio-ffmpeg (pip install imageio-ffmpeg), or set BATON_FFMPEG to an ffmpeg executable"
 
     /// Finds ffmpeg (and ffprobe) as described above; throws `notAvailable` with `missingMessage`.
-    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FFmpegTools {
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FFmpegTools
+    {
         let fileManager = FileManager.default
         func executable(_ path: String) -> URL? {
             fileManager.isExecutableFile(atPath: path) ? URL(fileURLWithPath: path) : nil
@@ -94,15 +96,18 @@ public struct FFmpegTools: Sendable, Equatable {
                 let binaries = lib + "/" + packages + "/imageio_ffmpeg/binaries"
                 let names = ((try? fileManager.contentsOfDirectory(atPath: binaries)) ?? []).sorted()
                 if let name = names.first(where: { $0.hasPrefix("ffmpeg-") }),
-                   fileManager.isExecutableFile(atPath: binaries + "/" + name) {
+                    fileManager.isExecutableFile(atPath: binaries + "/" + name)
+                {
                     return URL(fileURLWithPath: binaries + "/" + name)
                 }
             }
         }
         let script = "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"
         guard let result = try? ProgramRun.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script]),
-              result.status == 0 else { return nil }
-        let path = String(decoding: result.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            result.status == 0
+        else { return nil }
+        let path = String(decoding: result.standardOutput, as: UTF8.self).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         return fileManager.isExecutableFile(atPath: path) ? URL(fileURLWithPath: path) : nil
     }
 }
@@ -128,8 +133,10 @@ struct ProgramRun {
 
     /// Runs `program`, handing standard output to `consume` as it arrives; returns the exit status
     /// and standard error. A throw from `consume` stops the child and is rethrown.
-    static func stream(_ program: URL, _ arguments: [String],
-                       consume: (Data) throws -> Void) throws -> (Int32, String) {
+    static func stream(
+        _ program: URL, _ arguments: [String],
+        consume: (Data) throws -> Void
+    ) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = program
         process.arguments = arguments

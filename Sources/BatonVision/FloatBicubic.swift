@@ -8,12 +8,14 @@ enum FloatBicubic {
         var values = frame.pixels.map(Float.init)
         var currentWidth = frame.width
         if width != currentWidth {
-            values = horizontalPass(values, width: currentWidth, height: frame.height,
-                                    AxisWeights(inputSize: currentWidth, outputSize: width))
+            values = horizontalPass(
+                values, width: currentWidth, height: frame.height,
+                AxisWeights(inputSize: currentWidth, outputSize: width))
             currentWidth = width
         }
         if height != frame.height {
-            values = verticalPass(values, rowSize: currentWidth * 3, AxisWeights(inputSize: frame.height, outputSize: height))
+            values = verticalPass(
+                values, rowSize: currentWidth * 3, AxisWeights(inputSize: frame.height, outputSize: height))
         }
         let pixels = values.map { UInt8(min(max($0, 0), 255).rounded(.toNearestOrEven)) }
         return RGBFrame(width: currentWidth, height: height, pixels: pixels)

@@ -25,24 +25,31 @@ public enum FrameDecoder {
     /// Decodes frames `indices` (presentation order) of `file`'s first video stream, calling `each`
     /// with the position in `indices` and the frame, in that order. Repeated indices are decoded once
     /// and handed out at every position that asks for them.
-    public static func decode(_ file: URL, frameIndices indices: [Int], tools: FFmpegTools,
-                              each: (Int, RGBFrame) throws -> Void) throws {
+    public static func decode(
+        _ file: URL, frameIndices indices: [Int], tools: FFmpegTools,
+        each: (Int, RGBFrame) throws -> Void
+    ) throws {
         try requireReadableFile(file)
         guard !indices.isEmpty else { return }
         let unique = Array(Set(indices)).sorted()
-        guard unique[0] >= 0 else { throw BatonError.invalidArgument("\(file.path): negative frame index \(unique[0])") }
+        guard unique[0] >= 0 else {
+            throw BatonError.invalidArgument("\(file.path): negative frame index \(unique[0])")
+        }
         let positions = Dictionary(grouping: indices.indices, by: { indices[$0] })
         let expression = unique.map { "eq(n,\($0))" }.joined(separator: "+")
         var decoded = 0
-        let run = try runDecoder(file, tools: tools, filter: "select='\(expression)'", frameLimit: unique.count) { frame in
+        let run = try runDecoder(file, tools: tools, filter: "select='\(expression)'", frameLimit: unique.count) {
+            frame in
             guard decoded < unique.count else { return }
             for position in positions[unique[decoded]] ?? [] { try each(position, frame) }
             decoded += 1
         }
         guard run.status == 0 else { throw VideoProbe.corrupt(file, run.error) }
         guard decoded == unique.count else {
-            throw BatonError(.invalidArgument, "\(file.path): decoded \(decoded) of \(unique.count) sampled frames "
-                + "(last wanted frame \(unique.last!)); the stream is truncated or corrupt")
+            throw BatonError(
+                .invalidArgument,
+                "\(file.path): decoded \(decoded) of \(unique.count) sampled frames "
+                    + "(last wanted frame \(unique.last!)); the stream is truncated or corrupt")
         }
     }
 
@@ -60,8 +67,10 @@ public enum FrameDecoder {
     public static func decodeFirstFrame(_ file: URL, tools: FFmpegTools) throws -> RGBFrame {
         try requireReadableFile(file)
         var first: RGBFrame?
-        let run = try runDecoder(file, tools: tools, filter: nil, frameLimit: 1,
-                                 scalerFlags: "bicubic+accurate_rnd+full_chroma_int") { frame in
+        let run = try runDecoder(
+            file, tools: tools, filter: nil, frameLimit: 1,
+            scalerFlags: "bicubic+accurate_rnd+full_chroma_int"
+        ) { frame in
             if first == nil { first = frame }
         }
         if run.status != 0, run.error.contains("matches no streams") {
@@ -74,15 +83,19 @@ public enum FrameDecoder {
     /// Runs ffmpeg writing PPM frames to a pipe and parses them as they arrive. `-fps_mode
     /// passthrough` (FFmpeg >= 5.1; `-vsync 0` before) keeps ffmpeg from duplicating or dropping
     /// frames to fill a constant rate.
-    private static func runDecoder(_ file: URL, tools: FFmpegTools, filter: String?, frameLimit: Int,
-                                   scalerFlags: String? = nil,
-                                   each: (RGBFrame) throws -> Void) throws -> (status: Int32, error: String) {
+    private static func runDecoder(
+        _ file: URL, tools: FFmpegTools, filter: String?, frameLimit: Int,
+        scalerFlags: String? = nil,
+        each: (RGBFrame) throws -> Void
+    ) throws -> (status: Int32, error: String) {
         func arguments(syncOption: [String]) -> [String] {
             var arguments = ["-nostdin", "-v", "error", "-i", file.path, "-map", "0:V:0", "-an", "-sn", "-dn"]
             if let filter { arguments += ["-vf", filter] }
             if let scalerFlags { arguments += ["-sws_flags", scalerFlags] }
-            return arguments + syncOption + ["-frames:v", String(frameLimit), "-f", "image2pipe", "-c:v", "ppm",
-                                             "-pix_fmt", "rgb24", "pipe:1"]
+            return arguments + syncOption + [
+                "-frames:v", String(frameLimit), "-f", "image2pipe", "-c:v", "ppm",
+                "-pix_fmt", "rgb24", "pipe:1"
+            ]
         }
         for syncOption in [["-fps_mode", "passthrough"], ["-vsync", "0"]] {
             var parser = PPMStreamParser()
@@ -90,7 +103,8 @@ public enum FrameDecoder {
                 try parser.append(chunk, each: each)
             }
             if status != 0, error.contains("fps_mode"), parser.framesParsed == 0 { continue }
-            let lastLine = error.split(whereSeparator: \.isNewline).last.map(String.init) ?? "ffmpeg exit status \(status)"
+            let lastLine =
+                error.split(whereSeparator: \.isNewline).last.map(String.init) ?? "ffmpeg exit status \(status)"
             return (status, lastLine)
         }
         return (1, "ffmpeg accepts neither -fps_mode nor -vsync")

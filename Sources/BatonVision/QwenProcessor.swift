@@ -65,14 +65,16 @@ public struct QwenProcessorConfig: Codable, Sendable, Equatable {
     /// Self, or an error naming the field this module cannot follow (patch 14 x merge 2 only).
     public func validated(file: String = "preprocessor config") throws -> QwenProcessorConfig {
         guard patchSize == 14, mergeSize == 2, temporalPatchSize == 2 else {
-            throw BatonError.unsupported("\(file): patch_size \(patchSize), merge_size \(mergeSize), temporal_patch_size "
-                + "\(temporalPatchSize); Baton supports 14, 2, 2 (Qwen2-VL and Qwen2.5-VL)")
+            throw BatonError.unsupported(
+                "\(file): patch_size \(patchSize), merge_size \(mergeSize), temporal_patch_size "
+                    + "\(temporalPatchSize); Baton supports 14, 2, 2 (Qwen2-VL and Qwen2.5-VL)")
         }
         guard imageMean.count == 3, imageStd.count == 3, imageStd.allSatisfy({ $0 > 0 }) else {
             throw BatonError.invalidModel("\(file): image_mean and image_std need 3 values each, std > 0")
         }
         guard minPixels > 0, maxPixels >= minPixels else {
-            throw BatonError.invalidModel("\(file): min_pixels \(minPixels) and max_pixels \(maxPixels) are not a range")
+            throw BatonError.invalidModel(
+                "\(file): min_pixels \(minPixels) and max_pixels \(maxPixels) are not a range")
         }
         return self
     }
@@ -96,7 +98,8 @@ public enum QwenPatchifier {
     /// Patch rows of `frames` (all the same size, sides multiples of 28; an odd count repeats the
     /// last frame): `[frames/2 · h/14 · w/14, 1176]` f32, rows ordered (t, bh, bw, dy, dx) so each 2x2
     /// merge unit is 4 consecutive rows, each row ordered (c, tt, py, px).
-    public static func patches(_ frames: [RGBFrame], config: QwenProcessorConfig) -> (values: [Float], grid: VisionGrid) {
+    public static func patches(_ frames: [RGBFrame], config: QwenProcessorConfig) -> (values: [Float], grid: VisionGrid)
+    {
         precondition(!frames.isEmpty, "patches of no frames")
         let height = frames[0].height, width = frames[0].width
         let p = config.patchSize, m = config.mergeSize, tp = config.temporalPatchSize

@@ -24,15 +24,18 @@ public enum QwenSampling {
 
     /// `smart_nframes`: how many frames to sample from `totalFrames` at `videoFPS`.
     /// Throws when fewer than 2 frames would remain (`file` names the video in the message).
-    public static func frameCount(totalFrames: Int, videoFPS: Double, options: VideoOptions, file: String) throws -> Int {
+    public static func frameCount(totalFrames: Int, videoFPS: Double, options: VideoOptions, file: String) throws -> Int
+    {
         let lower = ceilBy(Double(options.minFrames), frameFactor)
         let upper = floorBy(Double(options.maxFrames ?? min(maxFrames, totalFrames)), frameFactor)
         let wanted = Double(totalFrames) / videoFPS * options.fps
         let clamped = min(min(max(wanted, Double(lower)), Double(upper)), Double(totalFrames))
         let count = floorBy(clamped, frameFactor)
         guard count >= frameFactor, count <= totalFrames else {
-            throw BatonError(.invalidArgument, "\(file): zero frames after sampling (\(totalFrames) frames in the "
-                + "stream, \(count) sampled at --fps \(options.fps); at least \(frameFactor) are needed)")
+            throw BatonError(
+                .invalidArgument,
+                "\(file): zero frames after sampling (\(totalFrames) frames in the "
+                    + "stream, \(count) sampled at --fps \(options.fps); at least \(frameFactor) are needed)")
         }
         return count
     }
@@ -53,11 +56,14 @@ public enum QwenSampling {
 
     /// `smart_resize`: the frame size (height, width), both multiples of `factor`, nearest to
     /// (`height`, `width`) with `minPixels <= h·w <= maxPixels`.
-    public static func smartResize(height: Int, width: Int, factor: Int = sizeFactor,
-                                   minPixels: Double, maxPixels: Double, file: String) throws -> (height: Int, width: Int) {
+    public static func smartResize(
+        height: Int, width: Int, factor: Int = sizeFactor,
+        minPixels: Double, maxPixels: Double, file: String
+    ) throws -> (height: Int, width: Int) {
         let longest = Double(max(height, width)), shortest = Double(min(height, width))
         guard shortest > 0, longest / shortest <= maxAspectRatio else {
-            throw BatonError(.invalidArgument, "\(file): aspect ratio of \(width)x\(height) exceeds \(Int(maxAspectRatio)):1")
+            throw BatonError(
+                .invalidArgument, "\(file): aspect ratio of \(width)x\(height) exceeds \(Int(maxAspectRatio)):1")
         }
         var h = max(factor, roundBy(Double(height), factor))
         var w = max(factor, roundBy(Double(width), factor))
@@ -78,8 +84,9 @@ public enum QwenSampling {
     public static func videoPixelBounds(frames: Int, options: VideoOptions) -> (min: Double, max: Double) {
         let minPixels = Double(options.minPixels ?? videoMinPixels)
         let total = options.totalPixels.map(Double.init) ?? videoTotalPixels
-        var maxPixels = max(min(Double(videoMaxPixels), total / Double(frames) * Double(frameFactor)),
-                            (minPixels * 1.05).rounded(.towardZero))
+        var maxPixels = max(
+            min(Double(videoMaxPixels), total / Double(frames) * Double(frameFactor)),
+            (minPixels * 1.05).rounded(.towardZero))
         if let requested = options.maxPixels { maxPixels = min(Double(requested), maxPixels) }
         return (minPixels, maxPixels)
     }

@@ -19,8 +19,10 @@ public struct VideoOptions: Sendable, Equatable {
     /// Pixels of all frames of one video together (default 128000·28²·0.9).
     public var totalPixels: Int?
 
-    public init(fps: Double = QwenSampling.defaultFPS, minFrames: Int = QwenSampling.minFrames,
-                maxFrames: Int? = nil, minPixels: Int? = nil, maxPixels: Int? = nil, totalPixels: Int? = nil) {
+    public init(
+        fps: Double = QwenSampling.defaultFPS, minFrames: Int = QwenSampling.minFrames,
+        maxFrames: Int? = nil, minPixels: Int? = nil, maxPixels: Int? = nil, totalPixels: Int? = nil
+    ) {
         self.fps = fps
         self.minFrames = minFrames
         self.maxFrames = maxFrames
@@ -32,29 +34,38 @@ public struct VideoOptions: Sendable, Equatable {
     /// Self, or one error line naming the flag that is out of range.
     public func validated() throws -> VideoOptions {
         let patch = QwenSampling.sizeFactor * QwenSampling.sizeFactor
-        guard fps.isFinite, fps > 0 else { throw BatonError.invalidArgument("--fps must be a positive number, got \(fps)") }
-        guard minFrames >= 1 else { throw BatonError.invalidArgument("min frames must be at least 1, got \(minFrames)") }
+        guard fps.isFinite, fps > 0 else {
+            throw BatonError.invalidArgument("--fps must be a positive number, got \(fps)")
+        }
+        guard minFrames >= 1 else {
+            throw BatonError.invalidArgument("min frames must be at least 1, got \(minFrames)")
+        }
         if let maxFrames {
             guard maxFrames >= QwenSampling.frameFactor else {
-                throw BatonError.invalidArgument("--max-frames must be at least \(QwenSampling.frameFactor), got \(maxFrames)")
+                throw BatonError.invalidArgument(
+                    "--max-frames must be at least \(QwenSampling.frameFactor), got \(maxFrames)")
             }
             guard maxFrames >= minFrames else {
-                throw BatonError.invalidArgument("--max-frames \(maxFrames) is below the minimum frame count \(minFrames)")
+                throw BatonError.invalidArgument(
+                    "--max-frames \(maxFrames) is below the minimum frame count \(minFrames)")
             }
         }
         if let minPixels, minPixels < patch {
-            throw BatonError.invalidArgument("--min-pixels must be at least \(patch) (one 28x28 unit), got \(minPixels)")
+            throw BatonError.invalidArgument(
+                "--min-pixels must be at least \(patch) (one 28x28 unit), got \(minPixels)")
         }
         if let maxPixels {
             guard maxPixels >= patch else {
-                throw BatonError.invalidArgument("--max-pixels must be at least \(patch) (one 28x28 unit), got \(maxPixels)")
+                throw BatonError.invalidArgument(
+                    "--max-pixels must be at least \(patch) (one 28x28 unit), got \(maxPixels)")
             }
             if let minPixels, maxPixels < minPixels {
                 throw BatonError.invalidArgument("--max-pixels \(maxPixels) is below --min-pixels \(minPixels)")
             }
         }
         if let totalPixels, totalPixels < patch * QwenSampling.frameFactor {
-            throw BatonError.invalidArgument("total pixels must be at least \(patch * QwenSampling.frameFactor), got \(totalPixels)")
+            throw BatonError.invalidArgument(
+                "total pixels must be at least \(patch * QwenSampling.frameFactor), got \(totalPixels)")
         }
         return self
     }

@@ -30,10 +30,15 @@ public enum VideoProbe {
     }
 
     private static func probeWithFFprobe(_ file: URL, ffprobe: URL) throws -> VideoStreamInfo {
-        let entries = "stream=codec_name,width,height,avg_frame_rate,r_frame_rate,time_base,nb_frames,duration"
+        let entries =
+            "stream=codec_name,width,height,avg_frame_rate,r_frame_rate,time_base,nb_frames,duration"
             + ":packet=pts,dts"
-        let run = try ProgramRun.run(ffprobe, ["-v", "error", "-select_streams", "V:0", "-show_entries", entries,
-                                               "-of", "json", file.path])
+        let run = try ProgramRun.run(
+            ffprobe,
+            [
+                "-v", "error", "-select_streams", "V:0", "-show_entries", entries,
+                "-of", "json", file.path
+            ])
         guard run.status == 0 else { throw corrupt(file, run.lastErrorLine) }
         guard let root = try? JSONSerialization.jsonObject(with: run.standardOutput) as? [String: Any] else {
             throw corrupt(file, "ffprobe printed no readable JSON")
@@ -53,9 +58,10 @@ public enum VideoProbe {
             fps = Double(packets.count) / duration
         }
         guard fps > 0 else { throw corrupt(file, "video stream has no frame rate") }
-        return VideoStreamInfo(width: width, height: height, frameCount: packets.count, averageFPS: fps,
-                               frameTimestamps: timestamps(stamps, timeBase: timeBase, fps: fps),
-                               codec: stream["codec_name"] as? String ?? "unknown")
+        return VideoStreamInfo(
+            width: width, height: height, frameCount: packets.count, averageFPS: fps,
+            frameTimestamps: timestamps(stamps, timeBase: timeBase, fps: fps),
+            codec: stream["codec_name"] as? String ?? "unknown")
     }
 
     /// Without ffprobe (imageio-ffmpeg ships none): packets from ffmpeg's `framecrc` muxer (stable,
@@ -63,8 +69,12 @@ public enum VideoProbe {
     /// the size from one decoded frame. The rate is frames over the pts span, which equals
     /// `avg_frame_rate` for constant-rate streams.
     private static func probeWithFFmpeg(_ file: URL, tools: FFmpegTools) throws -> VideoStreamInfo {
-        let run = try ProgramRun.run(tools.ffmpeg, ["-nostdin", "-v", "error", "-i", file.path, "-map", "0:V:0",
-                                                    "-c", "copy", "-f", "framecrc", "pipe:1"])
+        let run = try ProgramRun.run(
+            tools.ffmpeg,
+            [
+                "-nostdin", "-v", "error", "-i", file.path, "-map", "0:V:0",
+                "-c", "copy", "-f", "framecrc", "pipe:1"
+            ])
         guard run.status == 0 else {
             if run.standardError.contains("matches no streams") {
                 throw BatonError(.invalidArgument, "\(file.path): no video stream")
@@ -93,8 +103,9 @@ public enum VideoProbe {
         }
         guard fps > 0 else { throw corrupt(file, "video stream has no timestamps to take a frame rate from") }
         let first = try FrameDecoder.decodeFirstFrame(file, tools: tools)
-        return VideoStreamInfo(width: first.width, height: first.height, frameCount: stamps.count, averageFPS: fps,
-                               frameTimestamps: timestamps(stamps, timeBase: timeBase, fps: fps), codec: "unknown")
+        return VideoStreamInfo(
+            width: first.width, height: first.height, frameCount: stamps.count, averageFPS: fps,
+            frameTimestamps: timestamps(stamps, timeBase: timeBase, fps: fps), codec: "unknown")
     }
 
     /// Seconds from the first frame, in presentation order; `i / fps` when any packet lacks a time.

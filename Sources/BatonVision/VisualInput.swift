@@ -44,34 +44,41 @@ public struct VideoPlan: Sendable {
     let budgetWidth: Int
 
     public var grid: VisionGrid {
-        VisionGrid(t: (frameIndices.count + 1) / processor.temporalPatchSize,
-                   h: height / processor.patchSize, w: width / processor.patchSize)
+        VisionGrid(
+            t: (frameIndices.count + 1) / processor.temporalPatchSize,
+            h: height / processor.patchSize, w: width / processor.patchSize)
     }
 
     public var secondPerGridT: Double { Double(processor.temporalPatchSize) / sampledFPS }
     public var temporalUnits: Int { grid.t }
 
     /// Probes `file`, samples as qwen-vl-utils `fetch_video` does, sizes frames within the budget.
-    public static func make(file: URL, options: VideoOptions = VideoOptions(),
-                            processor: QwenProcessorConfig = QwenProcessorConfig(), tools: FFmpegTools) throws -> VideoPlan {
+    public static func make(
+        file: URL, options: VideoOptions = VideoOptions(),
+        processor: QwenProcessorConfig = QwenProcessorConfig(), tools: FFmpegTools
+    ) throws -> VideoPlan {
         let options = try options.validated()
         let stream = try VideoProbe.probe(file, tools: tools)
-        let count = try QwenSampling.frameCount(totalFrames: stream.frameCount, videoFPS: stream.averageFPS,
-                                                options: options, file: file.path)
+        let count = try QwenSampling.frameCount(
+            totalFrames: stream.frameCount, videoFPS: stream.averageFPS,
+            options: options, file: file.path)
         let indices = QwenSampling.frameIndices(totalFrames: stream.frameCount, count: count)
         let bounds = QwenSampling.videoPixelBounds(frames: count, options: options)
-        let budget = try QwenSampling.smartResize(height: stream.height, width: stream.width,
-                                                  minPixels: bounds.min, maxPixels: bounds.max, file: file.path)
+        let budget = try QwenSampling.smartResize(
+            height: stream.height, width: stream.width,
+            minPixels: bounds.min, maxPixels: bounds.max, file: file.path)
         // The processor applies its own bounds afterwards; for released checkpoints they contain every
         // size the budget gives, so this is the identity.
-        let size = try QwenSampling.smartResize(height: budget.height, width: budget.width,
-                                                minPixels: Double(processor.minPixels),
-                                                maxPixels: Double(processor.maxPixels), file: file.path)
-        return VideoPlan(file: file, stream: stream, frameIndices: indices,
-                         timestamps: indices.map { stream.frameTimestamps[$0] },
-                         sampledFPS: Double(count) / Double(stream.frameCount) * stream.averageFPS,
-                         height: size.height, width: size.width, processor: processor, tools: tools,
-                         budgetHeight: budget.height, budgetWidth: budget.width)
+        let size = try QwenSampling.smartResize(
+            height: budget.height, width: budget.width,
+            minPixels: Double(processor.minPixels),
+            maxPixels: Double(processor.maxPixels), file: file.path)
+        return VideoPlan(
+            file: file, stream: stream, frameIndices: indices,
+            timestamps: indices.map { stream.frameTimestamps[$0] },
+            sampledFPS: Double(count) / Double(stream.frameCount) * stream.averageFPS,
+            height: size.height, width: size.width, processor: processor, tools: tools,
+            budgetHeight: budget.height, budgetWidth: budget.width)
     }
 
     /// Positions in `frameIndices` of temporal units `units` (the last frame repeats when odd).
@@ -83,8 +90,9 @@ public struct VideoPlan: Sendable {
 
     /// The sampled frames of temporal units `units` as decoded (native size): 2 per unit.
     public func decodeFrames(temporalUnits units: Range<Int>) throws -> [RGBFrame] {
-        try FrameDecoder.decode(file, frameIndices: framePositions(temporalUnits: units).map { frameIndices[$0] },
-                                tools: tools)
+        try FrameDecoder.decode(
+            file, frameIndices: framePositions(temporalUnits: units).map { frameIndices[$0] },
+            tools: tools)
     }
 
     /// A decoded frame resized as qwen-vl-utils does (torchvision v1: float32 bicubic with antialias,
@@ -126,16 +134,19 @@ public struct VideoPlan: Sendable {
 
     /// The whole video.
     public func preprocess() throws -> VisualInput {
-        VisualInput(kind: .video, pixelValues: try preprocess(temporalUnits: 0..<temporalUnits), grid: grid,
-                    secondPerGridT: secondPerGridT, frameIndices: frameIndices, timestamps: timestamps)
+        VisualInput(
+            kind: .video, pixelValues: try preprocess(temporalUnits: 0..<temporalUnits), grid: grid,
+            secondPerGridT: secondPerGridT, frameIndices: frameIndices, timestamps: timestamps)
     }
 }
 
 /// Qwen2-VL input from files: the entry points the CLI uses.
 public enum VisionInput {
     /// A video file: probe, sample, decode, resize, patchify.
-    public static func video(_ file: URL, options: VideoOptions = VideoOptions(),
-                             processor: QwenProcessorConfig = QwenProcessorConfig(), tools: FFmpegTools? = nil) throws -> VisualInput {
+    public static func video(
+        _ file: URL, options: VideoOptions = VideoOptions(),
+        processor: QwenProcessorConfig = QwenProcessorConfig(), tools: FFmpegTools? = nil
+    ) throws -> VisualInput {
         let tools = try tools ?? FFmpegTools.locate()
         return try VideoPlan.make(file: file, options: options, processor: processor, tools: tools).preprocess()
     }
@@ -143,8 +154,10 @@ public enum VisionInput {
     /// An image file (png, jpeg, anything ffmpeg reads): resized as qwen-vl-utils `fetch_image` does
     /// (Pillow bicubic within the image bounds, or `options`' min/max pixels), then the processor's
     /// bounds; doubled in time, so grid t = 1.
-    public static func image(_ file: URL, options: VideoOptions = VideoOptions(),
-                             processor: QwenProcessorConfig = QwenProcessorConfig(), tools: FFmpegTools? = nil) throws -> VisualInput {
+    public static func image(
+        _ file: URL, options: VideoOptions = VideoOptions(),
+        processor: QwenProcessorConfig = QwenProcessorConfig(), tools: FFmpegTools? = nil
+    ) throws -> VisualInput {
         let options = try options.validated()
         let tools = try tools ?? FFmpegTools.locate()
         let decoded = try FrameDecoder.decodeFirstFrame(file, tools: tools)
@@ -153,18 +166,22 @@ public enum VisionInput {
             minPixels: Double(options.minPixels ?? QwenSampling.imageMinPixels),
             maxPixels: Double(options.maxPixels ?? QwenSampling.imageMaxPixels), file: file.path)
         var frame = BicubicResampler.resize(decoded, height: budget.height, width: budget.width, precision: .pillow)
-        let size = try QwenSampling.smartResize(height: budget.height, width: budget.width,
-                                                minPixels: Double(processor.minPixels),
-                                                maxPixels: Double(processor.maxPixels), file: file.path)
+        let size = try QwenSampling.smartResize(
+            height: budget.height, width: budget.width,
+            minPixels: Double(processor.minPixels),
+            maxPixels: Double(processor.maxPixels), file: file.path)
         frame = BicubicResampler.resize(frame, height: size.height, width: size.width, precision: .torchvision)
         let (values, grid) = QwenPatchifier.patches([frame, frame], config: processor)
-        return VisualInput(kind: .image, pixelValues: Tensor(values, shape: Shape([grid.patchCount, processor.rowSize])),
-                           grid: grid, secondPerGridT: nil, frameIndices: [0], timestamps: [0])
+        return VisualInput(
+            kind: .image, pixelValues: Tensor(values, shape: Shape([grid.patchCount, processor.rowSize])),
+            grid: grid, secondPerGridT: nil, frameIndices: [0], timestamps: [0])
     }
 
     /// Several images, in order.
-    public static func images(_ files: [URL], options: VideoOptions = VideoOptions(),
-                              processor: QwenProcessorConfig = QwenProcessorConfig(), tools: FFmpegTools? = nil) throws -> [VisualInput] {
+    public static func images(
+        _ files: [URL], options: VideoOptions = VideoOptions(),
+        processor: QwenProcessorConfig = QwenProcessorConfig(), tools: FFmpegTools? = nil
+    ) throws -> [VisualInput] {
         let tools = try tools ?? FFmpegTools.locate()
         return try files.map { try image($0, options: options, processor: processor, tools: tools) }
     }

@@ -29,6 +29,7 @@ struct Baton: AsyncParsableCommand {
     static func unknownCommandError(_ first: String) -> String? {
         let commands = configuration.subcommands.map { $0._commandName }
         guard !first.hasPrefix("-"), !commands.contains(first), first != "help" else { return nil }
-        return "unknown command '\(first)'; the commands are \(commands.joined(separator: ", ")) (generate is the default: baton --prompt TEXT)"
+        return
+            "unknown command '\(first)'; the commands are \(commands.joined(separator: ", ")) (generate is the default: baton --prompt TEXT)"
     }
 }

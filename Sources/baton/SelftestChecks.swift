@@ -43,8 +43,9 @@ final class OpChecks {
             let result = Self.passes(row) ? "pass" : "FAIL"
             let op = row.op.padding(toLength: 20, withPad: " ", startingAt: 0)
             let label = row.label.padding(toLength: 48, withPad: " ", startingAt: 0)
-            print(String(format: "%@ %@ %10.3e %10.1e  %@", op, label, row.error, row.tolerance, result)
-                  + (row.note.isEmpty ? "" : "  \(row.note)"))
+            print(
+                String(format: "%@ %@ %10.3e %10.1e  %@", op, label, row.error, row.tolerance, result)
+                    + (row.note.isEmpty ? "" : "  \(row.note)"))
         }
     }
 
@@ -68,7 +69,9 @@ final class OpChecks {
             check("cast", "\(from) -> \(to)") {
                 let (x, t) = try input(Shape([1001]), from, scale: 10)
                 let y = try backend.floats(try backend.cast(t, to: to))
-                record("cast", "[1001] \(from) -> \(to)", Reference.relativeError(y, Reference.rounded(x, to).map(Double.init)), 0)
+                record(
+                    "cast", "[1001] \(from) -> \(to)",
+                    Reference.relativeError(y, Reference.rounded(x, to).map(Double.init)), 0)
             }
         }
         check("copy", "into a row view") {
@@ -83,14 +86,17 @@ final class OpChecks {
         check("concatRows", "3 parts") {
             let parts = try [3, 1, 6].map { try input(Shape([$0, 2, 5])) }
             let y = try backend.floats(try backend.concatRows(parts.map(\.1)))
-            record("concatRows", "[3|1|6, 2, 5]", Reference.relativeError(y, parts.flatMap { $0.0 }.map(Double.init)), 0)
+            record(
+                "concatRows", "[3|1|6, 2, 5]", Reference.relativeError(y, parts.flatMap { $0.0 }.map(Double.init)), 0)
         }
         check("concatColumns", "3 parts") {
             let widths = [3, 7, 1]
             let parts = try widths.map { try input(Shape([5, $0])) }
             let y = try backend.floats(try backend.concatColumns(parts.map(\.1)))
             var expected: [Double] = []
-            for t in 0..<5 { for (p, w) in widths.enumerated() { expected += parts[p].0[t * w..<(t + 1) * w].map(Double.init) } }
+            for t in 0..<5 {
+                for (p, w) in widths.enumerated() { expected += parts[p].0[t * w..<(t + 1) * w].map(Double.init) }
+            }
             record("concatColumns", "[5, 3|7|1]", Reference.relativeError(y, expected), 0)
         }
     }
@@ -99,7 +105,9 @@ final class OpChecks {
         check("add", "[33, 65]") {
             let (a, ta) = try input(Shape([33, 65])), (b, tb) = try input(Shape([33, 65]))
             let y = try backend.floats(try backend.add(ta, tb))
-            record("add", "[33, 65] bf16", Reference.relativeError(y, zip(a, b).map { Double($0) + Double($1) }), Self.bf16Tolerance)
+            record(
+                "add", "[33, 65] bf16", Reference.relativeError(y, zip(a, b).map { Double($0) + Double($1) }),
+                Self.bf16Tolerance)
         }
         func silu(_ x: Float) -> Double { Double(x) / (1 + exp(-Double(x))) }
         check("silu", "[1000]") {
@@ -110,7 +118,9 @@ final class OpChecks {
         check("siluMultiply", "[17, 301]") {
             let (g, tg) = try input(Shape([17, 301]), scale: 6), (u, tu) = try input(Shape([17, 301]))
             let y = try backend.floats(try backend.siluMultiply(gate: tg, up: tu))
-            record("siluMultiply", "[17, 301] bf16", Reference.relativeError(y, zip(g, u).map { silu($0) * Double($1) }), Self.bf16Tolerance)
+            record(
+                "siluMultiply", "[17, 301] bf16", Reference.relativeError(y, zip(g, u).map { silu($0) * Double($1) }),
+                Self.bf16Tolerance)
         }
         // [17, 2x301]: the scalar kernel; [9, 2x64] bf16: 8 per thread; f32 input: the scalar kernel.
         for (M, F, dtype) in [(17, 301, DType.bf16), (9, 64, .bf16), (6, 40, .f32)] {
@@ -119,7 +129,9 @@ final class OpChecks {
                 let (x, tx) = try input(Shape([M, 2 * F]), dtype, scale: 6)
                 let y = try backend.floats(try backend.siluMultiplyHalves(tx))
                 var expected: [Double] = []
-                for r in 0..<M { for c in 0..<F { expected.append(silu(x[r * 2 * F + c]) * Double(x[r * 2 * F + F + c])) } }
+                for r in 0..<M {
+                    for c in 0..<F { expected.append(silu(x[r * 2 * F + c]) * Double(x[r * 2 * F + F + c])) }
+                }
                 record("siluMultiplyHalves", label, Reference.relativeError(y, expected), Self.bf16Tolerance)
             }
         }
@@ -129,7 +141,9 @@ final class OpChecks {
                 let ids: [Int32] = [0, 49, 7, 7, 23, 1, 48]
                 let y = try backend.floats(try backend.embedding(table: tt, ids: try backend.int32Tensor(ids)))
                 let expected = ids.flatMap { table[Int($0) * 24..<(Int($0) + 1) * 24] }.map(Double.init)
-                record("embedding", "table [50, 24] \(dtype), 7 ids", Reference.relativeError(y, expected), Self.bf16Tolerance)
+                record(
+                    "embedding", "table [50, 24] \(dtype), 7 ids", Reference.relativeError(y, expected),
+                    Self.bf16Tolerance)
             }
         }
         check("argmax", "[4, 3001]") {
@@ -138,14 +152,17 @@ final class OpChecks {
             for (r, c) in planted.enumerated() { values[r * 3001 + c] = 5 }
             values[3 * 3001 + 2000] = 5  // a tie: the lower index wins
             let ids = try backend.argmax(try backend.upload(Tensor(values, shape: Shape([4, 3001]))))
-            record("argmax", "[4, 3001] f32 (planted, tie)", ids.map(Int.init) == planted ? 0 : 1, 0,
-                   note: ids.map(Int.init) == planted ? "" : "got \(ids)")
+            record(
+                "argmax", "[4, 3001] f32 (planted, tie)", ids.map(Int.init) == planted ? 0 : 1, 0,
+                note: ids.map(Int.init) == planted ? "" : "got \(ids)")
         }
     }
 
     func checkMatmul() {
-        for (M, K, N, wType, bias) in [(1, 64, 32, DType.bf16, false), (37, 96, 130, .f32, true), (256, 512, 384, .bf16, true),
-                                       (5, 2048, 4096, .bf16, false)] {
+        for (M, K, N, wType, bias) in [
+            (1, 64, 32, DType.bf16, false), (37, 96, 130, .f32, true), (256, 512, 384, .bf16, true),
+            (5, 2048, 4096, .bf16, false)
+        ] {
             // A bias of the weight's type: bf16 rides in cuBLASLt's epilogue, f32 takes the bias kernel.
             let label = "M \(M) K \(K) N \(N) W \(wType)\(bias ? " +bias" : "")"
             check("matmul", label) {
@@ -154,12 +171,16 @@ final class OpChecks {
                 let b = bias ? try input(Shape([N]), wType) : nil
                 let y = try backend.floats(try backend.matmul(tx, weight: tw, bias: b?.1))
                 let wUsed = Reference.rounded(w, .bf16)  // the GEMM runs in bf16
-                record("matmul", label, Reference.relativeError(y, Reference.matmul(x: x, w: wUsed, bias: b?.0, M: M, K: K, N: N)),
-                       Self.bf16Tolerance)
+                record(
+                    "matmul", label,
+                    Reference.relativeError(y, Reference.matmul(x: x, w: wUsed, bias: b?.0, M: M, K: K, N: N)),
+                    Self.bf16Tolerance)
             }
         }
         // The residual is cuBLASLt's C (beta 1), a bf16 bias its epilogue; the larger shapes go through autotuning.
-        for (M, K, N, bias) in [(3, 64, 32, false), (37, 96, 130, true), (300, 512, 384, false), (1024, 1024, 768, false)] {
+        for (M, K, N, bias) in [
+            (3, 64, 32, false), (37, 96, 130, true), (300, 512, 384, false), (1024, 1024, 768, false)
+        ] {
             let label = "M \(M) K \(K) N \(N)\(bias ? " +bias" : "") +residual"
             check("matmulAdd", label) {
                 let (x, tx) = try input(Shape([M, K]))
@@ -168,7 +189,9 @@ final class OpChecks {
                 let b = bias ? try input(Shape([N])) : nil
                 let y = try backend.floats(try backend.matmulAdd(tx, weight: tw, bias: b?.1, residual: tr))
                 let product = Reference.matmul(x: x, w: w, bias: b?.0, M: M, K: K, N: N)
-                record("matmulAdd", label, Reference.relativeError(y, zip(product, r).map { $0 + Double($1) }), Self.bf16Tolerance)
+                record(
+                    "matmulAdd", label, Reference.relativeError(y, zip(product, r).map { $0 + Double($1) }),
+                    Self.bf16Tolerance)
             }
             // In place (C = D) into rows 1..<M+1 of a taller stream: the rows around it must stay as they were.
             check("matmulAccumulate", label) {
@@ -179,7 +202,8 @@ final class OpChecks {
                 try backend.matmulAccumulate(tx, weight: tw, bias: b?.1, into: tStream.rows(1..<(M + 1)))
                 let y = try backend.floats(tStream)
                 let product = Reference.matmul(x: x, w: w, bias: b?.0, M: M, K: K, N: N)
-                let expected = stream.prefix(N).map(Double.init) + zip(product, stream[N..<((M + 1) * N)]).map { $0 + Double($1) }
+                let expected =
+                    stream.prefix(N).map(Double.init) + zip(product, stream[N..<((M + 1) * N)]).map { $0 + Double($1) }
                     + stream.suffix(N).map(Double.init)
                 record("matmulAccumulate", label, Reference.relativeError(y, expected), Self.bf16Tolerance)
             }
@@ -192,8 +216,10 @@ final class OpChecks {
                 let (x, tx) = try input(Shape([M, D]), scale: 3)
                 let (w, tw) = try input(Shape([D]), wType)
                 let y = try backend.floats(try backend.rmsNorm(tx, weight: tw, epsilon: 1e-5))
-                record("rmsNorm", "[\(M), \(D)] weight \(wType)",
-                       Reference.relativeError(y, Reference.rmsNorm(x: x, w: w, M: M, D: D, epsilon: 1e-5)), Self.bf16Tolerance)
+                record(
+                    "rmsNorm", "[\(M), \(D)] weight \(wType)",
+                    Reference.relativeError(y, Reference.rmsNorm(x: x, w: w, M: M, D: D, epsilon: 1e-5)),
+                    Self.bf16Tolerance)
             }
         }
         for (T, heads, d) in [(17, 3, 64), (9, 8, 128)] {
@@ -201,11 +227,17 @@ final class OpChecks {
                 let (x, tx) = try input(Shape([T, heads, d]))
                 let positions = (0..<T).map { Int32($0 == T - 1 ? 131_000 : random.int(5000)) }
                 let inverse = (0..<d / 2).map { Float(pow(500_000.0, -2.0 * Double($0) / Double(d))) }
-                let y = try backend.floats(try backend.rotary(tx, positions: try backend.int32Tensor(positions),
-                                                              inverseFrequencies: try backend.tensor(inverse, shape: Shape([d / 2]), dtype: .f32)))
-                record("rotary", "[\(T), \(heads), \(d)] pos up to 131000",
-                       Reference.relativeError(y, Reference.rotary(x: x, positions: positions, inverseFrequencies: inverse,
-                                                                   T: T, heads: heads, d: d)), Self.bf16Tolerance)
+                let y = try backend.floats(
+                    try backend.rotary(
+                        tx, positions: try backend.int32Tensor(positions),
+                        inverseFrequencies: try backend.tensor(inverse, shape: Shape([d / 2]), dtype: .f32)))
+                record(
+                    "rotary", "[\(T), \(heads), \(d)] pos up to 131000",
+                    Reference.relativeError(
+                        y,
+                        Reference.rotary(
+                            x: x, positions: positions, inverseFrequencies: inverse,
+                            T: T, heads: heads, d: d)), Self.bf16Tolerance)
             }
         }
         // The fused q/k/v split: each output against the reference on its column block.
@@ -216,19 +248,32 @@ final class OpChecks {
                 let (x, tx) = try input(Shape([T, width]))
                 let positions = (0..<T).map { Int32($0 == T - 1 ? 131_000 : random.int(5000)) }
                 let inverse = (0..<d / 2).map { Float(pow(500_000.0, -2.0 * Double($0) / Double(d))) }
-                let (q, k, v) = try backend.rotaryQKV(tx, heads: H, kvHeads: Hkv, positions: try backend.int32Tensor(positions),
-                                                      inverseFrequencies: try backend.tensor(inverse, shape: Shape([d / 2]), dtype: .f32))
+                let (q, k, v) = try backend.rotaryQKV(
+                    tx, heads: H, kvHeads: Hkv, positions: try backend.int32Tensor(positions),
+                    inverseFrequencies: try backend.tensor(inverse, shape: Shape([d / 2]), dtype: .f32))
                 func block(_ first: Int, _ count: Int) -> [Float] {
                     (0..<T).flatMap { t in x[t * width + first..<t * width + first + count] }
                 }
-                record("rotaryQKV", label + " q", Reference.relativeError(try backend.floats(q),
-                       Reference.rotary(x: block(0, H * d), positions: positions, inverseFrequencies: inverse, T: T, heads: H, d: d)),
-                       Self.bf16Tolerance)
-                record("rotaryQKV", label + " k", Reference.relativeError(try backend.floats(k),
-                       Reference.rotary(x: block(H * d, Hkv * d), positions: positions, inverseFrequencies: inverse, T: T,
-                                        heads: Hkv, d: d)), Self.bf16Tolerance)
-                record("rotaryQKV", label + " v", Reference.relativeError(try backend.floats(v),
-                       block((H + Hkv) * d, Hkv * d).map(Double.init)), Self.bf16Tolerance)
+                record(
+                    "rotaryQKV", label + " q",
+                    Reference.relativeError(
+                        try backend.floats(q),
+                        Reference.rotary(
+                            x: block(0, H * d), positions: positions, inverseFrequencies: inverse, T: T, heads: H, d: d)
+                    ),
+                    Self.bf16Tolerance)
+                record(
+                    "rotaryQKV", label + " k",
+                    Reference.relativeError(
+                        try backend.floats(k),
+                        Reference.rotary(
+                            x: block(H * d, Hkv * d), positions: positions, inverseFrequencies: inverse, T: T,
+                            heads: Hkv, d: d)), Self.bf16Tolerance)
+                record(
+                    "rotaryQKV", label + " v",
+                    Reference.relativeError(
+                        try backend.floats(v),
+                        block((H + Hkv) * d, Hkv * d).map(Double.init)), Self.bf16Tolerance)
             }
         }
     }
@@ -238,24 +283,40 @@ final class OpChecks {
             let (q, tq) = try input(Shape([6, 8, 64])), (k, tk) = try input(Shape([40, 2, 64]))
             let y = try backend.floats(try backend.queryAwareScores(query: tq, key: tk))
             var expected = [Double](repeating: 0, count: 80)
-            for j in 0..<40 { for h in 0..<2 {
-                var sum = 0.0
-                for t in 0..<6 { for g in 0..<4 { for c in 0..<64 { sum += Double(q[(t * 8 + h * 4 + g) * 64 + c]) * Double(k[(j * 2 + h) * 64 + c]) } } }
-                expected[j * 2 + h] = sum / 24
-            } }
-            record("queryAwareScores", "q [6, 8, 64] k [40, 2, 64] GQA 4", Reference.relativeError(y, expected), Self.f32Tolerance)
+            for j in 0..<40 {
+                for h in 0..<2 {
+                    var sum = 0.0
+                    for t in 0..<6 {
+                        for g in 0..<4 {
+                            for c in 0..<64 {
+                                sum += Double(q[(t * 8 + h * 4 + g) * 64 + c]) * Double(k[(j * 2 + h) * 64 + c])
+                            }
+                        }
+                    }
+                    expected[j * 2 + h] = sum / 24
+                }
+            }
+            record(
+                "queryAwareScores", "q [6, 8, 64] k [40, 2, 64] GQA 4", Reference.relativeError(y, expected),
+                Self.f32Tolerance)
         }
         check("maxPool1D", "[50, 3] window 5") {
             let (s, ts) = try input(Shape([50, 3]), .f32)
             let y = try backend.floats(try backend.maxPool1D(ts, window: 5))
             var expected = [Double](repeating: 0, count: 150)
-            for i in 0..<50 { for c in 0..<3 { expected[i * 3 + c] = Double((max(0, i - 2)...min(49, i + 2)).map { s[$0 * 3 + c] }.max()!) } }
+            for i in 0..<50 {
+                for c in 0..<3 {
+                    expected[i * 3 + c] = Double((max(0, i - 2)...min(49, i + 2)).map { s[$0 * 3 + c] }.max()!)
+                }
+            }
             record("maxPool1D", "[50, 3] f32 window 5", Reference.relativeError(y, expected), 0)
         }
         check("topKPerHead", "[50, 3] k 7 rows 5..<45") {
             let (s, ts) = try input(Shape([50, 3]), .f32)
             let y = try backend.download(try backend.topKPerHead(ts, k: 7, rows: 5..<45)).int32s()
-            let expected = (0..<3).flatMap { c in (5..<45).sorted { s[$0 * 3 + c] > s[$1 * 3 + c] }.prefix(7).sorted().map { Int32($0) } }
+            let expected = (0..<3).flatMap { c in
+                (5..<45).sorted { s[$0 * 3 + c] > s[$1 * 3 + c] }.prefix(7).sorted().map { Int32($0) }
+            }
             record("topKPerHead", "[50, 3] f32 k 7 rows 5..<45", y == expected ? 0 : 1, 0)
         }
         // Many ties (scores on a 1/8 grid), NaN, -0 and +0; k cutting through a run of equal scores.
@@ -265,8 +326,11 @@ final class OpChecks {
                 var s = random.values(S * C, scale: 4).map { Float(($0 * 8).rounded() / 8) }
                 for i in stride(from: 7, to: S * C, by: 97) { s[i] = .nan }
                 for i in stride(from: 11, to: S * C, by: 89) { s[i] = i % 2 == 0 ? -0.0 : 0.0 }
-                let y = try backend.download(try backend.topKPerHead(backend.upload(Tensor(s, shape: Shape([S, C]), dtype: .f32)),
-                                                                     k: k, rows: rows)).int32s()
+                let y = try backend.download(
+                    try backend.topKPerHead(
+                        backend.upload(Tensor(s, shape: Shape([S, C]), dtype: .f32)),
+                        k: k, rows: rows)
+                ).int32s()
                 let expected = (0..<C).flatMap { c in
                     rows.sorted { a, b in
                         let (x, z) = (s[a * C + c], s[b * C + c])
@@ -280,9 +344,16 @@ final class OpChecks {
         check("gatherRowsPerHead", "x [20, 3, 16]") {
             let (x, tx) = try input(Shape([20, 3, 16]))
             let indices: [Int32] = [0, 4, 19, 2, 2, 7, 8, 9, 10, 11, 19, 18, 0, 1, 5]
-            let y = try backend.floats(try backend.gatherRowsPerHead(tx, indices: try backend.upload(Tensor(int32: indices, shape: Shape([3, 5])))))
+            let y = try backend.floats(
+                try backend.gatherRowsPerHead(
+                    tx, indices: try backend.upload(Tensor(int32: indices, shape: Shape([3, 5])))))
             var expected: [Double] = []
-            for i in 0..<5 { for c in 0..<3 { expected += x[(Int(indices[c * 5 + i]) * 3 + c) * 16..<(Int(indices[c * 5 + i]) * 3 + c + 1) * 16].map(Double.init) } }
+            for i in 0..<5 {
+                for c in 0..<3 {
+                    expected += x[(Int(indices[c * 5 + i]) * 3 + c) * 16..<(Int(indices[c * 5 + i]) * 3 + c + 1) * 16]
+                        .map(Double.init)
+                }
+            }
             record("gatherRowsPerHead", "x [20, 3, 16] bf16, indices [3, 5]", Reference.relativeError(y, expected), 0)
         }
     }

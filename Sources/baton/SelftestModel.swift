@@ -10,7 +10,8 @@ extension Selftest {
     func checkModel(_ path: String) throws -> Int {
         let directory = URL(fileURLWithPath: path)
         if let data = FileManager.default.contents(atPath: directory.appendingPathComponent("config.json").path),
-           Qwen2VLConfig.describes(data) {
+            Qwen2VLConfig.describes(data)
+        {
             return try checkQwen2VLModel(directory)
         }
         let rows = try ReferenceCheck(directory: URL(fileURLWithPath: path), device: .cuda(ordinal: ordinal)).run()
@@ -19,8 +20,12 @@ extension Selftest {
         for row in rows {
             let pass = row.relativeNorm < 3e-2 && row.maxAbsDifference.isFinite
             if !pass { failures += 1 }
-            print(String(format: "  %@ %@: logits max |diff| %.4f, relative norm %.2e; greedy %d/%d tokens equal before the first difference",
-                         pass ? "PASS" : "FAIL", row.name, row.maxAbsDifference, row.relativeNorm, row.greedyMatches, row.greedyTotal))
+            print(
+                String(
+                    format:
+                        "  %@ %@: logits max |diff| %.4f, relative norm %.2e; greedy %d/%d tokens equal before the first difference",
+                    pass ? "PASS" : "FAIL", row.name, row.maxAbsDifference, row.relativeNorm, row.greedyMatches,
+                    row.greedyTotal))
         }
         return failures
     }
@@ -30,20 +35,25 @@ extension Selftest {
     func checkMethods(_ path: String, ranks: Int) throws {
         let directory = URL(fileURLWithPath: path)
         let engine = try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false))
-        let text = String(repeating: "The sky is blue. The tree is green. The sun is yellow. ", count: 12)
+        let text =
+            String(repeating: "The sky is blue. The tree is green. The sun is yellow. ", count: 12)
             + "The pass key is 4721. Remember it. " + String(repeating: "Here we go. There and back again. ", count: 12)
             + "What is the pass key? The pass key is"
         let ids = try engine.encode(prompt: text, chat: false)
         let rows = try MethodAgreementCheck(directory: directory, device: .cuda(ordinal: ordinal), ranks: ranks)
             .run(promptIds: ids, maxTokens: 16)
-        print("method check: \(path), \(ids.count) prompt tokens, \(ranks) GPU ranks on cuda:\(ordinal) (sharing it) vs \(ranks) CPU ranks")
+        print(
+            "method check: \(path), \(ids.count) prompt tokens, \(ranks) GPU ranks on cuda:\(ordinal) (sharing it) vs \(ranks) CPU ranks"
+        )
         printMethodRows(rows)
         if engine.visionLanguage != nil { try checkVisualMethods(directory, ranks: ranks) }
     }
 
     func printMethodRows(_ rows: [MethodAgreementCheck.Row]) {
         for row in rows {
-            print("  \(row.method.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) greedy tokens equal to CPU ranks: \(row.matchesCPU)/\(row.total); to GPU dense: \(row.matchesDense)/\(row.total)")
+            print(
+                "  \(row.method.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) greedy tokens equal to CPU ranks: \(row.matchesCPU)/\(row.total); to GPU dense: \(row.matchesDense)/\(row.total)"
+            )
         }
     }
 
@@ -54,8 +64,9 @@ extension Selftest {
         let prompt = try Qwen2VLFixtureInputs.richestPrompt(directory: directory)
         let rows = try MethodAgreementCheck(directory: directory, device: .cuda(ordinal: ordinal), ranks: ranks)
             .run(promptIds: prompt.tokens, maxTokens: 8, visuals: prompt.visuals)
-        print("video method check: prompt \(prompt.name) (\(prompt.tokens.count) tokens), \(ranks) GPU ranks on "
-              + "cuda:\(ordinal) (sharing it) vs \(ranks) CPU ranks")
+        print(
+            "video method check: prompt \(prompt.name) (\(prompt.tokens.count) tokens), \(ranks) GPU ranks on "
+                + "cuda:\(ordinal) (sharing it) vs \(ranks) CPU ranks")
         printMethodRows(rows)
     }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import BatonComm
 import BatonCUDA
@@ -67,13 +67,18 @@ final class NCCLSelfTest {
         (0..<count).map { Float(($0 * 37 + seed * 11) % 64 - 32) / 4 }
     }
 
-    static func compare(_ got: Tensor, _ expected: [Float], dtype: DType, device: Device, backend: CUDABackend) throws -> String? {
+    static func compare(_ got: Tensor, _ expected: [Float], dtype: DType, device: Device, backend: CUDABackend) throws
+        -> String?
+    {
         guard got.device == device else { return "result on \(got.device), expected \(device)" }
         guard got.dtype == dtype else { return "result dtype \(got.dtype), expected \(dtype)" }
         let values = try backend.download(got).floats()
         guard values == expected else {
-            let index = (0..<min(values.count, expected.count)).first { values[$0] != expected[$0] } ?? min(values.count, expected.count)
-            return "element \(index): got \(index < values.count ? values[index] : .nan), expected \(index < expected.count ? expected[index] : .nan)"
+            let index =
+                (0..<min(values.count, expected.count)).first { values[$0] != expected[$0] }
+                ?? min(values.count, expected.count)
+            return
+                "element \(index): got \(index < values.count ? values[index] : .nan), expected \(index < expected.count ? expected[index] : .nan)"
         }
         return nil
     }
@@ -95,10 +100,12 @@ final class NCCLSelfTest {
                 return try Self.compare(out, expected, dtype: dtype, device: backend.device, backend: backend)
             }
             check("exchange \(dtype) \(shape) with itself (ncclSend + ncclRecv in one group)") {
-                let (sent, received) = try comm.exchangeAsync(sending: backend.upload(Tensor(expected, shape: shape, dtype: dtype)),
-                                                              to: 0, receivingFrom: 0, shape: shape, dtype: dtype)
+                let (sent, received) = try comm.exchangeAsync(
+                    sending: backend.upload(Tensor(expected, shape: shape, dtype: dtype)),
+                    to: 0, receivingFrom: 0, shape: shape, dtype: dtype)
                 try sent.wait()
-                return try Self.compare(received.wait(), expected, dtype: dtype, device: backend.device, backend: backend)
+                return try Self.compare(
+                    received.wait(), expected, dtype: dtype, device: backend.device, backend: backend)
             }
         }
         check("broadcast([Int32]) (host result, polled wait)") {
@@ -129,12 +136,15 @@ final class NCCLSelfTest {
                 // The only reference to the input is the communicator's once this iteration ends
                 // (f32 inputs are read by NCCL itself; bf16 ones through an fp32 copy).
                 let dtype: DType = i % 2 == 0 ? .f32 : .bf16
-                handles.append((try comm.allReduceSumAsync(backend.upload(Tensor(expected, shape: [count], dtype: dtype))), dtype))
+                handles.append(
+                    (try comm.allReduceSumAsync(backend.upload(Tensor(expected, shape: [count], dtype: dtype))), dtype))
             }
             // Reuse freed blocks on the compute stream: every new tensor overwrites its memory.
             for seed in 0..<16 { _ = try backend.randomUniform([count], dtype: .bf16, seed: UInt64(seed)) }
             for (handle, dtype) in handles {
-                if let problem = try Self.compare(handle.wait(), expected, dtype: dtype, device: backend.device, backend: backend) {
+                if let problem = try Self.compare(
+                    handle.wait(), expected, dtype: dtype, device: backend.device, backend: backend)
+                {
                     return problem
                 }
             }
@@ -153,13 +163,17 @@ final class NCCLSelfTest {
             try backend.synchronize()
             let deadline = MonotonicClock.now() + 2
             while comm.operationsInFlight > 0 && MonotonicClock.now() < deadline { usleep(10_000) }
-            return comm.operationsInFlight == 0 ? nil : "\(comm.operationsInFlight) operations still tracked 2 s after the stream drained"
+            return comm.operationsInFlight == 0
+                ? nil : "\(comm.operationsInFlight) operations still tracked 2 s after the stream drained"
         }
     }
 
     func torchrunPath() {
         check("torchrun path: RANK=0 WORLD_SIZE=1 LOCAL_RANK=\(ordinal) -> rendezvous -> ncclCommInitRank") {
-            let environment = ["RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "\(ordinal)", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "0"]
+            let environment = [
+                "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "\(ordinal)", "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": "0"
+            ]
             let config = try ProcessGroupConfig.fromEnvironment(environment)
             let backend = try CUDABackend(ordinal: config.localRank)
             let comm = try NCCLCommunicator.connect(config, backend: backend, timeout: 30, rendezvousTimeout: 10)
@@ -173,7 +187,9 @@ final class NCCLSelfTest {
     /// (from NCCL at issue, or from the watchdog, which then aborts the communicator) and the host
     /// wait must return.
     func deadPeer(_ backend: CUDABackend) {
-        check("a receive nobody sends ends in an error naming rank and op (NCCL's error at issue, or the 2 s watchdog timeout)") {
+        check(
+            "a receive nobody sends ends in an error naming rank and op (NCCL's error at issue, or the 2 s watchdog timeout)"
+        ) {
             let comm = try NCCLCommunicator.group(backends: [backend], timeout: 2)[0]
             let outcome = DeadPeerOutcome()
             let thread = Thread {

@@ -66,14 +66,19 @@ enum Reference {
         return y
     }
 
-    static func rotary(x: [Float], positions: [Int32], inverseFrequencies: [Float], T: Int, heads: Int, d: Int) -> [Double] {
-        sectionedRotary(x: x, positions: positions, inverseFrequencies: inverseFrequencies, sections: [d / 2],
-                        T: T, heads: heads, d: d)
+    static func rotary(x: [Float], positions: [Int32], inverseFrequencies: [Float], T: Int, heads: Int, d: Int)
+        -> [Double]
+    {
+        sectionedRotary(
+            x: x, positions: positions, inverseFrequencies: inverseFrequencies, sections: [d / 2],
+            T: T, heads: heads, d: d)
     }
 
     /// The sectioned rotary in float64 (angles are the fp32 products, as the op defines them).
-    static func sectionedRotary(x: [Float], positions: [Int32], inverseFrequencies: [Float], sections: [Int],
-                                T: Int, heads: Int, d: Int) -> [Double] {
+    static func sectionedRotary(
+        x: [Float], positions: [Int32], inverseFrequencies: [Float], sections: [Int],
+        T: Int, heads: Int, d: Int
+    ) -> [Double] {
         let rowOf = sections.enumerated().flatMap { row, size in [Int](repeating: row, count: size) }
         var y = [Double](repeating: 0, count: x.count)
         let half = d / 2
@@ -92,8 +97,10 @@ enum Reference {
     }
 
     /// out [Sq, H, d] and lse [H, Sq] for q [Sq, H, d], k/v [Sk, Hkv, d].
-    static func attention(q: [Float], k: [Float], v: [Float], Sq: Int, Sk: Int, H: Int, Hkv: Int, d: Int,
-                          mask: AttentionMask, scale: Double) -> (out: [Double], lse: [Double]) {
+    static func attention(
+        q: [Float], k: [Float], v: [Float], Sq: Int, Sk: Int, H: Int, Hkv: Int, d: Int,
+        mask: AttentionMask, scale: Double
+    ) -> (out: [Double], lse: [Double]) {
         nonisolated(unsafe) let outBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: Sq * H * d)
         nonisolated(unsafe) let lseBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: H * Sq)
         outBuffer.initialize(repeating: 0)

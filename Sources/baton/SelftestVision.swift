@@ -20,12 +20,19 @@ extension OpChecks {
                 let (x, tx) = try input(Shape([T, heads, d]))
                 let positions = (0..<sections.count * T).map { _ in Int32(random.int(40_000)) }
                 let inverse = (0..<d / 2).map { Float(pow(1_000_000.0, -2.0 * Double($0) / Double(d))) }
-                let y = try backend.floats(try backend.sectionedRotary(
-                    tx, positions: try backend.upload(Tensor(int32: positions, shape: [sections.count, T])),
-                    inverseFrequencies: try backend.tensor(inverse, shape: Shape([d / 2]), dtype: .f32), sections: sections))
-                record("sectionedRotary", label, Reference.relativeError(y, Reference.sectionedRotary(
-                    x: x, positions: positions, inverseFrequencies: inverse, sections: sections, T: T, heads: heads, d: d)),
-                       Self.bf16Tolerance)
+                let y = try backend.floats(
+                    try backend.sectionedRotary(
+                        tx, positions: try backend.upload(Tensor(int32: positions, shape: [sections.count, T])),
+                        inverseFrequencies: try backend.tensor(inverse, shape: Shape([d / 2]), dtype: .f32),
+                        sections: sections))
+                record(
+                    "sectionedRotary", label,
+                    Reference.relativeError(
+                        y,
+                        Reference.sectionedRotary(
+                            x: x, positions: positions, inverseFrequencies: inverse, sections: sections, T: T,
+                            heads: heads, d: d)),
+                    Self.bf16Tolerance)
             }
         }
         // Windows of Qwen2.5-VL (64, 48, 16 patches; empty segments repeat an offset), whole frames
@@ -39,10 +46,11 @@ extension OpChecks {
             ([200, 57], 2, 64),
             ([90, 70], 2, 128),
             ([300, 600], 2, 128),
-            ([1000, 24], 1, 16),
+            ([1000, 24], 1, 16)
         ]
         for (lengths, H, d) in cases {
-            let label = "\(lengths.count) segments of \(lengths.prefix(4).map(String.init).joined(separator: ","))"
+            let label =
+                "\(lengths.count) segments of \(lengths.prefix(4).map(String.init).joined(separator: ","))"
                 + (lengths.count > 4 ? ",..." : "") + " H \(H) d \(d)"
             check("attentionSegments", label) {
                 let N = lengths.reduce(0, +)
@@ -50,14 +58,16 @@ extension OpChecks {
                 let (v, tv) = try input(Shape([N, H, d]))
                 let offsets = lengths.reduce(into: [Int32(0)]) { $0.append($0.last! + Int32($1)) }
                 let scale = 1 / Double(d).squareRoot()
-                let y = try backend.floats(try backend.attentionSegments(
-                    query: tq, key: tk, value: tv, segments: try backend.int32Tensor(offsets), scale: Float(scale)))
+                let y = try backend.floats(
+                    try backend.attentionSegments(
+                        query: tq, key: tk, value: tv, segments: try backend.int32Tensor(offsets), scale: Float(scale)))
                 var expected = [Double](repeating: 0, count: N * H * d)
                 for (start, end) in zip(offsets, offsets.dropFirst()) where start < end {
                     let range = Int(start) * H * d..<Int(end) * H * d
                     let n = Int(end - start)
-                    let part = Reference.attention(q: Array(q[range]), k: Array(k[range]), v: Array(v[range]), Sq: n, Sk: n,
-                                                   H: H, Hkv: H, d: d, mask: .full, scale: scale)
+                    let part = Reference.attention(
+                        q: Array(q[range]), k: Array(k[range]), v: Array(v[range]), Sq: n, Sk: n,
+                        H: H, Hkv: H, d: d, mask: .full, scale: scale)
                     expected.replaceSubrange(range, with: part.out)
                 }
                 record("attentionSegments", label, Reference.relativeError(y, expected), Self.bf16Tolerance)

@@ -7,26 +7,37 @@ import Foundation
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models).",
+        abstract:
+            "Serve the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models).",
         discussion: """
             Requests run one at a time on the engine (it does not batch decodes across requests); up to \
             --max-queue more wait, and further requests get 503 with Retry-After. SIGTERM or SIGINT stops \
             accepting, lets running and queued requests finish, then exits.
             """)
 
-    @Option(help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json). Default: the embedded default model.")
+    @Option(
+        help:
+            "Hugging Face model directory (config.json, *.safetensors, tokenizer.json). Default: the embedded default model."
+    )
     var model: String?
 
     @Option(help: "cpu or cuda.")
     var device: String = "cpu"
 
-    @Option(help: "Number of GPUs for sequence-parallel methods: one rank per GPU over NCCL, as threads of this process.")
+    @Option(
+        help: "Number of GPUs for sequence-parallel methods: one rank per GPU over NCCL, as threads of this process.")
     var gpus: Int?
 
-    @Option(help: "Number of ranks (threads) sharing one device for sequence-parallel methods (CPU ranks; a correctness mode on one GPU).")
+    @Option(
+        help:
+            "Number of ranks (threads) sharing one device for sequence-parallel methods (CPU ranks; a correctness mode on one GPU)."
+    )
     var ranks: Int = 1
 
-    @Option(help: "Attention method: auto, dense, ring, zigzag, star, apb, spava. auto runs dense on one GPU below \(MethodPlanner.defaultCrossoverTokens) prompt tokens and \(MethodPlanner.fastestParallelMethod.rawValue) over all --gpus above; a request may name one in \"baton\": {\"method\": ...}.")
+    @Option(
+        help:
+            "Attention method: auto, dense, ring, zigzag, star, apb, spava. auto runs dense on one GPU below \(MethodPlanner.defaultCrossoverTokens) prompt tokens and \(MethodPlanner.fastestParallelMethod.rawValue) over all --gpus above; a request may name one in \"baton\": {\"method\": ...}."
+    )
     var method: String = "auto"
 
     @Option(help: "Address to listen on.")
@@ -41,36 +52,48 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on /v1 routes.")
     var apiKey: String?
 
-    @Option(name: .customLong("served-model-name"), help: "The model name requests give (default: the model directory's name).")
+    @Option(
+        name: .customLong("served-model-name"),
+        help: "The model name requests give (default: the model directory's name).")
     var servedModelName: String?
 
     func run() async throws {
         var server: OpenAIServer?
         try runReportingErrors {
             let choice = try MethodChoice.named(method, option: "--method")
-            guard maxQueue >= 0 else { throw BatonError.invalidArgument("--max-queue must be at least 0, got \(maxQueue)") }
-            guard (0...65535).contains(port) else { throw BatonError.invalidArgument("--port must be 0...65535, got \(port)") }
+            guard maxQueue >= 0 else {
+                throw BatonError.invalidArgument("--max-queue must be at least 0, got \(maxQueue)")
+            }
+            guard (0...65535).contains(port) else {
+                throw BatonError.invalidArgument("--port must be 0...65535, got \(port)")
+            }
             let mode = try LaunchMode.resolve(gpus: gpus, ranks: ranks)
             let placement: RankPlacement
             switch mode {
             case .sharedDevice: placement = .sharedDevice
             case .gpuThreads: placement = .onePerGPU
             case .process:
-                throw BatonError.unsupported("baton serve runs its GPUs as threads of one process (--gpus N); it does not run under torchrun")
+                throw BatonError.unsupported(
+                    "baton serve runs its GPUs as threads of one process (--gpus N); it does not run under torchrun")
             }
-            if mode.usesSeparateGPUs { try mode.requireVisibleGPUs(visible: visibleGPUCount(for: "--gpus \(mode.worldSize)")) }
+            if mode.usesSeparateGPUs {
+                try mode.requireVisibleGPUs(visible: visibleGPUCount(for: "--gpus \(mode.worldSize)"))
+            }
             let computeDevice = mode.device(requested: gpus != nil ? .cuda(ordinal: 0) : try Device.named(device))
             let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
             let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: computeDevice))
             guard engine.tokenizer != nil else { throw BatonError.invalidModel("\(directory.path): no tokenizer.json") }
-            server = OpenAIServer(engine: engine, options: ServerOptions(
-                host: host, port: port, modelName: servedModelName ?? directory.lastPathComponent, apiKey: apiKey,
-                maxQueue: maxQueue, method: choice, ranks: mode.worldSize, placement: placement))
+            server = OpenAIServer(
+                engine: engine,
+                options: ServerOptions(
+                    host: host, port: port, modelName: servedModelName ?? directory.lastPathComponent, apiKey: apiKey,
+                    maxQueue: maxQueue, method: choice, ranks: mode.worldSize, placement: placement))
         }
         guard let server else { return }
         let name = server.options.modelName
         let application = server.application { port in
-            standardError("baton serve: \(name) on http://\(host):\(port)/v1 (method \(method), max queue \(maxQueue))\n")
+            standardError(
+                "baton serve: \(name) on http://\(host):\(port)/v1 (method \(method), max queue \(maxQueue))\n")
         }
         try await application.runService()
     }

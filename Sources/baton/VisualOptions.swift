@@ -48,57 +48,71 @@ extension Generate {
     /// (flags, files, sampling, the prompt's length) is checked before frames are decoded and weights
     /// loaded. One rank decodes everything first; several ranks each decode and encode their own
     /// share of the temporal units (frame parallelism) inside the request.
-    func generateVisual(preflight: ModelPreflight, question: String, method: Method, mode: LaunchMode,
-                        device: Device, plan: PlanOptions) throws {
+    func generateVisual(
+        preflight: ModelPreflight, question: String, method: Method, mode: LaunchMode,
+        device: Device, plan: PlanOptions
+    ) throws {
         guard let config = preflight.visionLanguageConfig else {
             throw BatonError.invalidArgument(
                 "\(visualOptions.firstFlag): the model in \(preflight.directory.path) is text-only "
-                + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL checkpoint")
+                    + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL checkpoint")
         }
         if query != nil {
-            throw BatonError.invalidArgument("--query with --video/--image: the question is --prompt (it follows the "
-                                             + "images and videos in the chat prompt)")
+            throw BatonError.invalidArgument(
+                "--query with --video/--image: the question is --prompt (it follows the "
+                    + "images and videos in the chat prompt)")
         }
         let processor = try QwenProcessorConfig.load(modelDirectory: preflight.directory)
         let start = MonotonicClock.now()
-        let sources = try VisualSource.plan(videos: visualOptions.video.map { URL(fileURLWithPath: $0) },
-                                            images: visualOptions.image.map { URL(fileURLWithPath: $0) },
-                                            options: visualOptions.videoOptions(), processor: processor)
-        let prompt = try VisualPromptEncoding.encode(question: question, kinds: sources.map(\.kind),
-                                                     counts: sources.map(\.tokenCount), tokenizer: preflight.tokenizer,
-                                                     config: config)
+        let sources = try VisualSource.plan(
+            videos: visualOptions.video.map { URL(fileURLWithPath: $0) },
+            images: visualOptions.image.map { URL(fileURLWithPath: $0) },
+            options: visualOptions.videoOptions(), processor: processor)
+        let prompt = try VisualPromptEncoding.encode(
+            question: question, kinds: sources.map(\.kind),
+            counts: sources.map(\.tokenCount), tokenizer: preflight.tokenizer,
+            config: config)
         try VisualPromptEncoding.checkContext(
             promptTokens: prompt, items: sources.map(\.item), maxTokens: maxTokens, config: config, sources: sources,
             where: "in " + preflight.directory.appendingPathComponent("config.json").path)
         // The images and videos are context; the question and the assistant's opening are the query.
-        let (context, questionIDs) = method == .dense
+        let (context, questionIDs) =
+            method == .dense
             ? (prompt, []) : try VisualPromptEncoding.splitQuery(prompt, config: config)
         if method != .dense, rankOptions.ranks == nil, rankOptions.gpus == nil, mode.printsOutput {
             standardError(oneRankNote(method))
         }
-        let summary = String(format: "baton: %d frames and %d images -> %d visual tokens (prompt %d tokens); ",
-                             sources.reduce(0) { $0 + $1.frameCount }, sources.count - visualOptions.video.count,
-                             sources.reduce(0) { $0 + $1.tokenCount }, prompt.count)
+        let summary = String(
+            format: "baton: %d frames and %d images -> %d visual tokens (prompt %d tokens); ",
+            sources.reduce(0) { $0 + $1.frameCount }, sources.count - visualOptions.video.count,
+            sources.reduce(0) { $0 + $1.tokenCount }, prompt.count)
         let visuals: VisualPrefill, engine: Engine
         if mode.worldSize == 1 {
             let inputs = try sources.map { try $0.preprocess() }
             let preprocessSeconds = MonotonicClock.now() - start
-            engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: device,
-                                                   showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
-            visuals = VisualPrefill(visuals: try inputs.map {
-                try BatonModels.VisualInput($0, backend: engine.backend)
-            })
+            engine = try Engine.load(
+                EngineOptions(
+                    modelDirectory: preflight.directory, device: device,
+                    showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
+            visuals = VisualPrefill(
+                visuals: try inputs.map {
+                    try BatonModels.VisualInput($0, backend: engine.backend)
+                })
             standardError(summary + String(format: "decoded and preprocessed in %.3f s\n", preprocessSeconds))
         } else {
-            engine = try Engine.load(EngineOptions(modelDirectory: preflight.directory, device: device,
-                                                   showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
+            engine = try Engine.load(
+                EngineOptions(
+                    modelDirectory: preflight.directory, device: device,
+                    showProgress: mode.printsOutput), tokenizer: preflight.tokenizer)
             visuals = VisualPrefill(sources: sources)
             if mode.printsOutput {
-                standardError(summary + "each of \(mode.worldSize) ranks decodes and encodes its share of the "
-                              + "temporal units\n")
+                standardError(
+                    summary + "each of \(mode.worldSize) ranks decodes and encodes its share of the "
+                        + "temporal units\n")
             }
         }
-        try generate(engine: engine, context: context, query: questionIDs, method: method, mode: mode, plan: plan,
-                     visuals: visuals)
+        try generate(
+            engine: engine, context: context, query: questionIDs, method: method, mode: mode, plan: plan,
+            visuals: visuals)
     }
 }

@@ -5,7 +5,8 @@ import XCTest
 /// Dense masked softmax attention in fp64: out `[Sq, H, d]`, lse `[H, Sq]`; the mask is applied
 /// through `allows` (not `keyRange`, which the backend uses), key by key.
 func referenceAttention(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask, scale: Float)
-    -> (out: [Double], lse: [Double]) {
+    -> (out: [Double], lse: [Double])
+{
     let (sq, heads, d) = (query.shape[0], query.shape[1], query.shape[2])
     let (sk, kvHeads) = (key.shape[0], key.shape[1])
     let group = heads / kvHeads
@@ -18,7 +19,9 @@ func referenceAttention(query: Tensor, key: Tensor, value: Tensor, mask: Attenti
         for t in 0..<sq {
             var maximum = -Double.infinity
             for j in 0..<sk {
-                guard mask.allows(row: t, key: j, queryCount: sq, keyCount: sk) else { scores[j] = -.infinity; continue }
+                guard mask.allows(row: t, key: j, queryCount: sq, keyCount: sk) else {
+                    scores[j] = -.infinity; continue
+                }
                 var dot = 0.0
                 for i in 0..<d { dot += q[(t * heads + h) * d + i] * k[(j * kvHeads + kvHead) * d + i] }
                 scores[j] = dot * Double(scale)
@@ -42,8 +45,10 @@ final class AttentionTests: XCTestCase {
 
     /// Runs attention on random q/k/v and compares with the fp64 reference, on the default backend
     /// and on 1 and 8 workers (other tile shapes, and the key split of few-tile problems).
-    private func check(sq: Int, sk: Int, heads: Int, kvHeads: Int, d: Int, mask: AttentionMask, seed: UInt64,
-                       file: StaticString = #filePath, line: UInt = #line) throws {
+    private func check(
+        sq: Int, sk: Int, heads: Int, kvHeads: Int, d: Int, mask: AttentionMask, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         var rng = SeededGenerator(seed: seed)
         let q = rng.tensor([sq, heads, d]), k = rng.tensor([sk, kvHeads, d]), v = rng.tensor([sk, kvHeads, d])
         let scale = 1 / Float(d).squareRoot()
@@ -52,12 +57,15 @@ final class AttentionTests: XCTestCase {
             let result = try backend.attention(query: q, key: k, value: v, mask: mask, scale: scale)
             XCTAssertEqual(result.out.shape, [sq, heads, d], file: file, line: line)
             XCTAssertEqual(result.logSumExp.shape, [heads, sq], file: file, line: line)
-            let label = "attention \(mask) Sq \(sq) Sk \(sk) H \(heads) Hkv \(kvHeads) d \(d) on \(backend.threads) threads"
+            let label =
+                "attention \(mask) Sq \(sq) Sk \(sk) H \(heads) Hkv \(kvHeads) d \(d) on \(backend.threads) threads"
             // Scores carry d-term dot products; softmax and P V add a few ulps per key in fp32.
-            assertClose(result.out.floats(), expected.out, tolerance: fp32Tolerance(terms: d + 64), label + " out",
-                        file: file, line: line)
-            assertClose(result.logSumExp.floats(), expected.lse, tolerance: fp32Tolerance(terms: d + 64, magnitude: 4),
-                        label + " lse", file: file, line: line)
+            assertClose(
+                result.out.floats(), expected.out, tolerance: fp32Tolerance(terms: d + 64), label + " out",
+                file: file, line: line)
+            assertClose(
+                result.logSumExp.floats(), expected.lse, tolerance: fp32Tolerance(terms: d + 64, magnitude: 4),
+                label + " lse", file: file, line: line)
         }
     }
 
@@ -82,15 +90,19 @@ final class AttentionTests: XCTestCase {
     func testDecodeWithKeysSplitAcrossWorkersEqualsDenseSoftmax() throws {
         // Two tiles on eight workers: each tile's 5000 keys are split into pieces and merged.
         try check(sq: 1, sk: 5000, heads: 8, kvHeads: 2, d: 32, mask: .causal, seed: 16)
-        try check(sq: 3, sk: 4500, heads: 4, kvHeads: 1, d: 16, mask: .anchor(anchorLength: 2, passingLength: 4100),
-                  seed: 17)
+        try check(
+            sq: 3, sk: 4500, heads: 4, kvHeads: 1, d: 16, mask: .anchor(anchorLength: 2, passingLength: 4100),
+            seed: 17)
     }
 
     func testAnchorRuleWithUnalignedLengthsMatchesDenseSoftmax() throws {
         // APB layout: keys [passing 7 | anchor 5 | local 6], queries [anchor 5 | local 6].
-        try check(sq: 11, sk: 18, heads: 8, kvHeads: 2, d: 16, mask: .anchor(anchorLength: 5, passingLength: 7), seed: 18)
+        try check(
+            sq: 11, sk: 18, heads: 8, kvHeads: 2, d: 16, mask: .anchor(anchorLength: 5, passingLength: 7), seed: 18)
         // Passing block longer than a query tile and a key chunk boundary inside it.
-        try check(sq: 23, sk: 1100, heads: 4, kvHeads: 2, d: 8, mask: .anchor(anchorLength: 13, passingLength: 1031), seed: 19)
+        try check(
+            sq: 23, sk: 1100, heads: 4, kvHeads: 2, d: 8, mask: .anchor(anchorLength: 13, passingLength: 1031), seed: 19
+        )
         try check(sq: 9, sk: 9, heads: 2, kvHeads: 1, d: 4, mask: .anchor(anchorLength: 0, passingLength: 3), seed: 20)
     }
 
@@ -100,12 +112,14 @@ final class AttentionTests: XCTestCase {
         // Anchor rows whose whole visible range is the passing block.
         var rng = SeededGenerator(seed: 22)
         let q = rng.tensor([4, 2, 8]), k = rng.tensor([10, 1, 8]), v = rng.tensor([10, 1, 8])
-        let result = try backend.attention(query: q, key: k, value: v, mask: .anchor(anchorLength: 4, passingLength: 10), scale: 0.3)
+        let result = try backend.attention(
+            query: q, key: k, value: v, mask: .anchor(anchorLength: 4, passingLength: 10), scale: 0.3)
         XCTAssertEqual(result.out.floats(), [Float](repeating: 0, count: 64))
         XCTAssertEqual(result.logSumExp.floats(), [Float](repeating: -.infinity, count: 8))
         // No keys at all.
-        let none = try backend.attention(query: q, key: Tensor.zeros([0, 1, 8], dtype: .f32),
-                                         value: Tensor.zeros([0, 1, 8], dtype: .f32), mask: .full, scale: 0.3)
+        let none = try backend.attention(
+            query: q, key: Tensor.zeros([0, 1, 8], dtype: .f32),
+            value: Tensor.zeros([0, 1, 8], dtype: .f32), mask: .full, scale: 0.3)
         XCTAssertEqual(none.out.floats(), [Float](repeating: 0, count: 64))
         XCTAssertEqual(none.logSumExp.floats(), [Float](repeating: -.infinity, count: 8))
     }
@@ -117,10 +131,12 @@ final class AttentionTests: XCTestCase {
 
     func testHalfPrecisionInputsMeanTheirExactValues() throws {
         var rng = SeededGenerator(seed: 24)
-        let q = rng.tensor([6, 4, 16], dtype: .bf16), k = rng.tensor([9, 2, 16], dtype: .f16), v = rng.tensor([9, 2, 16], dtype: .bf16)
+        let q = rng.tensor([6, 4, 16], dtype: .bf16), k = rng.tensor([9, 2, 16], dtype: .f16),
+            v = rng.tensor([9, 2, 16], dtype: .bf16)
         let direct = try backend.attention(query: q, key: k, value: v, mask: .causal, scale: 0.25)
-        let widened = try backend.attention(query: backend.cast(q, to: .f32), key: backend.cast(k, to: .f32),
-                                            value: backend.cast(v, to: .f32), mask: .causal, scale: 0.25)
+        let widened = try backend.attention(
+            query: backend.cast(q, to: .f32), key: backend.cast(k, to: .f32),
+            value: backend.cast(v, to: .f32), mask: .causal, scale: 0.25)
         XCTAssertEqual(direct.out.floats(), widened.out.floats())
         XCTAssertEqual(direct.logSumExp.floats(), widened.logSumExp.floats())
     }
@@ -132,14 +148,16 @@ final class AttentionTests: XCTestCase {
         }
         let k2 = Tensor.zeros([3, 2, 8], dtype: .f32)
         assertThrowsBatonError(["attention", "value", "[3, 2, 8]", "[4, 2, 8]"]) {
-            _ = try backend.attention(query: q, key: k2, value: Tensor.zeros([4, 2, 8], dtype: .f32), mask: .full, scale: 1)
+            _ = try backend.attention(
+                query: q, key: k2, value: Tensor.zeros([4, 2, 8], dtype: .f32), mask: .full, scale: 1)
         }
         assertThrowsBatonError(["attention", "head dim", "8", "4"]) {
             let k4 = Tensor.zeros([3, 2, 4], dtype: .f32)
             _ = try backend.attention(query: q, key: k4, value: k4, mask: .full, scale: 1)
         }
         assertThrowsBatonError(["attention", "query", "[Sq, H, d]"]) {
-            _ = try backend.attention(query: Tensor.zeros([2, 48], dtype: .f32), key: k2, value: k2, mask: .full, scale: 1)
+            _ = try backend.attention(
+                query: Tensor.zeros([2, 48], dtype: .f32), key: k2, value: k2, mask: .full, scale: 1)
         }
         assertThrowsBatonError(["attention", "key", "i32"]) {
             let ki = Tensor.zeros([3, 2, 8], dtype: .i32)

@@ -12,8 +12,10 @@ final class BLASTests: XCTestCase {
         let lda: Int, ldb: Int, ldc: Int
         let a: [Float], b: [Float], c: [Float]
 
-        init(_ m: Int, _ n: Int, _ k: Int, transposeB: Bool, alpha: Float = 1, beta: Float = 0,
-             padding: Int = 0, rng: inout SeededGenerator) {
+        init(
+            _ m: Int, _ n: Int, _ k: Int, transposeB: Bool, alpha: Float = 1, beta: Float = 0,
+            padding: Int = 0, rng: inout SeededGenerator
+        ) {
             (self.m, self.n, self.k, self.transposeB, self.alpha, self.beta) = (m, n, k, transposeB, alpha, beta)
             (lda, ldb, ldc) = (k + padding, (transposeB ? k : n) + padding, n + padding)
             a = rng.floats(max(m * lda, 1))
@@ -30,8 +32,9 @@ final class BLASTests: XCTestCase {
             a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
                     out.withUnsafeMutableBufferPointer { c in
-                        blas.gemm(transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a.baseAddress!, lda: lda,
-                                  b: b.baseAddress!, ldb: ldb, beta: beta, c: c.baseAddress!, ldc: ldc)
+                        blas.gemm(
+                            transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a.baseAddress!, lda: lda,
+                            b: b.baseAddress!, ldb: ldb, beta: beta, c: c.baseAddress!, ldc: ldc)
                     }
                 }
             }
@@ -60,13 +63,17 @@ final class BLASTests: XCTestCase {
     private func problems() -> [Problem] {
         var rng = SeededGenerator(seed: 11)
         var list = [Problem]()
-        let shapes = [(1, 1, 1), (1, 37, 19), (5, 7, 3), (6, 8, 256), (7, 9, 257), (13, 17, 0), (97, 33, 300),
-                      (3, 200, 1), (100, 9, 513), (40, 129, 64)]
+        let shapes = [
+            (1, 1, 1), (1, 37, 19), (5, 7, 3), (6, 8, 256), (7, 9, 257), (13, 17, 0), (97, 33, 300),
+            (3, 200, 1), (100, 9, 513), (40, 129, 64)
+        ]
         for (index, (m, n, k)) in shapes.enumerated() {
             for transposeB in [true, false] {
                 let (alpha, beta): (Float, Float) = [(1, 0), (0.5, 1), (-2, 0.25)][index % 3]
-                list.append(Problem(m, n, k, transposeB: transposeB, alpha: alpha, beta: beta,
-                                    padding: index % 2 == 0 ? 0 : 3, rng: &rng))
+                list.append(
+                    Problem(
+                        m, n, k, transposeB: transposeB, alpha: alpha, beta: beta,
+                        padding: index % 2 == 0 ? 0 : 3, rng: &rng))
             }
         }
         return list
@@ -75,13 +82,15 @@ final class BLASTests: XCTestCase {
     func testBuiltinGEMMMatchesFloat64ReferenceOverRaggedShapes() {
         for problem in problems() {
             let tolerance = fp32Tolerance(terms: problem.k + 1, magnitude: 2)
-            assertClose(problem.run(.builtin), problem.reference(), tolerance: tolerance, "builtin gemm \(problem.label)")
+            assertClose(
+                problem.run(.builtin), problem.reference(), tolerance: tolerance, "builtin gemm \(problem.label)")
         }
     }
 
     func testBuiltinGEMVMatchesFloat64ReferenceWithStridedOutputAndBeta() {
         var rng = SeededGenerator(seed: 12)
-        for (m, n, incY, beta) in [(1, 1, 1, Float(0)), (3, 7, 2, 0.5), (37, 300, 1, 0), (9, 16, 4, 1), (5, 0, 1, 0.5)] {
+        for (m, n, incY, beta) in [(1, 1, 1, Float(0)), (3, 7, 2, 0.5), (37, 300, 1, 0), (9, 16, 4, 1), (5, 0, 1, 0.5)]
+        {
             let lda = n + 1
             let a = rng.floats(m * lda), x = rng.floats(max(n, 1))
             let start = beta == 0 ? [Float](repeating: .nan, count: m * incY) : rng.floats(m * incY)
@@ -89,8 +98,9 @@ final class BLASTests: XCTestCase {
             a.withUnsafeBufferPointer { a in
                 x.withUnsafeBufferPointer { x in
                     y.withUnsafeMutableBufferPointer { y in
-                        BLAS.builtin.gemv(m: m, n: n, alpha: 1.5, a: a.baseAddress!, lda: lda, x: x.baseAddress!,
-                                          beta: beta, y: y.baseAddress!, incY: incY)
+                        BLAS.builtin.gemv(
+                            m: m, n: n, alpha: 1.5, a: a.baseAddress!, lda: lda, x: x.baseAddress!,
+                            beta: beta, y: y.baseAddress!, incY: incY)
                     }
                 }
             }
@@ -99,7 +109,9 @@ final class BLASTests: XCTestCase {
                     + (beta == 0 ? 0 : Double(beta) * Double(start[i * incY]))
             }
             let actual = (0..<m).map { y[$0 * incY] }
-            assertClose(actual, expected, tolerance: fp32Tolerance(terms: n + 1, magnitude: 2), "builtin gemv \(m)x\(n) incY \(incY)")
+            assertClose(
+                actual, expected, tolerance: fp32Tolerance(terms: n + 1, magnitude: 2),
+                "builtin gemv \(m)x\(n) incY \(incY)")
             for i in 0..<m * incY where i % incY != 0 {
                 XCTAssertEqual(y[i].bitPattern, start[i].bitPattern, "gemv wrote between strided outputs at \(i)")
             }
@@ -108,11 +120,14 @@ final class BLASTests: XCTestCase {
 
     func testInstalledCBLASEqualsBuiltinGEMM() throws {
         let found = BLAS.searchOrder.lazy.compactMap { try? BLAS.load($0).get() }.first
-        guard let library = found else { throw XCTSkip("no CBLAS library installed (the built-in GEMM is all there is)") }
+        guard let library = found else {
+            throw XCTSkip("no CBLAS library installed (the built-in GEMM is all there is)")
+        }
         for problem in problems() {
             let tolerance = fp32Tolerance(terms: problem.k + 1, magnitude: 2)
-            assertClose(problem.run(library), problem.run(.builtin).map(Double.init), tolerance: tolerance,
-                        "\(library.name) vs builtin \(problem.label)")
+            assertClose(
+                problem.run(library), problem.run(.builtin).map(Double.init), tolerance: tolerance,
+                "\(library.name) vs builtin \(problem.label)")
         }
     }
 

@@ -31,8 +31,10 @@ final class ConcurrencyTests: XCTestCase {
         let key = rng.tensor([300, 2, 32]), value = rng.tensor([300, 2, 32])
 
         let rank: @Sendable (Int) throws -> RankResult = { r in
-            RankResult(product: try backend.matmul(inputs[r], weight: weight, bias: nil).floats(),
-                       attention: try backend.attention(query: queries[r], key: key, value: value, mask: .causal, scale: 0.2).out.floats())
+            RankResult(
+                product: try backend.matmul(inputs[r], weight: weight, bias: nil).floats(),
+                attention: try backend.attention(query: queries[r], key: key, value: value, mask: .causal, scale: 0.2)
+                    .out.floats())
         }
         // All ranks at once (the weight's first conversion races), then one after another on a fresh cache.
         let results = RankResults<RankResult>()

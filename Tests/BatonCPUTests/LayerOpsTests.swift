@@ -20,8 +20,12 @@ final class LayerOpsTests: XCTestCase {
 
     func testEmbeddingRejectsOutOfRangeIdNamingIdAndVocabulary() {
         let table = Tensor.zeros([5, 4], dtype: .bf16)
-        assertThrowsBatonError(["embedding", "7", "5 rows"]) { _ = try backend.embedding(table: table, ids: Tensor(int32: [1, 7])) }
-        assertThrowsBatonError(["embedding", "-1"]) { _ = try backend.embedding(table: table, ids: Tensor(int32: [-1])) }
+        assertThrowsBatonError(["embedding", "7", "5 rows"]) {
+            _ = try backend.embedding(table: table, ids: Tensor(int32: [1, 7]))
+        }
+        assertThrowsBatonError(["embedding", "-1"]) {
+            _ = try backend.embedding(table: table, ids: Tensor(int32: [-1]))
+        }
         assertThrowsBatonError(["embedding", "ids", "i32"]) {
             _ = try backend.embedding(table: table, ids: Tensor([1], shape: [1]))
         }
@@ -47,13 +51,15 @@ final class LayerOpsTests: XCTestCase {
         let halfOut = try backend.rmsNorm(xHalf, weight: weight, epsilon: epsilon).floats()
         let halfInputs = doubles(xHalf)
         for r in 0..<rows {
-            let meanSquare = (0..<width).reduce(0.0) { $0 + halfInputs[r * width + $1] * halfInputs[r * width + $1] } / Double(width)
+            let meanSquare =
+                (0..<width).reduce(0.0) { $0 + halfInputs[r * width + $1] * halfInputs[r * width + $1] } / Double(width)
             let inverse = 1 / (meanSquare + Double(epsilon)).squareRoot()
             for i in 0..<width {
                 let normalised = halfInputs[r * width + i] * inverse
                 let rounded = Double(FloatBits.float(fromBF16: FloatBits.bf16(fromFloat: Float(normalised))))
                 // fp32 vs fp64 normalisation may land on either side of a bf16 rounding boundary.
-                XCTAssertLessThanOrEqual(abs(Double(halfOut[r * width + i]) - rounded * ws[i]), abs(normalised) * ws[i] / 128 + 1e-6)
+                XCTAssertLessThanOrEqual(
+                    abs(Double(halfOut[r * width + i]) - rounded * ws[i]), abs(normalised) * ws[i] / 128 + 1e-6)
             }
         }
         assertThrowsBatonError(["rmsNorm", "weight", "[300]", "[299]"]) {
@@ -67,7 +73,8 @@ final class LayerOpsTests: XCTestCase {
         let x = rng.tensor([tokens, heads, dim], dtype: .bf16)
         let positions: [Int32] = [0, 1, 7, 1000, 65_537, 131_071]
         let inverseFrequencies = (0..<dim / 2).map { Float(pow(500_000.0, -Double(2 * $0) / Double(dim))) }
-        let out = try backend.rotary(x, positions: Tensor(int32: positions), inverseFrequencies: Tensor(inverseFrequencies, shape: [dim / 2]))
+        let out = try backend.rotary(
+            x, positions: Tensor(int32: positions), inverseFrequencies: Tensor(inverseFrequencies, shape: [dim / 2]))
         let xs = doubles(x)
         var expected = [Double](repeating: 0, count: xs.count)
         for t in 0..<tokens {
@@ -83,10 +90,13 @@ final class LayerOpsTests: XCTestCase {
         }
         assertClose(out.floats(), expected, tolerance: fp32Tolerance(terms: 4), "rotary")
         assertThrowsBatonError(["rotary", "inverseFrequencies", "[8]", "[7]"]) {
-            _ = try backend.rotary(x, positions: Tensor(int32: positions), inverseFrequencies: Tensor.zeros([7], dtype: .f32))
+            _ = try backend.rotary(
+                x, positions: Tensor(int32: positions), inverseFrequencies: Tensor.zeros([7], dtype: .f32))
         }
         assertThrowsBatonError(["rotary", "positions", "[6]", "[5]"]) {
-            _ = try backend.rotary(x, positions: Tensor(int32: [1, 2, 3, 4, 5]), inverseFrequencies: Tensor(inverseFrequencies, shape: [8]))
+            _ = try backend.rotary(
+                x, positions: Tensor(int32: [1, 2, 3, 4, 5]), inverseFrequencies: Tensor(inverseFrequencies, shape: [8])
+            )
         }
     }
 
@@ -96,25 +106,33 @@ final class LayerOpsTests: XCTestCase {
         let values = (0..<tokens * width).map { Float(($0 * 37) % 23) / 7 - 1.5 }
         let qkv = Tensor(values, shape: [tokens, width])
         let positions: [Int32] = [0, 5, 130_000]
-        let inverseFrequencies = Tensor((0..<dim / 2).map { Float(pow(10_000.0, -2.0 * Double($0) / Double(dim))) },
-                                        shape: [dim / 2])
+        let inverseFrequencies = Tensor(
+            (0..<dim / 2).map { Float(pow(10_000.0, -2.0 * Double($0) / Double(dim))) },
+            shape: [dim / 2])
         func block(_ first: Int, _ count: Int, heads: Int) -> Tensor {
-            Tensor((0..<tokens).flatMap { values[$0 * width + first..<$0 * width + first + count] }, shape: [tokens, heads, dim])
+            Tensor(
+                (0..<tokens).flatMap { values[$0 * width + first..<$0 * width + first + count] },
+                shape: [tokens, heads, dim])
         }
-        let (query, key, value) = try backend.rotaryQKV(qkv, heads: heads, kvHeads: kvHeads, positions: Tensor(int32: positions),
-                                                        inverseFrequencies: inverseFrequencies)
-        let expectedQuery = try backend.rotary(block(0, heads * dim, heads: heads), positions: Tensor(int32: positions),
-                                               inverseFrequencies: inverseFrequencies)
-        let expectedKey = try backend.rotary(block(heads * dim, kvHeads * dim, heads: kvHeads), positions: Tensor(int32: positions),
-                                             inverseFrequencies: inverseFrequencies)
+        let (query, key, value) = try backend.rotaryQKV(
+            qkv, heads: heads, kvHeads: kvHeads, positions: Tensor(int32: positions),
+            inverseFrequencies: inverseFrequencies)
+        let expectedQuery = try backend.rotary(
+            block(0, heads * dim, heads: heads), positions: Tensor(int32: positions),
+            inverseFrequencies: inverseFrequencies)
+        let expectedKey = try backend.rotary(
+            block(heads * dim, kvHeads * dim, heads: kvHeads), positions: Tensor(int32: positions),
+            inverseFrequencies: inverseFrequencies)
         XCTAssertEqual(query.shape, [tokens, heads, dim])
         XCTAssertEqual(query.floats(), expectedQuery.floats())
         XCTAssertEqual(key.floats(), expectedKey.floats())
         XCTAssertEqual(value.floats(), block((heads + kvHeads) * dim, kvHeads * dim, heads: kvHeads).floats())
-        XCTAssertNotEqual(key.floats(), block(heads * dim, kvHeads * dim, heads: kvHeads).floats(), "the key was rotated")
+        XCTAssertNotEqual(
+            key.floats(), block(heads * dim, kvHeads * dim, heads: kvHeads).floats(), "the key was rotated")
         assertThrowsBatonError(["rotaryQKV", "split"]) {
-            _ = try backend.rotaryQKV(qkv, heads: 3, kvHeads: 1, positions: Tensor(int32: positions),
-                                      inverseFrequencies: inverseFrequencies)
+            _ = try backend.rotaryQKV(
+                qkv, heads: 3, kvHeads: 1, positions: Tensor(int32: positions),
+                inverseFrequencies: inverseFrequencies)
         }
     }
 
@@ -125,8 +143,10 @@ final class LayerOpsTests: XCTestCase {
         let silu = values.map { Double($0) / (1 + exp(-Double($0))) }
         assertClose(try backend.silu(gate).floats(), silu, tolerance: fp32Tolerance(terms: 4, magnitude: 100), "silu")
         let product = zip(silu, doubles(up)).map { $0 * $1 }
-        assertClose(try backend.siluMultiply(gate: gate, up: up).floats(), product, tolerance: fp32Tolerance(terms: 4, magnitude: 200),
-                    "siluMultiply")
+        assertClose(
+            try backend.siluMultiply(gate: gate, up: up).floats(), product,
+            tolerance: fp32Tolerance(terms: 4, magnitude: 200),
+            "siluMultiply")
         assertThrowsBatonError(["siluMultiply", "gate", "up", "same shape"]) {
             _ = try backend.siluMultiply(gate: Tensor.zeros([2, 3], dtype: .f32), up: Tensor.zeros([3, 2], dtype: .f32))
         }
@@ -143,7 +163,8 @@ final class LayerOpsTests: XCTestCase {
                 gate += values[r * 2 * half..<r * 2 * half + half]
                 up += values[r * 2 * half + half..<(r + 1) * 2 * half]
             }
-            let expected = try backend.siluMultiply(gate: Tensor(gate, shape: [rows, half]), up: Tensor(up, shape: [rows, half]))
+            let expected = try backend.siluMultiply(
+                gate: Tensor(gate, shape: [rows, half]), up: Tensor(up, shape: [rows, half]))
             let out = try backend.siluMultiplyHalves(x)
             XCTAssertEqual(out.shape, [rows, half])
             XCTAssertEqual(out.floats(), expected.floats(), "siluMultiplyHalves \(dtype)")
@@ -176,7 +197,9 @@ final class LayerOpsTests: XCTestCase {
         XCTAssertEqual(columns.floats(), [1, 2, 7, 8, 9, 3, 4, 10, 11, 12])
 
         assertThrowsBatonError(["concatRows", "part 1", "[n, 2]"]) { _ = try backend.concatRows([a, c]) }
-        assertThrowsBatonError(["concatRows", "part 1", "f32"]) { _ = try backend.concatRows([a, Tensor([1, 2], shape: [1, 2])]) }
+        assertThrowsBatonError(["concatRows", "part 1", "f32"]) {
+            _ = try backend.concatRows([a, Tensor([1, 2], shape: [1, 2])])
+        }
         assertThrowsBatonError(["concatColumns", "part 1", "1 rows"]) { _ = try backend.concatColumns([a, b]) }
     }
 }

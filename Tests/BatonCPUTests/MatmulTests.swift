@@ -28,7 +28,8 @@ final class MatmulTests: XCTestCase {
             let y = try backend.matmul(x, weight: w, bias: nil)
             XCTAssertEqual(y.shape, [m, n])
             XCTAssertEqual(y.dtype, .f32)
-            assertClose(y.floats(), reference(x, w, nil), tolerance: fp32Tolerance(terms: k), "matmul \(m)x\(k) @ \(n)x\(k)")
+            assertClose(
+                y.floats(), reference(x, w, nil), tolerance: fp32Tolerance(terms: k), "matmul \(m)x\(k) @ \(n)x\(k)")
         }
     }
 
@@ -58,11 +59,13 @@ final class MatmulTests: XCTestCase {
         for (m, n, k) in [(4, 7, 5), (40, 300, 64)] {
             let x = rng.tensor([m, k]), w = rng.tensor([n, k]), bias = rng.tensor([n], dtype: .bf16)
             let y = try backend.matmul(x, weight: w, bias: bias)
-            assertClose(y.floats(), reference(x, w, bias), tolerance: fp32Tolerance(terms: k + 1), "matmul+bias \(m)x\(n)")
+            assertClose(
+                y.floats(), reference(x, w, bias), tolerance: fp32Tolerance(terms: k + 1), "matmul+bias \(m)x\(n)")
         }
         // K = 0: the product is empty, the result is the bias.
-        let y = try backend.matmul(Tensor.zeros([2, 0], dtype: .f32), weight: Tensor.zeros([3, 0], dtype: .f32),
-                                   bias: Tensor([1, 2, 3], shape: [3]))
+        let y = try backend.matmul(
+            Tensor.zeros([2, 0], dtype: .f32), weight: Tensor.zeros([3, 0], dtype: .f32),
+            bias: Tensor([1, 2, 3], shape: [3]))
         XCTAssertEqual(y.floats(), [1, 2, 3, 1, 2, 3])
     }
 
@@ -102,7 +105,8 @@ final class MatmulTests: XCTestCase {
         try backend.copy(replacement, into: w)
         let updated = try backend.matmul(x, weight: w, bias: nil)
         XCTAssertEqual(backend.weightConversionCount, 3)
-        XCTAssertEqual(updated.floats(), try backend.matmul(x, weight: backend.cast(replacement, to: .f32), bias: nil).floats())
+        XCTAssertEqual(
+            updated.floats(), try backend.matmul(x, weight: backend.cast(replacement, to: .f32), bias: nil).floats())
     }
 
     func testBackendsWithDefaultCacheShareConvertedWeights() throws {
@@ -122,7 +126,8 @@ final class MatmulTests: XCTestCase {
         let x = rng.tensor([2, 32])
         let weights = (0..<3).map { _ in rng.tensor([32, 32], dtype: .bf16) }  // 4 KiB each as fp32
         for w in weights { _ = try backend.matmul(x, weight: w, bias: nil) }
-        XCTAssertEqual(backend.weightCacheBytesHeld, 4 * 1024, "only the first weight fits; live copies are never evicted")
+        XCTAssertEqual(
+            backend.weightCacheBytesHeld, 4 * 1024, "only the first weight fits; live copies are never evicted")
         XCTAssertEqual(backend.weightConversionCount, 1)
         _ = try backend.matmul(x, weight: weights[0], bias: nil)
         XCTAssertEqual(backend.weightConversionCount, 1, "the cached weight is reused")
@@ -136,8 +141,9 @@ final class MatmulTests: XCTestCase {
             let streamed = try uncached.matmul(x, weight: w, bias: bias)
             let converted = try uncached.matmul(x, weight: uncached.cast(w, to: .f32), bias: bias)
             // Blocks change how BLAS tiles the product, not the sums: equal to fp32 round-off.
-            assertClose(streamed.floats(), doubles(converted), tolerance: fp32Tolerance(terms: k),
-                        "block-converted \(m)x\(k) @ \(n)x\(k)")
+            assertClose(
+                streamed.floats(), doubles(converted), tolerance: fp32Tolerance(terms: k),
+                "block-converted \(m)x\(k) @ \(n)x\(k)")
         }
         XCTAssertEqual(uncached.weightCacheBytesHeld, 0)
         XCTAssertEqual(uncached.weightConversionCount, 0)
@@ -164,10 +170,12 @@ final class MatmulTests: XCTestCase {
             _ = try backend.matmul(x, weight: Tensor.zeros([3, 4], dtype: .f32), bias: Tensor.zeros([4], dtype: .f32))
         }
         assertThrowsBatonError(["matmul", "x", "[M, K]", "[2, 2, 2]"]) {
-            _ = try backend.matmul(Tensor.zeros([2, 2, 2], dtype: .f32), weight: Tensor.zeros([3, 2], dtype: .f32), bias: nil)
+            _ = try backend.matmul(
+                Tensor.zeros([2, 2, 2], dtype: .f32), weight: Tensor.zeros([3, 2], dtype: .f32), bias: nil)
         }
         assertThrowsBatonError(["matmul", "x", "i32"]) {
-            _ = try backend.matmul(Tensor.zeros([2, 4], dtype: .i32), weight: Tensor.zeros([3, 4], dtype: .f32), bias: nil)
+            _ = try backend.matmul(
+                Tensor.zeros([2, 4], dtype: .i32), weight: Tensor.zeros([3, 4], dtype: .f32), bias: nil)
         }
     }
 }

@@ -68,8 +68,10 @@ final class MemoryOpsTests: XCTestCase {
         let x = Tensor(values, shape: [values.count])
         let bf16 = try backend.cast(x, to: .bf16)
         let f16 = try backend.cast(x, to: .f16)
-        let bf16Bits = Array(UnsafeBufferPointer(start: bf16.hostPointer.assumingMemoryBound(to: UInt16.self), count: values.count))
-        let f16Bits = Array(UnsafeBufferPointer(start: f16.hostPointer.assumingMemoryBound(to: UInt16.self), count: values.count))
+        let bf16Bits = Array(
+            UnsafeBufferPointer(start: bf16.hostPointer.assumingMemoryBound(to: UInt16.self), count: values.count))
+        let f16Bits = Array(
+            UnsafeBufferPointer(start: f16.hostPointer.assumingMemoryBound(to: UInt16.self), count: values.count))
         XCTAssertEqual(bf16Bits, values.map(FloatBits.bf16(fromFloat:)))
         XCTAssertEqual(f16Bits, values.map(FloatBits.f16(fromFloat:)))
         // Widening is exact; bf16 -> f16 rounds the exact bf16 value once.

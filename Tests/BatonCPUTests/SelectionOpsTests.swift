@@ -18,7 +18,9 @@ final class SelectionOpsTests: XCTestCase {
                 var sum = 0.0
                 for t in 0..<queries {
                     for g in 0..<group {
-                        for i in 0..<d { sum += qs[(t * heads + h * group + g) * d + i] * ks[(j * kvHeads + h) * d + i] }
+                        for i in 0..<d {
+                            sum += qs[(t * heads + h * group + g) * d + i] * ks[(j * kvHeads + h) * d + i]
+                        }
                     }
                 }
                 expected[j * kvHeads + h] = sum / Double(queries * group)
@@ -55,20 +57,27 @@ final class SelectionOpsTests: XCTestCase {
 
     func testTopKPerHeadPicksLargestWithTiesToLowerIndexSortedAscending() throws {
         // Column 0 has ties at 5.0 (rows 1, 3, 6); column 1 is increasing.
-        let scores = Tensor([0, 0,
-                             5, 1,
-                             1, 2,
-                             5, 3,
-                             2, 4,
-                             4, 5,
-                             5, 6], shape: [7, 2])
+        let scores = Tensor(
+            [
+                0, 0,
+                5, 1,
+                1, 2,
+                5, 3,
+                2, 4,
+                4, 5,
+                5, 6
+            ], shape: [7, 2])
         XCTAssertEqual(try backend.topKPerHead(scores, k: 2, rows: 0..<7).int32s(), [1, 3, 5, 6])
         XCTAssertEqual(try backend.topKPerHead(scores, k: 4, rows: 0..<7).int32s(), [1, 3, 5, 6, 3, 4, 5, 6])
         // Restricted rows: absolute indices within them.
         XCTAssertEqual(try backend.topKPerHead(scores, k: 2, rows: 4..<7).int32s(), [5, 6, 5, 6])
         XCTAssertEqual(try backend.topKPerHead(scores, k: 0, rows: 4..<7).shape, [2, 0])
-        assertThrowsBatonError(["topKPerHead", "k", "3", "4"]) { _ = try backend.topKPerHead(scores, k: 4, rows: 4..<7) }
-        assertThrowsBatonError(["topKPerHead", "rows", "0..<7"]) { _ = try backend.topKPerHead(scores, k: 1, rows: 5..<9) }
+        assertThrowsBatonError(["topKPerHead", "k", "3", "4"]) {
+            _ = try backend.topKPerHead(scores, k: 4, rows: 4..<7)
+        }
+        assertThrowsBatonError(["topKPerHead", "rows", "0..<7"]) {
+            _ = try backend.topKPerHead(scores, k: 1, rows: 5..<9)
+        }
     }
 
     func testTopKPerHeadMatchesSortingOnRandomScoresWithManyTies() throws {
@@ -93,9 +102,11 @@ final class SelectionOpsTests: XCTestCase {
         var rng = SeededGenerator(seed: 53)
         let (rows, columns, d) = (9, 3, 5)
         let x = rng.tensor([rows, columns, d], dtype: .bf16)
-        let indices: [Int32] = [0, 4, 8, 8,
-                                1, 1, 2, 3,
-                                7, 6, 5, 0]
+        let indices: [Int32] = [
+            0, 4, 8, 8,
+            1, 1, 2, 3,
+            7, 6, 5, 0
+        ]
         let gathered = try backend.gatherRowsPerHead(x, indices: Tensor(int32: indices, shape: [columns, 4]))
         XCTAssertEqual(gathered.shape, [4, columns, d])
         XCTAssertEqual(gathered.dtype, .bf16)
@@ -103,8 +114,9 @@ final class SelectionOpsTests: XCTestCase {
         for i in 0..<4 {
             for c in 0..<columns {
                 let source = Int(indices[c * 4 + i])
-                XCTAssertEqual(Array(out[(i * columns + c) * d..<(i * columns + c + 1) * d]),
-                               Array(xs[(source * columns + c) * d..<(source * columns + c + 1) * d]))
+                XCTAssertEqual(
+                    Array(out[(i * columns + c) * d..<(i * columns + c + 1) * d]),
+                    Array(xs[(source * columns + c) * d..<(source * columns + c + 1) * d]))
             }
         }
         assertThrowsBatonError(["gatherRowsPerHead", "index 9", "0..<9"]) {
@@ -116,9 +128,12 @@ final class SelectionOpsTests: XCTestCase {
     }
 
     func testArgmaxTakesTheLowerIndexOnTies() throws {
-        let logits = Tensor([1, 3, 3, 2,
-                             -1, -5, -1, -2,
-                             0, 0, 0, 7], shape: [3, 4], dtype: .bf16)
+        let logits = Tensor(
+            [
+                1, 3, 3, 2,
+                -1, -5, -1, -2,
+                0, 0, 0, 7
+            ], shape: [3, 4], dtype: .bf16)
         XCTAssertEqual(try backend.argmax(logits), [1, 0, 3])
         var rng = SeededGenerator(seed: 54)
         let wide = rng.tensor([2, 50_000])

@@ -39,8 +39,10 @@ let verboseTests = ProcessInfo.processInfo.environment["BATON_TEST_VERBOSE"] != 
 
 /// Asserts `actual` (fp32) is within `tolerance` of the fp64 reference everywhere, and prints the
 /// largest error under BATON_TEST_VERBOSE. Equal infinities count as exact; NaN anywhere fails.
-func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double, _ label: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ actual: [Float], _ expected: [Double], tolerance: Double, _ label: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(actual.count, expected.count, "\(label): element count", file: file, line: line)
     var worst = 0.0, worstIndex = -1
     for i in 0..<min(actual.count, expected.count) {
@@ -57,22 +59,26 @@ func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double, _ l
         if error > worst { (worst, worstIndex) = (error, i) }
     }
     if verboseTests { print("\(label): max abs error \(worst) at \(worstIndex) (tolerance \(tolerance))") }
-    XCTAssertLessThanOrEqual(worst, tolerance, "\(label): max abs error at element \(worstIndex)", file: file, line: line)
+    XCTAssertLessThanOrEqual(
+        worst, tolerance, "\(label): max abs error at element \(worstIndex)", file: file, line: line)
 }
 
 /// The fp32 values of a tensor as fp64, for references.
 func doubles(_ x: Tensor) -> [Double] { x.floats().map(Double.init) }
 
 /// Asserts `body` throws a `BatonError` whose message contains every one of `fragments`.
-func assertThrowsBatonError(_ fragments: [String], file: StaticString = #filePath, line: UInt = #line,
-                            _ body: () throws -> Void) {
+func assertThrowsBatonError(
+    _ fragments: [String], file: StaticString = #filePath, line: UInt = #line,
+    _ body: () throws -> Void
+) {
     do {
         try body()
         XCTFail("expected a BatonError mentioning \(fragments)", file: file, line: line)
     } catch let error as BatonError {
         for fragment in fragments {
-            XCTAssertTrue(error.message.contains(fragment), "\"\(error.message)\" does not mention \"\(fragment)\"",
-                          file: file, line: line)
+            XCTAssertTrue(
+                error.message.contains(fragment), "\"\(error.message)\" does not mention \"\(fragment)\"",
+                file: file, line: line)
         }
     } catch {
         XCTFail("expected a BatonError, got \(error)", file: file, line: line)

@@ -5,7 +5,8 @@ final class VectorMathTests: XCTestCase {
     func testExponentialIsWithinTwoUlpOfExactOnTheSoftmaxRange() {
         var rng = SeededGenerator(seed: 60)
         var worstUlps = 0.0
-        let samples = (0..<100_000).map { _ in rng.uniform(-87.3...0) } + [0, -0.0, -1e-8, -0.5, -0.693_147_2, -87.33, -20]
+        let samples =
+            (0..<100_000).map { _ in rng.uniform(-87.3...0) } + [0, -0.0, -1e-8, -0.5, -0.693_147_2, -87.33, -20]
         for x in samples {
             let exact = Foundation.exp(Double(x))
             let ulp = Double(Float(exact).ulp)
@@ -31,7 +32,9 @@ final class VectorMathTests: XCTestCase {
             let sum = exponentiateAndSum(buffer, count: count, subtracting: top)
             let exactSum = values.reduce(0.0) { $0 + Foundation.exp(Double($1 - top)) }
             XCTAssertEqual(Double(sum), exactSum, accuracy: 1e-6 * max(exactSum, 1), "count \(count)")
-            for i in 0..<count { XCTAssertEqual(Double(buffer[i]), Foundation.exp(Double(values[i] - top)), accuracy: 1e-6) }
+            for i in 0..<count {
+                XCTAssertEqual(Double(buffer[i]), Foundation.exp(Double(values[i] - top)), accuracy: 1e-6)
+            }
         }
     }
 }

@@ -8,15 +8,19 @@ final class KernelSourceTests: XCTestCase {
     func testEmbeddedSourcesHoldEveryKernelTheBackendLaunches() throws {
         let attention = try KernelSources.source("attention.cu")
         let ops = try KernelSources.source("ops.cu")
-        for name in ["attention_naive", "flash_attention", "flash3_attention_d64", "flash3_attention_d128", "attention_combine",
-                     "mma.sync", "bool attention_allowed("] {
+        for name in [
+            "attention_naive", "flash_attention", "flash3_attention_d64", "flash3_attention_d128", "attention_combine",
+            "mma.sync", "bool attention_allowed("
+        ] {
             XCTAssertTrue(attention.contains(name), "attention.cu lacks \(name)")
         }
         XCTAssertFalse(attention.contains("#include \"attention_mask.cuh\""), "the mask header is pasted in")
         XCTAssertTrue(try KernelSources.source("attention_hopper.cu").contains("bool attention_allowed("))
-        for name in ["cast_values", "add_values", "add_bias_rows", "silu_values", "silu_multiply", "embedding_rows",
-                     "rms_norm_rows", "rotary_qkv", "copy_columns", "merge_attention_pair", "argmax_rows",
-                     "mean_query_per_group", "query_aware_scores", "max_pool_rows", "gather_rows_per_head"] {
+        for name in [
+            "cast_values", "add_values", "add_bias_rows", "silu_values", "silu_multiply", "embedding_rows",
+            "rms_norm_rows", "rotary_qkv", "copy_columns", "merge_attention_pair", "argmax_rows",
+            "mean_query_per_group", "query_aware_scores", "max_pool_rows", "gather_rows_per_head"
+        ] {
             XCTAssertTrue(ops.contains("void \(name)("), "ops.cu lacks kernel \(name)")
         }
     }
@@ -29,7 +33,9 @@ final class KernelSourceTests: XCTestCase {
         XCTAssertEqual(Set(files), Set(KernelSources.all.keys))
         let decode = try KernelSources.source("decode.cu")
         for rows in [1, 2, 4, 8] {
-            for d in [64, 128] { XCTAssertTrue(decode.contains("BATON_DECODE(\(d), \(rows))"), "decode.cu lacks d\(d) r\(rows)") }
+            for d in [64, 128] {
+                XCTAssertTrue(decode.contains("BATON_DECODE(\(d), \(rows))"), "decode.cu lacks d\(d) r\(rows)")
+            }
         }
     }
 
@@ -43,7 +49,8 @@ final class KernelSourceTests: XCTestCase {
         for name in ["flash_attention_d64", "flash4_attention_d128", "flash5_attention_d128", "flash6_attention_d64"] {
             XCTAssertTrue(withDev.contains("BATON_FLASH(\(name),"), "dev/cuda/attention.cu lacks \(name)")
         }
-        XCTAssertEqual(try KernelSources.source("ops.cu", developmentFolder: devFolder), try KernelSources.source("ops.cu"))
+        XCTAssertEqual(
+            try KernelSources.source("ops.cu", developmentFolder: devFolder), try KernelSources.source("ops.cu"))
     }
 
     func testMissingKernelSourceIsAClearError() {
@@ -57,15 +64,20 @@ final class KernelCacheKeyTests: XCTestCase {
     let base = KernelCompiler.cacheKey(source: "a", architecture: "sm_90a", nvrtcVersion: "13.0", options: ["-x"])
 
     func testCacheKeyIsStableForTheSameInputs() {
-        XCTAssertEqual(base, KernelCompiler.cacheKey(source: "a", architecture: "sm_90a", nvrtcVersion: "13.0", options: ["-x"]))
+        XCTAssertEqual(
+            base, KernelCompiler.cacheKey(source: "a", architecture: "sm_90a", nvrtcVersion: "13.0", options: ["-x"]))
         XCTAssertEqual(base.count, 32)
     }
 
     func testCacheKeyChangesWithSourceArchitectureVersionAndOptions() {
-        XCTAssertNotEqual(base, KernelCompiler.cacheKey(source: "b", architecture: "sm_90a", nvrtcVersion: "13.0", options: ["-x"]))
-        XCTAssertNotEqual(base, KernelCompiler.cacheKey(source: "a", architecture: "sm_80", nvrtcVersion: "13.0", options: ["-x"]))
-        XCTAssertNotEqual(base, KernelCompiler.cacheKey(source: "a", architecture: "sm_90a", nvrtcVersion: "12.8", options: ["-x"]))
-        XCTAssertNotEqual(base, KernelCompiler.cacheKey(source: "a", architecture: "sm_90a", nvrtcVersion: "13.0", options: ["-y"]))
+        XCTAssertNotEqual(
+            base, KernelCompiler.cacheKey(source: "b", architecture: "sm_90a", nvrtcVersion: "13.0", options: ["-x"]))
+        XCTAssertNotEqual(
+            base, KernelCompiler.cacheKey(source: "a", architecture: "sm_80", nvrtcVersion: "13.0", options: ["-x"]))
+        XCTAssertNotEqual(
+            base, KernelCompiler.cacheKey(source: "a", architecture: "sm_90a", nvrtcVersion: "12.8", options: ["-x"]))
+        XCTAssertNotEqual(
+            base, KernelCompiler.cacheKey(source: "a", architecture: "sm_90a", nvrtcVersion: "13.0", options: ["-y"]))
     }
 
     func testCacheDirectoryFollowsXDGCacheHome() {
@@ -113,7 +125,8 @@ final class LoaderWithoutGPUTests: XCTestCase {
             XCTAssertTrue(String(cString: baton_nccl_error()).contains("NCCL"), String(cString: baton_nccl_error()))
         }
         if baton_cublaslt() == nil {
-            XCTAssertTrue(String(cString: baton_cublaslt_error()).contains("cuBLASLt"), String(cString: baton_cublaslt_error()))
+            XCTAssertTrue(
+                String(cString: baton_cublaslt_error()).contains("cuBLASLt"), String(cString: baton_cublaslt_error()))
         }
         if baton_nvrtc() == nil {
             XCTAssertTrue(String(cString: baton_nvrtc_error()).contains("NVRTC"), String(cString: baton_nvrtc_error()))
@@ -129,20 +142,24 @@ final class LoaderWithoutGPUTests: XCTestCase {
 /// Runs wherever NVRTC can be loaded (no GPU needed): every embedded kernel compiles for sm_90a.
 final class KernelCompileTests: XCTestCase {
     func testEveryKernelCompilesForHopperWithNVRTC() throws {
-        guard let nvrtc = baton_nvrtc()?.pointee else { throw XCTSkip("NVRTC not found: \(String(cString: baton_nvrtc_error()))") }
+        guard let nvrtc = baton_nvrtc()?.pointee else {
+            throw XCTSkip("NVRTC not found: \(String(cString: baton_nvrtc_error()))")
+        }
         let compiler = KernelCompiler(architecture: "sm_90a")
         for name in KernelSources.all.keys.sorted() {
-            let (cubin, log) = try compiler.compile(source: try KernelSources.source(name), name: name,
-                                                    options: compiler.options(fastMath: name.hasPrefix("attention")) + ["--ptxas-options=-v"],
-                                                    nvrtc: nvrtc)
+            let (cubin, log) = try compiler.compile(
+                source: try KernelSources.source(name), name: name,
+                options: compiler.options(fastMath: name.hasPrefix("attention")) + ["--ptxas-options=-v"],
+                nvrtc: nvrtc)
             XCTAssertGreaterThan(cubin.count, 1000, name)
             print("NVRTC \(name): \(cubin.count) bytes\n\(log)")
         }
         // The development versions (dev/cuda) must keep compiling beside the shipped ones.
         let devFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../dev/cuda").standardized.path
-        let (cubin, _) = try compiler.compile(source: try KernelSources.source("attention.cu", developmentFolder: devFolder),
-                                              name: "attention.cu", options: compiler.options(fastMath: true), nvrtc: nvrtc)
+        let (cubin, _) = try compiler.compile(
+            source: try KernelSources.source("attention.cu", developmentFolder: devFolder),
+            name: "attention.cu", options: compiler.options(fastMath: true), nvrtc: nvrtc)
         XCTAssertGreaterThan(cubin.count, 1000, "attention.cu with dev/cuda")
     }
 }

@@ -6,11 +6,15 @@ import XCTest
 /// `BATON_TIMING_LAYERS=1` the attention parts per layer and rank on standard error.
 extension CommandLineErrorTests {
     func testBenchPrefillWritesEveryRanksPartsAndPerLayerPartsOnRequest() throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("baton-bench-ranks-\(UUID().uuidString)")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "baton-bench-ranks-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }
-        let result = try runCapturing(["bench", "prefill", "--model", Self.tinyLlama, "--device", "cpu", "--tokens", "512",
-                                       "--methods", "dense,apb,spava", "--ranks", "2", "--runs", "1", "--warmup", "0",
-                                       "--out", out.path], environment: ["BATON_TIMING_LAYERS": "1"])
+        let result = try runCapturing(
+            [
+                "bench", "prefill", "--model", Self.tinyLlama, "--device", "cpu", "--tokens", "512",
+                "--methods", "dense,apb,spava", "--ranks", "2", "--runs", "1", "--warmup", "0",
+                "--out", out.path
+            ], environment: ["BATON_TIMING_LAYERS": "1"])
         XCTAssertEqual(result.status, 0, result.stderr)
 
         let markdown = try String(contentsOf: out.appendingPathComponent("prefill.md"), encoding: .utf8)
@@ -24,14 +28,17 @@ extension CommandLineErrorTests {
         let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         let cases = try XCTUnwrap(json?["rows"] as? [[String: Any]])
         XCTAssertEqual(cases.map { ($0["ranks_breakdown_s"] as? [Any])?.count }, [1, 2, 2])
-        XCTAssertEqual((cases[0]["breakdown_s"] as? [String: Double])?.keys.sorted(), ["attention", "head", "mlp", "projections"])
+        XCTAssertEqual(
+            (cases[0]["breakdown_s"] as? [String: Double])?.keys.sorted(), ["attention", "head", "mlp", "projections"])
         let rank1 = try XCTUnwrap((cases[1]["ranks_breakdown_s"] as? [[String: Double]])?[1])
-        XCTAssertEqual(rank1.keys.sorted(),
-                       ["attention", "attention_compute", "communication", "head", "mlp", "projections", "selection"])
+        XCTAssertEqual(
+            rank1.keys.sorted(),
+            ["attention", "attention_compute", "communication", "head", "mlp", "projections", "selection"])
 
         // tiny-llama has 2 layers: a row per layer and rank for each of the 3 cases.
-        XCTAssertTrue(result.stderr.contains("bench prefill: apb x2, 512 tokens: attention per layer and rank (seconds)"),
-                      result.stderr)
+        XCTAssertTrue(
+            result.stderr.contains("bench prefill: apb x2, 512 tokens: attention per layer and rank (seconds)"),
+            result.stderr)
         let layerRows = result.stderr.split(separator: "\n").filter {
             $0.range(of: #"^\| [01] \| [01] \| "#, options: .regularExpression) != nil
         }

@@ -28,14 +28,16 @@ final class CommandLineErrorTests: XCTestCase {
     /// Runs `baton arguments`; standard output goes through a file, so neither stream can fill
     /// its pipe while the other is read.
     func runCapturing(_ arguments: [String], environment: [String: String] = [:]) throws
-        -> (status: Int32, stdout: String, stderr: String) {
+        -> (status: Int32, stdout: String, stderr: String)
+    {
         let process = Process()
         process.executableURL = try binary
         process.arguments = arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
-        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("baton-cli-stdout-\(UUID().uuidString)")
+        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "baton-cli-stdout-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outputFile) }
         let errors = Pipe()
@@ -45,19 +47,24 @@ final class CommandLineErrorTests: XCTestCase {
         let data = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let output = try Data(contentsOf: outputFile)
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: data, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: data, as: UTF8.self)
+        )
     }
 
     /// A copy of a fixture model in a temporary directory that a test may damage.
     func scratchModel(_ name: String) throws -> URL {
-        let target = FileManager.default.temporaryDirectory.appendingPathComponent("baton-cli-\(name)-\(UUID().uuidString)")
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "baton-cli-\(name)-\(UUID().uuidString)")
         try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent(name), to: target)
         addTeardownBlock { try? FileManager.default.removeItem(at: target) }
         return target
     }
 
-    func assertOneLineError(_ arguments: [String], environment: [String: String] = [:], mentions needles: [String],
-                            file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertOneLineError(
+        _ arguments: [String], environment: [String: String] = [:], mentions needles: [String],
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let (status, stderr) = try run(arguments, environment: environment)
         XCTAssertNotEqual(status, 0, "exit status", file: file, line: line)
         let lines = stderr.split(separator: "\n").filter { !$0.hasPrefix("loading ") }
@@ -68,7 +75,8 @@ final class CommandLineErrorTests: XCTestCase {
     }
 
     func testMissingModelDirectory() throws {
-        try assertOneLineError(["generate", "--model", "/nonexistent/dir", "--prompt", "hi"], mentions: ["/nonexistent/dir"])
+        try assertOneLineError(
+            ["generate", "--model", "/nonexistent/dir", "--prompt", "hi"], mentions: ["/nonexistent/dir"])
     }
 
     func testTruncatedSafetensors() throws {
@@ -82,19 +90,25 @@ final class CommandLineErrorTests: XCTestCase {
     func testUnknownArchitecture() throws {
         let model = try scratchModel("tiny-qwen2")
         let config = model.appendingPathComponent("config.json")
-        let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "Qwen2ForCausalLM", with: "GPTNeoXForCausalLM")
+        let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(
+            of: "Qwen2ForCausalLM", with: "GPTNeoXForCausalLM")
         try text.write(to: config, atomically: true, encoding: .utf8)
-        try assertOneLineError(["inspect", "--model", model.path], mentions: ["config.json", "architectures", "GPTNeoXForCausalLM"])
+        try assertOneLineError(
+            ["inspect", "--model", model.path], mentions: ["config.json", "architectures", "GPTNeoXForCausalLM"])
     }
 
     func testPromptLongerThanMaxPositions() throws {
         let model = try scratchModel("tiny-qwen2")
         let prompt = String(repeating: "word ", count: 3000)
-        try assertOneLineError(["generate", "--model", model.path, "--prompt", prompt, "--max-tokens", "4"], mentions: ["max_position_embeddings"])
+        try assertOneLineError(
+            ["generate", "--model", model.path, "--prompt", prompt, "--max-tokens", "4"],
+            mentions: ["max_position_embeddings"])
     }
 
     func testUnknownDevice() throws {
-        try assertOneLineError(["generate", "--model", Self.fixtures.appendingPathComponent("tiny-qwen2").path, "--device", "tpu"], mentions: ["--device"])
+        try assertOneLineError(
+            ["generate", "--model", Self.fixtures.appendingPathComponent("tiny-qwen2").path, "--device", "tpu"],
+            mentions: ["--device"])
     }
 
     // MARK: multi-GPU launch (no GPU and no NCCL on CI)
@@ -102,17 +116,23 @@ final class CommandLineErrorTests: XCTestCase {
     func testMoreGPUsThanVisibleIsOneLineNamingGpus() throws {
         let model = Self.fixtures.appendingPathComponent("tiny-llama").path
         // Without CUDA: "--gpus 64 needs CUDA GPUs: ... libcuda ..."; with fewer GPUs: "... N CUDA device(s) visible".
-        try assertOneLineError(["generate", "--model", model, "--gpus", "64", "--method", "ring"], mentions: ["--gpus 64"])
+        try assertOneLineError(
+            ["generate", "--model", model, "--gpus", "64", "--method", "ring"], mentions: ["--gpus 64"])
     }
 
     func testGpusMustMatchTorchrunsWorldSize() throws {
         let model = Self.fixtures.appendingPathComponent("tiny-llama").path
-        let torchrun = ["RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"]
-        try assertOneLineError(["generate", "--model", model, "--gpus", "4", "--method", "ring"], environment: torchrun,
-                               mentions: ["--gpus 4", "WORLD_SIZE=2"])
-        try assertOneLineError(["generate", "--model", model, "--method", "ring"], environment: torchrun, mentions: ["pass --gpus 2"])
-        try assertOneLineError(["generate", "--model", model, "--gpus", "2"], environment: ["RANK": "0", "WORLD_SIZE": "2"],
-                               mentions: ["MASTER_PORT is not set"])
+        let torchrun = [
+            "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"
+        ]
+        try assertOneLineError(
+            ["generate", "--model", model, "--gpus", "4", "--method", "ring"], environment: torchrun,
+            mentions: ["--gpus 4", "WORLD_SIZE=2"])
+        try assertOneLineError(
+            ["generate", "--model", model, "--method", "ring"], environment: torchrun, mentions: ["pass --gpus 2"])
+        try assertOneLineError(
+            ["generate", "--model", model, "--gpus", "2"], environment: ["RANK": "0", "WORLD_SIZE": "2"],
+            mentions: ["MASTER_PORT is not set"])
     }
 
     func testGpusAndRanksTogetherIsOneLine() throws {
@@ -120,7 +140,8 @@ final class CommandLineErrorTests: XCTestCase {
     }
 
     func testUnknownBenchBaselineIsOneLine() throws {
-        try assertOneLineError(["bench", "prefill", "--preset", "tiny-llama", "--tokens", "64", "--baseline", "tensorflow"],
-                               mentions: ["--baseline", "tensorflow"])
+        try assertOneLineError(
+            ["bench", "prefill", "--preset", "tiny-llama", "--tokens", "64", "--baseline", "tensorflow"],
+            mentions: ["--baseline", "tensorflow"])
     }
 }

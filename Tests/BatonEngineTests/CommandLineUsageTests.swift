@@ -30,7 +30,7 @@ extension CommandLineErrorTests {
             (["eval", "niah", "--model", model, "--depths", "-0.5"], "--depths"),
             (["eval", "ruler", "--model", model, "--lengths", "-4096"], "--lengths"),
             (["selftest", "--ordinal", "-1"], "--ordinal"),
-            (["selftest", "--bench-attention", "8192,-1"], "--bench-attention"),
+            (["selftest", "--bench-attention", "8192,-1"], "--bench-attention")
         ]
         for (arguments, option) in cases {
             try assertOneLineError(arguments, mentions: [option])
@@ -38,25 +38,29 @@ extension CommandLineErrorTests {
     }
 
     func testUnknownMethodInAListIsOneLineNamingIt() throws {
-        try assertOneLineError(["bench", "prefill", "--preset", "tiny-llama", "--methods", "dense,ulysses"],
-                               mentions: ["--methods", "ulysses"])
+        try assertOneLineError(
+            ["bench", "prefill", "--preset", "tiny-llama", "--methods", "dense,ulysses"],
+            mentions: ["--methods", "ulysses"])
     }
 
     func testBadTuningVariableIsOneLineNamingIt() throws {
-        try assertOneLineError(["generate", "--model", Self.tinyLlama], environment: ["BATON_ATTENTION": "fast"],
-                               mentions: ["BATON_ATTENTION=fast", "auto, flash, naive"])
+        try assertOneLineError(
+            ["generate", "--model", Self.tinyLlama], environment: ["BATON_ATTENTION": "fast"],
+            mentions: ["BATON_ATTENTION=fast", "auto, flash, naive"])
     }
 
     // MARK: messages that say what is wrong
 
     func testMissingPromptFileSaysThereIsNoSuchFile() throws {
-        try assertOneLineError(["generate", "--model", Self.tinyLlama, "--prompt-file", "/nonexistent/prompt.txt"],
-                               mentions: ["--prompt-file /nonexistent/prompt.txt", "no such file"])
+        try assertOneLineError(
+            ["generate", "--model", Self.tinyLlama, "--prompt-file", "/nonexistent/prompt.txt"],
+            mentions: ["--prompt-file /nonexistent/prompt.txt", "no such file"])
     }
 
     func testDirectoryAsPromptFileSaysItIsADirectory() throws {
-        try assertOneLineError(["generate", "--model", Self.tinyLlama, "--prompt-file", Self.fixtures.path],
-                               mentions: ["--prompt-file", "is a directory"])
+        try assertOneLineError(
+            ["generate", "--model", Self.tinyLlama, "--prompt-file", Self.fixtures.path],
+            mentions: ["--prompt-file", "is a directory"])
     }
 
     func testModelThatIsAFileSaysItIsNotADirectory() throws {
@@ -67,14 +71,18 @@ extension CommandLineErrorTests {
     /// A case longer than a preset's context is a row of the table saying why (bench prefill runs
     /// the other cases), and the reason names the preset, not a config.json that does not exist.
     func testPresetContextErrorNamesThePresetNotAConfigFile() throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("baton-preset-context-\(UUID().uuidString)")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "baton-preset-context-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }
-        let result = try runCapturing(["bench", "prefill", "--preset", "tiny-llama", "--tokens", "100000", "--runs", "1",
-                                       "--warmup", "0", "--out", out.path])
+        let result = try runCapturing([
+            "bench", "prefill", "--preset", "tiny-llama", "--tokens", "100000", "--runs", "1",
+            "--warmup", "0", "--out", out.path
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         let row = result.stdout.split(separator: "\n").first { $0.contains("100000") }.map(String.init) ?? ""
-        XCTAssertTrue(row.contains("not run") && row.contains("max_position_embeddings (4096) of preset tiny-llama"),
-                      "row: \(row)\nstdout: \(result.stdout)")
+        XCTAssertTrue(
+            row.contains("not run") && row.contains("max_position_embeddings (4096) of preset tiny-llama"),
+            "row: \(row)\nstdout: \(result.stdout)")
         XCTAssertFalse((result.stdout + result.stderr).contains("config.json"), result.stdout + result.stderr)
     }
 
@@ -83,8 +91,9 @@ extension CommandLineErrorTests {
         let model = try scratchModel("tiny-qwen2")
         try Data("not safetensors".utf8).write(to: model.appendingPathComponent("model.safetensors"))
         let prompt = String(repeating: "word ", count: 3000)
-        try assertOneLineError(["generate", "--model", model.path, "--prompt", prompt, "--max-tokens", "4"],
-                               mentions: ["max_position_embeddings (2048)", "config.json"])
+        try assertOneLineError(
+            ["generate", "--model", model.path, "--prompt", prompt, "--max-tokens", "4"],
+            mentions: ["max_position_embeddings (2048)", "config.json"])
     }
 
     func testSelftestWithoutCUDASaysNotAvailableOnce() throws {
@@ -101,18 +110,21 @@ extension CommandLineErrorTests {
     func testStandardOutputHoldsOnlyTheTextEvenWhenTheDefaultModelIsFetched() throws {
         // A stand-in for python3 that "fetches" the default model by copying a fixture and, like
         // the real script, reports on its standard output.
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-cli-fetch-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "baton-cli-fetch-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         let python = folder.appendingPathComponent("python3")
         try """
-            #!/bin/sh
-            echo "wrote $2 27 tensors, tied embeddings: False"
-            mkdir -p "$2" && cp -R "\(Self.tinyLlama)/." "$2"
-            """.write(to: python, atomically: true, encoding: .utf8)
+        #!/bin/sh
+        echo "wrote $2 27 tensors, tied embeddings: False"
+        mkdir -p "$2" && cp -R "\(Self.tinyLlama)/." "$2"
+        """.write(to: python, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
-        let environment = ["PATH": folder.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
-                           "BATON_DEFAULT_MODEL": folder.appendingPathComponent("model").path]
+        let environment = [
+            "PATH": folder.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            "BATON_DEFAULT_MODEL": folder.appendingPathComponent("model").path
+        ]
         let result = try runCapturing(["generate", "--max-tokens", "4"], environment: environment)
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("wrote "), result.stderr)
@@ -123,12 +135,15 @@ extension CommandLineErrorTests {
     }
 
     func testHelpSaysWhereEvalAndBenchWriteTheirResults() throws {
-        for (arguments, folder) in [(["eval", "niah", "--help"], "baton-eval"), (["eval", "ruler", "--help"], "baton-eval"),
-                                    (["bench", "prefill", "--help"], "bench/out")] {
+        for (arguments, folder) in [
+            (["eval", "niah", "--help"], "baton-eval"), (["eval", "ruler", "--help"], "baton-eval"),
+            (["bench", "prefill", "--help"], "bench/out")
+        ] {
             let result = try runCapturing(arguments)
             XCTAssertEqual(result.status, 0)
             let help = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")  // help wraps lines
-            XCTAssertTrue(help.contains("(default: \(folder) under the current folder)"), "\(arguments): \(result.stdout)")
+            XCTAssertTrue(
+                help.contains("(default: \(folder) under the current folder)"), "\(arguments): \(result.stdout)")
         }
     }
 
@@ -150,19 +165,24 @@ extension CommandLineErrorTests {
             let result = try runCapturing(arguments)
             XCTAssertNotEqual(result.status, 0)
             XCTAssertFalse(result.stdout.contains("--max-tokens"), "generate's help: \(result.stdout)")
-            try assertOneLineError(arguments, mentions: ["unknown command 'srve'", "generate, serve, inspect, selftest, bench, eval, models"])
+            try assertOneLineError(
+                arguments,
+                mentions: ["unknown command 'srve'", "generate, serve, inspect, selftest, bench, eval, models"])
         }
         // `serve` is a command of its own now: its help is its own, not generate's.
         let serveHelp = try runCapturing(["serve", "--help"])
         XCTAssertEqual(serveHelp.status, 0, serveHelp.stderr)
-        XCTAssertTrue(serveHelp.stdout.contains("--max-queue") && !serveHelp.stdout.contains("--max-tokens"), serveHelp.stdout)
+        XCTAssertTrue(
+            serveHelp.stdout.contains("--max-queue") && !serveHelp.stdout.contains("--max-tokens"), serveHelp.stdout)
     }
 
     func testParallelMethodWithoutRanksSaysItRunsOnOneRank() throws {
         let alone = try runCapturing(["generate", "--model", Self.tinyLlama, "--method", "apb", "--max-tokens", "2"])
         XCTAssertEqual(alone.status, 0, alone.stderr)
         XCTAssertTrue(alone.stderr.contains("--method apb without --ranks or --gpus runs on 1 rank"), alone.stderr)
-        let split = try runCapturing(["generate", "--model", Self.tinyLlama, "--method", "apb", "--ranks", "2", "--max-tokens", "2"])
+        let split = try runCapturing([
+            "generate", "--model", Self.tinyLlama, "--method", "apb", "--ranks", "2", "--max-tokens", "2"
+        ])
         XCTAssertEqual(split.status, 0, split.stderr)
         XCTAssertFalse(split.stderr.contains("runs on 1 rank"), split.stderr)
     }

@@ -32,10 +32,12 @@ final class EngineGenerationTests: XCTestCase {
         let reference = try JSONDecoder().decode(GreedyReference.self, from: data)
         let engine = try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false))
         for item in reference.cases {
-            XCTAssertEqual(try engine.encode(prompt: item.prompt, chat: false), item.prompt_ids, "prompt ids of \(item.prompt)")
+            XCTAssertEqual(
+                try engine.encode(prompt: item.prompt, chat: false), item.prompt_ids, "prompt ids of \(item.prompt)")
             // EOS is not a stop here, as in the reference, so all 32 ids are compared.
-            let result = try engine.generate(promptIds: item.prompt_ids, options: GenerationOptions(maxTokens: 32),
-                                             ignoringModelStopIds: true)
+            let result = try engine.generate(
+                promptIds: item.prompt_ids, options: GenerationOptions(maxTokens: 32),
+                ignoringModelStopIds: true)
             XCTAssertEqual(result.tokens, item.new_ids, "greedy ids after \(item.prompt)")
             XCTAssertEqual(engine.tokenizer!.decode(result.tokens), item.text)
         }
@@ -45,14 +47,17 @@ final class EngineGenerationTests: XCTestCase {
     /// transformers gives transformers' 32 greedy ids.
     func testEngineGreedyIdsEqualTransformersOnTinyQwen2() throws {
         let directory = Self.fixtures.appendingPathComponent("tiny-qwen2")
-        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("expected.json"))) as! [String: Any]
+        let expected =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("expected.json")))
+            as! [String: Any]
         let generations = expected["generation"] as! [[String: Any]]
         let engine = try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false))
         for generation in generations {
             let prompt = (generation["prompt_ids"] as! [Int]).map(Int32.init)
             let newIds = (generation["new_ids"] as! [Int]).map(Int32.init)
-            let result = try engine.generate(promptIds: prompt, options: GenerationOptions(maxTokens: newIds.count),
-                                             ignoringModelStopIds: true)
+            let result = try engine.generate(
+                promptIds: prompt, options: GenerationOptions(maxTokens: newIds.count),
+                ignoringModelStopIds: true)
             XCTAssertEqual(result.tokens, newIds)
             XCTAssertEqual(result.stopReason, .maxTokens)
         }
@@ -62,44 +67,59 @@ final class EngineGenerationTests: XCTestCase {
         let directory = Self.fixtures.appendingPathComponent("tiny-llama")
         let engine = try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false))
         let prompt = try engine.encode(prompt: "hello world", chat: false)
-        let free = try engine.generate(promptIds: prompt, options: GenerationOptions(maxTokens: 6), ignoringModelStopIds: true)
+        let free = try engine.generate(
+            promptIds: prompt, options: GenerationOptions(maxTokens: 6), ignoringModelStopIds: true)
         XCTAssertEqual(free.tokens.count, 6)
         let stopAt = free.tokens[2]
-        let stopped = try engine.generate(promptIds: prompt, options: GenerationOptions(maxTokens: 6, stopIds: [stopAt]))
+        let stopped = try engine.generate(
+            promptIds: prompt, options: GenerationOptions(maxTokens: 6, stopIds: [stopAt]))
         XCTAssertEqual(stopped.stopReason, .stopToken)
         XCTAssertEqual(stopped.tokens, Array(free.tokens.prefix(through: free.tokens.firstIndex(of: stopAt)!)))
     }
 
     func testSeededSamplingIsReproducibleAndDiffersFromGreedy() throws {
-        let engine = try Engine.load(EngineOptions(modelDirectory: Self.fixtures.appendingPathComponent("tiny-llama"), showProgress: false))
+        let engine = try Engine.load(
+            EngineOptions(modelDirectory: Self.fixtures.appendingPathComponent("tiny-llama"), showProgress: false))
         let prompt = try engine.encode(prompt: "The sky is", chat: false)
         let sampling = SamplingOptions(temperature: 1.5, topP: 0.95, seed: 7)
-        let a = try engine.generate(promptIds: prompt, options: GenerationOptions(maxTokens: 16, sampling: sampling), ignoringModelStopIds: true)
-        let b = try engine.generate(promptIds: prompt, options: GenerationOptions(maxTokens: 16, sampling: sampling), ignoringModelStopIds: true)
-        let greedy = try engine.generate(promptIds: prompt, options: GenerationOptions(maxTokens: 16), ignoringModelStopIds: true)
+        let a = try engine.generate(
+            promptIds: prompt, options: GenerationOptions(maxTokens: 16, sampling: sampling), ignoringModelStopIds: true
+        )
+        let b = try engine.generate(
+            promptIds: prompt, options: GenerationOptions(maxTokens: 16, sampling: sampling), ignoringModelStopIds: true
+        )
+        let greedy = try engine.generate(
+            promptIds: prompt, options: GenerationOptions(maxTokens: 16), ignoringModelStopIds: true)
         XCTAssertEqual(a.tokens, b.tokens)
         XCTAssertNotEqual(a.tokens, greedy.tokens)
     }
 
     func testPromptLongerThanMaxPositionsIsRejectedWithBothNumbers() throws {
-        let engine = try Engine.load(EngineOptions(modelDirectory: Self.fixtures.appendingPathComponent("tiny-llama"), showProgress: false))
+        let engine = try Engine.load(
+            EngineOptions(modelDirectory: Self.fixtures.appendingPathComponent("tiny-llama"), showProgress: false))
         let limit = engine.config.maxPositionEmbeddings
         // A full-length prompt with one new token fits (the new token is never fed back); two do not.
         XCTAssertNoThrow(try engine.checkContext(promptTokens: limit, maxTokens: 1))
-        XCTAssertThrowsError(try engine.generate(promptIds: Array(repeating: 5, count: limit), options: GenerationOptions(maxTokens: 2))) { error in
+        XCTAssertThrowsError(
+            try engine.generate(promptIds: Array(repeating: 5, count: limit), options: GenerationOptions(maxTokens: 2))
+        ) { error in
             let text = String(describing: error)
             XCTAssertTrue(text.contains("\(limit)") && text.contains("max_position_embeddings"), text)
         }
     }
 
     func testMissingModelDirectoryNamesThePath() {
-        XCTAssertThrowsError(try Engine.load(EngineOptions(modelDirectory: URL(fileURLWithPath: "/nonexistent/model"), showProgress: false))) { error in
+        XCTAssertThrowsError(
+            try Engine.load(
+                EngineOptions(modelDirectory: URL(fileURLWithPath: "/nonexistent/model"), showProgress: false))
+        ) { error in
             XCTAssertTrue(String(describing: error).contains("/nonexistent/model"), "\(error)")
         }
     }
 
     func testChatTemplateWrapsThePromptForChatMLModels() throws {
-        let engine = try Engine.load(EngineOptions(modelDirectory: Self.fixtures.appendingPathComponent("tiny-qwen2"), showProgress: false))
+        let engine = try Engine.load(
+            EngineOptions(modelDirectory: Self.fixtures.appendingPathComponent("tiny-qwen2"), showProgress: false))
         let ids = try engine.encode(prompt: "hi", chat: true)
         let text = engine.tokenizer!.decode(ids)
         XCTAssertTrue(text.hasPrefix("<|im_start|>system\n"), text)
@@ -111,7 +131,9 @@ final class EngineGenerationTests: XCTestCase {
 final class ReferenceCheckTests: XCTestCase {
     func testReferenceCheckOnCPUMatchesTransformersTightly() throws {
         for name in ["tiny-llama", "tiny-qwen2"] {
-            let rows = try ReferenceCheck(directory: EngineGenerationTests.fixtures.appendingPathComponent(name), device: .cpu).run()
+            let rows = try ReferenceCheck(
+                directory: EngineGenerationTests.fixtures.appendingPathComponent(name), device: .cpu
+            ).run()
             XCTAssertEqual(rows.count, 2)
             for row in rows {
                 XCTAssertLessThan(row.relativeNorm, 1e-5, "\(name) \(row.name)")
@@ -128,11 +150,14 @@ final class MethodAgreementCheckTests: XCTestCase {
         let directory = EngineGenerationTests.fixtures.appendingPathComponent("tiny-llama")
         let engine = try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false))
         let ids = try engine.encode(prompt: String(repeating: "The sky is blue. ", count: 30), chat: false)
-        let rows = try MethodAgreementCheck(directory: directory, device: .cpu, ranks: 2).run(promptIds: ids, maxTokens: 8)
+        let rows = try MethodAgreementCheck(directory: directory, device: .cpu, ranks: 2).run(
+            promptIds: ids, maxTokens: 8)
         XCTAssertEqual(rows.map(\.method), [.ring, .zigzag, .star, .apb, .spava])
         for row in rows {
             XCTAssertEqual(row.matchesCPU, row.total, "\(row.method)")
-            if row.method == .ring || row.method == .zigzag { XCTAssertEqual(row.matchesDense, row.total, "\(row.method)") }
+            if row.method == .ring || row.method == .zigzag {
+                XCTAssertEqual(row.matchesDense, row.total, "\(row.method)")
+            }
         }
     }
 }

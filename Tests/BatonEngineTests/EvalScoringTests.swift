@@ -5,11 +5,13 @@ import XCTest
 final class EvalScoringTests: XCTestCase {
     func testStringMatchAllScoresExactPartialCaseAndMissingAnswers() {
         XCTAssertEqual(RulerScore.stringMatchAll(prediction: " 1234567.", references: ["1234567"]), 1)
-        XCTAssertEqual(RulerScore.stringMatchAll(prediction: "11, 22 and 99", references: ["11", "22", "33", "44"]), 0.5)
+        XCTAssertEqual(
+            RulerScore.stringMatchAll(prediction: "11, 22 and 99", references: ["11", "22", "33", "44"]), 0.5)
         XCTAssertEqual(RulerScore.stringMatchAll(prediction: "QUIET-HARBOR", references: ["quiet-harbor"]), 1)
         XCTAssertEqual(RulerScore.stringMatchAll(prediction: "I do not know.", references: ["1234567"]), 0)
         XCTAssertEqual(RulerScore.stringMatchAll(prediction: "", references: ["1"]), 0)
-        XCTAssertEqual(RulerScore.stringMatchAll(prediction: "123456", references: ["1234567"]), 0, "a prefix is not a match")
+        XCTAssertEqual(
+            RulerScore.stringMatchAll(prediction: "123456", references: ["1234567"]), 0, "a prefix is not a match")
     }
 
     func testStringMatchPartCountsAnyReference() {
@@ -24,8 +26,9 @@ final class EvalScoringTests: XCTestCase {
     }
 
     func testRunnerScoresEveryAnswerAndAveragesCellsInPercent() throws {
-        let samples = try EvalSuite.passKeySamples(lengths: [512, 1024], depths: [0, 1], samples: 2, seed: 2,
-                                                   count: whitespaceCount)
+        let samples = try EvalSuite.passKeySamples(
+            lengths: [512, 1024], depths: [0, 1], samples: 2, seed: 2,
+            count: whitespaceCount)
         // A model that finds the pass key only when the needle is at the start.
         let predictions = try EvalRunner.run(samples, method: "dense") { prompt in
             let needleFirst = prompt.user.hasPrefix(PassKeyNIAH.instruction + "The pass key is ")
@@ -37,8 +40,9 @@ final class EvalScoringTests: XCTestCase {
         XCTAssertEqual(cells.count, 4)
         for cell in cells { XCTAssertEqual(cell.accuracy, cell.depth == 0 ? 100 : 0, "\(cell)") }
 
-        let report = EvalReport(benchmark: "niah", model: "test", seed: 2, lengths: [512, 1024], depths: [0, 1],
-                                predictions: predictions)
+        let report = EvalReport(
+            benchmark: "niah", model: "test", seed: 2, lengths: [512, 1024], depths: [0, 1],
+            predictions: predictions)
         let table = report.markdown()
         XCTAssertTrue(table.contains("| depth | 512 | 1K |"), table)
         XCTAssertTrue(table.contains("| 0% | 100.0 | 100.0 |"), table)
@@ -50,8 +54,9 @@ final class EvalScoringTests: XCTestCase {
     }
 
     func testRunnerPassesTheTaskBudgetAndPrefixToTheModel() throws {
-        let samples = try EvalSuite.rulerSamples(tasks: ["vt", "cwe", "fwe", "niah_single_1"], lengths: [2048],
-                                                 samples: 1, seed: 0, count: whitespaceCount)
+        let samples = try EvalSuite.rulerSamples(
+            tasks: ["vt", "cwe", "fwe", "niah_single_1"], lengths: [2048],
+            samples: 1, seed: 0, count: whitespaceCount)
         var seen: [Int] = []
         _ = try EvalRunner.run(samples, method: "dense") { prompt in
             seen.append(prompt.maxNewTokens)
@@ -63,13 +68,16 @@ final class EvalScoringTests: XCTestCase {
     }
 
     func testRulerTableHasATaskRowPerTaskAndAnAverageRow() throws {
-        let samples = try EvalSuite.rulerSamples(tasks: ["vt", "fwe"], lengths: [2048, 4096], samples: 1, seed: 0,
-                                                 count: whitespaceCount)
+        let samples = try EvalSuite.rulerSamples(
+            tasks: ["vt", "fwe"], lengths: [2048, 4096], samples: 1, seed: 0,
+            count: whitespaceCount)
         // Answers every vt sample fully and no fwe sample.
         let predictions = try EvalRunner.run(samples, method: "star") { prompt in
-            prompt.continuation.contains("variables") ? prompt.user : "" }
-        let report = EvalReport(benchmark: "ruler", model: "test", seed: 0, lengths: [2048, 4096], depths: nil,
-                                predictions: predictions)
+            prompt.continuation.contains("variables") ? prompt.user : ""
+        }
+        let report = EvalReport(
+            benchmark: "ruler", model: "test", seed: 0, lengths: [2048, 4096], depths: nil,
+            predictions: predictions)
         let table = report.markdown()
         XCTAssertTrue(table.contains("## star\n\n| task | 2K | 4K |"), table)
         XCTAssertTrue(table.contains("| vt | 100.0 | 100.0 |"), table)

@@ -9,12 +9,14 @@ func tinyQwen2VLCopy(maxPositionEmbeddings: Int) throws -> URL {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-vl-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     for name in try FileManager.default.contentsOfDirectory(atPath: fixture.path) where name != "config.json" {
-        try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(name),
-                                                   withDestinationURL: fixture.appendingPathComponent(name))
+        try FileManager.default.createSymbolicLink(
+            at: folder.appendingPathComponent(name),
+            withDestinationURL: fixture.appendingPathComponent(name))
     }
     let config = try String(contentsOf: fixture.appendingPathComponent("config.json"), encoding: .utf8)
-    let changed = config.replacingOccurrences(of: "\"max_position_embeddings\": 2048",
-                                              with: "\"max_position_embeddings\": \(maxPositionEmbeddings)")
+    let changed = config.replacingOccurrences(
+        of: "\"max_position_embeddings\": 2048",
+        with: "\"max_position_embeddings\": \(maxPositionEmbeddings)")
     precondition(changed != config, "the fixture's config.json no longer says max_position_embeddings 2048")
     try changed.write(to: folder.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
     return folder

@@ -18,7 +18,9 @@ final class GGUFConversionTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: out) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.root.appendingPathComponent("scripts/check_gguf_conversion.py").path, out.path]
+        process.arguments = [
+            "python3", Self.root.appendingPathComponent("scripts/check_gguf_conversion.py").path, out.path
+        ]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -35,11 +37,13 @@ final class GGUFConversionTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode("2024", addSpecialTokens: false).count, 4)
         XCTAssertEqual(tokenizer.encode(" the", addSpecialTokens: false), [258])
         XCTAssertEqual(tokenizer.encode("<|im_end|>", addSpecialTokens: false), [263])
-        XCTAssertEqual(tokenizer.decode(tokenizer.encode("naïve 12 in the", addSpecialTokens: false)), "naïve 12 in the")
+        XCTAssertEqual(
+            tokenizer.decode(tokenizer.encode("naïve 12 in the", addSpecialTokens: false)), "naïve 12 in the")
         // The directory loads (q/k/v biases, untied output) and generates.
         let engine = try Engine.load(EngineOptions(modelDirectory: model, showProgress: false))
-        let result = try engine.generate(promptIds: [258, 259], options: GenerationOptions(maxTokens: 3),
-                                         ignoringModelStopIds: true)
+        let result = try engine.generate(
+            promptIds: [258, 259], options: GenerationOptions(maxTokens: 3),
+            ignoringModelStopIds: true)
         XCTAssertEqual(result.tokens.count, 3)
     }
 }

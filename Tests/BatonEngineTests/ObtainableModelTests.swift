@@ -53,11 +53,16 @@ final class ObtainableModelTests: XCTestCase {
     func loadQwenCoder() throws -> (Engine, Reference) {
         let directory = ObtainableModel.named("qwen2.5-coder-0.5b-instruct")!.cachedDirectory
         guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("config.json").path) else {
-            throw XCTSkip("Qwen2.5-Coder-0.5B-Instruct not fetched (\(directory.path)); baton models --fetch qwen2.5-coder-0.5b-instruct")
+            throw XCTSkip(
+                "Qwen2.5-Coder-0.5B-Instruct not fetched (\(directory.path)); baton models --fetch qwen2.5-coder-0.5b-instruct"
+            )
         }
-        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("qwen2.5-coder-0.5b/transformers-reference.json"))
-        return (try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false)),
-                try JSONDecoder().decode(Reference.self, from: data))
+        let data = try Data(
+            contentsOf: Self.fixtures.appendingPathComponent("qwen2.5-coder-0.5b/transformers-reference.json"))
+        return (
+            try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false)),
+            try JSONDecoder().decode(Reference.self, from: data)
+        )
     }
 
     func testConvertedQwenCoderTokenizerEqualsHFTokenizersOn300Texts() throws {
@@ -86,8 +91,9 @@ final class ObtainableModelTests: XCTestCase {
             // bf16 weights in both; Baton's CPU path rounds activations to bf16 between ops.
             XCTAssertLessThan(worst, 0.25, "top-32 logits of \(item.prompt.debugDescription)")
             XCTAssertEqual(last.indices.max { last[$0] < last[$1] }, item.top_ids[0])
-            let result = try engine.generate(promptIds: item.prompt_ids, options: GenerationOptions(maxTokens: 32),
-                                             ignoringModelStopIds: true)
+            let result = try engine.generate(
+                promptIds: item.prompt_ids, options: GenerationOptions(maxTokens: 32),
+                ignoringModelStopIds: true)
             XCTAssertEqual(result.tokens, item.new_ids, "greedy ids after \(item.prompt.debugDescription)")
             XCTAssertEqual(engine.tokenizer!.decode(result.tokens), item.text)
         }

@@ -17,8 +17,9 @@ final class ParallelGenerationTests: XCTestCase {
     let query: [Int32] = [17, 99, 4, 200]
 
     func generate(_ method: Method, ranks: Int, plan: PlanOptions = PlanOptions()) throws -> [Int32] {
-        let request = ParallelRequest(context: context, query: query, method: method, ranks: ranks, plan: plan,
-                                      generation: GenerationOptions(maxTokens: 8))
+        let request = ParallelRequest(
+            context: context, query: query, method: method, ranks: ranks, plan: plan,
+            generation: GenerationOptions(maxTokens: 8))
         return try generateParallel(request, model: { _ in Self.model }).tokens
     }
 
@@ -56,10 +57,12 @@ final class ParallelGenerationTests: XCTestCase {
 
 extension ParallelGenerationTests {
     func testAPBWithRetainingHeadsRunsAndKeepsDenseTextWithAKeepEverythingBudget() throws {
-        let heads = try RetainingHeads.random(config: Self.model.config, backend: Self.model.backend, seed: 5, hiddenSize: 32)
+        let heads = try RetainingHeads.random(
+            config: Self.model.config, backend: Self.model.backend, seed: 5, hiddenSize: 32)
         func run(_ plan: PlanOptions) throws -> [Int32] {
-            let request = ParallelRequest(context: context, query: query, method: .apb, ranks: 3, plan: plan,
-                                          generation: GenerationOptions(maxTokens: 8))
+            let request = ParallelRequest(
+                context: context, query: query, method: .apb, ranks: 3, plan: plan,
+                generation: GenerationOptions(maxTokens: 8))
             return try generateParallel(request, model: { _ in Self.model }, retainingHeads: { _ in heads }).tokens
         }
         var keepAll = PlanOptions(anchorLength: 4, passingLength: 64)
@@ -75,23 +78,29 @@ final class EngineParallelGenerationTests: XCTestCase {
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/tiny-llama")
         let engine = try Engine.load(EngineOptions(modelDirectory: fixture, showProgress: false))
-        let prompt = try engine.encode(prompt: String(repeating: "The sky is blue. The tree is green. ", count: 4)
-                                           + "What colour is the sky?", chat: false)
+        let prompt = try engine.encode(
+            prompt: String(repeating: "The sky is blue. The tree is green. ", count: 4)
+                + "What colour is the sky?", chat: false)
         let options = GenerationOptions(maxTokens: 6)
         let single = try engine.generate(promptIds: prompt, options: options, ignoringModelStopIds: true).tokens
-        let zigzag = try engine.generateParallel(promptIds: prompt, method: .zigzag, ranks: 3, options: options,
-                                                 ignoringModelStopIds: true)
+        let zigzag = try engine.generateParallel(
+            promptIds: prompt, method: .zigzag, ranks: 3, options: options,
+            ignoringModelStopIds: true)
         XCTAssertEqual(zigzag.tokens, single)
         XCTAssertEqual(zigzag.promptTokens, prompt.count)
-        let spava = try engine.generateParallel(promptIds: prompt, method: .spava, ranks: 2, queryLength: 6,
-                                                plan: PlanOptions(anchorLength: 8, passingLength: 1000), options: options,
-                                                ignoringModelStopIds: true)
+        let spava = try engine.generateParallel(
+            promptIds: prompt, method: .spava, ranks: 2, queryLength: 6,
+            plan: PlanOptions(anchorLength: 8, passingLength: 1000), options: options,
+            ignoringModelStopIds: true)
         XCTAssertEqual(spava.tokens, single)
         // Seeded sampling: the owner samples, every rank follows its broadcast token.
         let sampled = GenerationOptions(maxTokens: 6, sampling: SamplingOptions(temperature: 1.2, topP: 0.9, seed: 3))
-        XCTAssertEqual(try engine.generateParallel(promptIds: prompt, method: .ring, ranks: 2, options: sampled,
-                                                   ignoringModelStopIds: true).tokens,
-                       try engine.generate(promptIds: prompt, options: sampled, ignoringModelStopIds: true).tokens)
+        XCTAssertEqual(
+            try engine.generateParallel(
+                promptIds: prompt, method: .ring, ranks: 2, options: sampled,
+                ignoringModelStopIds: true
+            ).tokens,
+            try engine.generate(promptIds: prompt, options: sampled, ignoringModelStopIds: true).tokens)
     }
 
     func testUnknownMethodNameListsTheMethods() {

@@ -12,18 +12,23 @@ final class PrefillBenchmarkTests: XCTestCase {
         // tiny-llama's max_position_embeddings is 4096: 4097 cannot run; 40 is shorter than the
         // question. The error's "prompt of 4097" (not 4147) shows that --tokens counts the question,
         // so 4096, the model's full context, is a runnable length (`bench prefill --tokens 4096`).
-        let options = PrefillBenchmarkOptions(preset: "tiny-llama", tokens: [4097, 96, 40], methods: [.dense, .ring], ranks: [2],
-                                              device: .cpu, runs: 1, warmups: 0, queryTokens: 50)
+        let options = PrefillBenchmarkOptions(
+            preset: "tiny-llama", tokens: [4097, 96, 40], methods: [.dense, .ring], ranks: [2],
+            device: .cpu, runs: 1, warmups: 0, queryTokens: 50)
         let rows = try runPrefillBenchmark(options)
         XCTAssertEqual(rows.map(\.tokens), [4097, 4097, 96, 96, 40, 40])
         XCTAssertEqual(rows.map(\.method), ["dense", "ring", "dense", "ring", "dense", "ring"])
         for row in rows where row.tokens == 4097 {
-            XCTAssertTrue(row.skipped?.contains("prompt of 4097 tokens + 1 new tokens exceeds the model's max_position_embeddings (4096)") == true,
-                          "\(String(describing: row.skipped))")
+            XCTAssertTrue(
+                row.skipped?.contains(
+                    "prompt of 4097 tokens + 1 new tokens exceeds the model's max_position_embeddings (4096)") == true,
+                "\(String(describing: row.skipped))")
             XCTAssertEqual(row.runs, [])
         }
         for row in rows where row.tokens == 40 {
-            XCTAssertTrue(row.skipped?.contains("40 tokens leave no context before the 50-token question") == true, "\(String(describing: row.skipped))")
+            XCTAssertTrue(
+                row.skipped?.contains("40 tokens leave no context before the 50-token question") == true,
+                "\(String(describing: row.skipped))")
         }
         for row in rows where row.tokens == 96 {
             XCTAssertNil(row.skipped)
@@ -43,8 +48,9 @@ final class PrefillBenchmarkTests: XCTestCase {
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/tiny-llama")
         let methods: [BatonParallel.Method] = [.dense, .ring, .zigzag, .star, .apb, .spava]
-        let options = PrefillBenchmarkOptions(modelDirectory: fixture, tokens: [1024], methods: methods, ranks: [2],
-                                              device: .cpu, runs: 1, warmups: 0, queryTokens: 50)
+        let options = PrefillBenchmarkOptions(
+            modelDirectory: fixture, tokens: [1024], methods: methods, ranks: [2],
+            device: .cpu, runs: 1, warmups: 0, queryTokens: 50)
         let rows = try runPrefillBenchmark(options)
         XCTAssertEqual(rows.map(\.method), methods.map(\.rawValue))
         let names = PartTimer.Part.allCases.map(\.rawValue)
@@ -71,23 +77,28 @@ final class PrefillBenchmarkTests: XCTestCase {
         XCTAssertTrue(rows.dropFirst().allSatisfy { $0.breakdown_s == nil })
 
         let lines = prefillTable(rows).split(separator: "\n").map(String.init)
-        let header = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("| method | ranks | tokens | rank |") },
-                                   lines.joined(separator: "\n"))
-        XCTAssertTrue(lines[header].contains("| attention_compute | selection | communication | attention other |"), lines[header])
+        let header = try XCTUnwrap(
+            lines.firstIndex { $0.hasPrefix("| method | ranks | tokens | rank |") },
+            lines.joined(separator: "\n"))
+        XCTAssertTrue(
+            lines[header].contains("| attention_compute | selection | communication | attention other |"), lines[header]
+        )
         let perRank = lines[(header + 2)...].prefix { $0.hasPrefix("|") }
         XCTAssertEqual(perRank.count, 1 + 2 * (methods.count - 1), perRank.joined(separator: "\n"))
         for method in ["apb", "spava"] {
-            XCTAssertEqual(perRank.filter { $0.hasPrefix("| \(method) | 2 | 1024 |") }.map { $0.split(separator: "|")[3] },
-                           [" 0 ", " 1 "], perRank.joined(separator: "\n"))
+            XCTAssertEqual(
+                perRank.filter { $0.hasPrefix("| \(method) | 2 | 1024 |") }.map { $0.split(separator: "|")[3] },
+                [" 0 ", " 1 "], perRank.joined(separator: "\n"))
         }
     }
 
     /// A rank timed in another process (one process per rank) is a row saying so, not zeros.
     func testRankNotTimedHereIsARowSayingSo() {
         let parts = Dictionary(uniqueKeysWithValues: PartTimer.Part.allCases.map { ($0.rawValue, 0.5) })
-        let row = PrefillMeasurement(method: "apb", ranks: 2, device: "cuda:0", tokens: 1000, queryTokens: 50, runs: [1],
-                                     median_s: 1, min_s: 1, max_s: 1, tokens_per_s: 1000, breakdown_s: nil,
-                                     ranks_breakdown_s: [parts, nil], peak_device_bytes: nil)
+        let row = PrefillMeasurement(
+            method: "apb", ranks: 2, device: "cuda:0", tokens: 1000, queryTokens: 50, runs: [1],
+            median_s: 1, min_s: 1, max_s: 1, tokens_per_s: 1000, breakdown_s: nil,
+            ranks_breakdown_s: [parts, nil], peak_device_bytes: nil)
         let table = prefillTable([row])
         XCTAssertTrue(table.contains("| apb | 2 | 1000 | 0 | 0.500 |"), table)
         XCTAssertTrue(table.contains("| apb | 2 | 1000 | 1 | not timed: this rank ran in another process |"), table)

@@ -31,7 +31,8 @@ final class TorchBaselineTests: XCTestCase {
         // Echoes the lengths it was asked for (--tokens: whole prompts, question included) into
         // --json, and checks that --config points at a folder with the model's config.json and
         // that --device is passed.
-        let fake = try interpreter("""
+        let fake = try interpreter(
+            """
             while [ $# -gt 0 ]; do
               case "$1" in --tokens) t="$2"; shift;; --json) j="$2"; shift;; --config) c="$2"; shift;; --device) d="$2"; shift;; esac; shift
             done
@@ -45,39 +46,50 @@ final class TorchBaselineTests: XCTestCase {
             echo "{\\"torch\\": \\"9.9\\", \\"transformers\\": \\"5.0\\", \\"device\\": \\"Fake GPU\\", \\"rows\\": [$rows]}" > "$j"
             echo measured
             """)
-        let baseline = TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0))
+        let baseline = TorchBaseline(
+            python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0))
         let rows = silencingStandardError { baseline.run(tokens: [100, 200], queryTokens: 50, runs: 1) }
         XCTAssertEqual(rows.map(\.tokens), [100, 200])
         XCTAssertEqual(rows.map(\.skipped), [nil, nil], "\(rows.map(\.skipped))")
         XCTAssertEqual(rows.map(\.method), [TorchBaseline.method, TorchBaseline.method])
         XCTAssertEqual(rows.first?.median_s, 2.0)
         XCTAssertEqual(rows.first?.peak_device_bytes, Int(1.5 * 1_073_741_824))
-        XCTAssertTrue(rows.first?.device.contains("Fake GPU (PyTorch 9.9, transformers 5.0 sdpa)") == true, rows.first!.device)
+        XCTAssertTrue(
+            rows.first?.device.contains("Fake GPU (PyTorch 9.9, transformers 5.0 sdpa)") == true, rows.first!.device)
     }
 
     func testAFailingBaselineBecomesSkippedRowsWithTheReason() throws {
         let fake = try interpreter("echo 'ModuleNotFoundError: No module named torch' >&2; exit 1\n")
         let rows = silencingStandardError {
-            TorchBaseline(python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0))
-                .run(tokens: [64], queryTokens: 0, runs: 1)
+            TorchBaseline(
+                python: fake, modelDirectory: nil, config: ModelPreset.tinyLlama.config, device: .cuda(ordinal: 0)
+            )
+            .run(tokens: [64], queryTokens: 0, runs: 1)
         }
         XCTAssertEqual(rows.count, 1)
-        XCTAssertTrue(rows[0].skipped?.contains("No module named torch") == true, "\(String(describing: rows[0].skipped))")
+        XCTAssertTrue(
+            rows[0].skipped?.contains("No module named torch") == true, "\(String(describing: rows[0].skipped))")
         let missing = silencingStandardError {
-            TorchBaseline(python: "/nonexistent/python3", modelDirectory: nil, config: ModelPreset.tinyLlama.config,
-                          device: .cpu).run(tokens: [64], queryTokens: 0, runs: 1)
+            TorchBaseline(
+                python: "/nonexistent/python3", modelDirectory: nil, config: ModelPreset.tinyLlama.config,
+                device: .cpu
+            ).run(tokens: [64], queryTokens: 0, runs: 1)
         }
-        XCTAssertTrue(missing[0].skipped?.contains("/nonexistent/python3") == true, "\(String(describing: missing[0].skipped))")
+        XCTAssertTrue(
+            missing[0].skipped?.contains("/nonexistent/python3") == true, "\(String(describing: missing[0].skipped))")
     }
 
     func testTableReportsSpeedupOverPyTorchAtTheSameLength() {
         func row(_ method: String, _ ranks: Int, _ device: String, _ median: Double) -> PrefillMeasurement {
-            PrefillMeasurement(method: method, ranks: ranks, device: device, tokens: 1000, queryTokens: 50, runs: [median],
-                               median_s: median, min_s: median, max_s: median, tokens_per_s: 1050 / median,
-                               breakdown_s: nil, peak_device_bytes: nil, skipped: nil)
+            PrefillMeasurement(
+                method: method, ranks: ranks, device: device, tokens: 1000, queryTokens: 50, runs: [median],
+                median_s: median, min_s: median, max_s: median, tokens_per_s: 1050 / median,
+                breakdown_s: nil, peak_device_bytes: nil, skipped: nil)
         }
-        let table = prefillTable([row(TorchBaseline.method, 1, "H100 (PyTorch)", 3), row("dense", 1, "cuda:0", 2),
-                                  row("spava", 2, "cuda:0-1 (2 GPUs, NCCL)", 0.5)])
+        let table = prefillTable([
+            row(TorchBaseline.method, 1, "H100 (PyTorch)", 3), row("dense", 1, "cuda:0", 2),
+            row("spava", 2, "cuda:0-1 (2 GPUs, NCCL)", 0.5)
+        ])
         let lines = table.split(separator: "\n")
         XCTAssertTrue(lines.contains { $0.hasPrefix("| dense | 1 |") && $0.contains("| 1.00x | 1.50x |") }, table)
         XCTAssertTrue(lines.contains { $0.hasPrefix("| spava | 2 |") && $0.contains("| 4.00x | 6.00x |") }, table)

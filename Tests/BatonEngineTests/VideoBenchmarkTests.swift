@@ -11,8 +11,9 @@ final class VideoBenchmarkTests: XCTestCase {
         .appendingPathComponent("Fixtures/tiny-qwen2-vl")
 
     func testOneTinyRandomFrameCaseRunsAndItsPartsAddUpToTheTotal() throws {
-        let options = VideoBenchmarkOptions(modelDirectory: Self.model, frames: [2],
-                                            resolutions: [try VideoResolution.named("56x56")])
+        let options = VideoBenchmarkOptions(
+            modelDirectory: Self.model, frames: [2],
+            resolutions: [try VideoResolution.named("56x56")])
         let rows = try runVideoBenchmark(options)
         XCTAssertEqual(rows.count, 1)
         let row = try XCTUnwrap(rows.first)
@@ -33,8 +34,9 @@ final class VideoBenchmarkTests: XCTestCase {
         let model = try tinyQwen2VLCopy(maxPositionEmbeddings: 64)
         defer { try? FileManager.default.removeItem(at: model) }
         let names = ["360p", "720p", "1080p", "1440p"]
-        let options = VideoBenchmarkOptions(modelDirectory: model, frames: [16],
-                                            resolutions: try names.map(VideoResolution.named))
+        let options = VideoBenchmarkOptions(
+            modelDirectory: model, frames: [16],
+            resolutions: try names.map(VideoResolution.named))
         let rows = try runVideoBenchmark(options)
         XCTAssertEqual(rows.map(\.resized), ["644x364", "1288x728", "1932x1092", "2548x1428"])
         // Tokens per temporal unit (2 frames): 299, 1196, 2691, 4641; 8 units each.
@@ -42,8 +44,9 @@ final class VideoBenchmarkTests: XCTestCase {
         XCTAssertNil(rows[0].skipped, "2420 tokens reach only about 50 positions")
         for row in rows.dropFirst() {
             let reason = try XCTUnwrap(row.skipped)
-            XCTAssertTrue(reason.hasPrefix("\(row.prompt_tokens) prompt tokens reach M-RoPE position ")
-                          && reason.hasSuffix("beyond the model's 64 positions"), reason)
+            XCTAssertTrue(
+                reason.hasPrefix("\(row.prompt_tokens) prompt tokens reach M-RoPE position ")
+                    && reason.hasSuffix("beyond the model's 64 positions"), reason)
         }
         XCTAssertTrue(videoTable(rows).contains("not run: 9596 prompt tokens reach M-RoPE position"))
     }
@@ -66,8 +69,9 @@ final class VideoBenchmarkTests: XCTestCase {
     }
 
     func testTorchBaselineWithoutAnInterpreterGivesRowsSayingWhy() throws {
-        let options = VideoBenchmarkOptions(modelDirectory: Self.model, frames: [2, 4],
-                                            resolutions: [try VideoResolution.named("56x56")])
+        let options = VideoBenchmarkOptions(
+            modelDirectory: Self.model, frames: [2, 4],
+            resolutions: [try VideoResolution.named("56x56")])
         let config = try Qwen2VLConfig.load(directory: Self.model)
         let rows = TorchVideoBaseline(python: "/nonexistent/python3", config: config, device: .cpu).run(options)
         XCTAssertEqual(rows.map(\.frames), [2, 4])

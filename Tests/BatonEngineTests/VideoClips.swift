@@ -13,8 +13,12 @@ extension XCTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
         let clip = directory.appendingPathComponent("testsrc.mp4")
-        try ffmpeg(tools, ["-f", "lavfi", "-i", "testsrc=size=\(size):rate=4", "-t", "\(seconds)",
-                           "-pix_fmt", "yuv420p", "-c:v", "libx264", clip.path])
+        try ffmpeg(
+            tools,
+            [
+                "-f", "lavfi", "-i", "testsrc=size=\(size):rate=4", "-t", "\(seconds)",
+                "-pix_fmt", "yuv420p", "-c:v", "libx264", clip.path
+            ])
         return clip
     }
 

@@ -22,30 +22,38 @@ final class VideoParallelGenerationTests: XCTestCase {
     /// (four 2x2 windows each), 80 visual tokens after the chat prefix (30 tokens with this tokenizer).
     func videoPrompt() throws -> (prompt: [Int32], sources: [VisualSource]) {
         let clip = try makeClip(size: "112x112", seconds: 5)
-        let sources = try VisualSource.plan(videos: [clip], images: [],
-                                            options: VideoOptions(minPixels: 12544, maxPixels: 12544),
-                                            processor: QwenProcessorConfig())
+        let sources = try VisualSource.plan(
+            videos: [clip], images: [],
+            options: VideoOptions(minPixels: 12544, maxPixels: 12544),
+            processor: QwenProcessorConfig())
         XCTAssertEqual(sources.map(\.tokenCount), [80])
-        let prompt = try VisualPromptEncoding.encode(question: "What is in this video? Describe it.", kinds: [.video],
-                                                     counts: [80], tokenizer: Self.engine.tokenizer!,
-                                                     config: Self.model.config)
+        let prompt = try VisualPromptEncoding.encode(
+            question: "What is in this video? Describe it.", kinds: [.video],
+            counts: [80], tokenizer: Self.engine.tokenizer!,
+            config: Self.model.config)
         return (prompt, sources)
     }
 
     /// The request `baton generate --video` makes: dense takes the prompt as one block, the other
     /// methods split it after the last `<|vision_end|>`. No stop ids: all `tokens` are compared.
-    func request(_ method: Method, ranks: Int, plan: PlanOptions = PlanOptions(), prompt: [Int32],
-                 visuals: VisualPrefill) throws -> ParallelRequest {
-        let (context, query) = method == .dense
+    func request(
+        _ method: Method, ranks: Int, plan: PlanOptions = PlanOptions(), prompt: [Int32],
+        visuals: VisualPrefill
+    ) throws -> ParallelRequest {
+        let (context, query) =
+            method == .dense
             ? (prompt, []) : try VisualPromptEncoding.splitQuery(prompt, config: Self.model.config)
-        var request = ParallelRequest(context: context, query: query, method: method, ranks: ranks, plan: plan,
-                                      generation: GenerationOptions(maxTokens: Self.tokens))
+        var request = ParallelRequest(
+            context: context, query: query, method: method, ranks: ranks, plan: plan,
+            generation: GenerationOptions(maxTokens: Self.tokens))
         request.visuals = visuals
         return request
     }
 
-    func generate(_ method: Method, ranks: Int, plan: PlanOptions = PlanOptions(), prompt: [Int32],
-                  visuals: VisualPrefill) throws -> [Int32] {
+    func generate(
+        _ method: Method, ranks: Int, plan: PlanOptions = PlanOptions(), prompt: [Int32],
+        visuals: VisualPrefill
+    ) throws -> [Int32] {
         try Self.engine.run(request(method, ranks: ranks, plan: plan, prompt: prompt, visuals: visuals)).tokens
     }
 
@@ -68,8 +76,9 @@ final class VideoParallelGenerationTests: XCTestCase {
         let perRank = VisualPrefill(sources: sources)
         for ranks in [2, 3] {
             for method in [Method.ring, .zigzag] {
-                XCTAssertEqual(try generate(method, ranks: ranks, prompt: prompt, visuals: perRank), dense,
-                               "\(method) \(ranks)")
+                XCTAssertEqual(
+                    try generate(method, ranks: ranks, prompt: prompt, visuals: perRank), dense,
+                    "\(method) \(ranks)")
             }
         }
         // Star on two ranks with the whole first block as anchor sees the whole prefix: exact.
@@ -90,11 +99,13 @@ final class VideoParallelGenerationTests: XCTestCase {
             XCTAssertGreaterThan(anchor, firstPad, "the anchor must hold video rows")
             var apb = PlanOptions(anchorLength: anchor, passingLength: 1000)
             apb.anchorQueryPrefix = nil
-            XCTAssertEqual(try generate(.apb, ranks: ranks, plan: apb, prompt: prompt, visuals: perRank), dense,
-                           "apb \(ranks)")
+            XCTAssertEqual(
+                try generate(.apb, ranks: ranks, plan: apb, prompt: prompt, visuals: perRank), dense,
+                "apb \(ranks)")
             let spava = PlanOptions(anchorLength: firstPad + 5, passingLength: 1000)
-            XCTAssertEqual(try generate(.spava, ranks: ranks, plan: spava, prompt: prompt, visuals: perRank), dense,
-                           "spava \(ranks)")
+            XCTAssertEqual(
+                try generate(.spava, ranks: ranks, plan: spava, prompt: prompt, visuals: perRank), dense,
+                "spava \(ranks)")
         }
     }
 
@@ -107,19 +118,23 @@ final class VideoParallelGenerationTests: XCTestCase {
         let firstPad = try XCTUnwrap(prompt.firstIndex(of: Int32(Self.model.config.videoTokenId)))
         var inserted = PlanOptions(anchorLength: firstPad + query.count + 4, passingLength: 4)
         inserted.anchorQueryPrefix = 20
-        let layout = try Plan.make(method: .apb, context: context, query: query, worldSize: 3,
-                                   options: inserted).ranks[1]
+        let layout = try Plan.make(
+            method: .apb, context: context, query: query, worldSize: 3,
+            options: inserted
+        ).ranks[1]
         let pad = Int32(Self.model.config.videoTokenId)
         let movedPads = layout.anchorRows.filter {
             layout.tokenIDs[$0] == pad && layout.promptIndices[$0] != layout.positions[$0]
         }
         XCTAssertFalse(movedPads.isEmpty, "the anchor must hold video rows away from their own positions")
-        XCTAssertEqual(try generate(.apb, ranks: 3, plan: inserted, prompt: prompt, visuals: perRank).count,
-                       Self.tokens)
+        XCTAssertEqual(
+            try generate(.apb, ranks: 3, plan: inserted, prompt: prompt, visuals: perRank).count,
+            Self.tokens)
         let small = PlanOptions(anchorLength: 36, passingLength: 2)
         for method in [Method.spava, .star] {
-            XCTAssertEqual(try generate(method, ranks: 3, plan: small, prompt: prompt, visuals: perRank).count,
-                           Self.tokens, "\(method)")
+            XCTAssertEqual(
+                try generate(method, ranks: 3, plan: small, prompt: prompt, visuals: perRank).count,
+                Self.tokens, "\(method)")
         }
     }
 
@@ -131,8 +146,9 @@ final class VideoParallelGenerationTests: XCTestCase {
         let model = Self.model
         let zigzag = try request(.zigzag, ranks: 2, prompt: prompt, visuals: VisualPrefill(sources: sources))
         let results = try runRanks(on: LocalCommunicator.group(worldSize: 2, timeout: 60)) { rank, communicator in
-            try generateParallelRank(zigzag, rank: rank, communicator: communicator, model: model.language,
-                                     visionLanguage: model)
+            try generateParallelRank(
+                zigzag, rank: rank, communicator: communicator, model: model.language,
+                visionLanguage: model)
         }
         XCTAssertEqual(results.map(\.tokens), [dense, dense])
     }
@@ -141,9 +157,10 @@ final class VideoParallelGenerationTests: XCTestCase {
         // 112x112 frames: 4x4 merge units in four 2x2 windows per unit; a video of 4 units, then an image.
         let clip = try makeClip(size: "112x112", seconds: 4)
         let image = VideoGenerationTests.fixtures.appendingPathComponent("video/clips/testsrc.png")
-        let sources = try VisualSource.plan(videos: [clip], images: [image],
-                                            options: VideoOptions(minPixels: 12544, maxPixels: 12544),
-                                            processor: QwenProcessorConfig())
+        let sources = try VisualSource.plan(
+            videos: [clip], images: [image],
+            options: VideoOptions(minPixels: 12544, maxPixels: 12544),
+            processor: QwenProcessorConfig())
         let model = Self.model, width = model.config.text.hiddenSize
         let inputs = try sources.map { try BatonModels.VisualInput($0.preprocess(), backend: model.backend) }
         let whole = try XCTUnwrap(model.visualEmbeddings(inputs)).floats()
@@ -160,8 +177,9 @@ final class VideoParallelGenerationTests: XCTestCase {
                 let expected = needs[rank].flatMap { whole[$0 * width..<($0 + 1) * width] }
                 XCTAssertEqual(got.count, expected.count, "\(ranks) ranks, rank \(rank)")
                 let worst = zip(got, expected).map { abs($0 - $1) }.max() ?? 0
-                XCTAssertLessThan(worst, 1e-4,
-                                  "\(ranks) ranks, rank \(rank): largest difference from the one-rank tower")
+                XCTAssertLessThan(
+                    worst, 1e-4,
+                    "\(ranks) ranks, rank \(rank): largest difference from the one-rank tower")
             }
         }
     }

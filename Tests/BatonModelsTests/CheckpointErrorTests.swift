@@ -20,8 +20,10 @@ final class CheckpointErrorTests: XCTestCase {
 
     func testMissingTensorIsNamedWithItsFile() throws {
         let directory = try modelDirectory([embedding(rows: 1024)])
-        assertBatonError(["model.layers.0.input_layernorm.weight", "missing",
-                          directory.appendingPathComponent("model.safetensors").path]) {
+        assertBatonError([
+            "model.layers.0.input_layernorm.weight", "missing",
+            directory.appendingPathComponent("model.safetensors").path
+        ]) {
             _ = try LlamaModel.load(directory: directory, backend: CPUBackend())
         }
     }

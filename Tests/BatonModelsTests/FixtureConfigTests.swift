@@ -26,11 +26,13 @@ final class FixtureConfigTests: XCTestCase {
         XCTAssertEqual(config.ropeTheta, rope["rope_theta"] as? Double)
         switch rope["rope_type"] as? String {
         case "llama3":
-            XCTAssertEqual(config.ropeScaling, .llama3(
-                factor: try XCTUnwrap(rope["factor"] as? Double),
-                lowFrequencyFactor: try XCTUnwrap(rope["low_freq_factor"] as? Double),
-                highFrequencyFactor: try XCTUnwrap(rope["high_freq_factor"] as? Double),
-                originalMaxPositionEmbeddings: try XCTUnwrap(rope["original_max_position_embeddings"] as? Int)))
+            XCTAssertEqual(
+                config.ropeScaling,
+                .llama3(
+                    factor: try XCTUnwrap(rope["factor"] as? Double),
+                    lowFrequencyFactor: try XCTUnwrap(rope["low_freq_factor"] as? Double),
+                    highFrequencyFactor: try XCTUnwrap(rope["high_freq_factor"] as? Double),
+                    originalMaxPositionEmbeddings: try XCTUnwrap(rope["original_max_position_embeddings"] as? Int)))
         default:
             XCTAssertNil(config.ropeScaling)
         }
@@ -38,7 +40,9 @@ final class FixtureConfigTests: XCTestCase {
 
     func testLegacyStyleTinyLlamaConfigMatchesTransformers() throws { try assertParsesLikeTransformers("tiny-llama") }
 
-    func testTransformers5StyleTinyQwen2ConfigMatchesTransformers() throws { try assertParsesLikeTransformers("tiny-qwen2") }
+    func testTransformers5StyleTinyQwen2ConfigMatchesTransformers() throws {
+        try assertParsesLikeTransformers("tiny-qwen2")
+    }
 
     func testShardedFixtureCheckpointOpensEveryShard() throws {
         let checkpoint = try SafetensorsCheckpoint(directory: try FixtureModel("tiny-llama").directory)

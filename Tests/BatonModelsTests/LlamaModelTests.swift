@@ -12,8 +12,9 @@ final class LlamaModelTests: XCTestCase {
     /// Prefill `ids` at positions `start..<start+T` through `cache` -> logits `[T, V]` values.
     private func logits(_ model: LlamaModel, _ ids: [Int32], start: Int = 0, cache: KVCache) throws -> [Float] {
         let positions = (start..<start + ids.count).map(Int32.init)
-        let pass = try ForwardPass(backend: backend, positions: positions, strategy: Dense(headDim: model.config.headDim),
-                                   cache: cache)
+        let pass = try ForwardPass(
+            backend: backend, positions: positions, strategy: Dense(headDim: model.config.headDim),
+            cache: cache)
         let hidden = try model.forward(tokens: try backend.int32Tensor(ids), pass)
         return try backend.floats(try model.logits(hidden))
     }
@@ -44,7 +45,9 @@ final class LlamaModelTests: XCTestCase {
         }
     }
 
-    func testTinyLlamaBF16ShardedLogitsMatchTransformersFP32() throws { try assertLogitsMatchTransformers("tiny-llama") }
+    func testTinyLlamaBF16ShardedLogitsMatchTransformersFP32() throws {
+        try assertLogitsMatchTransformers("tiny-llama")
+    }
 
     func testTinyQwen2BiasTiedLogitsMatchTransformersFP32() throws { try assertLogitsMatchTransformers("tiny-qwen2") }
 
@@ -70,15 +73,20 @@ final class LlamaModelTests: XCTestCase {
         }
     }
 
-    func testTinyLlamaGreedyDecodeThroughKVCacheEqualsTransformers() throws { try assertGreedyMatchesTransformers("tiny-llama") }
+    func testTinyLlamaGreedyDecodeThroughKVCacheEqualsTransformers() throws {
+        try assertGreedyMatchesTransformers("tiny-llama")
+    }
 
-    func testTinyQwen2GreedyDecodeThroughKVCacheEqualsTransformers() throws { try assertGreedyMatchesTransformers("tiny-qwen2") }
+    func testTinyQwen2GreedyDecodeThroughKVCacheEqualsTransformers() throws {
+        try assertGreedyMatchesTransformers("tiny-qwen2")
+    }
 
     func testLogitsInRowBlocksEqualOneBlock() throws {
         var config = ModelPreset.tinyLlama.config
         config.numHiddenLayers = 1
         let model = try LlamaModel(config: config, weights: .random(seed: 3), backend: backend)
-        let hidden = try backend.tensor((0..<9 * 64).map { Float(($0 * 37) % 17) / 17 - 0.5 }, shape: [9, 64], dtype: .f32)
+        let hidden = try backend.tensor(
+            (0..<9 * 64).map { Float(($0 * 37) % 17) / 17 - 0.5 }, shape: [9, 64], dtype: .f32)
         let whole = try backend.floats(try model.logits(hidden))
         model.logitsBlockBytes = 4 * config.vocabSize * 4  // blocks of 4 rows: 4 + 4 + 1
         let blocked = try backend.floats(try model.logits(hidden))
@@ -106,10 +114,12 @@ final class LlamaModelTests: XCTestCase {
         for name in ["tiny-llama", "tiny-qwen2"] {
             let fixture = try FixtureModel(name)
             let config = try ModelConfig.load(directory: fixture.directory)
-            let separate = try LlamaModel(config: config, weights: .directory(fixture.directory), backend: backend,
-                                          fuseProjections: false)
-            let fused = try LlamaModel(config: config, weights: .directory(fixture.directory), backend: backend,
-                                       fuseProjections: true)
+            let separate = try LlamaModel(
+                config: config, weights: .directory(fixture.directory), backend: backend,
+                fuseProjections: false)
+            let fused = try LlamaModel(
+                config: config, weights: .directory(fixture.directory), backend: backend,
+                fuseProjections: true)
             let ids = try XCTUnwrap(fixture.logits().last).inputIds
             let expected = try logits(separate, ids, cache: separate.makeCache(backend: backend))
             let actual = try logits(fused, ids, cache: fused.makeCache(backend: backend))

@@ -24,8 +24,9 @@ enum SafetensorsFixture {
         var fields: [String] = ["\"__metadata__\": {\"format\": \"pt\"}"]
         for entry in entries {
             let shape = entry.shape.map(String.init).joined(separator: ", ")
-            fields.append("\"\(entry.name)\": {\"dtype\": \"\(entry.dtype)\", \"shape\": [\(shape)], "
-                          + "\"data_offsets\": [\(offset), \(offset + entry.data.count)]}")
+            fields.append(
+                "\"\(entry.name)\": {\"dtype\": \"\(entry.dtype)\", \"shape\": [\(shape)], "
+                    + "\"data_offsets\": [\(offset), \(offset + entry.data.count)]}")
             offset += entry.data.count
         }
         let header = headerOverride ?? "{" + fields.joined(separator: ", ") + "}"
@@ -50,8 +51,10 @@ func makeTemporaryDirectory(_ test: XCTestCase) throws -> URL {
 }
 
 /// Asserts `body` throws a `BatonError` whose description contains every one of `fragments`.
-func assertBatonError(_ fragments: [String], file: StaticString = #filePath, line: UInt = #line,
-                      _ body: () throws -> Void) {
+func assertBatonError(
+    _ fragments: [String], file: StaticString = #filePath, line: UInt = #line,
+    _ body: () throws -> Void
+) {
     do {
         try body()
         XCTFail("expected a BatonError mentioning \(fragments)", file: file, line: line)
@@ -92,9 +95,11 @@ struct FixtureModel {
     /// transformers' greedy continuations: prompt ids and the 32 new ids.
     func generations() throws -> [(name: String, promptIds: [Int32], newIds: [Int32])] {
         try XCTUnwrap(expected["generation"] as? [[String: Any]]).map { entry in
-            (try XCTUnwrap(entry["name"] as? String),
-             try XCTUnwrap(entry["prompt_ids"] as? [Int]).map(Int32.init),
-             try XCTUnwrap(entry["new_ids"] as? [Int]).map(Int32.init))
+            (
+                try XCTUnwrap(entry["name"] as? String),
+                try XCTUnwrap(entry["prompt_ids"] as? [Int]).map(Int32.init),
+                try XCTUnwrap(entry["new_ids"] as? [Int]).map(Int32.init)
+            )
         }
     }
 }

@@ -36,12 +36,16 @@ final class Qwen2VLConfigTests: XCTestCase {
     /// `rope_parameters` (holding rope_theta): the same model.
     func testTransformers5NestedTextConfigParsesToTheSameModel() throws {
         let flat = try XCTUnwrap(JSONSerialization.jsonObject(with: try fixtureConfigData()) as? [String: Any])
-        var nested: [String: Any] = ["architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
-                                     "vision_config": flat["vision_config"]!, "image_token_id": flat["image_token_id"]!,
-                                     "video_token_id": flat["video_token_id"]!,
-                                     "vision_start_token_id": flat["vision_start_token_id"]!,
-                                     "vision_end_token_id": flat["vision_end_token_id"]!, "dtype": "bfloat16"]
-        var text = flat.filter { !["architectures", "model_type", "vision_config", "rope_scaling", "rope_theta"].contains($0.key) }
+        var nested: [String: Any] = [
+            "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
+            "vision_config": flat["vision_config"]!, "image_token_id": flat["image_token_id"]!,
+            "video_token_id": flat["video_token_id"]!,
+            "vision_start_token_id": flat["vision_start_token_id"]!,
+            "vision_end_token_id": flat["vision_end_token_id"]!, "dtype": "bfloat16"
+        ]
+        var text = flat.filter {
+            !["architectures", "model_type", "vision_config", "rope_scaling", "rope_theta"].contains($0.key)
+        }
         text["model_type"] = "qwen2_5_vl_text"
         text["rope_parameters"] = ["rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 1_000_000.0]
         nested["text_config"] = text
@@ -75,11 +79,15 @@ final class Qwen2VLConfigTests: XCTestCase {
     }
 
     func testWeightNamingIsDetectedForReleasedAndTransformers5Checkpoints() throws {
-        let released = try Qwen2VLWeightNames.detect(in: ["visual.patch_embed.proj.weight", "model.embed_tokens.weight"])
+        let released = try Qwen2VLWeightNames.detect(in: ["visual.patch_embed.proj.weight", "model.embed_tokens.weight"]
+        )
         XCTAssertEqual(released, .released)
-        XCTAssertEqual(released.language("model.layers.3.self_attn.q_proj.weight"), "model.layers.3.self_attn.q_proj.weight")
-        let saved = try Qwen2VLWeightNames.detect(in: ["model.visual.patch_embed.proj.weight",
-                                                      "model.language_model.embed_tokens.weight"])
+        XCTAssertEqual(
+            released.language("model.layers.3.self_attn.q_proj.weight"), "model.layers.3.self_attn.q_proj.weight")
+        let saved = try Qwen2VLWeightNames.detect(in: [
+            "model.visual.patch_embed.proj.weight",
+            "model.language_model.embed_tokens.weight"
+        ])
         XCTAssertEqual(saved, .transformers5)
         XCTAssertEqual(saved.language("model.norm.weight"), "model.language_model.norm.weight")
         XCTAssertEqual(saved.language("lm_head.weight"), "lm_head.weight")

@@ -27,8 +27,9 @@ struct Qwen2VLFixtureItem {
                 }
             }
             let data = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(vision[name]?["data_b64"] as? String)))
-            return Qwen2VLFixtureItem(name: name, grid: grid, pixels: Tensor(rows, shape: [grid.patchCount, 1176]),
-                                      expected: data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            return Qwen2VLFixtureItem(
+                name: name, grid: grid, pixels: Tensor(rows, shape: [grid.patchCount, 1176]),
+                expected: data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
         }
         return (fixture, items)
     }
@@ -39,15 +40,19 @@ struct Qwen2VLFixtureItem {
         let checkpoint = try SafetensorsCheckpoint(directory: fixture.directory)
         let entries = try checkpoint.names.map { name -> SafetensorsFixture.Entry in
             let tensor = try checkpoint.require(name)
-            let renamed = name.hasPrefix("visual.") ? "model." + name
+            let renamed =
+                name.hasPrefix("visual.")
+                ? "model." + name
                 : name.hasPrefix("model.") ? "model.language_model." + name.dropFirst(6) : name
-            return SafetensorsFixture.Entry(name: renamed, dtype: tensor.dtype.safetensorsName, shape: tensor.shape.dimensions,
-                                            data: Data(bytes: tensor.hostPointer, count: tensor.byteCount))
+            return SafetensorsFixture.Entry(
+                name: renamed, dtype: tensor.dtype.safetensorsName, shape: tensor.shape.dimensions,
+                data: Data(bytes: tensor.hostPointer, count: tensor.byteCount))
         }
         let directory = try makeTemporaryDirectory(test)
         try SafetensorsFixture.bytes(entries).write(to: directory.appendingPathComponent("model.safetensors"))
-        try FileManager.default.copyItem(at: fixture.directory.appendingPathComponent("config.json"),
-                                         to: directory.appendingPathComponent("config.json"))
+        try FileManager.default.copyItem(
+            at: fixture.directory.appendingPathComponent("config.json"),
+            to: directory.appendingPathComponent("config.json"))
         return directory
     }
 }

@@ -11,8 +11,9 @@ final class Qwen2VLMRoPETests: XCTestCase {
         let pixels = try XCTUnwrap(fixture.expected["pixels"] as? [String: [String: Any]])
         func item(_ name: String) throws -> VisualItem {
             let g = try XCTUnwrap(pixels[name]?["grid_thw"] as? [Int])
-            return VisualItem(kind: name == "image" ? .image : .video, grid: VisionGrid(t: g[0], h: g[1], w: g[2]),
-                              secondsPerGrid: 1)
+            return VisualItem(
+                kind: name == "image" ? .image : .video, grid: VisionGrid(t: g[0], h: g[1], w: g[2]),
+                secondsPerGrid: 1)
         }
         let prompts = try XCTUnwrap(fixture.expected["prompts"] as? [[String: Any]])
         XCTAssertEqual(prompts.count, 3)
@@ -51,8 +52,9 @@ final class Qwen2VLMRoPETests: XCTestCase {
             imageTokenId: 98, videoTokenId: 99, mergeSize: 2, tokensPerSecond: 2)
         XCTAssertEqual(rows, [[0, 1, 1, 1, 1, 1, 1, 4], [0, 1, 1, 1, 2, 2, 2, 4], [0, 1, 2, 3, 1, 2, 3, 4]])
         XCTAssertEqual(delta, 5 - 8)
-        let (text, none) = try MRoPE.positions(tokens: [5, 6, 7], items: [], imageTokenId: 98, videoTokenId: 99,
-                                               mergeSize: 2, tokensPerSecond: 2)
+        let (text, none) = try MRoPE.positions(
+            tokens: [5, 6, 7], items: [], imageTokenId: 98, videoTokenId: 99,
+            mergeSize: 2, tokensPerSecond: 2)
         XCTAssertEqual(text, [[0, 1, 2], [0, 1, 2], [0, 1, 2]])
         XCTAssertEqual(none, 0)
     }
@@ -70,20 +72,24 @@ final class Qwen2VLMRoPETests: XCTestCase {
     func testPadRunsThatDoNotMatchTheItemsAreErrors() {
         let video = VisualItem(kind: .video, grid: VisionGrid(t: 1, h: 4, w: 4))
         assertBatonError(["M-RoPE", "needs 4 pad tokens", "has 3"]) {
-            _ = try MRoPE.positions(tokens: [1, 99, 99, 99, 2], items: [video], imageTokenId: 98, videoTokenId: 99,
-                                    mergeSize: 2, tokensPerSecond: 2)
+            _ = try MRoPE.positions(
+                tokens: [1, 99, 99, 99, 2], items: [video], imageTokenId: 98, videoTokenId: 99,
+                mergeSize: 2, tokensPerSecond: 2)
         }
         assertBatonError(["M-RoPE", "more image/video pad runs"]) {
-            _ = try MRoPE.positions(tokens: [98], items: [], imageTokenId: 98, videoTokenId: 99, mergeSize: 2,
-                                    tokensPerSecond: 2)
+            _ = try MRoPE.positions(
+                tokens: [98], items: [], imageTokenId: 98, videoTokenId: 99, mergeSize: 2,
+                tokensPerSecond: 2)
         }
         assertBatonError(["M-RoPE", "<|image_pad|>"]) {
-            _ = try MRoPE.positions(tokens: [98, 98, 98, 98], items: [video], imageTokenId: 98, videoTokenId: 99,
-                                    mergeSize: 2, tokensPerSecond: 2)
+            _ = try MRoPE.positions(
+                tokens: [98, 98, 98, 98], items: [video], imageTokenId: 98, videoTokenId: 99,
+                mergeSize: 2, tokensPerSecond: 2)
         }
         assertBatonError(["M-RoPE", "2 images/videos given", "for 1"]) {
-            _ = try MRoPE.positions(tokens: [99, 99, 99, 99], items: [video, video], imageTokenId: 98, videoTokenId: 99,
-                                    mergeSize: 2, tokensPerSecond: 2)
+            _ = try MRoPE.positions(
+                tokens: [99, 99, 99, 99], items: [video, video], imageTokenId: 98, videoTokenId: 99,
+                mergeSize: 2, tokensPerSecond: 2)
         }
     }
 }

@@ -23,19 +23,25 @@ final class Qwen2VLModelTests: XCTestCase {
         let (fixture, items) = try Qwen2VLFixtureItem.load()
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.name, $0) })
         let entries = try XCTUnwrap(fixture.expected["prompts"] as? [[String: Any]])
-        return (fixture, try entries.map { entry in
-            let visuals = try XCTUnwrap(entry["items"] as? [String]).map { name -> VisualInput in
-                let item = try XCTUnwrap(byName[name])
-                return VisualInput(item: VisualItem(kind: name == "image" ? .image : .video, grid: item.grid,
-                                                    secondsPerGrid: 1), pixels: item.pixels)
+        return (
+            fixture,
+            try entries.map { entry in
+                let visuals = try XCTUnwrap(entry["items"] as? [String]).map { name -> VisualInput in
+                    let item = try XCTUnwrap(byName[name])
+                    return VisualInput(
+                        item: VisualItem(
+                            kind: name == "image" ? .image : .video, grid: item.grid,
+                            secondsPerGrid: 1), pixels: item.pixels)
+                }
+                let data = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(entry["logits_b64"] as? String)))
+                return Prompt(
+                    name: try XCTUnwrap(entry["name"] as? String),
+                    tokens: try XCTUnwrap(entry["input_ids"] as? [Int]).map(Int32.init), visuals: visuals,
+                    logitRows: try XCTUnwrap(entry["logit_rows"] as? [Int]),
+                    logits: data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) },
+                    greedy: try XCTUnwrap(entry["greedy_new_ids"] as? [Int]).map(Int32.init))
             }
-            let data = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(entry["logits_b64"] as? String)))
-            return Prompt(name: try XCTUnwrap(entry["name"] as? String),
-                          tokens: try XCTUnwrap(entry["input_ids"] as? [Int]).map(Int32.init), visuals: visuals,
-                          logitRows: try XCTUnwrap(entry["logit_rows"] as? [Int]),
-                          logits: data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) },
-                          greedy: try XCTUnwrap(entry["greedy_new_ids"] as? [Int]).map(Int32.init))
-        })
+        )
     }
 
     func strategy(_ model: Qwen2VLModel) -> Dense { Dense(headDim: model.config.text.headDim) }
@@ -43,8 +49,9 @@ final class Qwen2VLModelTests: XCTestCase {
     /// Logits of `rows` of the prompt's prefill, `[rows.count * V]`.
     func prefillLogits(_ model: Qwen2VLModel, _ prompt: Prompt, rows: [Int]) throws -> [Float] {
         let cache = model.language.makeCache(backend: backend)
-        let (hidden, _) = try model.prefill(tokens: prompt.tokens, visuals: prompt.visuals, strategy: strategy(model),
-                                            cache: cache)
+        let (hidden, _) = try model.prefill(
+            tokens: prompt.tokens, visuals: prompt.visuals, strategy: strategy(model),
+            cache: cache)
         let selected = try backend.concatRows(rows.map { hidden.rows($0..<$0 + 1) })
         return try backend.floats(try model.language.logits(selected))
     }
@@ -62,7 +69,9 @@ final class Qwen2VLModelTests: XCTestCase {
                 squaredNorm += Double(b) * Double(b)
             }
             let relativeNorm = (squaredError / squaredNorm).squareRoot()
-            print("\(label) \(prompt.name): rows \(prompt.logitRows), max abs diff \(maxAbs), relative norm \(relativeNorm)")
+            print(
+                "\(label) \(prompt.name): rows \(prompt.logitRows), max abs diff \(maxAbs), relative norm \(relativeNorm)"
+            )
             XCTAssertLessThan(relativeNorm, 1e-5, "\(label) \(prompt.name)")
             XCTAssertLessThan(maxAbs, 5e-4, "\(label) \(prompt.name)")
         }
@@ -75,7 +84,8 @@ final class Qwen2VLModelTests: XCTestCase {
 
     func testTransformers5WeightNamesGiveTheSameLogits() throws {
         let (fixture, _) = try prompts()
-        try assertLogitsMatchTransformers(try Qwen2VLFixtureItem.transformers5Copy(of: fixture, self), label: "v5 names")
+        try assertLogitsMatchTransformers(
+            try Qwen2VLFixtureItem.transformers5Copy(of: fixture, self), label: "v5 names")
     }
 
     /// Prefill with M-RoPE, then one token at a time through the KV cache at position c + rope delta;
@@ -86,16 +96,19 @@ final class Qwen2VLModelTests: XCTestCase {
         let vocabulary = model.config.text.vocabSize
         for prompt in prompts where !prompt.greedy.isEmpty {
             let cache = model.language.makeCache(backend: backend)
-            let (hidden, ropeDelta) = try model.prefill(tokens: prompt.tokens, visuals: prompt.visuals,
-                                                        strategy: strategy(model), cache: cache)
-            var last = try backend.floats(try model.language.logits(hidden.rows(hidden.shape.rows - 1..<hidden.shape.rows)))
+            let (hidden, ropeDelta) = try model.prefill(
+                tokens: prompt.tokens, visuals: prompt.visuals,
+                strategy: strategy(model), cache: cache)
+            var last = try backend.floats(
+                try model.language.logits(hidden.rows(hidden.shape.rows - 1..<hidden.shape.rows)))
             var generated: [Int32] = []
             for step in 0..<prompt.greedy.count {
                 let next = Int32(last.indices.max { last[$0] < last[$1] }!)
                 generated.append(next)
                 if step + 1 < prompt.greedy.count {
-                    let h = try model.decode(tokens: [next], first: prompt.tokens.count + step, ropeDelta: ropeDelta,
-                                             strategy: strategy(model), cache: cache)
+                    let h = try model.decode(
+                        tokens: [next], first: prompt.tokens.count + step, ropeDelta: ropeDelta,
+                        strategy: strategy(model), cache: cache)
                     last = try backend.floats(try model.language.logits(h))
                 }
             }

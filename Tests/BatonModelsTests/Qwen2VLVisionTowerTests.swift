@@ -14,8 +14,9 @@ final class Qwen2VLVisionTowerTests: XCTestCase {
         let config = try Qwen2VLConfig.load(directory: directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
-        return try Qwen2VisionTower(config: config.vision, weights: .checkpoint(checkpoint), prefix: names.visualPrefix,
-                                    backend: CPUBackend())
+        return try Qwen2VisionTower(
+            config: config.vision, weights: .checkpoint(checkpoint), prefix: names.visualPrefix,
+            backend: CPUBackend())
     }
 
     /// Largest |actual - expected| over the largest |expected|.
@@ -49,8 +50,9 @@ final class Qwen2VLVisionTowerTests: XCTestCase {
         let (fixture, items) = try fixtureItems()
         let directory = try Qwen2VLFixtureItem.transformers5Copy(of: fixture, self)
         let renamed = try loadTower(directory), original = try loadTower(fixture.directory)
-        XCTAssertEqual(try renamed(pixels: items[1].pixels, grids: [items[1].grid]).floats(),
-                       try original(pixels: items[1].pixels, grids: [items[1].grid]).floats())
+        XCTAssertEqual(
+            try renamed(pixels: items[1].pixels, grids: [items[1].grid]).floats(),
+            try original(pixels: items[1].pixels, grids: [items[1].grid]).floats())
     }
 
     func testWrongPixelRowCountNamesTheGrid() throws {

@@ -11,8 +11,9 @@ final class RandomWeightsTests: XCTestCase {
     private func finalHidden(_ config: ModelConfig, seed: UInt64, tokens: Int = 24) throws -> [Float] {
         let model = try LlamaModel(config: config, weights: .random(seed: seed), backend: backend)
         let ids = (0..<tokens).map { Int32(($0 * 7919) % config.vocabSize) }
-        let pass = try ForwardPass(backend: backend, positions: (0..<Int32(tokens)).map { $0 },
-                                   strategy: Dense(headDim: config.headDim), cache: model.makeCache(backend: backend))
+        let pass = try ForwardPass(
+            backend: backend, positions: (0..<Int32(tokens)).map { $0 },
+            strategy: Dense(headDim: config.headDim), cache: model.makeCache(backend: backend))
         let hidden = try model.forward(tokens: try backend.int32Tensor(ids), pass)
         XCTAssertEqual(hidden.shape, [tokens, config.hiddenSize])
         let logits = try backend.floats(try model.logits(hidden.rows(tokens - 1..<tokens)))

@@ -12,11 +12,12 @@ final class SafetensorsTests: XCTestCase {
     }
 
     func testTensorsViewTheMappedBytesWithoutCopying() throws {
-        let path = try write(SafetensorsFixture.bytes([
-            SafetensorsFixture.f32("a", [2, 3], [1, 2, 3, 4, 5, 6]),
-            .init(name: "b", dtype: "BF16", shape: [2], data: Data([0x80, 0x3F, 0x00, 0xC0])),  // 1, -2
-            .init(name: "empty", dtype: "I64", shape: [0, 4], data: Data()),
-        ]))
+        let path = try write(
+            SafetensorsFixture.bytes([
+                SafetensorsFixture.f32("a", [2, 3], [1, 2, 3, 4, 5, 6]),
+                .init(name: "b", dtype: "BF16", shape: [2], data: Data([0x80, 0x3F, 0x00, 0xC0])),  // 1, -2
+                .init(name: "empty", dtype: "I64", shape: [0, 4], data: Data())
+            ]))
         let file = try SafetensorsFile(path: path)
         XCTAssertEqual(file.names, ["a", "b", "empty"])
         let a = try XCTUnwrap(file.tensor(named: "a"))
@@ -73,9 +74,9 @@ final class SafetensorsTests: XCTestCase {
 
     func testOverlappingOffsetsAreRejected() throws {
         let header = """
-        {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-         "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
-        """
+            {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+             "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
+            """
         let path = try write(SafetensorsFixture.raw(header: header, data: Data(count: 12)))
         assertBatonError([path, "tensors a and b overlap"]) { _ = try SafetensorsFile(path: path) }
     }
@@ -88,9 +89,12 @@ final class SafetensorsTests: XCTestCase {
 
     func testShardedCheckpointResolvesTensorsThroughTheIndex() throws {
         let directory = try makeTemporaryDirectory(self)
-        _ = try write(SafetensorsFixture.bytes([SafetensorsFixture.f32("x", [1], [3])]), "part-1.safetensors", in: directory)
-        _ = try write(SafetensorsFixture.bytes([SafetensorsFixture.f32("y", [2], [4, 5])]), "part-2.safetensors", in: directory)
-        let index = "{\"metadata\": {\"total_size\": 12}, \"weight_map\": {\"x\": \"part-1.safetensors\", \"y\": \"part-2.safetensors\"}}"
+        _ = try write(
+            SafetensorsFixture.bytes([SafetensorsFixture.f32("x", [1], [3])]), "part-1.safetensors", in: directory)
+        _ = try write(
+            SafetensorsFixture.bytes([SafetensorsFixture.f32("y", [2], [4, 5])]), "part-2.safetensors", in: directory)
+        let index =
+            "{\"metadata\": {\"total_size\": 12}, \"weight_map\": {\"x\": \"part-1.safetensors\", \"y\": \"part-2.safetensors\"}}"
         _ = try write(Data(index.utf8), "model.safetensors.index.json", in: directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         XCTAssertEqual(checkpoint.names, ["x", "y"])
@@ -101,7 +105,8 @@ final class SafetensorsTests: XCTestCase {
 
     func testMissingShardIsNamed() throws {
         let directory = try makeTemporaryDirectory(self)
-        _ = try write(SafetensorsFixture.bytes([SafetensorsFixture.f32("x", [1], [3])]), "part-1.safetensors", in: directory)
+        _ = try write(
+            SafetensorsFixture.bytes([SafetensorsFixture.f32("x", [1], [3])]), "part-1.safetensors", in: directory)
         let index = "{\"weight_map\": {\"x\": \"part-1.safetensors\", \"y\": \"part-2.safetensors\"}}"
         _ = try write(Data(index.utf8), "model.safetensors.index.json", in: directory)
         assertBatonError(["part-2.safetensors", "missing"]) { _ = try SafetensorsCheckpoint(directory: directory) }
@@ -109,7 +114,8 @@ final class SafetensorsTests: XCTestCase {
 
     func testIndexEntryAbsentFromItsShardIsNamed() throws {
         let directory = try makeTemporaryDirectory(self)
-        _ = try write(SafetensorsFixture.bytes([SafetensorsFixture.f32("x", [1], [3])]), "part-1.safetensors", in: directory)
+        _ = try write(
+            SafetensorsFixture.bytes([SafetensorsFixture.f32("x", [1], [3])]), "part-1.safetensors", in: directory)
         let index = "{\"weight_map\": {\"x\": \"part-1.safetensors\", \"y\": \"part-1.safetensors\"}}"
         _ = try write(Data(index.utf8), "model.safetensors.index.json", in: directory)
         assertBatonError(["part-1.safetensors", "tensor y"]) { _ = try SafetensorsCheckpoint(directory: directory) }
@@ -117,14 +123,17 @@ final class SafetensorsTests: XCTestCase {
 
     func testDirectoryWithoutSafetensorsIsReported() throws {
         let directory = try makeTemporaryDirectory(self)
-        assertBatonError([directory.path, "no model.safetensors"]) { _ = try SafetensorsCheckpoint(directory: directory) }
+        assertBatonError([directory.path, "no model.safetensors"]) {
+            _ = try SafetensorsCheckpoint(directory: directory)
+        }
     }
 
     func testUnalignedTensorIsCopiedToAlignedMemory() throws {
         let header = "{\"w\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 12]}} "
         XCTAssertNotEqual((8 + header.utf8.count) % 4, 0, "data starts off a 4-byte boundary")
         let values: [Float] = [1.5, -2, 3.25]
-        let path = try write(SafetensorsFixture.raw(header: header, data: values.withUnsafeBytes { Data($0) }, pad: false))
+        let path = try write(
+            SafetensorsFixture.raw(header: header, data: values.withUnsafeBytes { Data($0) }, pad: false))
         let tensor = try XCTUnwrap(try SafetensorsFile(path: path).tensor(named: "w"))
         XCTAssertEqual(tensor.address % 4, 0)
         XCTAssertEqual(tensor.floats(), values)

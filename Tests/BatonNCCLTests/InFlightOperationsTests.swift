@@ -35,11 +35,15 @@ final class InFlightOperationsTests: XCTestCase {
         var all: [BatonError] { lock.withLock { errors } }
     }
 
-    func makeTracker(rank: Int = 3, timeout: Double = 10, clock: Clock = Clock(), failures: Failures = Failures()) -> InFlightOperations<Flag> {
-        InFlightOperations<Flag>(rank: rank, timeout: timeout, now: { clock.now }, isComplete: { flag in
-            if let error = flag.error { throw error }
-            return flag.isSet
-        }, onFailure: { failures.append($0) })
+    func makeTracker(rank: Int = 3, timeout: Double = 10, clock: Clock = Clock(), failures: Failures = Failures())
+        -> InFlightOperations<Flag>
+    {
+        InFlightOperations<Flag>(
+            rank: rank, timeout: timeout, now: { clock.now },
+            isComplete: { flag in
+                if let error = flag.error { throw error }
+                return flag.isSet
+            }, onFailure: { failures.append($0) })
     }
 
     func testBuffersStayAliveUntilTheirOperationCompletes() {
@@ -130,14 +134,17 @@ final class InFlightOperationsTests: XCTestCase {
 
     func testHostWaitOnADeadPeerEndsInATimeoutNamingRankAndOp() throws {
         let failures = Failures()
-        let tracker = InFlightOperations<Flag>(rank: 2, timeout: 0.2, isComplete: { $0.isSet }, onFailure: { failures.append($0) })
+        let tracker = InFlightOperations<Flag>(
+            rank: 2, timeout: 0.2, isComplete: { $0.isSet }, onFailure: { failures.append($0) })
         let id = try tracker.add(op: "broadcast #9 i32 [1] from rank 0", marker: Flag(), keepAlive: [])
         let start = Date()
         XCTAssertThrowsError(try tracker.waitForCompletion(of: id, op: "broadcast #9 i32 [1] from rank 0")) { error in
             let error = error as? BatonError
             XCTAssertEqual(error?.kind, .timeout)
-            XCTAssertTrue(error?.message.contains("rank 2: broadcast #9 i32 [1] from rank 0 did not complete within 0.20 s") ?? false,
-                          "\(String(describing: error))")
+            XCTAssertTrue(
+                error?.message.contains("rank 2: broadcast #9 i32 [1] from rank 0 did not complete within 0.20 s")
+                    ?? false,
+                "\(String(describing: error))")
         }
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
         XCTAssertEqual(failures.all.count, 1)

@@ -29,7 +29,8 @@ final class CommunicatorTests: XCTestCase {
     func testSendReceiveKeepsPerPairOrderAcrossARing() throws {
         let received = try runRanks(4) { rank, comm in
             let next = (rank + 1) % 4, previous = (rank + 3) % 4
-            let sends = try (0..<3).map { i in try comm.sendAsync(Tensor([Float(100 * rank + i)], shape: [1]), to: next) }
+            let sends = try (0..<3).map { i in try comm.sendAsync(Tensor([Float(100 * rank + i)], shape: [1]), to: next)
+            }
             let values = try (0..<3).map { _ in try comm.receive(from: previous, shape: [1], dtype: .f32).floats()[0] }
             for send in sends { try send.wait() }
             return values
@@ -51,9 +52,11 @@ final class CommunicatorTests: XCTestCase {
     }
 
     func testMismatchedAllGatherSizesThrowOnEveryRank() throws {
-        XCTAssertThrowsError(try runRanks(2) { rank, comm in
-            _ = try comm.allGather(Tensor.zeros([rank + 1], dtype: .f32))
-        }) { error in
+        XCTAssertThrowsError(
+            try runRanks(2) { rank, comm in
+                _ = try comm.allGather(Tensor.zeros([rank + 1], dtype: .f32))
+            }
+        ) { error in
             let error = error as? BatonError
             XCTAssertEqual(error?.kind, .communication)
             XCTAssertTrue(error?.message.contains("rank 1 passed [2]") ?? false, "\(String(describing: error))")
@@ -61,9 +64,11 @@ final class CommunicatorTests: XCTestCase {
     }
 
     func testMissingPeerTimesOutNamingRankAndOperation() throws {
-        XCTAssertThrowsError(try runRanks(2, timeout: 0.2) { rank, comm in
-            if rank == 0 { _ = try comm.receive(from: 1, shape: [1], dtype: .f32) }
-        }) { error in
+        XCTAssertThrowsError(
+            try runRanks(2, timeout: 0.2) { rank, comm in
+                if rank == 0 { _ = try comm.receive(from: 1, shape: [1], dtype: .f32) }
+            }
+        ) { error in
             let error = error as? BatonError
             XCTAssertEqual(error?.kind, .timeout)
             XCTAssertTrue(error?.message.contains("rank 0") ?? false)
@@ -74,10 +79,12 @@ final class CommunicatorTests: XCTestCase {
     func testAFailingRankAbortsTheOthersInsteadOfHanging() throws {
         struct Boom: Error {}
         let start = Date()
-        XCTAssertThrowsError(try runRanks(3, timeout: 60) { rank, comm in
-            if rank == 2 { throw Boom() }
-            _ = try comm.allGather(Tensor.zeros([1], dtype: .f32))
-        }) { error in XCTAssertTrue(error is Boom, "first error should be the failing rank's, got \(error)") }
+        XCTAssertThrowsError(
+            try runRanks(3, timeout: 60) { rank, comm in
+                if rank == 2 { throw Boom() }
+                _ = try comm.allGather(Tensor.zeros([1], dtype: .f32))
+            }
+        ) { error in XCTAssertTrue(error is Boom, "first error should be the failing rank's, got \(error)") }
         XCTAssertLessThan(Date().timeIntervalSince(start), 30, "ranks waited for the timeout instead of aborting")
     }
 
@@ -94,7 +101,8 @@ extension CommunicatorTests {
     func testDeviceTensorsWithoutAStagingBackendAreRejectedNamingTheDevice() throws {
         let comms = try LocalCommunicator.group(worldSize: 1)
         // A tensor that claims to live on a GPU (never dereferenced).
-        let onDevice = Tensor(storage: Storage(device: .cuda(ordinal: 0), address: 0x1000, byteCount: 16), shape: [4], dtype: .f32)
+        let onDevice = Tensor(
+            storage: Storage(device: .cuda(ordinal: 0), address: 0x1000, byteCount: 16), shape: [4], dtype: .f32)
         XCTAssertThrowsError(try comms[0].allGather(onDevice)) { error in
             XCTAssertEqual((error as? BatonError)?.kind, .unsupported)
             XCTAssertTrue("\(error)".contains("cuda:0"), "\(error)")

@@ -9,8 +9,10 @@ final class ExactMethodTests: XCTestCase {
 
     /// Runs `plan` with two decode steps and checks every prefill row (except `skip`), the query
     /// pass and the decode steps against dense attention.
-    func assertMatchesDense(_ plan: Plan, _ vectors: TokenVectors, skip: (RankLayout) -> [Range<Int>] = { _ in [] },
-                            file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertMatchesDense(
+        _ plan: Plan, _ vectors: TokenVectors, skip: (RankLayout) -> [Range<Int>] = { _ in [] },
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let n = plan.contextLength, q = plan.queryLength
         let decodeTokens = [Int32(n + q), Int32(n + q + 1)]
         let global = (0..<Int32(n + q)).map { $0 } + decodeTokens
@@ -22,17 +24,20 @@ final class ExactMethodTests: XCTestCase {
             let layout = plan.ranks[rank]
             let skipped = skip(layout)
             for (local, token) in layout.tokenIDs.enumerated() where !skipped.contains(where: { $0.contains(local) }) {
-                assertClose(row(run.prefill, local, width: width), dense[Int(token)],
-                            "\(name) rank \(rank) prefill row \(local) (token \(token))", file: file, line: line)
+                assertClose(
+                    row(run.prefill, local, width: width), dense[Int(token)],
+                    "\(name) rank \(rank) prefill row \(local) (token \(token))", file: file, line: line)
             }
             if plan.needsQueryPass {
                 for t in 0..<q {
-                    assertClose(row(run.query, t, width: width), dense[n + t], "\(name) rank \(rank) query row \(t)",
-                                file: file, line: line)
+                    assertClose(
+                        row(run.query, t, width: width), dense[n + t], "\(name) rank \(rank) query row \(t)",
+                        file: file, line: line)
                 }
             }
             for (step, out) in run.decode.enumerated() {
-                assertClose(out, dense[n + q + step], "\(name) rank \(rank) decode step \(step)", file: file, line: line)
+                assertClose(
+                    out, dense[n + q + step], "\(name) rank \(rank) decode step \(step)", file: file, line: line)
             }
         }
     }
@@ -76,8 +81,9 @@ final class ExactMethodTests: XCTestCase {
     func testSpavaWithKeepEverythingBudgetEqualsDenseAt2To4And8Ranks() throws {
         let (context, query) = tokens(context: 61, query: 3)
         for w in [2, 3, 4, 8] {
-            let plan = try Plan.make(method: .spava, context: context, query: query, worldSize: w,
-                                     options: PlanOptions(anchorLength: 6, passingLength: 64))
+            let plan = try Plan.make(
+                method: .spava, context: context, query: query, worldSize: w,
+                options: PlanOptions(anchorLength: 6, passingLength: 64))
             try assertMatchesDense(plan, gqa)
         }
     }
@@ -87,8 +93,9 @@ final class ExactMethodTests: XCTestCase {
         let (context, query) = tokens(context: 38, query: 3)
         let vectors = gqa, width = vectors.heads * vectors.headDim
         for w in [2, 4] {
-            let plan = try Plan.make(method: .star, context: context, query: query, worldSize: w,
-                                     options: PlanOptions(anchorLength: 7))
+            let plan = try Plan.make(
+                method: .star, context: context, query: query, worldSize: w,
+                options: PlanOptions(anchorLength: 7))
             // Query pass and decode against dense; prefill rows checked below instead.
             try assertMatchesDense(plan, vectors, skip: { [0..<$0.rowCount] })
             let runs = try runSingleLayer(plan, vectors)
@@ -96,8 +103,11 @@ final class ExactMethodTests: XCTestCase {
                 let layout = plan.ranks[rank]
                 for (local, token) in layout.tokenIDs.enumerated() {
                     let visible = Array(layout.tokenIDs[0...local])  // local causal over [anchor ; block]
-                    let expected = (0..<vectors.heads).flatMap { vectors.naiveAttention(token, head: $0, keys: visible) }
-                    assertClose(row(run.prefill, local, width: width), expected, "star W=\(w) rank \(rank) row \(local)")
+                    let expected = (0..<vectors.heads).flatMap {
+                        vectors.naiveAttention(token, head: $0, keys: visible)
+                    }
+                    assertClose(
+                        row(run.prefill, local, width: width), expected, "star W=\(w) rank \(rank) row \(local)")
                 }
             }
         }

@@ -35,10 +35,11 @@ struct TokenVectors: Sendable {
     /// The single-layer attention input of `tokens`.
     func input(_ tokens: [Int32], layer: Int = 0) -> AttentionInput {
         let n = tokens.count
-        return AttentionInput(layer: layer,
-                              query: Tensor(tokens.flatMap(query), shape: [n, heads, headDim]),
-                              key: Tensor(tokens.flatMap(key), shape: [n, kvHeads, headDim]),
-                              value: Tensor(tokens.flatMap(value), shape: [n, kvHeads, headDim]))
+        return AttentionInput(
+            layer: layer,
+            query: Tensor(tokens.flatMap(query), shape: [n, heads, headDim]),
+            key: Tensor(tokens.flatMap(key), shape: [n, kvHeads, headDim]),
+            value: Tensor(tokens.flatMap(value), shape: [n, kvHeads, headDim]))
     }
 
     /// fp64 softmax attention of query head `head` of `token` over the keys of `keys`
@@ -85,15 +86,18 @@ struct RankRun: Sendable {
 
 /// Runs every rank of `plan` on its own thread: prefill, the query pass if the plan has one,
 /// then `decodeTokens` one at a time.
-func runSingleLayer(_ plan: Plan, _ vectors: TokenVectors, decodeTokens: [Int32] = [],
-                    scorer: (@Sendable () -> any PassingScorer)? = nil) throws -> [RankRun] {
+func runSingleLayer(
+    _ plan: Plan, _ vectors: TokenVectors, decodeTokens: [Int32] = [],
+    scorer: (@Sendable () -> any PassingScorer)? = nil
+) throws -> [RankRun] {
     try runRanks(plan.worldSize, timeout: 30) { rank, comm in
         let backend = CPUBackend(threads: 1)
         let strategy = try makeStrategy(plan: plan, communicator: comm, headDim: vectors.headDim, scorer: scorer?())
         let cache = KVCache(backend: backend, layers: 1, kvHeads: vectors.kvHeads, headDim: vectors.headDim)
         let layout = plan.ranks[rank]
         (strategy as? PassingRecorder)?.recordsPassing = true
-        var run = RankRun(prefill: try strategy.attend(vectors.input(layout.tokenIDs), cache: cache, backend: backend).floats())
+        var run = RankRun(
+            prefill: try strategy.attend(vectors.input(layout.tokenIDs), cache: cache, backend: backend).floats())
         if let recorder = strategy as? PassingRecorder {
             run.passing = recorder.lastPassing.map { block in passingTokens(block, vectors: vectors, plan: plan) }
         }
@@ -124,23 +128,29 @@ func passingTokens(_ keys: Tensor, vectors: TokenVectors, plan: Plan) -> [[Int32
 /// Dense causal attention over `tokens` (CPU backend) -> one `[H*d]` row per token.
 func denseRows(_ tokens: [Int32], _ vectors: TokenVectors) throws -> [[Float]] {
     let input = vectors.input(tokens)
-    let out = try CPUBackend(threads: 1).attention(query: input.query, key: input.key, value: input.value,
-                                                   mask: .causal, scale: Float(vectors.scale)).out.floats()
+    let out = try CPUBackend(threads: 1).attention(
+        query: input.query, key: input.key, value: input.value,
+        mask: .causal, scale: Float(vectors.scale)
+    ).out.floats()
     let width = vectors.heads * vectors.headDim
     return (0..<tokens.count).map { Array(out[$0 * width..<($0 + 1) * width]) }
 }
 
 func row(_ flat: [Float], _ index: Int, width: Int) -> [Float] { Array(flat[index * width..<(index + 1) * width]) }
 
-func assertClose(_ a: [Float], _ b: [Double], tolerance: Double = 1e-5, _ message: @autoclosure () -> String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ a: [Float], _ b: [Double], tolerance: Double = 1e-5, _ message: @autoclosure () -> String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(a.count, b.count, message(), file: file, line: line)
     let worst = zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
     XCTAssertLessThanOrEqual(worst, tolerance, "\(message()): max |diff| \(worst)", file: file, line: line)
 }
 
-func assertClose(_ a: [Float], _ b: [Float], tolerance: Double = 1e-5, _ message: @autoclosure () -> String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ a: [Float], _ b: [Float], tolerance: Double = 1e-5, _ message: @autoclosure () -> String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     assertClose(a, b.map(Double.init), tolerance: tolerance, message(), file: file, line: line)
 }
 

@@ -37,17 +37,18 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(plan.owner, 0)
         XCTAssertEqual(plan.ranks[2].rowCount, 1024 + 4032 + 4032 + 20)
         XCTAssertEqual(plan.ranks[2].blockRows.map(\.count), [4032, 4032])
-        XCTAssertEqual(plan.ranks[2].positions[1024], Int32(1024 + 2 * 4032))        // chunk 2
-        XCTAssertEqual(plan.ranks[2].positions[1024 + 4032], Int32(1024 + 13 * 4032)) // chunk 13
-        XCTAssertEqual(plan.ranks[2].cacheRows.first, 256..<384)                     // anchor shard 2
-        XCTAssertEqual(plan.ranks[0].cacheRows.last, plan.ranks[0].queryRows)         // the query on GPU 0
+        XCTAssertEqual(plan.ranks[2].positions[1024], Int32(1024 + 2 * 4032))  // chunk 2
+        XCTAssertEqual(plan.ranks[2].positions[1024 + 4032], Int32(1024 + 13 * 4032))  // chunk 13
+        XCTAssertEqual(plan.ranks[2].cacheRows.first, 256..<384)  // anchor shard 2
+        XCTAssertEqual(plan.ranks[0].cacheRows.last, plan.ranks[0].queryRows)  // the query on GPU 0
     }
 
     func testCachedRowsCoverContextAndQueryExactlyOnce() throws {
         let (context, query) = tokens(context: 77, query: 3)
         for method in [Method.ring, .zigzag, .spava] {
-            let plan = try Plan.make(method: method, context: context, query: query, worldSize: 3,
-                                     options: PlanOptions(anchorLength: 5, passingLength: 4))
+            let plan = try Plan.make(
+                method: method, context: context, query: query, worldSize: 3,
+                options: PlanOptions(anchorLength: 5, passingLength: 4))
             let cached = plan.ranks.flatMap { layout in layout.cacheRows.flatMap { $0.map { layout.tokenIDs[$0] } } }
             XCTAssertEqual(cached.sorted(), context + query, "\(method)")
             let owner = plan.ranks[plan.owner]
@@ -55,8 +56,9 @@ final class PlanTests: XCTestCase {
             XCTAssertEqual(owner.tokenIDs.last, query.last, "\(method): the owner's last row predicts the first token")
         }
         for method in [Method.star, .apb] {
-            let plan = try Plan.make(method: method, context: context, query: query, worldSize: 3,
-                                     options: PlanOptions(anchorLength: 5, passingLength: 4))
+            let plan = try Plan.make(
+                method: method, context: context, query: query, worldSize: 3,
+                options: PlanOptions(anchorLength: 5, passingLength: 4))
             let cached = plan.ranks.flatMap { layout in layout.cacheRows.flatMap { $0.map { layout.tokenIDs[$0] } } }
             XCTAssertEqual(cached.sorted(), context, "\(method): the query pass adds the query on the owner")
         }
@@ -74,13 +76,18 @@ final class PlanTests: XCTestCase {
 extension PlanTests {
     func testNegativeOptionsAndAnAnchorLongerThanHostZerosBlockAreHandled() throws {
         let (context, query) = tokens(context: 30, query: 2)
-        XCTAssertThrowsError(try Plan.make(method: .apb, context: context, query: query, worldSize: 2,
-                                           options: PlanOptions(anchorLength: -1)))
-        XCTAssertThrowsError(try Plan.make(method: .spava, context: context, query: query, worldSize: 2,
-                                           options: PlanOptions(passingLength: -4)))
+        XCTAssertThrowsError(
+            try Plan.make(
+                method: .apb, context: context, query: query, worldSize: 2,
+                options: PlanOptions(anchorLength: -1)))
+        XCTAssertThrowsError(
+            try Plan.make(
+                method: .spava, context: context, query: query, worldSize: 2,
+                options: PlanOptions(passingLength: -4)))
         // An APB anchor longer than host 0's block: host 0 has nothing to select, the others still run.
-        let plan = try Plan.make(method: .apb, context: context, query: query, worldSize: 3,
-                                 options: PlanOptions(anchorLength: 12, passingLength: 4))
+        let plan = try Plan.make(
+            method: .apb, context: context, query: query, worldSize: 3,
+            options: PlanOptions(anchorLength: 12, passingLength: 4))
         let runs = try runSingleLayer(plan, TokenVectors(heads: 4, kvHeads: 2, headDim: 16))
         XCTAssertEqual(runs[1].passing[0].map(\.count), [0, 0], "host 0 passes nothing")
         XCTAssertEqual(runs[2].passing[0].map(\.count), [4, 4], "host 1 passes k entries per KV head")

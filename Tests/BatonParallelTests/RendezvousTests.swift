@@ -18,18 +18,25 @@ final class RendezvousTests: XCTestCase {
         var current: Value { lock.lock(); defer { lock.unlock() }; return value }
     }
 
-    func runGroup(worldSize: Int, others: [(rank: Int, worldSize: Int)], timeout: Double = 10) -> [Result<[UInt8], any Error>] {
+    func runGroup(worldSize: Int, others: [(rank: Int, worldSize: Int)], timeout: Double = 10) -> [Result<
+        [UInt8], any Error
+    >] {
         let payload: [UInt8] = (0..<128).map { UInt8($0 * 7 % 251) }
         let ready = DispatchSemaphore(value: 0)
         let port = Shared(0)
-        let results = Shared([Result<[UInt8], any Error>](repeating: .failure(BatonError.invalidArgument("not run")), count: others.count + 1))
+        let results = Shared(
+            [Result<[UInt8], any Error>](
+                repeating: .failure(BatonError.invalidArgument("not run")), count: others.count + 1))
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
-            let config = ProcessGroupConfig(rank: 0, worldSize: worldSize, localRank: 0, masterAddress: "127.0.0.1", masterPort: 0)
-            let result = Result { try Rendezvous.exchange(config, payload: payload, timeout: timeout) { bound in
-                port.update { $0 = bound }
-                ready.signal()
-            } }
+            let config = ProcessGroupConfig(
+                rank: 0, worldSize: worldSize, localRank: 0, masterAddress: "127.0.0.1", masterPort: 0)
+            let result = Result {
+                try Rendezvous.exchange(config, payload: payload, timeout: timeout) { bound in
+                    port.update { $0 = bound }
+                    ready.signal()
+                }
+            }
             results.update { $0[0] = result }
             if case .failure = result { ready.signal() }  // never listened: don't leave the test waiting
         }
@@ -37,8 +44,9 @@ final class RendezvousTests: XCTestCase {
         let bound = port.current
         for (index, member) in others.enumerated() {
             DispatchQueue.global().async(group: group) {
-                let config = ProcessGroupConfig(rank: member.rank, worldSize: member.worldSize, localRank: member.rank,
-                                                masterAddress: "127.0.0.1", masterPort: bound)
+                let config = ProcessGroupConfig(
+                    rank: member.rank, worldSize: member.worldSize, localRank: member.rank,
+                    masterAddress: "127.0.0.1", masterPort: bound)
                 let result = Result { try Rendezvous.exchange(config, payload: nil, timeout: timeout) }
                 results.update { $0[index + 1] = result }
             }
@@ -71,16 +79,24 @@ final class RendezvousTests: XCTestCase {
     }
 
     func testConfigFromTorchrunEnvironment() throws {
-        let config = try ProcessGroupConfig.fromEnvironment(["RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "3",
-                                                             "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"])
-        XCTAssertEqual(config, ProcessGroupConfig(rank: 3, worldSize: 8, localRank: 3, masterAddress: "10.0.0.1", masterPort: 29500))
+        let config = try ProcessGroupConfig.fromEnvironment([
+            "RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "3",
+            "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"
+        ])
+        XCTAssertEqual(
+            config,
+            ProcessGroupConfig(rank: 3, worldSize: 8, localRank: 3, masterAddress: "10.0.0.1", masterPort: 29500))
         XCTAssertThrowsError(try ProcessGroupConfig.fromEnvironment(["WORLD_SIZE": "2", "MASTER_PORT": "1"])) {
             XCTAssertTrue("\($0)".contains("RANK is not set"), "\($0)")
         }
-        XCTAssertThrowsError(try ProcessGroupConfig.fromEnvironment(["RANK": "2", "WORLD_SIZE": "2", "MASTER_PORT": "1"])) {
+        XCTAssertThrowsError(
+            try ProcessGroupConfig.fromEnvironment(["RANK": "2", "WORLD_SIZE": "2", "MASTER_PORT": "1"])
+        ) {
             XCTAssertTrue("\($0)".contains("RANK 2 is outside 0..<WORLD_SIZE (2)"), "\($0)")
         }
-        XCTAssertThrowsError(try ProcessGroupConfig.fromEnvironment(["RANK": "0", "WORLD_SIZE": "x", "MASTER_PORT": "1"])) {
+        XCTAssertThrowsError(
+            try ProcessGroupConfig.fromEnvironment(["RANK": "0", "WORLD_SIZE": "x", "MASTER_PORT": "1"])
+        ) {
             XCTAssertTrue("\($0)".contains("WORLD_SIZE='x'"), "\($0)")
         }
     }

@@ -18,8 +18,10 @@ final class RowExchangeTests: XCTestCase {
         let exchange = try RowExchange(owned: owned, needs: needs)
         let backend = CPUBackend(threads: 1)
         let results = try runRanks(3) { rank, communicator in
-            try exchange.run(local: Self.table(owned[rank]), width: 2, dtype: .f32, communicator: communicator,
-                             backend: backend).floats()
+            try exchange.run(
+                local: Self.table(owned[rank]), width: 2, dtype: .f32, communicator: communicator,
+                backend: backend
+            ).floats()
         }
         for rank in 0..<3 {
             XCTAssertEqual(results[rank], needs[rank].flatMap { [Float($0), Float($0) + 0.5] }, "rank \(rank)")
@@ -37,8 +39,10 @@ final class RowExchangeTests: XCTestCase {
         let exchange = try RowExchange(owned: [0..<4], needs: [[0, 1, 2, 3]])
         let local = Self.table(0..<4)
         let result = try runRanks(1) { _, communicator in
-            try exchange.run(local: local, width: 2, dtype: .f32, communicator: communicator,
-                             backend: CPUBackend(threads: 1)).address
+            try exchange.run(
+                local: local, width: 2, dtype: .f32, communicator: communicator,
+                backend: CPUBackend(threads: 1)
+            ).address
         }
         XCTAssertEqual(result, [local.address])
     }

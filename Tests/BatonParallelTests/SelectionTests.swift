@@ -9,13 +9,17 @@ final class SelectionTests: XCTestCase {
     let vectors = TokenVectors(heads: 6, kvHeads: 2, headDim: 16)
 
     /// Top-`k` tokens of `candidates` (local rows) per KV head, scored over `keyRows` with `probe`.
-    func naiveSelection(_ layout: RankLayout, keyRows: Range<Int>, candidates: Range<Int>, budget: Int,
-                        vectors: TokenVectors) -> [[Int32]] {
+    func naiveSelection(
+        _ layout: RankLayout, keyRows: Range<Int>, candidates: Range<Int>, budget: Int,
+        vectors: TokenVectors
+    ) -> [[Int32]] {
         let probe = layout.queryRows.map { layout.tokenIDs[$0] }
         return (0..<vectors.kvHeads).map { h in
             let raw = keyRows.map { vectors.queryAwareScore(key: layout.tokenIDs[$0], kvHead: h, probe: probe) }
             let pooled = keyRows.map { j in
-                (max(keyRows.lowerBound, j - 2)...min(keyRows.upperBound - 1, j + 2)).map { raw[$0 - keyRows.lowerBound] }.max()!
+                (max(keyRows.lowerBound, j - 2)...min(keyRows.upperBound - 1, j + 2)).map {
+                    raw[$0 - keyRows.lowerBound]
+                }.max()!
             }
             let ranked = candidates.sorted { a, b in
                 let sa = pooled[a - keyRows.lowerBound], sb = pooled[b - keyRows.lowerBound]
@@ -25,8 +29,10 @@ final class SelectionTests: XCTestCase {
         }
     }
 
-    func assertRows(_ run: RankRun, _ layout: RankLayout, rows: Range<Int>, name: String,
-                    keys: (_ local: Int, _ kvHead: Int) -> [Int32]) {
+    func assertRows(
+        _ run: RankRun, _ layout: RankLayout, rows: Range<Int>, name: String,
+        keys: (_ local: Int, _ kvHead: Int) -> [Int32]
+    ) {
         let width = vectors.heads * vectors.headDim
         for local in rows {
             let expected = (0..<vectors.heads).flatMap { head in
@@ -60,14 +66,16 @@ final class SelectionTests: XCTestCase {
             try assertQueryAndDecodeExact(plan, runs, decodeToken: decodeToken)
             let selections = plan.ranks.map { layout -> [[Int32]] in
                 let block = layout.blockRows[0]
-                return naiveSelection(layout, keyRows: 0..<(layout.rowCount - layout.probeOnlyRows.count),
-                                      candidates: max(block.lowerBound, plan.anchorLength)..<block.upperBound,
-                                      budget: plan.passingLength, vectors: vectors)
+                return naiveSelection(
+                    layout, keyRows: 0..<(layout.rowCount - layout.probeOnlyRows.count),
+                    candidates: max(block.lowerBound, plan.anchorLength)..<block.upperBound,
+                    budget: plan.passingLength, vectors: vectors)
             }
             for (rank, layout) in plan.ranks.enumerated() {
                 let passing = { (h: Int) in (0..<rank).flatMap { selections[$0][h] } }
-                XCTAssertEqual(runs[rank].passing[0].map { Set($0) }, (0..<vectors.kvHeads).map { Set(passing($0)) },
-                               "apb W=\(w) rank \(rank) passing block")
+                XCTAssertEqual(
+                    runs[rank].passing[0].map { Set($0) }, (0..<vectors.kvHeads).map { Set(passing($0)) },
+                    "apb W=\(w) rank \(rank) passing block")
                 assertRows(runs[rank], layout, rows: 0..<layout.rowCount, name: "apb W=\(w) rank \(rank)") { local, h in
                     let visible = Array(layout.tokenIDs[0...local])
                     return layout.anchorRows.contains(local) ? visible : passing(h) + visible
@@ -79,22 +87,25 @@ final class SelectionTests: XCTestCase {
     func testSpavaSelectsTheNaiveTopKPerChunkAndPassesExactlyTheEarlierChunks() throws {
         let (context, query) = tokens(context: 83, query: 4)
         for w in [2, 3, 4] {
-            let plan = try Plan.make(method: .spava, context: context, query: query, worldSize: w,
-                                     options: PlanOptions(anchorLength: 7, passingLength: 3))
+            let plan = try Plan.make(
+                method: .spava, context: context, query: query, worldSize: w,
+                options: PlanOptions(anchorLength: 7, passingLength: 3))
             let decodeToken = Int32(context.count + query.count)
             let runs = try runSingleLayer(plan, vectors, decodeTokens: [decodeToken])
             try assertQueryAndDecodeExact(plan, runs, decodeToken: decodeToken)
             let selections = plan.ranks.map { layout in
                 layout.blockRows.map { chunk in
-                    naiveSelection(layout, keyRows: 0..<layout.blockRows[1].upperBound, candidates: chunk,
-                                   budget: plan.passingLength, vectors: vectors)
+                    naiveSelection(
+                        layout, keyRows: 0..<layout.blockRows[1].upperBound, candidates: chunk,
+                        budget: plan.passingLength, vectors: vectors)
                 }
             }
             let dense = try denseRows(context + query, vectors)
             for (rank, layout) in plan.ranks.enumerated() {
                 let p1 = { (h: Int) in (0..<rank).flatMap { selections[$0][0][h] } }
                 let p2 = { (h: Int) in
-                    (0..<w).flatMap { selections[$0][0][h] } + ((rank + 1)..<w).reversed().flatMap { selections[$0][1][h] }
+                    (0..<w).flatMap { selections[$0][0][h] }
+                        + ((rank + 1)..<w).reversed().flatMap { selections[$0][1][h] }
                 }
                 XCTAssertEqual(runs[rank].passing[0].map { Set($0) }, (0..<vectors.kvHeads).map { Set(p1($0)) })
                 XCTAssertEqual(runs[rank].passing[1].map { Set($0) }, (0..<vectors.kvHeads).map { Set(p2($0)) })
@@ -110,7 +121,9 @@ final class SelectionTests: XCTestCase {
                 // The fused query rows are exact.
                 let width = vectors.heads * vectors.headDim
                 for (t, local) in layout.queryRows.enumerated() {
-                    assertClose(row(runs[rank].prefill, local, width: width), dense[context.count + t], "\(name) query row \(t)")
+                    assertClose(
+                        row(runs[rank].prefill, local, width: width), dense[context.count + t], "\(name) query row \(t)"
+                    )
                 }
             }
         }
@@ -150,8 +163,9 @@ final class SelectionTests: XCTestCase {
     func testSpavaCarriesAPlantedNeedleToEveryLaterVirtualHost() throws {
         let (context, query) = tokens(context: 100, query: 3)
         let w = 3, needle: Int32 = 12  // anchor 4, chunks of 16: token 12 is in chunk 0 (GPU 0's B1)
-        let plan = try Plan.make(method: .spava, context: context, query: query, worldSize: w,
-                                 options: PlanOptions(anchorLength: 4, passingLength: 6))
+        let plan = try Plan.make(
+            method: .spava, context: context, query: query, worldSize: w,
+            options: PlanOptions(anchorLength: 4, passingLength: 6))
         XCTAssertTrue(plan.ranks[0].tokenIDs[plan.ranks[0].blockRows[0]].contains(needle))
         let runs = try runSingleLayer(plan, plantNeedle(at: needle, query: query))
         for rank in 0..<w {

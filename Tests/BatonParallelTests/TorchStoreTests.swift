@@ -10,19 +10,19 @@ final class TorchStoreTests: XCTestCase {
     /// Serves a store on a free port, prints it, then plays the other side: sets "from-python"
     /// once Swift set "ready", and once Swift set "done" prints what it reads of Swift's keys.
     static let serverScript = """
-    import datetime, sys
-    from torch.distributed import TCPStore
-    store = TCPStore("127.0.0.1", 0, None, True, timeout=datetime.timedelta(seconds=60),
-                     wait_for_workers=False, use_libuv=(sys.argv[1] == "libuv"))
-    print(store.port, "libuv" if store.libuvBackend else "legacy", flush=True)
-    if sys.argv[2] == "play":
-        store.wait(["ready"])
-        store.set("from-python", b"hello from torch")
-        store.wait(["done"])
-        print("python read from-swift=%r counter=%r" % (store.get("from-swift"), store.get("counter")), flush=True)
-    else:
-        sys.stdin.read()  # serve until the test closes our stdin
-    """
+        import datetime, sys
+        from torch.distributed import TCPStore
+        store = TCPStore("127.0.0.1", 0, None, True, timeout=datetime.timedelta(seconds=60),
+                         wait_for_workers=False, use_libuv=(sys.argv[1] == "libuv"))
+        print(store.port, "libuv" if store.libuvBackend else "legacy", flush=True)
+        if sys.argv[2] == "play":
+            store.wait(["ready"])
+            store.set("from-python", b"hello from torch")
+            store.wait(["done"])
+            print("python read from-swift=%r counter=%r" % (store.get("from-swift"), store.get("counter")), flush=True)
+        else:
+            sys.stdin.read()  # serve until the test closes our stdin
+        """
 
     /// A running server: its port, and its process (stdout piped).
     struct Server {
@@ -49,7 +49,9 @@ final class TorchStoreTests: XCTestCase {
         try probe.run()
         probe.waitUntilExit()
         if probe.terminationStatus != 0 {
-            throw XCTSkip("no torch.distributed in '\(python)' (set BATON_TORCH_PYTHON to a python with torch to run the TCPStore tests)")
+            throw XCTSkip(
+                "no torch.distributed in '\(python)' (set BATON_TORCH_PYTHON to a python with torch to run the TCPStore tests)"
+            )
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -60,7 +62,9 @@ final class TorchStoreTests: XCTestCase {
         try process.run()
         // First line: "<port> <backend>".
         var line = Data()
-        while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
+        while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+            line += byte
+        }
         let fields = String(decoding: line, as: UTF8.self).split(separator: " ")
         guard fields.count == 2, let port = Int(fields[0]) else {
             process.terminate()
@@ -98,15 +102,22 @@ final class TorchStoreTests: XCTestCase {
     func testSetGetWaitAddAgainstTorchLegacyStore() throws { try checkSetGetWaitAddAgainstTorch(backend: "legacy") }
 
     /// Ranks as threads, each with its own connection, as torchrun's workers would be.
-    func rendezvous(worldSize: Int, ranks: [Int], port: Int, timeout: Double, payload: [UInt8]) -> [Result<[UInt8], any Error>] {
-        let results = RendezvousTests.Shared([Result<[UInt8], any Error>](repeating: .failure(BatonError.invalidArgument("not run")),
-                                                                           count: ranks.count))
+    func rendezvous(worldSize: Int, ranks: [Int], port: Int, timeout: Double, payload: [UInt8]) -> [Result<
+        [UInt8], any Error
+    >] {
+        let results = RendezvousTests.Shared(
+            [Result<[UInt8], any Error>](
+                repeating: .failure(BatonError.invalidArgument("not run")),
+                count: ranks.count))
         let group = DispatchGroup()
         for (index, rank) in ranks.enumerated() {
             DispatchQueue.global().async(group: group) {
-                let config = ProcessGroupConfig(rank: rank, worldSize: worldSize, localRank: rank, masterAddress: "127.0.0.1",
-                                                masterPort: port, agentStore: true, jobID: "test-\(worldSize)-\(ranks.count)")
-                let result = Result { try Rendezvous.exchange(config, payload: rank == 0 ? payload : nil, timeout: timeout) }
+                let config = ProcessGroupConfig(
+                    rank: rank, worldSize: worldSize, localRank: rank, masterAddress: "127.0.0.1",
+                    masterPort: port, agentStore: true, jobID: "test-\(worldSize)-\(ranks.count)")
+                let result = Result {
+                    try Rendezvous.exchange(config, payload: rank == 0 ? payload : nil, timeout: timeout)
+                }
                 results.update { $0[index] = result }
             }
         }
@@ -137,8 +148,9 @@ final class TorchStoreTests: XCTestCase {
 
     func testNoStoreListeningIsATimeoutNamingTheAddress() throws {
         // Port 1 on loopback: nothing listens there.
-        let config = ProcessGroupConfig(rank: 1, worldSize: 2, localRank: 1, masterAddress: "127.0.0.1", masterPort: 1,
-                                        agentStore: true, jobID: "none")
+        let config = ProcessGroupConfig(
+            rank: 1, worldSize: 2, localRank: 1, masterAddress: "127.0.0.1", masterPort: 1,
+            agentStore: true, jobID: "none")
         XCTAssertThrowsError(try StoreRendezvous(config, name: "unreachable", timeout: 0.3)) { error in
             XCTAssertEqual((error as? BatonError)?.kind, .timeout, "\(error)")
             XCTAssertTrue("\(error)".contains("rank 1 could not connect to torchrun's store"), "\(error)")
@@ -149,10 +161,16 @@ final class TorchStoreTests: XCTestCase {
     func testTorchrunsAgentStoreVariableSelectsTheStoreRendezvous() throws {
         let base = ["RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"]
         XCTAssertFalse(try ProcessGroupConfig.fromEnvironment(base).agentStore)
-        let torchrun = try ProcessGroupConfig.fromEnvironment(base.merging(
-            ["TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_RUN_ID": "abc", "TORCHELASTIC_RESTART_COUNT": "2"]) { $1 })
+        let torchrun = try ProcessGroupConfig.fromEnvironment(
+            base.merging(
+                [
+                    "TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_RUN_ID": "abc",
+                    "TORCHELASTIC_RESTART_COUNT": "2"
+                ]) { $1 })
         XCTAssertTrue(torchrun.agentStore)
         XCTAssertEqual(torchrun.jobID, "abc.2")
-        XCTAssertFalse(try ProcessGroupConfig.fromEnvironment(base.merging(["TORCHELASTIC_USE_AGENT_STORE": "False"]) { $1 }).agentStore)
+        XCTAssertFalse(
+            try ProcessGroupConfig.fromEnvironment(base.merging(["TORCHELASTIC_USE_AGENT_STORE": "False"]) { $1 })
+                .agentStore)
     }
 }

@@ -11,15 +11,23 @@ final class ErrorResponseTests: XCTestCase {
     func testMalformedOrMistypedBodiesAre400NamingTheField() async throws {
         let app = Application(router: ServerFixture.server().router())
         try await app.test(.router) { client in
-            try await expectError(client, "/v1/completions", #"{"model": "tiny-llama", "prompt": "#, status: .badRequest, param: nil)
+            try await expectError(
+                client, "/v1/completions", #"{"model": "tiny-llama", "prompt": "#, status: .badRequest, param: nil)
             try await expectError(client, "/v1/completions", #"{"prompt": "Hi"}"#, status: .badRequest, param: "model")
-            try await expectError(client, "/v1/completions", #"{"model": "tiny-llama", "prompt": "Hi", "max_tokens": "ten"}"#,
-                                  status: .badRequest, param: "max_tokens")
-            try await expectError(client, "/v1/chat/completions", #"{"model": "tiny-llama", "messages": [{"role": "user", "content": 5}]}"#,
-                                  status: .badRequest, param: "messages.0.content")
-            try await expectError(client, "/v1/chat/completions", #"{"model": "tiny-llama", "messages": [{"role": "robot", "content": "x"}]}"#,
-                                  status: .badRequest, param: "messages.0.role")
-            try await expectError(client, "/v1/chat/completions", #"{"model": "tiny-llama", "messages": []}"#, status: .badRequest, param: "messages")
+            try await expectError(
+                client, "/v1/completions", #"{"model": "tiny-llama", "prompt": "Hi", "max_tokens": "ten"}"#,
+                status: .badRequest, param: "max_tokens")
+            try await expectError(
+                client, "/v1/chat/completions",
+                #"{"model": "tiny-llama", "messages": [{"role": "user", "content": 5}]}"#,
+                status: .badRequest, param: "messages.0.content")
+            try await expectError(
+                client, "/v1/chat/completions",
+                #"{"model": "tiny-llama", "messages": [{"role": "robot", "content": "x"}]}"#,
+                status: .badRequest, param: "messages.0.role")
+            try await expectError(
+                client, "/v1/chat/completions", #"{"model": "tiny-llama", "messages": []}"#, status: .badRequest,
+                param: "messages")
         }
     }
 
@@ -28,13 +36,20 @@ final class ErrorResponseTests: XCTestCase {
         try await app.test(.router) { client in
             let base = #"{"model": "tiny-llama", "prompt": "Hi""#
             try await expectError(client, "/v1/completions", base + #", "n": 2}"#, status: .badRequest, param: "n")
-            try await expectError(client, "/v1/completions", base + #", "temperature": 2.5}"#, status: .badRequest, param: "temperature")
-            try await expectError(client, "/v1/completions", base + #", "top_p": 0}"#, status: .badRequest, param: "top_p")
-            try await expectError(client, "/v1/completions", base + #", "max_tokens": 0}"#, status: .badRequest, param: "max_tokens")
-            try await expectError(client, "/v1/completions", base + #", "logprobs": 3}"#, status: .badRequest, param: "logprobs")
-            try await expectError(client, "/v1/completions", #"{"model": "tiny-llama", "prompt": [5, 99999]}"#, status: .badRequest, param: "prompt")
-            let method = try await expectError(client, "/v1/completions", base + #", "baton": {"method": "warp"}}"#,
-                                               status: .badRequest, param: "baton.method")
+            try await expectError(
+                client, "/v1/completions", base + #", "temperature": 2.5}"#, status: .badRequest, param: "temperature")
+            try await expectError(
+                client, "/v1/completions", base + #", "top_p": 0}"#, status: .badRequest, param: "top_p")
+            try await expectError(
+                client, "/v1/completions", base + #", "max_tokens": 0}"#, status: .badRequest, param: "max_tokens")
+            try await expectError(
+                client, "/v1/completions", base + #", "logprobs": 3}"#, status: .badRequest, param: "logprobs")
+            try await expectError(
+                client, "/v1/completions", #"{"model": "tiny-llama", "prompt": [5, 99999]}"#, status: .badRequest,
+                param: "prompt")
+            let method = try await expectError(
+                client, "/v1/completions", base + #", "baton": {"method": "warp"}}"#,
+                status: .badRequest, param: "baton.method")
             XCTAssertTrue((method["message"] as? String ?? "").contains("spava"), "the message lists the methods")
         }
     }
@@ -42,8 +57,9 @@ final class ErrorResponseTests: XCTestCase {
     func testUnknownModelIs404() async throws {
         let app = Application(router: ServerFixture.server().router())
         try await app.test(.router) { client in
-            let error = try await expectError(client, "/v1/chat/completions", #"{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}"#,
-                                              status: .notFound, param: "model")
+            let error = try await expectError(
+                client, "/v1/chat/completions", #"{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}"#,
+                status: .notFound, param: "model")
             XCTAssertEqual(error["code"] as? String, "model_not_found")
         }
     }
@@ -53,11 +69,14 @@ final class ErrorResponseTests: XCTestCase {
         let ids = (0..<limit - 10).map { String(100 + $0 % 500) }.joined(separator: ",")
         let app = Application(router: ServerFixture.server().router())
         try await app.test(.router) { client in
-            let error = try await expectError(client, "/v1/completions", #"{"model": "tiny-llama", "prompt": [\#(ids)], "max_tokens": 100}"#,
-                                              status: .badRequest, param: "prompt")
+            let error = try await expectError(
+                client, "/v1/completions", #"{"model": "tiny-llama", "prompt": [\#(ids)], "max_tokens": 100}"#,
+                status: .badRequest, param: "prompt")
             XCTAssertEqual(error["code"] as? String, "context_length_exceeded")
             let message = try XCTUnwrap(error["message"] as? String)
-            for number in [limit, limit - 10, 100] { XCTAssertTrue(message.contains("\(number)"), "\(number) in: \(message)") }
+            for number in [limit, limit - 10, 100] {
+                XCTAssertTrue(message.contains("\(number)"), "\(number) in: \(message)")
+            }
         }
     }
 
@@ -69,8 +88,12 @@ final class ErrorResponseTests: XCTestCase {
                 XCTAssertEqual(response.status, .unauthorized)
                 XCTAssertEqual(try errorObject(response)["code"] as? String, "invalid_api_key")
             }
-            try await expectError(client, "/v1/completions", #"{"model": "tiny-llama", "prompt": "Hi"}"#, status: .unauthorized, param: nil)
-            let allowed = try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer sekrit"]) { $0 }
+            try await expectError(
+                client, "/v1/completions", #"{"model": "tiny-llama", "prompt": "Hi"}"#, status: .unauthorized,
+                param: nil)
+            let allowed = try await client.execute(
+                uri: "/v1/models", method: .get, headers: [.authorization: "Bearer sekrit"]
+            ) { $0 }
             XCTAssertEqual(allowed.status, .ok)
             // /health stays open for load balancers.
             let health = try await client.execute(uri: "/health", method: .get) { $0 }
@@ -81,8 +104,10 @@ final class ErrorResponseTests: XCTestCase {
     func testImageAndVideoPartsAre400ForATextModel() async throws {
         let app = Application(router: ServerFixture.server().router())
         try await app.test(.router) { client in
-            for part in [#"{"type": "image_url", "image_url": {"url": "file:///tmp/cat.png"}}"#,
-                         #"{"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}"#] {
+            for part in [
+                #"{"type": "image_url", "image_url": {"url": "file:///tmp/cat.png"}}"#,
+                #"{"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}"#
+            ] {
                 let error = try await expectError(
                     client, "/v1/chat/completions",
                     #"{"model": "tiny-llama", "messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"}, \#(part)]}]}"#,
@@ -99,9 +124,11 @@ final class ErrorResponseTests: XCTestCase {
             // Hold the engine's thread so the first request stays admitted while the second arrives.
             let gate = DispatchSemaphore(value: 0)
             server.worker.queue.async { gate.wait() }
-            async let first = client.post("/v1/completions", #"{"model": "tiny-llama", "prompt": "Hi", "max_tokens": 2}"#)
+            async let first = client.post(
+                "/v1/completions", #"{"model": "tiny-llama", "prompt": "Hi", "max_tokens": 2}"#)
             while server.worker.admittedCount == 0 { await Task.yield() }
-            let second = try await client.post("/v1/completions", #"{"model": "tiny-llama", "prompt": "Hi", "max_tokens": 2}"#)
+            let second = try await client.post(
+                "/v1/completions", #"{"model": "tiny-llama", "prompt": "Hi", "max_tokens": 2}"#)
             gate.signal()
             XCTAssertEqual(second.status, .serviceUnavailable)
             XCTAssertEqual(second.headers[.retryAfter], "1")
@@ -114,8 +141,10 @@ final class ErrorResponseTests: XCTestCase {
 
 /// POSTs `body` to `uri` and checks the status and the error's param; returns the error object.
 @discardableResult
-func expectError(_ client: some TestClientProtocol, _ uri: String, _ body: String, status: HTTPResponse.Status,
-                 param: String?, headers: HTTPFields = [:], file: StaticString = #filePath, line: UInt = #line) async throws -> [String: Any] {
+func expectError(
+    _ client: some TestClientProtocol, _ uri: String, _ body: String, status: HTTPResponse.Status,
+    param: String?, headers: HTTPFields = [:], file: StaticString = #filePath, line: UInt = #line
+) async throws -> [String: Any] {
     let response = try await client.post(uri, body, headers: headers)
     XCTAssertEqual(response.status, status, String(buffer: response.body), file: file, line: line)
     XCTAssertEqual(response.headers[.contentType], "application/json", file: file, line: line)

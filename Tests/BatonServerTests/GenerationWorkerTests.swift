@@ -9,13 +9,15 @@ import XCTest
 final class GenerationWorkerTests: XCTestCase {
     func job(maxTokens: Int, stops: [String] = []) throws -> GenerationJob {
         let ids = try XCTUnwrap(ServerFixture.engine.tokenizer).encode("Once upon a time", addSpecialTokens: true)
-        return GenerationJob(promptIds: ids, maxTokens: maxTokens, sampling: .greedy, stopStrings: stops, method: .dense,
-                             arrival: .now)
+        return GenerationJob(
+            promptIds: ids, maxTokens: maxTokens, sampling: .greedy, stopStrings: stops, method: .dense,
+            arrival: .now)
     }
 
     func testJobCancelledWhileWaitingNeverRuns() async throws {
         let metrics = ServerMetrics()
-        let worker = GenerationWorker(engine: ServerFixture.engine, ranks: 1, placement: .sharedDevice, maxQueue: 4, metrics: metrics)
+        let worker = GenerationWorker(
+            engine: ServerFixture.engine, ranks: 1, placement: .sharedDevice, maxQueue: 4, metrics: metrics)
         let gate = DispatchSemaphore(value: 0)
         worker.queue.async { gate.wait() }
         let handle = try worker.submit(try job(maxTokens: 50))
@@ -45,7 +47,8 @@ final class GenerationWorkerTests: XCTestCase {
 
     func testCancellationStopsEveryRankOfAParallelMethodTogether() throws {
         let engine = ServerFixture.engine
-        let ids = try XCTUnwrap(engine.tokenizer).encode(String(repeating: "Once upon a time there was a ring. ", count: 6), addSpecialTokens: true)
+        let ids = try XCTUnwrap(engine.tokenizer).encode(
+            String(repeating: "Once upon a time there was a ring. ", count: 6), addSpecialTokens: true)
         let (context, query) = try splitContextAndQuery(ids)
         let seen = CancellationFlag()
         let counter = Counter()
@@ -58,17 +61,17 @@ final class GenerationWorkerTests: XCTestCase {
 
     func testStopStringFilterHoldsPossibleStartsAndCutsAtTheEarliestMatch() {
         var filter = StopStringFilter(["END", "xyz"])
-        XCTAssertEqual(filter.push("abc E"), "abc ")   // "E" may start "END"
-        XCTAssertEqual(filter.push("N"), "")           // "EN" still may
-        XCTAssertEqual(filter.push("Dzzz"), "")        // matched: nothing after it
+        XCTAssertEqual(filter.push("abc E"), "abc ")  // "E" may start "END"
+        XCTAssertEqual(filter.push("N"), "")  // "EN" still may
+        XCTAssertEqual(filter.push("Dzzz"), "")  // matched: nothing after it
         XCTAssertTrue(filter.matched)
         XCTAssertEqual(filter.finish(), "")
 
         var released = StopStringFilter(["END"])
         XCTAssertEqual(released.push("tail E"), "tail ")
-        XCTAssertEqual(released.push("Nx"), "ENx")     // "ENx" cannot become "END"
+        XCTAssertEqual(released.push("Nx"), "ENx")  // "ENx" cannot become "END"
         XCTAssertEqual(released.push(" EN"), " ")
-        XCTAssertEqual(released.finish(), "EN")        // generation ended without a match
+        XCTAssertEqual(released.finish(), "EN")  // generation ended without a match
 
         var earliest = StopStringFilter(["world", "lo w"])
         XCTAssertEqual(earliest.push("hello world"), "hel")
@@ -83,7 +86,8 @@ final class GenerationWorkerTests: XCTestCase {
         let crossover = MethodPlanner.defaultCrossoverTokens
         XCTAssertEqual(MethodPlanner(ranks: 1).method(for: .auto, promptTokens: crossover * 4), .dense)
         XCTAssertEqual(MethodPlanner(ranks: 2).method(for: .auto, promptTokens: crossover - 1), .dense)
-        XCTAssertEqual(MethodPlanner(ranks: 2).method(for: .auto, promptTokens: crossover), MethodPlanner.fastestParallelMethod)
+        XCTAssertEqual(
+            MethodPlanner(ranks: 2).method(for: .auto, promptTokens: crossover), MethodPlanner.fastestParallelMethod)
         XCTAssertEqual(MethodPlanner(ranks: 1).method(for: .fixed(.spava), promptTokens: 10), .spava)
         XCTAssertEqual(try MethodChoice.named("AUTO", option: "--method"), .auto)
         XCTAssertThrowsError(try MethodChoice.named("warp", option: "--method"))
@@ -95,5 +99,9 @@ final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
 
-    func increment() -> Int { lock.withLock { value += 1; return value } }
+    func increment() -> Int {
+        lock.withLock {
+            value += 1; return value
+        }
+    }
 }

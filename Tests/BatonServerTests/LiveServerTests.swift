@@ -8,7 +8,9 @@ import XCTest
 /// The server on a loopback port with real clients: the official `openai` Python client (PyPI),
 /// a bounded load, a client killed mid-stream, and the `baton serve` binary shut down by SIGTERM.
 final class LiveServerTests: XCTestCase {
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("openai_client.py").path
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "openai_client.py"
+    ).path
 
     /// A Python with the `openai` package: $BATON_OPENAI_PYTHON or python3. Missing, the tests
     /// skip, except under CI (CI=true), whose .ci/run installs it.
@@ -32,7 +34,8 @@ final class LiveServerTests: XCTestCase {
     static func startClient(_ arguments: [String], port: Int, apiKey: String = "none") throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [try Self.python(), Self.script, "http://127.0.0.1:\(port)/v1", ServerFixture.modelName, apiKey] + arguments
+        process.arguments =
+            [try Self.python(), Self.script, "http://127.0.0.1:\(port)/v1", ServerFixture.modelName, apiKey] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -56,7 +59,8 @@ final class LiveServerTests: XCTestCase {
         _ = try Self.python()
         let server = ServerFixture.server(apiKey: "test-key")
         try await server.application().test(.live) { client in
-            let (status, output) = try await Self.runClient(["basic"], port: try XCTUnwrap(client.port), apiKey: "test-key")
+            let (status, output) = try await Self.runClient(
+                ["basic"], port: try XCTUnwrap(client.port), apiKey: "test-key")
             XCTAssertEqual(status, 0, output)
             XCTAssertTrue(output.contains("checks passed"), output)
         }
@@ -72,7 +76,9 @@ final class LiveServerTests: XCTestCase {
             let (status, output) = try await Self.runClient(["load", requests, "64"], port: try XCTUnwrap(client.port))
             XCTAssertEqual(status, 0, output)
             let metrics = server.metrics.exposition()
-            XCTAssertTrue(metrics.contains(#"baton_requests_total{endpoint="/v1/completions",status="200"} \#(Int(requests)! + 50)"#), metrics)
+            XCTAssertTrue(
+                metrics.contains(
+                    #"baton_requests_total{endpoint="/v1/completions",status="200"} \#(Int(requests)! + 50)"#), metrics)
             XCTAssertTrue(metrics.contains("baton_queue_length 0"), metrics)
         }
     }
@@ -84,7 +90,8 @@ final class LiveServerTests: XCTestCase {
             let (process, output) = try Self.startClient(["abandon"], port: try XCTUnwrap(client.port))
             let started: String = await withCheckedContinuation { continuation in
                 DispatchQueue.global().async {
-                    continuation.resume(returning: String(decoding: output.fileHandleForReading.availableData, as: UTF8.self))
+                    continuation.resume(
+                        returning: String(decoding: output.fileHandleForReading.availableData, as: UTF8.self))
                 }
             }
             XCTAssertTrue(started.contains("streaming"), started)
@@ -95,11 +102,14 @@ final class LiveServerTests: XCTestCase {
             while server.worker.admittedCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
             let metrics = server.metrics.exposition()
             XCTAssertTrue(metrics.contains("baton_streams_abandoned_total 1"), metrics)
-            let generated = try XCTUnwrap(metrics.firstMatch(of: /baton_generation_tokens_total (\d+)/).map { Int($0.1)! })
+            let generated = try XCTUnwrap(
+                metrics.firstMatch(of: /baton_generation_tokens_total (\d+)/).map { Int($0.1)! })
             XCTAssertLessThan(generated, 2000, "the abandoned generation stopped early")
             let health = try await client.execute(uri: "/health", method: .get) { $0 }
             XCTAssertEqual(health.status, .ok)
-            let next = try await client.post("/v1/completions", #"{"model": "tiny-llama", "prompt": "Still there?", "max_tokens": 4, "temperature": 0}"#)
+            let next = try await client.post(
+                "/v1/completions",
+                #"{"model": "tiny-llama", "prompt": "Still there?", "max_tokens": 4, "temperature": 0}"#)
             XCTAssertEqual(next.status, .ok, String(buffer: next.body))
             XCTAssertEqual(try jsonObject(next.body)["object"] as? String, "text_completion")
         }

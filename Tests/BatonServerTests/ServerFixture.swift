@@ -22,8 +22,11 @@ enum ServerFixture {
     static let modelName = "tiny-llama"
 
     static func server(apiKey: String? = nil, maxQueue: Int = 64, ranks: Int = 1) -> OpenAIServer {
-        OpenAIServer(engine: engine, options: ServerOptions(host: "127.0.0.1", port: 0, modelName: modelName,
-                                                            apiKey: apiKey, maxQueue: maxQueue, ranks: ranks))
+        OpenAIServer(
+            engine: engine,
+            options: ServerOptions(
+                host: "127.0.0.1", port: 0, modelName: modelName,
+                apiKey: apiKey, maxQueue: maxQueue, ranks: ranks))
     }
 }
 
@@ -51,5 +54,6 @@ extension TestClientProtocol {
 
 /// The `error` object of an OpenAI error body.
 func errorObject(_ response: TestResponse) throws -> [String: Any] {
-    try XCTUnwrap(try jsonObject(response.body)["error"] as? [String: Any], "no error object in \(String(buffer: response.body))")
+    try XCTUnwrap(
+        try jsonObject(response.body)["error"] as? [String: Any], "no error object in \(String(buffer: response.body))")
 }

@@ -3,14 +3,17 @@ import XCTest
 
 final class AttentionMaskTests: XCTestCase {
     func testKeyRangeMatchesAllowsForEveryMask() {
-        let masks: [AttentionMask] = [.full, .causal, .anchor(anchorLength: 3, passingLength: 4), .anchor(anchorLength: 0, passingLength: 2)]
+        let masks: [AttentionMask] = [
+            .full, .causal, .anchor(anchorLength: 3, passingLength: 4), .anchor(anchorLength: 0, passingLength: 2)
+        ]
         for mask in masks {
             for (sq, sk) in [(5, 5), (3, 9), (7, 11), (1, 4)] {
                 for row in 0..<sq {
                     let range = mask.keyRange(row: row, queryCount: sq, keyCount: sk)
                     for key in 0..<sk {
-                        XCTAssertEqual(range.contains(key), mask.allows(row: row, key: key, queryCount: sq, keyCount: sk),
-                                       "\(mask) row \(row) key \(key) Sq \(sq) Sk \(sk)")
+                        XCTAssertEqual(
+                            range.contains(key), mask.allows(row: row, key: key, queryCount: sq, keyCount: sk),
+                            "\(mask) row \(row) key \(key) Sq \(sq) Sk \(sk)")
                     }
                 }
             }

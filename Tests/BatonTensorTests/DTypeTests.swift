@@ -19,7 +19,9 @@ final class DTypeTests: XCTestCase {
             if back.isFinite {
                 XCTAssertEqual(abs(back - Double(value)), best, "bf16 rounding of \(value)")
             }
-            if abs(Double(FloatBits.float(fromBF16: lower)) - Double(value)) == abs(Double(FloatBits.float(fromBF16: lower &+ 1)) - Double(value)) {
+            if abs(Double(FloatBits.float(fromBF16: lower)) - Double(value))
+                == abs(Double(FloatBits.float(fromBF16: lower &+ 1)) - Double(value))
+            {
                 XCTAssertEqual(rounded & 1, 0, "tie of \(value) must round to even")
             }
         }
@@ -56,7 +58,8 @@ final class DTypeTests: XCTestCase {
             for neighbour in [rounded &- 1, rounded &+ 1] where (neighbour & 0x7C00) != 0x7C00 {
                 let other = FloatBits.float(fromF16: neighbour)
                 if (neighbour & 0x8000) != (rounded & 0x8000) { continue }
-                XCTAssertLessThanOrEqual(abs(Double(back) - Double(value)), abs(Double(other) - Double(value)), "\(value)")
+                XCTAssertLessThanOrEqual(
+                    abs(Double(back) - Double(value)), abs(Double(other) - Double(value)), "\(value)")
             }
         }
     }

@@ -23,9 +23,10 @@ final class SettingsTests: XCTestCase {
     func testEveryVariableIsRead() throws {
         let settings = try BatonSettings(environment: [
             "BATON_ATTENTION": "Flash", "BATON_FUSE_QKV": "0", "BATON_FUSE_GATE_UP": "off", "BATON_GEMM_AUTOTUNE": "1",
-            "BATON_KERNEL_DEFINES": "HOPPER_EARLY_RESCALE=1  OTHER", "BATON_KERNEL_VERBOSE": "yes", "BATON_MLP_ROW_BLOCK": "16384",
+            "BATON_KERNEL_DEFINES": "HOPPER_EARLY_RESCALE=1  OTHER", "BATON_KERNEL_VERBOSE": "yes",
+            "BATON_MLP_ROW_BLOCK": "16384",
             "BATON_PYTHON": "/opt/venv/bin/python", "BATON_DEFAULT_MODEL": "/models/smol", "BATON_BLAS": "builtin",
-            "BATON_TIMING_LAYERS": "1",
+            "BATON_TIMING_LAYERS": "1"
         ])
         XCTAssertEqual(settings.attention, .flash)
         XCTAssertFalse(settings.fuseQKV)
@@ -41,8 +42,10 @@ final class SettingsTests: XCTestCase {
     }
 
     func testBadValuesAreOneErrorNamingTheVariable() {
-        for (name, value) in [("BATON_ATTENTION", "fast"), ("BATON_FUSE_QKV", "maybe"), ("BATON_GEMM_AUTOTUNE", "2"),
-                              ("BATON_MLP_ROW_BLOCK", "0"), ("BATON_MLP_ROW_BLOCK", "4k")] {
+        for (name, value) in [
+            ("BATON_ATTENTION", "fast"), ("BATON_FUSE_QKV", "maybe"), ("BATON_GEMM_AUTOTUNE", "2"),
+            ("BATON_MLP_ROW_BLOCK", "0"), ("BATON_MLP_ROW_BLOCK", "4k")
+        ] {
             XCTAssertThrowsError(try BatonSettings(environment: [name: value]), "\(name)=\(value)") { error in
                 let text = "\(error)"
                 XCTAssertTrue(text.contains("\(name)=\(value)"), text)
@@ -58,7 +61,8 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(try Device.named("cuda:3"), .cuda(ordinal: 3))
         for bad in ["tpu", "cuda:", "cuda:-1", "cuda:x"] {
             XCTAssertThrowsError(try Device.named(bad)) { error in
-                XCTAssertTrue("\(error)".contains("--device must be cpu, cuda (alias gpu) or cuda:N, got '\(bad)'"), "\(error)")
+                XCTAssertTrue(
+                    "\(error)".contains("--device must be cpu, cuda (alias gpu) or cuda:N, got '\(bad)'"), "\(error)")
             }
         }
     }

@@ -35,7 +35,9 @@ final class StreamingDecoderTests: XCTestCase {
     }
 
     func testStreamedTextEqualsFullDecodeForRandomIdSequences() throws {
-        let names = ["tiny-spm", "tiny-spm-metaspace", "tiny-spm-metaspace-split", "tiny-gpt2", "tiny-llama", "tiny-qwen2"]
+        let names = [
+            "tiny-spm", "tiny-spm-metaspace", "tiny-spm-metaspace-split", "tiny-gpt2", "tiny-llama", "tiny-qwen2"
+        ]
         for name in names {
             let tokenizer = try Tokenizer(directory: TokenizerFixtures.require(name))
             // Half the ids from the byte tokens (where a vocabulary has them), so that runs of
@@ -44,11 +46,13 @@ final class StreamingDecoderTests: XCTestCase {
             var rng = SplitMix64(state: 17)
             for _ in 0..<300 {
                 let ids = (0..<(1 + rng.below(24))).map { _ -> Int32 in
-                    !byteIds.isEmpty && rng.below(2) == 0 ? rng.pick(byteIds) : Int32(rng.below(tokenizer.vocabularySize))
+                    !byteIds.isEmpty && rng.below(2) == 0
+                        ? rng.pick(byteIds) : Int32(rng.below(tokenizer.vocabularySize))
                 }
                 for skip in [false, true] {
-                    XCTAssertEqual(Array(streamed(tokenizer, ids, skipSpecialTokens: skip).joined().utf8),
-                                   Array(tokenizer.decode(ids, skipSpecialTokens: skip).utf8), "\(name) skip \(skip) ids \(ids)")
+                    XCTAssertEqual(
+                        Array(streamed(tokenizer, ids, skipSpecialTokens: skip).joined().utf8),
+                        Array(tokenizer.decode(ids, skipSpecialTokens: skip).utf8), "\(name) skip \(skip) ids \(ids)")
                 }
             }
         }

@@ -41,9 +41,11 @@ final class TokenizerCrossCheckTests: XCTestCase {
     /// $BATON_DEFAULT_MODEL, else $XDG_CACHE_HOME/baton/models/SmolLM2-135M-Instruct.
     func testDefaultModelTokenizerMatchesHuggingFace() throws {
         let environment = ProcessInfo.processInfo.environment
-        let cache = environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+        let cache =
+            environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        let dir = environment["BATON_DEFAULT_MODEL"].map { URL(fileURLWithPath: $0) }
+        let dir =
+            environment["BATON_DEFAULT_MODEL"].map { URL(fileURLWithPath: $0) }
             ?? cache.appendingPathComponent("baton/models/SmolLM2-135M-Instruct")
         guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path) else {
             throw XCTSkip("default model not fetched at \(dir.path)")
@@ -67,8 +69,11 @@ final class TokenizerCrossCheckTests: XCTestCase {
         let specials = tokenizer.addedTokens.values.map(\.content).sorted()
         var texts = TrickyTexts.generate(count: 400, specials: specials, seed: 20_240_726)
         texts += TrickyTexts.pieces + TrickyTexts.pieces.map { " " + $0 + " " }
-        texts += ["a <mask> b [SEP]  c", "x  <mask>", "<mask><mask>  <mask>", "[SEP][SEP] \t y", "hello helloworld hello.",
-                  "say hello", "ｆｕｌｌ full fuller", "", " ", "\n", "a", String(repeating: "ab ", count: 300), String(repeating: "x", count: 500)]
+        texts += [
+            "a <mask> b [SEP]  c", "x  <mask>", "<mask><mask>  <mask>", "[SEP][SEP] \t y", "hello helloworld hello.",
+            "say hello", "ｆｕｌｌ full fuller", "", " ", "\n", "a", String(repeating: "ab ", count: 300),
+            String(repeating: "x", count: 500)
+        ]
 
         // Decode both HF's ids of the texts and random id sequences (invalid UTF-8 included).
         var rng = SplitMix64(state: 7)
@@ -82,26 +87,33 @@ final class TokenizerCrossCheckTests: XCTestCase {
         randomIds.forEach { inputs.line("r", [$0.map(String.init).joined(separator: ",")]) }
 
         guard PythonReference.isAvailable("tokenizers") else {
-            let recorded = try XCTUnwrap(RecordedReferences.load().tokenizers[name],
-                                         "no recorded tokenizers output for \(name): run scripts/record_python_references.sh",
-                                         file: file, line: line)
-            XCTAssertEqual(recorded.tokenizer, tokenizerDigest, "\(name)/tokenizer.json changed since the recording", file: file, line: line)
-            XCTAssertEqual(recorded.inputs, inputs.digest, "the test's texts changed since the recording", file: file, line: line)
+            let recorded = try XCTUnwrap(
+                RecordedReferences.load().tokenizers[name],
+                "no recorded tokenizers output for \(name): run scripts/record_python_references.sh",
+                file: file, line: line)
+            XCTAssertEqual(
+                recorded.tokenizer, tokenizerDigest, "\(name)/tokenizer.json changed since the recording", file: file,
+                line: line)
+            XCTAssertEqual(
+                recorded.inputs, inputs.digest, "the test's texts changed since the recording", file: file, line: line)
             // Ids equal to HF's (checked by the digest) decode the same list HF decoded.
             var ours = baton(tokenizer, texts: texts, decode: texts.map { tokenizer.encode($0) } + randomIds)
             for k in recorded.streamNull { ours.stream[k] = nil }
             for k in recorded.streamSkipNull { ours.streamSkip[k] = nil }
-            XCTAssertEqual(Transcript(ours, texts: texts).digest, recorded.transcript,
-                           "\(name): Baton's encodings, pieces or decodes differ from tokenizers \(recorded.version)'s "
-                           + "(recorded digest); pip install tokenizers and rerun for the differing items", file: file, line: line)
+            XCTAssertEqual(
+                Transcript(ours, texts: texts).digest, recorded.transcript,
+                "\(name): Baton's encodings, pieces or decodes differ from tokenizers \(recorded.version)'s "
+                    + "(recorded digest); pip install tokenizers and rerun for the differing items", file: file,
+                line: line)
             return
         }
         let hfFirst = try runHuggingFace(tokenizer: dir, texts: texts, decode: [])
         let toDecode = hfFirst.ids.map { $0.map(Int32.init) } + randomIds
         let hfDecoded = try runHuggingFace(tokenizer: dir, texts: [], decode: toDecode)
-        let hf = Reference(version: hfFirst.version, ids: hfFirst.ids, plainIds: hfFirst.plainIds,
-                           decoded: hfDecoded.decoded, decodedSkip: hfDecoded.decodedSkip, pieces: hfFirst.pieces,
-                           stream: hfDecoded.stream, streamSkip: hfDecoded.streamSkip)
+        let hf = Reference(
+            version: hfFirst.version, ids: hfFirst.ids, plainIds: hfFirst.plainIds,
+            decoded: hfDecoded.decoded, decodedSkip: hfDecoded.decodedSkip, pieces: hfFirst.pieces,
+            stream: hfDecoded.stream, streamSkip: hfDecoded.streamSkip)
         var ours = baton(tokenizer, texts: texts, decode: toDecode)
         for k in toDecode.indices {  // DecodeStream raised on these: nothing to compare
             if hf.stream[k] == nil { ours.stream[k] = nil }
@@ -129,7 +141,10 @@ final class TokenizerCrossCheckTests: XCTestCase {
                 let scalars = Array(text.unicodeScalars)
                 return preTokenizer.apply([PreSplit(scalars: scalars[...], atOrigin: true)]).map { piece in
                     tokenizer.isByteLevel
-                        ? Normalizer.string(piece.scalars.flatMap { Array(String($0).utf8) }.map { ByteLevelAlphabet.characters[Int($0)] })
+                        ? Normalizer.string(
+                            piece.scalars.flatMap { Array(String($0).utf8) }.map {
+                                ByteLevelAlphabet.characters[Int($0)]
+                            })
                         : Normalizer.string(piece.scalars)
                 }
             }
@@ -150,8 +165,10 @@ final class TokenizerCrossCheckTests: XCTestCase {
     }
 
     /// Item-by-item differences, the first few of each kind reported in full.
-    private func compare(_ ours: Reference, _ hf: Reference, tokenizer: Tokenizer, texts: [String], toDecode: [[Int32]],
-                         name: String, file: StaticString, line: UInt) {
+    private func compare(
+        _ ours: Reference, _ hf: Reference, tokenizer: Tokenizer, texts: [String], toDecode: [[Int32]],
+        name: String, file: StaticString, line: UInt
+    ) {
         var failures = 0
         func fail(_ limit: Int, _ message: String) {
             failures += 1
@@ -163,16 +180,21 @@ final class TokenizerCrossCheckTests: XCTestCase {
         // The split regexes alone, piece by piece (BPE can hide a wrong split when the tiny
         // vocabularies lack the merges that would cross it).
         if let oursPieces = ours.pieces, let hfPieces = hf.pieces {
-            for (k, text) in texts.enumerated() where !text.isEmpty
-                && oursPieces[k].map({ Array($0.utf8) }) != hfPieces[k].map({ Array($0.utf8) }) {
+            for (k, text) in texts.enumerated()
+            where !text.isEmpty
+                && oursPieces[k].map({ Array($0.utf8) }) != hfPieces[k].map({ Array($0.utf8) })
+            {
                 fail(5, "pre-tokenize \(text.debugDescription)\n ours \(oursPieces[k])\n hf   \(hfPieces[k])")
             }
         }
         for (k, ids) in toDecode.enumerated()
         where Array(ours.decoded[k].utf8) != Array(hf.decoded[k].utf8)
-            || Array(ours.decodedSkip[k].utf8) != Array(hf.decodedSkip[k].utf8) {
-            fail(10, "decode \(ids)\n ours \(ours.decoded[k].debugDescription) / \(ours.decodedSkip[k].debugDescription)\n"
-                 + " hf   \(hf.decoded[k].debugDescription) / \(hf.decodedSkip[k].debugDescription)")
+            || Array(ours.decodedSkip[k].utf8) != Array(hf.decodedSkip[k].utf8)
+        {
+            fail(
+                10,
+                "decode \(ids)\n ours \(ours.decoded[k].debugDescription) / \(ours.decodedSkip[k].debugDescription)\n"
+                    + " hf   \(hf.decoded[k].debugDescription) / \(hf.decodedSkip[k].debugDescription)")
         }
         // Streaming, step by step, against tokenizers' DecodeStream (nil there is "" here): the text
         // so far must agree after every step, and all of it must equal the full decode. Baton holds
@@ -181,8 +203,10 @@ final class TokenizerCrossCheckTests: XCTestCase {
         // differs from tokenizers' own full decode), so steps inside a run, and steps after
         // DecodeStream has left the full decode, are not compared.
         for (k, ids) in toDecode.enumerated() {
-            for (skip, oursStream, reference, full) in [(false, ours.stream[k], hf.stream[k], hf.decoded[k]),
-                                                        (true, ours.streamSkip[k], hf.streamSkip[k], hf.decodedSkip[k])] {
+            for (skip, oursStream, reference, full) in [
+                (false, ours.stream[k], hf.stream[k], hf.decoded[k]),
+                (true, ours.streamSkip[k], hf.streamSkip[k], hf.decodedSkip[k])
+            ] {
                 guard let reference, let oursStream else { continue }
                 let fullBytes = Array(full.utf8)
                 var oursSoFar: [UInt8] = [], hfSoFar: [UInt8] = [], agree = true
@@ -221,7 +245,7 @@ final class TokenizerCrossCheckTests: XCTestCase {
     private func runHuggingFace(tokenizer dir: URL, texts: [String], decode: [[Int32]]) throws -> Reference {
         let request: [String: Any] = [
             "tokenizer": dir.appendingPathComponent("tokenizer.json").path, "texts": texts,
-            "decode": decode.map { $0.map(Int.init) },
+            "decode": decode.map { $0.map(Int.init) }
         ]
         let data = try PythonReference.run(script: "hf_tokenize.py", module: "tokenizers", request: request)
         return try JSONDecoder().decode(Reference.self, from: data)

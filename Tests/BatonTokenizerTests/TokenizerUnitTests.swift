@@ -15,7 +15,9 @@ final class TokenizerUnitTests: XCTestCase {
             let icu = RegexBox(try NSRegularExpression(pattern: source))
             for text in texts {
                 let scalars = Array(text.unicodeScalars)[...]
-                XCTAssertEqual(fast.matches(in: scalars), icu.matches(in: scalars), "\(source.prefix(12)) on \(text.debugDescription)")
+                XCTAssertEqual(
+                    fast.matches(in: scalars), icu.matches(in: scalars),
+                    "\(source.prefix(12)) on \(text.debugDescription)")
             }
         }
     }
@@ -88,8 +90,9 @@ final class TokenizerUnitTests: XCTestCase {
                 for skip in [false, true] {
                     var stream = tokenizer.streamingDecoder(skipSpecialTokens: skip)
                     let streamed = ids.map { stream.next($0) }.joined() + stream.finish()
-                    XCTAssertEqual(Array(streamed.utf8), Array(tokenizer.decode(ids, skipSpecialTokens: skip).utf8),
-                                   "\(name) \(text.debugDescription)")
+                    XCTAssertEqual(
+                        Array(streamed.utf8), Array(tokenizer.decode(ids, skipSpecialTokens: skip).utf8),
+                        "\(name) \(text.debugDescription)")
                 }
             }
         }
@@ -118,14 +121,18 @@ final class TokenizerUnitTests: XCTestCase {
         let ids = try llama.encodeChat([.user("Hi")])
         XCTAssertEqual(ids.filter { $0 == llama.bosTokenId }.count, 1)
         XCTAssertEqual(ids.first, llama.bosTokenId)
-        XCTAssertEqual(Array(ids.suffix(2)), [llama.id(forToken: "<|end_header_id|>")!, llama.encode("\n\n", addSpecialTokens: false)[0]])
+        XCTAssertEqual(
+            Array(ids.suffix(2)),
+            [llama.id(forToken: "<|end_header_id|>")!, llama.encode("\n\n", addSpecialTokens: false)[0]])
         let noTemplate = try Tokenizer(directory: TokenizerFixtures.require("tiny-spm"))
         XCTAssertThrowsError(try noTemplate.encodeChat([.user("Hi")]))
     }
 
     func testChatTemplateComesFromANamedListOrFromChatTemplateJinja() throws {
         let json = try tinyJSON { _ in }
-        let named = Data(#"{"chat_template": [{"name": "tool_use", "template": "x"}, {"name": "default", "template": "<|im_start|>{{ m }}"}]}"#.utf8)
+        let named = Data(
+            #"{"chat_template": [{"name": "tool_use", "template": "x"}, {"name": "default", "template": "<|im_start|>{{ m }}"}]}"#
+                .utf8)
         XCTAssertEqual(try Tokenizer(tokenizerJSON: json, config: named).chatTemplate?.family, .chatML)
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("baton-chat-file-\(UUID())")
@@ -146,8 +153,10 @@ final class TokenizerUnitTests: XCTestCase {
         return try JSONSerialization.data(withJSONObject: root)
     }
 
-    private func assertError(_ kind: BatonError.Kind, mentioning words: [String], _ body: () throws -> Void,
-                             line: UInt = #line) {
+    private func assertError(
+        _ kind: BatonError.Kind, mentioning words: [String], _ body: () throws -> Void,
+        line: UInt = #line
+    ) {
         XCTAssertThrowsError(try body(), line: line) { error in
             guard let error = error as? BatonError else { return XCTFail("not a BatonError: \(error)", line: line) }
             XCTAssertEqual(error.kind, kind, "\(error)", line: line)
@@ -172,45 +181,51 @@ final class TokenizerUnitTests: XCTestCase {
     func testUnigramAndWordPieceModelsAreUnsupportedNamingTheField() {
         for type in ["Unigram", "WordPiece"] {
             assertError(.unsupported, mentioning: ["tokenizer.json", "model.type", type]) {
-                _ = try Tokenizer(tokenizerJSON: try self.tinyJSON { root in
-                    var model = root["model"] as! [String: Any]
-                    model["type"] = type
-                    root["model"] = model
-                }, config: nil)
+                _ = try Tokenizer(
+                    tokenizerJSON: try self.tinyJSON { root in
+                        var model = root["model"] as! [String: Any]
+                        model["type"] = type
+                        root["model"] = model
+                    }, config: nil)
             }
         }
     }
 
     func testWrongFieldTypesNameTheFieldAndWhatWasFound() {
         assertError(.invalidModel, mentioning: ["model.byte_fallback", "true or false", "string"]) {
-            _ = try Tokenizer(tokenizerJSON: try self.tinyJSON { root in
-                var model = root["model"] as! [String: Any]
-                model["byte_fallback"] = "yes"
-                root["model"] = model
-            }, config: nil)
+            _ = try Tokenizer(
+                tokenizerJSON: try self.tinyJSON { root in
+                    var model = root["model"] as! [String: Any]
+                    model["byte_fallback"] = "yes"
+                    root["model"] = model
+                }, config: nil)
         }
         assertError(.unsupported, mentioning: ["pre_tokenizer", "BertPreTokenizer"]) {
-            _ = try Tokenizer(tokenizerJSON: try self.tinyJSON { root in
-                root["pre_tokenizer"] = ["type": "BertPreTokenizer"]
-            }, config: nil)
+            _ = try Tokenizer(
+                tokenizerJSON: try self.tinyJSON { root in
+                    root["pre_tokenizer"] = ["type": "BertPreTokenizer"]
+                }, config: nil)
         }
         assertError(.invalidModel, mentioning: ["model.merges[0]", "missing from model.vocab"]) {
-            _ = try Tokenizer(tokenizerJSON: try self.tinyJSON { root in
-                var model = root["model"] as! [String: Any]
-                model["merges"] = ["nosuch token"]
-                root["model"] = model
-            }, config: nil)
+            _ = try Tokenizer(
+                tokenizerJSON: try self.tinyJSON { root in
+                    var model = root["model"] as! [String: Any]
+                    model["merges"] = ["nosuch token"]
+                    root["model"] = model
+                }, config: nil)
         }
     }
 
     func testEosIdsAcceptAnIntOrAListAndUnionTheConfigEosToken() throws {
         let json = try tinyJSON { _ in }
         let config = Data(#"{"bos_token": {"content": "<s>"}, "eos_token": "</s>"}"#.utf8)
-        let single = try Tokenizer(tokenizerJSON: json, config: config, generationConfig: Data(#"{"eos_token_id": 7}"#.utf8), modelConfig: nil)
+        let single = try Tokenizer(
+            tokenizerJSON: json, config: config, generationConfig: Data(#"{"eos_token_id": 7}"#.utf8), modelConfig: nil)
         XCTAssertEqual(single.eosTokenIds, [7, 2])
         XCTAssertEqual(single.bosTokenId, 1)
-        let list = try Tokenizer(tokenizerJSON: json, config: nil, generationConfig: Data(#"{"eos_token_id": [5, 6]}"#.utf8),
-                                 modelConfig: Data(#"{"eos_token_id": 9, "bos_token_id": 1}"#.utf8))
+        let list = try Tokenizer(
+            tokenizerJSON: json, config: nil, generationConfig: Data(#"{"eos_token_id": [5, 6]}"#.utf8),
+            modelConfig: Data(#"{"eos_token_id": 9, "bos_token_id": 1}"#.utf8))
         XCTAssertEqual(list.eosTokenIds, [5, 6, 9])
         XCTAssertEqual(list.bosTokenId, 1)
     }

@@ -22,12 +22,15 @@ final class BicubicResamplerTests: XCTestCase {
         return RGBFrame(width: width, height: height, pixels: pixels)
     }
 
-    private func check(_ precision: BicubicResampler.Precision, _ expected: (VideoFixture.ResamplerCase) -> String) throws {
+    private func check(_ precision: BicubicResampler.Precision, _ expected: (VideoFixture.ResamplerCase) -> String)
+        throws
+    {
         let fixture = try VideoFixture.load()
         XCTAssertEqual(fixture.resampler.count, 4)
         for entry in fixture.resampler {
             let input = Self.pattern(height: entry.input[0], width: entry.input[1])
-            let output = BicubicResampler.resize(input, height: entry.output[0], width: entry.output[1], precision: precision)
+            let output = BicubicResampler.resize(
+                input, height: entry.output[0], width: entry.output[1], precision: precision)
             let reference = [UInt8](Data(base64Encoded: expected(entry))!)
             XCTAssertEqual(output.pixels.count, reference.count)
             let differing = zip(output.pixels, reference).filter { $0 != $1 }.count

@@ -68,7 +68,8 @@ struct VideoFixture: Decodable {
         .appendingPathComponent("Fixtures/video")
 
     static func load() throws -> VideoFixture {
-        try JSONDecoder().decode(VideoFixture.self, from: Data(contentsOf: directory.appendingPathComponent("expected.json")))
+        try JSONDecoder().decode(
+            VideoFixture.self, from: Data(contentsOf: directory.appendingPathComponent("expected.json")))
     }
 
     /// The stored reference rows: every `stride`-th row, [ceil(rows / stride), 1176] f32.
@@ -81,7 +82,8 @@ struct VideoFixture: Decodable {
     /// Debian's opencv-doc (`BATON_OPENCV_DATA`, default /tmp/ocv/usr/share/doc/opencv-doc/examples/data).
     static func clipURL(_ name: String) -> URL {
         if name == "Megamind.avi" {
-            let dataDirectory = ProcessInfo.processInfo.environment["BATON_OPENCV_DATA"]
+            let dataDirectory =
+                ProcessInfo.processInfo.environment["BATON_OPENCV_DATA"]
                 ?? "/tmp/ocv/usr/share/doc/opencv-doc/examples/data"
             return URL(fileURLWithPath: dataDirectory).appendingPathComponent(name)
         }
@@ -114,6 +116,7 @@ func runFFmpeg(_ tools: FFmpegTools, _ arguments: [String]) throws {
     let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw NSError(domain: "ffmpeg", code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: message])
+        throw NSError(
+            domain: "ffmpeg", code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: message])
     }
 }

@@ -15,7 +15,9 @@ final class VideoFixtureTests: XCTestCase {
     /// And at most this fraction of values may differ at all (by more than float noise).
     static let differingFraction = 0.002
 
-    private func compare(rows: Tensor, entryName: String, rowCount: Int, rowStride: Int, file: String, sums: [Double]) throws {
+    private func compare(rows: Tensor, entryName: String, rowCount: Int, rowStride: Int, file: String, sums: [Double])
+        throws
+    {
         XCTAssertEqual(rows.shape.dimensions, [rowCount, 1176], entryName)
         let values = rows.floats()
         let reference = try VideoFixture.storedRows(file)
@@ -30,7 +32,8 @@ final class VideoFixtureTests: XCTestCase {
         }
         XCTAssertEqual(compared, reference.count, "\(entryName): stored rows")
         XCTAssertLessThanOrEqual(maxDifference, Self.tolerance, "\(entryName): max |diff| over stored rows")
-        XCTAssertLessThanOrEqual(Double(differing) / Double(compared), Self.differingFraction, "\(entryName): \(differing) differ")
+        XCTAssertLessThanOrEqual(
+            Double(differing) / Double(compared), Self.differingFraction, "\(entryName): \(differing) differ")
         // Every row's sum: 1176 values, each off by at most one level, and only a few of them.
         for row in 0..<rowCount {
             let sum = (0..<1176).reduce(0.0) { $0 + Double(values[row * 1176 + $1]) }
@@ -59,8 +62,9 @@ final class VideoFixtureTests: XCTestCase {
             let input = try plan.preprocess()
             XCTAssertEqual(input.tokenCount, entry.grid!.reduce(1, *) / 4)
             XCTAssertEqual(input.timestamps.count, entry.frame_indices.count)
-            try compare(rows: input.pixelValues, entryName: entry.name, rowCount: entry.rows!, rowStride: entry.row_stride!,
-                        file: entry.rows_file!, sums: entry.row_sums!)
+            try compare(
+                rows: input.pixelValues, entryName: entry.name, rowCount: entry.rows!, rowStride: entry.row_stride!,
+                file: entry.rows_file!, sums: entry.row_sums!)
             checked += 1
         }
         XCTAssertGreaterThanOrEqual(checked, 4, "the four committed clips")
@@ -85,13 +89,15 @@ final class VideoFixtureTests: XCTestCase {
         let tools = try requireFFmpeg()
         let fixture = try VideoFixture.load()
         for entry in fixture.images {
-            let input = try VisionInput.image(VideoFixture.directory.appendingPathComponent("clips/\(entry.image)"), tools: tools)
+            let input = try VisionInput.image(
+                VideoFixture.directory.appendingPathComponent("clips/\(entry.image)"), tools: tools)
             XCTAssertEqual([input.grid.t, input.grid.h, input.grid.w], entry.grid, entry.name)
             XCTAssertNil(input.secondPerGridT)
             if entry.image.hasSuffix(".png") {
                 // Lossless: ffmpeg and Pillow decode the same pixels, so only the resize can differ.
-                try compare(rows: input.pixelValues, entryName: entry.name, rowCount: entry.rows, rowStride: entry.row_stride,
-                            file: entry.rows_file, sums: entry.row_sums)
+                try compare(
+                    rows: input.pixelValues, entryName: entry.name, rowCount: entry.rows, rowStride: entry.row_stride,
+                    file: entry.rows_file, sums: entry.row_sums)
             } else {
                 // JPEG: ffmpeg's decoder and Pillow's libjpeg differ in IDCT and chroma upsampling, so
                 // only the mean difference is bounded: under 3 uint8 levels (0.045 after normalising; measured

@@ -5,21 +5,27 @@ import XCTest
 
 /// Bad input: one error line naming the file and what is wrong, never a crash.
 final class VideoInputErrorTests: XCTestCase {
-    private func assertError(_ body: () throws -> Void, mentions parts: [String],
-                             file: StaticString = #filePath, line: UInt = #line) {
+    private func assertError(
+        _ body: () throws -> Void, mentions parts: [String],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try body(), file: file, line: line) { error in
             let text = "\(error)"
             XCTAssertFalse(text.contains("\n"), "one line: \(text)", file: file, line: line)
-            for part in parts { XCTAssertTrue(text.contains(part), "\(text) should mention \(part)", file: file, line: line) }
+            for part in parts {
+                XCTAssertTrue(text.contains(part), "\(text) should mention \(part)", file: file, line: line)
+            }
         }
     }
 
     func testMissingFileIsNamed() throws {
         let tools = try requireFFmpeg()
-        assertError({ _ = try VisionInput.video(URL(fileURLWithPath: "/nonexistent/clip.mp4"), tools: tools) },
-                    mentions: ["/nonexistent/clip.mp4", "no such file"])
-        assertError({ _ = try VisionInput.image(URL(fileURLWithPath: "/nonexistent/a.png"), tools: tools) },
-                    mentions: ["/nonexistent/a.png", "no such file"])
+        assertError(
+            { _ = try VisionInput.video(URL(fileURLWithPath: "/nonexistent/clip.mp4"), tools: tools) },
+            mentions: ["/nonexistent/clip.mp4", "no such file"])
+        assertError(
+            { _ = try VisionInput.image(URL(fileURLWithPath: "/nonexistent/a.png"), tools: tools) },
+            mentions: ["/nonexistent/a.png", "no such file"])
     }
 
     func testCorruptFileIsNamed() throws {
@@ -43,13 +49,16 @@ final class VideoInputErrorTests: XCTestCase {
     func testOneFrameVideoHasZeroFramesAfterSampling() throws {
         let tools = try requireFFmpeg()
         let clip = try temporaryDirectory().appendingPathComponent("still.mp4")
-        try runFFmpeg(tools, ["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", "1", "-c:v", "mpeg4", clip.path])
-        assertError({ _ = try VisionInput.video(clip, tools: tools) }, mentions: [clip.path, "zero frames after sampling"])
+        try runFFmpeg(
+            tools, ["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", "1", "-c:v", "mpeg4", clip.path])
+        assertError(
+            { _ = try VisionInput.video(clip, tools: tools) }, mentions: [clip.path, "zero frames after sampling"])
     }
 
     func testBadBatonFFmpegIsNamed() {
-        assertError({ _ = try FFmpegTools.locate(environment: ["BATON_FFMPEG": "/nonexistent/ffmpeg"]) },
-                    mentions: ["BATON_FFMPEG", "/nonexistent/ffmpeg"])
+        assertError(
+            { _ = try FFmpegTools.locate(environment: ["BATON_FFMPEG": "/nonexistent/ffmpeg"]) },
+            mentions: ["BATON_FFMPEG", "/nonexistent/ffmpeg"])
     }
 
     func testMissingFFmpegMessageSaysWhatToInstall() {

@@ -62,9 +62,11 @@ public struct PrefillBenchmarkOptions: Sendable {
     /// rank over NCCL (`--gpus`; cases needing more GPUs than are visible are reported as skipped).
     public var placement: RankPlacement
 
-    public init(preset: String = "llama-3.1-8b", modelDirectory: URL? = nil, tokens: [Int], methods: [Method],
-                ranks: [Int], device: Device, runs: Int = 3, warmups: Int = 1, queryTokens: Int = 50,
-                seed: UInt64 = 0, plan: PlanOptions = PlanOptions(), placement: RankPlacement = .sharedDevice) {
+    public init(
+        preset: String = "llama-3.1-8b", modelDirectory: URL? = nil, tokens: [Int], methods: [Method],
+        ranks: [Int], device: Device, runs: Int = 3, warmups: Int = 1, queryTokens: Int = 50,
+        seed: UInt64 = 0, plan: PlanOptions = PlanOptions(), placement: RankPlacement = .sharedDevice
+    ) {
         self.placement = placement
         self.preset = preset
         self.modelDirectory = modelDirectory
@@ -95,11 +97,15 @@ public struct PrefillBenchmarkOptions: Sendable {
 /// Times prefill for every case: `warmups` untimed runs, then `runs` timed ones, reporting the
 /// median and spread. Inputs are random token ids (fixed seed), so any model size can be timed
 /// with random weights.
-public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
-                                onResult: ((PrefillMeasurement) -> Void)? = nil) throws -> [PrefillMeasurement] {
+public func runPrefillBenchmark(
+    _ options: PrefillBenchmarkOptions,
+    onResult: ((PrefillMeasurement) -> Void)? = nil
+) throws -> [PrefillMeasurement] {
     guard options.runs >= 1 else { throw BatonError.invalidArgument("--runs must be at least 1") }
-    let engine = try Engine.load(EngineOptions(modelDirectory: options.modelDirectory, preset: options.preset,
-                                               device: options.device, seed: options.seed))
+    let engine = try Engine.load(
+        EngineOptions(
+            modelDirectory: options.modelDirectory, preset: options.preset,
+            device: options.device, seed: options.seed))
     var generator = SplitMix64(seed: options.seed ^ 0x5EED)
     var results: [PrefillMeasurement] = []
     let cases = options.cases
@@ -112,8 +118,12 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
         // row that says why; the other cases still run.
         let measurement: PrefillMeasurement
         do {
-            if onePerGPU && item.ranks > visibleGPUs { throw BatonError.invalidArgument("needs \(item.ranks) GPUs, \(visibleGPUs) visible") }
-            measurement = try measure(item, engine: engine, options: options, generator: &generator, onePerGPU: onePerGPU) {
+            if onePerGPU && item.ranks > visibleGPUs {
+                throw BatonError.invalidArgument("needs \(item.ranks) GPUs, \(visibleGPUs) visible")
+            }
+            measurement = try measure(
+                item, engine: engine, options: options, generator: &generator, onePerGPU: onePerGPU
+            ) {
                 done += 1
                 bar.update(done)
             }
@@ -130,12 +140,15 @@ public func runPrefillBenchmark(_ options: PrefillBenchmarkOptions,
 
 /// One case: `options.tokens` counts the whole prompt, so the context is the tokens before the
 /// question. `onRun` is called after every run (warm-ups included).
-private func measure(_ item: PrefillCase, engine: Engine, options: PrefillBenchmarkOptions, generator: inout SplitMix64,
-                     onePerGPU: Bool, onRun: () -> Void) throws -> PrefillMeasurement {
+private func measure(
+    _ item: PrefillCase, engine: Engine, options: PrefillBenchmarkOptions, generator: inout SplitMix64,
+    onePerGPU: Bool, onRun: () -> Void
+) throws -> PrefillMeasurement {
     let total = item.tokens
     guard total > options.queryTokens else {
-        throw BatonError.invalidArgument("\(total) tokens leave no context before the \(options.queryTokens)-token question "
-                                         + "(--tokens counts the whole prompt, question included)")
+        throw BatonError.invalidArgument(
+            "\(total) tokens leave no context before the \(options.queryTokens)-token question "
+                + "(--tokens counts the whole prompt, question included)")
     }
     try engine.checkContext(promptTokens: total, maxTokens: 1)
     let ids = (0..<total).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(engine.config.vocabSize)) }
@@ -144,35 +157,43 @@ private func measure(_ item: PrefillCase, engine: Engine, options: PrefillBenchm
     let cudaBackend = engine.backend as? CUDABackend
     cudaBackend?.allocator.resetPeak()
     for run in 0..<(options.warmups + options.runs) {
-        let seconds = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
-                                           placement: onePerGPU ? .onePerGPU : .sharedDevice)
+        let seconds = try timeToFirstToken(
+            engine: engine, item: item, context: context, query: query, plan: options.plan,
+            placement: onePerGPU ? .onePerGPU : .sharedDevice)
         if run >= options.warmups { times.append(seconds) }
         onRun()
     }
     // One more run, measured part by part on every rank, outside the timed runs (its
     // synchronisations slow it down).
     let timers = RankTimers()
-    _ = try timeToFirstToken(engine: engine, item: item, context: context, query: query, plan: options.plan,
-                             placement: onePerGPU ? .onePerGPU : .sharedDevice, rankTimers: timers)
+    _ = try timeToFirstToken(
+        engine: engine, item: item, context: context, query: query, plan: options.plan,
+        placement: onePerGPU ? .onePerGPU : .sharedDevice, rankTimers: timers)
     let rankTimers = timers.byRank(count: item.ranks)
     let breakdown = item.method == .dense ? rankTimers[0]?.secondsByName(PartTimer.Part.wholePass) : nil
     if BatonSettings.current.timingLayers { standardError(layerBreakdownTable(item, timers: rankTimers)) }
     let sorted = times.sorted()
-    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    return PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: deviceLabel(item, options: options, onePerGPU: onePerGPU, engine: engine),
-                              tokens: total, queryTokens: options.queryTokens, runs: times,
-                              median_s: median, min_s: sorted.first!, max_s: sorted.last!,
-                              tokens_per_s: Double(total) / median, breakdown_s: breakdown,
-                              ranks_breakdown_s: rankTimers.map { $0?.secondsByName() },
-                              peak_device_bytes: cudaBackend?.allocator.statistics.peakBytesInUse)
+    let median =
+        sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return PrefillMeasurement(
+        method: item.method.rawValue, ranks: item.ranks,
+        device: deviceLabel(item, options: options, onePerGPU: onePerGPU, engine: engine),
+        tokens: total, queryTokens: options.queryTokens, runs: times,
+        median_s: median, min_s: sorted.first!, max_s: sorted.last!,
+        tokens_per_s: Double(total) / median, breakdown_s: breakdown,
+        ranks_breakdown_s: rankTimers.map { $0?.secondsByName() },
+        peak_device_bytes: cudaBackend?.allocator.statistics.peakBytesInUse)
 }
 
 /// The row of a case that did not run, carrying why.
-private func notRun(_ item: PrefillCase, options: PrefillBenchmarkOptions, onePerGPU: Bool, reason: String) -> PrefillMeasurement {
+private func notRun(_ item: PrefillCase, options: PrefillBenchmarkOptions, onePerGPU: Bool, reason: String)
+    -> PrefillMeasurement
+{
     let device = onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : options.device.description
-    return PrefillMeasurement(method: item.method.rawValue, ranks: item.ranks, device: device, tokens: item.tokens,
-                              queryTokens: options.queryTokens, runs: [], median_s: 0, min_s: 0, max_s: 0, tokens_per_s: 0,
-                              breakdown_s: nil, peak_device_bytes: nil, skipped: reason)
+    return PrefillMeasurement(
+        method: item.method.rawValue, ranks: item.ranks, device: device, tokens: item.tokens,
+        queryTokens: options.queryTokens, runs: [], median_s: 0, min_s: 0, max_s: 0, tokens_per_s: 0,
+        breakdown_s: nil, peak_device_bytes: nil, skipped: reason)
 }
 
 /// A case's failure as one table-safe line: a `BatonError`'s message, after its kind unless that
@@ -184,17 +205,24 @@ private func reason(_ error: any Error) -> String {
 
 /// GPU ranks sharing the engine's one device (`--ranks`) show that a method runs on GPU backends,
 /// not how fast it would be on several GPUs; the label says so.
-private func deviceLabel(_ item: PrefillCase, options: PrefillBenchmarkOptions, onePerGPU: Bool, engine: Engine) -> String {
+private func deviceLabel(_ item: PrefillCase, options: PrefillBenchmarkOptions, onePerGPU: Bool, engine: Engine)
+    -> String
+{
     let sharedDevice = options.device != .cpu && item.ranks > 1 && !onePerGPU
-    let named = (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" } ?? options.device.description
-    return sharedDevice ? "\(named) shared by \(item.ranks) ranks" : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : named
+    let named =
+        (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" } ?? options.device.description
+    return sharedDevice
+        ? "\(named) shared by \(item.ranks) ranks" : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : named
 }
 
 /// Seconds to the first generated token for one case; `rankTimers` records every rank's parts.
-func timeToFirstToken(engine: Engine, item: PrefillCase, context: [Int32], query: [Int32], plan: PlanOptions,
-                      placement: RankPlacement = .sharedDevice, rankTimers: RankTimers? = nil) throws -> Double {
-    var request = ParallelRequest(context: context, query: query, method: item.method, ranks: item.ranks, plan: plan,
-                                  generation: GenerationOptions(maxTokens: 1))
+func timeToFirstToken(
+    engine: Engine, item: PrefillCase, context: [Int32], query: [Int32], plan: PlanOptions,
+    placement: RankPlacement = .sharedDevice, rankTimers: RankTimers? = nil
+) throws -> Double {
+    var request = ParallelRequest(
+        context: context, query: query, method: item.method, ranks: item.ranks, plan: plan,
+        generation: GenerationOptions(maxTokens: 1))
     request.placement = placement
     return try engine.run(request, rankTimers: rankTimers).prefillSeconds
 }
@@ -205,8 +233,10 @@ func gpusLabel(_ gpus: Int) -> String { "cuda:0-\(gpus - 1) (\(gpus) GPUs, NCCL)
 /// The markdown table of `baton bench prefill`: one row per case, with the speedup over
 /// single-rank Baton dense and over the PyTorch baseline (`torch-sdpa` rows) at the same length.
 public func prefillTable(_ results: [PrefillMeasurement]) -> String {
-    var lines = ["| method | ranks | device | tokens | median s | min s | max s | tokens/s | speedup vs dense | speedup vs PyTorch | peak device GiB |",
-                 "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    var lines = [
+        "| method | ranks | device | tokens | median s | min s | max s | tokens/s | speedup vs dense | speedup vs PyTorch | peak device GiB |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    ]
     for r in results {
         if let reason = r.skipped {
             lines.append("| \(r.method) | \(r.ranks) | \(r.device) | \(r.tokens) | not run: \(reason) | | | | | | |")
@@ -222,14 +252,18 @@ public func prefillTable(_ results: [PrefillMeasurement]) -> String {
         let speedup = dense.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
         let versusTorch = torch.map { String(format: "%.2fx", $0.median_s / r.median_s) } ?? "n/a"
         let peak = r.peak_device_bytes.map { String(format: "%.1f", Double($0) / 1_073_741_824) } ?? "n/a"
-        lines.append(String(format: "| %@ | %d | %@ | %d | %.3f | %.3f | %.3f | %.0f | %@ | %@ | %@ |", r.method, r.ranks, r.device,
-                            r.tokens, r.median_s, r.min_s, r.max_s, r.tokens_per_s, speedup, versusTorch, peak))
+        lines.append(
+            String(
+                format: "| %@ | %d | %@ | %d | %.3f | %.3f | %.3f | %.0f | %@ | %@ | %@ |", r.method, r.ranks, r.device,
+                r.tokens, r.median_s, r.min_s, r.max_s, r.tokens_per_s, speedup, versusTorch, peak))
     }
     let broken = results.filter { $0.breakdown_s != nil }
     if !broken.isEmpty {
-        lines += ["", "Breakdown of one run measured part by part (seconds; synchronised after every part):", "",
-                  "| method | tokens | " + PartTimer.Part.wholePass.map(\.rawValue).joined(separator: " | ") + " |",
-                  "| --- | ---: |" + String(repeating: " ---: |", count: PartTimer.Part.wholePass.count)]
+        lines += [
+            "", "Breakdown of one run measured part by part (seconds; synchronised after every part):", "",
+            "| method | tokens | " + PartTimer.Part.wholePass.map(\.rawValue).joined(separator: " | ") + " |",
+            "| --- | ---: |" + String(repeating: " ---: |", count: PartTimer.Part.wholePass.count)
+        ]
         for r in broken {
             let parts = PartTimer.Part.wholePass.map { String(format: "%.3f", r.breakdown_s?[$0.rawValue] ?? 0) }
             lines.append("| \(r.method) | \(r.tokens) | " + parts.joined(separator: " | ") + " |")

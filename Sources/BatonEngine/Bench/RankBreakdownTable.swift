@@ -13,11 +13,17 @@ private let rankColumns = PartTimer.Part.wholePass + PartTimer.Part.insideAttent
 func rankBreakdownTable(_ results: [PrefillMeasurement]) -> [String] {
     let broken = results.filter { $0.ranks_breakdown_s != nil && $0.skipped == nil }
     guard !broken.isEmpty else { return [] }
-    let note = "Per rank, one more run measured part by part on every rank (seconds; attention_compute, selection and "
+    let note =
+        "Per rank, one more run measured part by part on every rank (seconds; attention_compute, selection and "
         + "communication are inside attention, communication includes the wait for the other ranks; "
         + "attention other is the rest of attention: cache writes, assembling keys):"
-    let header = "| method | ranks | tokens | rank | " + rankColumns.map(\.rawValue).joined(separator: " | ") + " | attention other |"
-    var lines = ["", note, "", header, "| --- | ---: | ---: | ---: |" + String(repeating: " ---: |", count: rankColumns.count + 1)]
+    let header =
+        "| method | ranks | tokens | rank | " + rankColumns.map(\.rawValue).joined(separator: " | ")
+        + " | attention other |"
+    var lines = [
+        "", note, "", header,
+        "| --- | ---: | ---: | ---: |" + String(repeating: " ---: |", count: rankColumns.count + 1)
+    ]
     for r in broken {
         for (rank, parts) in (r.ranks_breakdown_s ?? []).enumerated() {
             let prefix = "| \(r.method) | \(r.ranks) | \(r.tokens) | \(rank) |"
@@ -46,10 +52,13 @@ func attentionRemainder(_ parts: [String: Double]) -> Double {
 /// for APB and Star, the query pass).
 func layerBreakdownTable(_ item: PrefillCase, timers: [PartTimer?]) -> String {
     let columns = [PartTimer.Part.attention] + PartTimer.Part.insideAttention
-    let title = "bench prefill: \(item.method.rawValue) x\(item.ranks), \(item.tokens) tokens: attention per layer and rank (seconds)"
-    var lines = ["", title,
-                 "| layer | rank | " + columns.map(\.rawValue).joined(separator: " | ") + " |",
-                 "| ---: | ---: |" + String(repeating: " ---: |", count: columns.count)]
+    let title =
+        "bench prefill: \(item.method.rawValue) x\(item.ranks), \(item.tokens) tokens: attention per layer and rank (seconds)"
+    var lines = [
+        "", title,
+        "| layer | rank | " + columns.map(\.rawValue).joined(separator: " | ") + " |",
+        "| ---: | ---: |" + String(repeating: " ---: |", count: columns.count)
+    ]
     let layers = Set(timers.flatMap { $0?.layerSeconds.keys.map { $0 } ?? [] }).sorted()
     for layer in layers {
         for (rank, timer) in timers.enumerated() {

@@ -29,17 +29,19 @@ public struct TorchBaseline: Sendable {
         do {
             let report = try measure(lengths: tokens, runs: runs)
             return zip(tokens, report.rows).map { prompt, row in
-                PrefillMeasurement(method: Self.method, ranks: 1, device: report.label, tokens: prompt, queryTokens: queryTokens,
-                                   runs: row.runs, median_s: row.median_s, min_s: row.min_s, max_s: row.max_s,
-                                   tokens_per_s: row.tokens_per_s, breakdown_s: nil,
-                                   peak_device_bytes: device == .cpu ? nil : Int(row.peak_gib * 1_073_741_824), skipped: nil)
+                PrefillMeasurement(
+                    method: Self.method, ranks: 1, device: report.label, tokens: prompt, queryTokens: queryTokens,
+                    runs: row.runs, median_s: row.median_s, min_s: row.min_s, max_s: row.max_s,
+                    tokens_per_s: row.tokens_per_s, breakdown_s: nil,
+                    peak_device_bytes: device == .cpu ? nil : Int(row.peak_gib * 1_073_741_824), skipped: nil)
             }
         } catch {
             let reason = "PyTorch baseline failed: \(error)"
             return tokens.map {
-                PrefillMeasurement(method: Self.method, ranks: 1, device: "\(device) (PyTorch)", tokens: $0, queryTokens: queryTokens,
-                                   runs: [], median_s: 0, min_s: 0, max_s: 0, tokens_per_s: 0, breakdown_s: nil,
-                                   peak_device_bytes: nil, skipped: reason)
+                PrefillMeasurement(
+                    method: Self.method, ranks: 1, device: "\(device) (PyTorch)", tokens: $0, queryTokens: queryTokens,
+                    runs: [], median_s: 0, min_s: 0, max_s: 0, tokens_per_s: 0, breakdown_s: nil,
+                    peak_device_bytes: nil, skipped: reason)
             }
         }
     }
@@ -60,9 +62,12 @@ public struct TorchBaseline: Sendable {
 
     func measure(lengths: [Int], runs: Int) throws -> TorchScript.Report<Row> {
         let script = TorchScript(name: "torch_prefill.py", source: PackageResources.torch_prefill_py)
-        let report: TorchScript.Report<Row> = try script.run(python: python, folderName: "baton-torch-baseline") { folder, output in
-            var arguments = ["--tokens", lengths.map(String.init).joined(separator: ","), "--runs", "\(runs)",
-                             "--json", output.path, "--device", device.description]
+        let report: TorchScript.Report<Row> = try script.run(python: python, folderName: "baton-torch-baseline") {
+            folder, output in
+            var arguments = [
+                "--tokens", lengths.map(String.init).joined(separator: ","), "--runs", "\(runs)",
+                "--json", output.path, "--device", device.description
+            ]
             if let modelDirectory {
                 arguments += ["--model", modelDirectory.path]
             } else {

@@ -24,8 +24,10 @@ struct TorchScript {
     /// Runs the script with `python` in a fresh folder named `folderName`-pid (removed afterwards).
     /// `arguments` is given that folder, where it may write the script's input files, and the file
     /// the script is to write its JSON to; it returns the arguments that follow the script's path.
-    func run<Row: Decodable>(python: String, folderName: String,
-                             arguments: (_ folder: URL, _ output: URL) throws -> [String]) throws -> Report<Row> {
+    func run<Row: Decodable>(
+        python: String, folderName: String,
+        arguments: (_ folder: URL, _ output: URL) throws -> [String]
+    ) throws -> Report<Row> {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("\(folderName)-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -59,7 +61,9 @@ struct TorchScript {
         while case let chunk = handle.availableData, !chunk.isEmpty {
             FileHandle.standardError.write(chunk)
             let text = String(decoding: chunk, as: UTF8.self)
-            if let line = text.split(whereSeparator: \.isNewline).last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            if let line = text.split(whereSeparator: \.isNewline).last(where: {
+                !$0.trimmingCharacters(in: .whitespaces).isEmpty
+            }) {
                 lastLine = String(line)
             }
         }

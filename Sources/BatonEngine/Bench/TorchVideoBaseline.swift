@@ -33,13 +33,19 @@ public struct TorchVideoBaseline: Sendable {
         var cases: [(frames: Int, resolution: VideoResolution, source: VideoCaseSource?)] = []
         for resolution in options.resolutions {
             for frames in options.frames {
-                cases.append((frames, resolution, try? VideoCaseSource(
-                    options: options, frames: frames, resolution: resolution,
-                    processor: QwenProcessorConfig())))
+                cases.append(
+                    (
+                        frames, resolution,
+                        try? VideoCaseSource(
+                            options: options, frames: frames, resolution: resolution,
+                            processor: QwenProcessorConfig())
+                    ))
             }
         }
-        func row(_ item: (frames: Int, resolution: VideoResolution, source: VideoCaseSource?),
-                 device: String) -> VideoMeasurement {
+        func row(
+            _ item: (frames: Int, resolution: VideoResolution, source: VideoCaseSource?),
+            device: String
+        ) -> VideoMeasurement {
             let grid = item.source?.grid
             let resized = item.source.map { "\($0.size.width)x\($0.size.height)" } ?? ""
             return VideoMeasurement(
@@ -87,25 +93,29 @@ public struct TorchVideoBaseline: Sendable {
         object["video_token_id"] = config.videoTokenId
         object["vision_start_token_id"] = config.visionStartTokenId
         object["vision_end_token_id"] = config.visionEndTokenId
-        object["vision_config"] = [
-            "depth": v.depth, "hidden_size": v.hiddenSize, "num_heads": v.numHeads,
-            "intermediate_size": v.intermediateSize,
-            "in_chans": v.inChannels, "patch_size": v.patchSize, "spatial_patch_size": v.patchSize,
-            "temporal_patch_size": v.temporalPatchSize, "spatial_merge_size": v.spatialMergeSize,
-            "window_size": v.windowSize, "fullatt_block_indexes": v.fullAttentionBlockIndexes,
-            "tokens_per_second": v.tokensPerSecond, "out_hidden_size": v.outHiddenSize, "hidden_act": "silu",
-            "model_type": Qwen2VLConfig.modelType,
-        ] as [String: Any]
+        object["vision_config"] =
+            [
+                "depth": v.depth, "hidden_size": v.hiddenSize, "num_heads": v.numHeads,
+                "intermediate_size": v.intermediateSize,
+                "in_chans": v.inChannels, "patch_size": v.patchSize, "spatial_patch_size": v.patchSize,
+                "temporal_patch_size": v.temporalPatchSize, "spatial_merge_size": v.spatialMergeSize,
+                "window_size": v.windowSize, "fullatt_block_indexes": v.fullAttentionBlockIndexes,
+                "tokens_per_second": v.tokensPerSecond, "out_hidden_size": v.outHiddenSize, "hidden_act": "silu",
+                "model_type": Qwen2VLConfig.modelType
+            ] as [String: Any]
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 
     func measure(grids: [[Int]], runs: Int) throws -> TorchScript.Report<Row> {
         let script = TorchScript(name: "torch_video.py", source: PackageResources.torch_video_py)
-        let report: TorchScript.Report<Row> = try script.run(python: python, folderName: "baton-torch-video") { folder, output in
+        let report: TorchScript.Report<Row> = try script.run(python: python, folderName: "baton-torch-video") {
+            folder, output in
             try configJSON().write(to: folder.appendingPathComponent("config.json"))
             let gridList = grids.map { $0.map(String.init).joined(separator: "x") }.joined(separator: ",")
-            return ["--config", folder.path, "--grids", gridList, "--runs", "\(runs)",
-                    "--json", output.path, "--device", device.description]
+            return [
+                "--config", folder.path, "--grids", gridList, "--runs", "\(runs)",
+                "--json", output.path, "--device", device.description
+            ]
         }
         guard report.rows.map(\.grid) == grids else {
             throw BatonError(.io, "torch_video.py measured grids \(report.rows.map(\.grid)), expected \(grids)")

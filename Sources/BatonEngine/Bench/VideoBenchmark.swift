@@ -20,8 +20,9 @@ public struct VideoResolution: Sendable, Hashable {
         }
         let parts = name.lowercased().split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, parts.allSatisfy({ $0 >= 28 }) else {
-            throw BatonError.invalidArgument("--resolution: cannot read '\(name)'; expected 360p, 720p, 1080p, 1440p "
-                                             + "or WIDTHxHEIGHT (each at least 28)")
+            throw BatonError.invalidArgument(
+                "--resolution: cannot read '\(name)'; expected 360p, 720p, 1080p, 1440p "
+                    + "or WIDTHxHEIGHT (each at least 28)")
         }
         return VideoResolution(name: name, width: parts[0], height: parts[1])
     }
@@ -40,8 +41,11 @@ public struct VideoBenchmarkOptions: Sendable {
     public var warmups: Int
     public var seed: UInt64
 
-    public init(preset: String = "qwen2.5-vl-3b", modelDirectory: URL? = nil, frames: [Int],
-                resolutions: [VideoResolution], video: URL? = nil, device: Device = .cpu, runs: Int = 1, warmups: Int = 0, seed: UInt64 = 0) {
+    public init(
+        preset: String = "qwen2.5-vl-3b", modelDirectory: URL? = nil, frames: [Int],
+        resolutions: [VideoResolution], video: URL? = nil, device: Device = .cpu, runs: Int = 1, warmups: Int = 0,
+        seed: UInt64 = 0
+    ) {
         self.preset = preset
         self.modelDirectory = modelDirectory
         self.frames = frames
@@ -81,28 +85,37 @@ public struct VideoMeasurement: Codable, Sendable {
 /// Runs every case on one engine (loaded once), calling `onResult` as each finishes. A case that
 /// cannot run (too many tokens for the model's context, out of memory, a bad clip) becomes a row
 /// saying why.
-public func runVideoBenchmark(_ options: VideoBenchmarkOptions,
-                              onResult: (VideoMeasurement) -> Void = { _ in }) throws -> [VideoMeasurement] {
-    let engine = try Engine.load(EngineOptions(modelDirectory: options.modelDirectory, preset: options.preset,
-                                               device: options.device, seed: options.seed, showProgress: false))
+public func runVideoBenchmark(
+    _ options: VideoBenchmarkOptions,
+    onResult: (VideoMeasurement) -> Void = { _ in }
+) throws -> [VideoMeasurement] {
+    let engine = try Engine.load(
+        EngineOptions(
+            modelDirectory: options.modelDirectory, preset: options.preset,
+            device: options.device, seed: options.seed, showProgress: false))
     guard let model = engine.visionLanguage else {
-        throw BatonError.invalidArgument("bench video needs a Qwen2.5-VL model (--preset qwen2.5-vl-3b, qwen2.5-vl-7b "
-                                         + "or --model DIR); \(options.modelDirectory?.path ?? options.preset) "
-                                         + "is text-only")
+        throw BatonError.invalidArgument(
+            "bench video needs a Qwen2.5-VL model (--preset qwen2.5-vl-3b, qwen2.5-vl-7b "
+                + "or --model DIR); \(options.modelDirectory?.path ?? options.preset) "
+                + "is text-only")
     }
-    let processor = try options.modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) }
+    let processor =
+        try options.modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) }
         ?? QwenProcessorConfig()
-    let device = (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" }
+    let device =
+        (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" }
         ?? options.device.description
     var results: [VideoMeasurement] = []
     for resolution in options.resolutions {
         for frames in options.frames {
-            var row = VideoMeasurement(method: "dense", device: device, frames: frames, resolution: resolution.name,
-                                       resized: "", grid: [], visual_tokens: 0, prompt_tokens: 0, runs: [], median_s: 0,
-                                       preprocess_s: 0, vision_s: 0, prefill_s: 0, peak_device_bytes: nil, skipped: nil)
+            var row = VideoMeasurement(
+                method: "dense", device: device, frames: frames, resolution: resolution.name,
+                resized: "", grid: [], visual_tokens: 0, prompt_tokens: 0, runs: [], median_s: 0,
+                preprocess_s: 0, vision_s: 0, prefill_s: 0, peak_device_bytes: nil, skipped: nil)
             do {
-                let source = try VideoCaseSource(options: options, frames: frames, resolution: resolution,
-                                                 processor: processor)
+                let source = try VideoCaseSource(
+                    options: options, frames: frames, resolution: resolution,
+                    processor: processor)
                 try measure(source, model: model, options: options, row: &row)
             } catch {
                 row.skipped = (error as? BatonError)?.message ?? "\(error)"
@@ -124,8 +137,10 @@ struct VideoCaseSource {
     let size: (height: Int, width: Int)
     let seed: UInt64
 
-    init(options: VideoBenchmarkOptions, frames: Int, resolution: VideoResolution,
-         processor: QwenProcessorConfig) throws {
+    init(
+        options: VideoBenchmarkOptions, frames: Int, resolution: VideoResolution,
+        processor: QwenProcessorConfig
+    ) throws {
         self.frames = frames
         self.resolution = resolution
         self.processor = processor
@@ -136,8 +151,9 @@ struct VideoCaseSource {
         if let video = options.video {
             let pixels = resolution.width * resolution.height
             let videoOptions = VideoOptions(minFrames: frames, maxFrames: frames, minPixels: pixels, maxPixels: pixels)
-            let plan = try VideoPlan.make(file: video, options: videoOptions, processor: processor,
-                                          tools: try FFmpegTools.locate())
+            let plan = try VideoPlan.make(
+                file: video, options: videoOptions, processor: processor,
+                tools: try FFmpegTools.locate())
             guard plan.frameIndices.count == frames else {
                 throw BatonError.invalidArgument(
                     "\(video.path) has \(plan.stream.frameCount) frames; \(frames) asked for")
@@ -146,15 +162,17 @@ struct VideoCaseSource {
             size = (plan.height, plan.width)
         } else {
             plan = nil
-            size = try QwenSampling.smartResize(height: resolution.height, width: resolution.width,
-                                                minPixels: Double(QwenSampling.imageMinPixels),
-                                                maxPixels: Double(QwenSampling.imageMaxPixels), file: resolution.name)
+            size = try QwenSampling.smartResize(
+                height: resolution.height, width: resolution.width,
+                minPixels: Double(QwenSampling.imageMinPixels),
+                maxPixels: Double(QwenSampling.imageMaxPixels), file: resolution.name)
         }
     }
 
     var grid: VisionGrid {
-        VisionGrid(t: frames / processor.temporalPatchSize, h: size.height / processor.patchSize,
-                   w: size.width / processor.patchSize)
+        VisionGrid(
+            t: frames / processor.temporalPatchSize, h: size.height / processor.patchSize,
+            w: size.width / processor.patchSize)
     }
 
     /// Made-up frames are not timed; resizing and patchifying them is.
@@ -179,8 +197,11 @@ struct VideoCaseSource {
         let resized = ResizedFrames(count: source.count)
         let size = size
         DispatchQueue.concurrentPerform(iterations: source.count) { index in
-            resized.set(index, BicubicResampler.resize(source[index], height: size.height, width: size.width,
-                                                       precision: .pillow))
+            resized.set(
+                index,
+                BicubicResampler.resize(
+                    source[index], height: size.height, width: size.width,
+                    precision: .pillow))
         }
         let (values, grid) = QwenPatchifier.patches(resized.frames, config: processor)
         return Tensor(values, shape: Shape([grid.patchCount, processor.rowSize]))
@@ -196,22 +217,26 @@ func videoPromptIds(config: Qwen2VLConfig, padCount: Int) -> [Int32] {
         + [Int32(config.visionEndTokenId)] + question
 }
 
-private func measure(_ source: VideoCaseSource, model: Qwen2VLModel, options: VideoBenchmarkOptions,
-                     row: inout VideoMeasurement) throws {
+private func measure(
+    _ source: VideoCaseSource, model: Qwen2VLModel, options: VideoBenchmarkOptions,
+    row: inout VideoMeasurement
+) throws {
     let grid = source.grid
     row.grid = [grid.t, grid.h, grid.w]
     row.resized = "\(source.size.width)x\(source.size.height)"
     row.visual_tokens = grid.tokenCount
     let tokens = videoPromptIds(config: model.config, padCount: grid.tokenCount)
     row.prompt_tokens = tokens.count
-    let item = VisualItem(kind: .video, grid: grid,
-                          secondsPerGrid: source.plan?.secondPerGridT ?? 1)
+    let item = VisualItem(
+        kind: .video, grid: grid,
+        secondsPerGrid: source.plan?.secondPerGridT ?? 1)
     // M-RoPE: the limit is on the highest position (the first new token's), not on the token count.
     let limit = model.config.text.maxPositionEmbeddings
     let positions = try tokens.count + model.config.ropePositions(tokens: tokens, items: [item]).ropeDelta
     guard positions <= limit else {
-        throw BatonError.invalidArgument("\(tokens.count) prompt tokens reach M-RoPE position \(positions), beyond the "
-                                         + "model's \(limit) positions")
+        throw BatonError.invalidArgument(
+            "\(tokens.count) prompt tokens reach M-RoPE position \(positions), beyond the "
+                + "model's \(limit) positions")
     }
     let backend = model.backend
     let cuda = backend as? CUDABackend
@@ -231,8 +256,9 @@ private func measure(_ source: VideoCaseSource, model: Qwen2VLModel, options: Vi
         let visionProfile = try cuda?.profileReport(title: label + ", vision tower")
         let prefillStart = MonotonicClock.now()
         let cache = model.language.makeCache(backend: backend)
-        let (hidden, _) = try model.prefill(tokens: tokens, items: [item], visualRows: visualRows,
-                                            strategy: Dense(headDim: model.config.text.headDim), cache: cache)
+        let (hidden, _) = try model.prefill(
+            tokens: tokens, items: [item], visualRows: visualRows,
+            strategy: Dense(headDim: model.config.text.headDim), cache: cache)
         let logits = try backend.floats(model.language.logits(hidden.rows(tokens.count - 1..<tokens.count)))
         _ = logits.indices.max { logits[$0] < logits[$1] }
         let end = MonotonicClock.now()
@@ -257,10 +283,12 @@ private func measure(_ source: VideoCaseSource, model: Qwen2VLModel, options: Vi
 /// (no decoding or preprocessing), so the speedups compare like with like: vision tower + LM
 /// prefill, and the vision tower alone. TTFT includes Baton's decoding and preprocessing.
 public func videoTable(_ rows: [VideoMeasurement]) -> String {
-    var lines = ["| method | device | frames | resolution | resized | visual tokens | TTFT s | decode+preprocess s | "
-                 + "vision tower s | LM prefill s | speedup vs PyTorch (vision + prefill) | vision speedup | "
-                 + "peak device GiB |",
-                 "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    var lines = [
+        "| method | device | frames | resolution | resized | visual tokens | TTFT s | decode+preprocess s | "
+            + "vision tower s | LM prefill s | speedup vs PyTorch (vision + prefill) | vision speedup | "
+            + "peak device GiB |",
+        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    ]
     for r in rows {
         let head = "| \(r.method) | \(r.device) | \(r.frames) | \(r.resolution) | \(r.resized) | \(r.visual_tokens) |"
         if let reason = r.skipped {
@@ -277,9 +305,12 @@ public func videoTable(_ rows: [VideoMeasurement]) -> String {
         }
         let peak = r.peak_device_bytes.map { String(format: "%.1f", Double($0) / 1_073_741_824) } ?? "n/a"
         let preprocess = isTorch ? "n/a" : String(format: "%.3f", r.preprocess_s)
-        lines.append(head + String(format: " %.3f | %@ | %.3f | %.3f | %@ | %@ | %@ |", r.median_s, preprocess,
-                                   r.vision_s, r.prefill_s, ratio { $0.vision_s + $0.prefill_s }, ratio(\.vision_s),
-                                   peak))
+        lines.append(
+            head
+                + String(
+                    format: " %.3f | %@ | %.3f | %.3f | %@ | %@ | %@ |", r.median_s, preprocess,
+                    r.vision_s, r.prefill_s, ratio { $0.vision_s + $0.prefill_s }, ratio(\.vision_s),
+                    peak))
     }
     return lines.joined(separator: "\n")
 }

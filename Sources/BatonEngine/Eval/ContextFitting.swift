@@ -25,15 +25,17 @@ extension HaystackTask {
 public enum ContextFitting {
     /// The largest unit count whose prompt fits `budget` tokens, and that prompt's token count.
     /// Throws when even `task.minimumUnits` does not fit.
-    public static func largestFitting(_ task: some HaystackTask, budget: Int, seed: UInt64,
-                                      count: (String) -> Int) throws -> (units: Int, tokens: Int) {
+    public static func largestFitting(
+        _ task: some HaystackTask, budget: Int, seed: UInt64,
+        count: (String) -> Int
+    ) throws -> (units: Int, tokens: Int) {
         func tokens(_ units: Int) -> Int { count(task.make(units: units, seed: seed).prompt.countedText) }
         let low = task.minimumUnits
         let lowTokens = tokens(low)
         guard lowTokens <= budget else {
             throw BatonError.invalidArgument(
                 "eval task \(task.name): target leaves \(budget) tokens for the prompt, but the smallest prompt "
-                + "(\(low) haystack units) already has \(lowTokens); use a longer --lengths value")
+                    + "(\(low) haystack units) already has \(lowTokens); use a longer --lengths value")
         }
         let ceiling = task.maximumUnits ?? Int.max / 4
         // Estimate from the growth between two sizes, then bracket around the estimate.
@@ -44,7 +46,7 @@ public enum ContextFitting {
         estimate = max(low, min(estimate, ceiling))
 
         var fits = (units: low, tokens: lowTokens)  // the largest size known to fit
-        var bad: Int                                 // the smallest size known not to
+        var bad: Int  // the smallest size known not to
         var step = max(estimate / 50, 1)
         let estimateTokens = tokens(estimate)
         if estimateTokens <= budget {
@@ -78,9 +80,11 @@ public enum ContextFitting {
     /// `samples` samples of `task` at `length` tokens (prompt plus `maxNewTokens`). The size is
     /// fitted once on the first sample; each sample is then checked and shrunk if its own needles
     /// made it longer.
-    public static func samples(_ task: some HaystackTask, length: Int, depth: Double? = nil,
-                               samples: Int, seed: UInt64,
-                               count: (String) -> Int) throws -> [EvalSample] {
+    public static func samples(
+        _ task: some HaystackTask, length: Int, depth: Double? = nil,
+        samples: Int, seed: UInt64,
+        count: (String) -> Int
+    ) throws -> [EvalSample] {
         let budget = length - task.maxNewTokens
         let seeds = (0..<samples).map { sampleSeed(seed, task: task.name, length: length, depth: depth, index: $0) }
         guard let first = seeds.first else { return [] }
@@ -96,10 +100,13 @@ public enum ContextFitting {
                 tokens = count(made.prompt.countedText)
             }
             guard tokens <= budget else {
-                throw BatonError.invalidArgument("eval task \(task.name): sample \(index) does not fit \(length) tokens")
+                throw BatonError.invalidArgument(
+                    "eval task \(task.name): sample \(index) does not fit \(length) tokens")
             }
-            result.append(EvalSample(task: task.name, length: length, depth: depth, index: index,
-                                     prompt: made.prompt, references: made.references, promptTokens: tokens))
+            result.append(
+                EvalSample(
+                    task: task.name, length: length, depth: depth, index: index,
+                    prompt: made.prompt, references: made.references, promptTokens: tokens))
         }
         return result
     }

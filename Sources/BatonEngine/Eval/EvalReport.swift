@@ -13,8 +13,10 @@ public struct EvalReport: Sendable, Codable {
     public var cells: [EvalCell]
     public var predictions: [EvalPrediction]
 
-    public init(benchmark: String, model: String, seed: UInt64, lengths: [Int], depths: [Double]?,
-                predictions: [EvalPrediction]) {
+    public init(
+        benchmark: String, model: String, seed: UInt64, lengths: [Int], depths: [Double]?,
+        predictions: [EvalPrediction]
+    ) {
         self.benchmark = benchmark
         self.model = model
         self.seed = seed
@@ -29,16 +31,19 @@ public struct EvalReport: Sendable, Codable {
     /// One table per method: rows are tasks (RULER) or depths (NIAH), columns lengths, cells
     /// accuracy in percent; the last row averages each column.
     public func markdown() -> String {
-        var text = "# baton eval \(benchmark): \(model)\n\nAccuracy in % (RULER's string_match_all), "
+        var text =
+            "# baton eval \(benchmark): \(model)\n\nAccuracy in % (RULER's string_match_all), "
             + "\(cells.first?.samples ?? 0) sample(s) per cell, seed \(seed).\n"
         for method in methods {
             let mine = cells.filter { $0.method == method }
             let isNIAH = benchmark == "niah"
-            let rows: [String] = isNIAH
+            let rows: [String] =
+                isNIAH
                 ? mine.compactMap(\.depth).uniqued().map { Self.depthLabel($0) }
                 : mine.map(\.task).uniqued()
             func rowKey(_ cell: EvalCell) -> String { isNIAH ? Self.depthLabel(cell.depth ?? 0) : cell.task }
-            text += "\n## \(method)\n\n| \(isNIAH ? "depth" : "task") | "
+            text +=
+                "\n## \(method)\n\n| \(isNIAH ? "depth" : "task") | "
                 + lengths.map { Self.lengthLabel($0) }.joined(separator: " | ") + " |\n"
             text += "| --- |" + String(repeating: " ---: |", count: lengths.count) + "\n"
             for row in rows {

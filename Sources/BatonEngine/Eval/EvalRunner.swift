@@ -28,17 +28,21 @@ public enum EvalRunner {
     /// Asks `generate` for every sample, in order, and scores each answer with
     /// `string_match_all` (the rule RULER uses for all NIAH, VT, CWE and FWE tasks).
     /// `progress` is called with the number of samples done.
-    public static func run(_ samples: [EvalSample], method: String,
-                           generate: (EvalPrompt) throws -> String,
-                           progress: ((Int) -> Void)? = nil) throws -> [EvalPrediction] {
+    public static func run(
+        _ samples: [EvalSample], method: String,
+        generate: (EvalPrompt) throws -> String,
+        progress: ((Int) -> Void)? = nil
+    ) throws -> [EvalPrediction] {
         var predictions: [EvalPrediction] = []
         predictions.reserveCapacity(samples.count)
         for sample in samples {
             let answer = try generate(sample.prompt)
-            predictions.append(EvalPrediction(
-                method: method, task: sample.task, length: sample.length, depth: sample.depth,
-                index: sample.index, promptTokens: sample.promptTokens, references: sample.references,
-                prediction: answer, score: RulerScore.score(task: sample.task, prediction: answer, references: sample.references)))
+            predictions.append(
+                EvalPrediction(
+                    method: method, task: sample.task, length: sample.length, depth: sample.depth,
+                    index: sample.index, promptTokens: sample.promptTokens, references: sample.references,
+                    prediction: answer,
+                    score: RulerScore.score(task: sample.task, prediction: answer, references: sample.references)))
             progress?(predictions.count)
         }
         return predictions
@@ -56,8 +60,9 @@ public enum EvalRunner {
         }
         return order.map { key in
             let values = scores[key]!
-            return EvalCell(method: key.method, task: key.task, length: key.length, depth: key.depth,
-                            samples: values.count, accuracy: 100 * values.reduce(0, +) / Double(values.count))
+            return EvalCell(
+                method: key.method, task: key.task, length: key.length, depth: key.depth,
+                samples: values.count, accuracy: 100 * values.reduce(0, +) / Double(values.count))
         }
     }
 }

@@ -38,8 +38,10 @@ public struct EvalSample: Sendable, Codable, Equatable {
     /// Tokens of `prompt.countedText` as counted when the sample was sized.
     public var promptTokens: Int
 
-    public init(task: String, length: Int, depth: Double?, index: Int, prompt: EvalPrompt,
-                references: [String], promptTokens: Int) {
+    public init(
+        task: String, length: Int, depth: Double?, index: Int, prompt: EvalPrompt,
+        references: [String], promptTokens: Int
+    ) {
         self.task = task
         self.length = length
         self.depth = depth
@@ -86,7 +88,8 @@ extension String {
     func trimmingWhitespace() -> String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
         guard let first = firstIndex(where: { !isSpace($0) }),
-              let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+            let last = lastIndex(where: { !isSpace($0) })
+        else { return "" }
         return String(self[first...last])
     }
 }

@@ -83,7 +83,7 @@ enum EvalWords {
         "She spent the afternoon trying to {verb} the old {noun} near the {noun}.",
         "Few things are as {adj} as a {noun} on a {adj} morning.",
         "The trick is to {verb} the {noun} before it gets {adj}.",
-        "Years later, the {noun} by the {noun} was still {adj}.",
+        "Years later, the {noun} by the {noun} was still {adj}."
     ]
 
     /// One essay-like sentence (the stand-in for RULER's Paul Graham essays, which Baton does

@@ -37,12 +37,14 @@ public struct PassKeyNIAH: HaystackTask {
         var random = EvalRandom(seed: seed, "pass key")
         let passKey = random.number(digits: digits)
         let before = unitsBefore(units)
-        let context = Self.instruction
+        let context =
+            Self.instruction
             + String(repeating: filler, count: before)
             + Self.needle(passKey)
             + String(repeating: filler, count: units - before)
-        let prompt = EvalPrompt(user: context, continuation: Self.query,
-                                addGenerationPrompt: false, maxNewTokens: maxNewTokens)
+        let prompt = EvalPrompt(
+            user: context, continuation: Self.query,
+            addGenerationPrompt: false, maxNewTokens: maxNewTokens)
         return (prompt, [passKey])
     }
 }

@@ -45,7 +45,8 @@ public struct RulerDefinition: Sendable, Equatable {
     func kind(_ key: String) throws -> RulerNIAH.Kind {
         let text = arguments[key] ?? "numbers"
         guard let kind = RulerNIAH.Kind(rawValue: text) else {
-            throw BatonError.invalidArgument("synthetic.yaml: \(name).args.\(key) is '\(text)', expected words, numbers or uuids")
+            throw BatonError.invalidArgument(
+                "synthetic.yaml: \(name).args.\(key) is '\(text)', expected words, numbers or uuids")
         }
         return kind
     }
@@ -78,22 +79,27 @@ public final class RulerData: Sendable {
     /// The task `name` as its definition says, on the real essays and QA sets.
     public func task(_ name: String, length: Int, exampleNoiseLines: Int = 18) throws -> any HaystackTask {
         guard let definition = definitions.first(where: { $0.name == name }) else {
-            throw BatonError.invalidArgument("eval: unknown RULER task '\(name)'; synthetic.yaml defines \(taskNames.joined(separator: ", "))")
+            throw BatonError.invalidArgument(
+                "eval: unknown RULER task '\(name)'; synthetic.yaml defines \(taskNames.joined(separator: ", "))")
         }
         switch definition.task {
         case "niah":
             let haystackName = definition.arguments["type_haystack"] ?? "essay"
-            let haystack: RulerNIAH.Haystack = haystackName == "repeat" ? .noise
+            let haystack: RulerNIAH.Haystack =
+                haystackName == "repeat"
+                ? .noise
                 : haystackName == "needle" ? .needle : .essay
-            return RulerNIAH(name: name, haystack: haystack, keyKind: try definition.kind("type_needle_k"),
-                             valueKind: try definition.kind("type_needle_v"),
-                             keyCount: try definition.integer("num_needle_k", default: 1),
-                             valuesPerKey: try definition.integer("num_needle_v", default: 1),
-                             queryCount: try definition.integer("num_needle_q", default: 1), essayWords: essayWords)
+            return RulerNIAH(
+                name: name, haystack: haystack, keyKind: try definition.kind("type_needle_k"),
+                valueKind: try definition.kind("type_needle_v"),
+                keyCount: try definition.integer("num_needle_k", default: 1),
+                valuesPerKey: try definition.integer("num_needle_v", default: 1),
+                queryCount: try definition.integer("num_needle_q", default: 1), essayWords: essayWords)
         case "variable_tracking":
-            return VariableTracking(chainCount: try definition.integer("num_chains", default: 1),
-                                    hopCount: try definition.integer("num_hops", default: 4),
-                                    exampleNoiseLines: exampleNoiseLines)
+            return VariableTracking(
+                chainCount: try definition.integer("num_chains", default: 1),
+                hopCount: try definition.integer("num_hops", default: 4),
+                exampleNoiseLines: exampleNoiseLines)
         case "common_words_extraction":
             return CommonWordsExtraction(length: length)
         case "freq_words_extraction":
@@ -101,11 +107,13 @@ public final class RulerData: Sendable {
         case "qa":
             let dataset = definition.arguments["dataset"] ?? ""
             guard dataset == "squad" || dataset == "hotpotqa" else {
-                throw BatonError.invalidArgument("synthetic.yaml: \(name).args.dataset is '\(dataset)', expected squad or hotpotqa")
+                throw BatonError.invalidArgument(
+                    "synthetic.yaml: \(name).args.dataset is '\(dataset)', expected squad or hotpotqa")
             }
             return RulerQA(name: name, data: dataset == "squad" ? squad : hotpotQA)
         default:
-            throw BatonError.invalidArgument("synthetic.yaml: \(name) has task '\(definition.task)', which Baton does not implement")
+            throw BatonError.invalidArgument(
+                "synthetic.yaml: \(name) has task '\(definition.task)', which Baton does not implement")
         }
     }
 }

@@ -16,7 +16,8 @@ public struct RulerNIAH: HaystackTask {
         var singular: String { String(rawValue.dropLast()) }
     }
 
-    public static let noiseLine = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
+    public static let noiseLine =
+        "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 
     public let name: String
     public let haystack: Haystack
@@ -29,8 +30,10 @@ public struct RulerNIAH: HaystackTask {
     /// The words of the real essays (RULER's `PaulGrahamEssays.json`); a unit is then one word.
     public let essayWords: [String]?
 
-    public init(name: String, haystack: Haystack, keyKind: Kind = .words, valueKind: Kind = .numbers,
-                keyCount: Int = 1, valuesPerKey: Int = 1, queryCount: Int = 1, essayWords: [String]? = nil) {
+    public init(
+        name: String, haystack: Haystack, keyKind: Kind = .words, valueKind: Kind = .numbers,
+        keyCount: Int = 1, valuesPerKey: Int = 1, queryCount: Int = 1, essayWords: [String]? = nil
+    ) {
         self.name = name
         self.essayWords = haystack == .essay ? essayWords : nil
         self.haystack = haystack
@@ -118,7 +121,8 @@ public struct RulerNIAH: HaystackTask {
 
     /// RULER's question around `context`, for the values of `queryKeys` (`answerCount` in all).
     func prompt(context: String, queryKeys: [String], answerCount: Int) -> EvalPrompt {
-        let query = queryKeys.count > 1
+        let query =
+            queryKeys.count > 1
             ? queryKeys.dropLast().joined(separator: ", ") + ", and " + queryKeys.last!
             : queryKeys[0]
         // RULER rewrites its template to the singular when one value is asked for
@@ -127,7 +131,8 @@ public struct RulerNIAH: HaystackTask {
         let kind = single ? valueKind.singular : valueKind.rawValue
         let (opening, verb, question) = single ? ("A", "is", "What is the") : ("Some", "are", "What are all the")
         return EvalPrompt(
-            user: "\(opening) special magic \(kind) \(verb) hidden within the following text. Make sure to memorize it. "
+            user:
+                "\(opening) special magic \(kind) \(verb) hidden within the following text. Make sure to memorize it. "
                 + "I will quiz you about the \(kind) afterwards.\n\(context)\n"
                 + "\(question) special magic \(kind) for \(query) mentioned in the provided text?",
             continuation: " The special magic \(kind) for \(query) mentioned in the provided text \(verb)",

@@ -19,7 +19,8 @@ public struct RulerQA: HaystackTask {
         public var questions: [Question]
     }
 
-    public static let template = "Answer the question based on the given documents. Only give me the answer and do not output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the given documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}"
+    public static let template =
+        "Answer the question based on the given documents. Only give me the answer and do not output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the given documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}"
     public static let answerPrefix = " Answer:"
 
     public let name: String
@@ -58,8 +59,11 @@ public struct RulerQA: HaystackTask {
             .joined(separator: "\n\n")
         let user = Self.template.replacingOccurrences(of: "{context}", with: context)
             .replacingOccurrences(of: "{query}", with: question.query)
-        return (EvalPrompt(user: user, continuation: Self.answerPrefix, addGenerationPrompt: true,
-                           maxNewTokens: maxNewTokens), question.answers)
+        return (
+            EvalPrompt(
+                user: user, continuation: Self.answerPrefix, addGenerationPrompt: true,
+                maxNewTokens: maxNewTokens), question.answers
+        )
     }
 }
 
@@ -80,8 +84,10 @@ extension RulerQA.DataSet {
             for paragraph in article.paragraphs {
                 let own = index[paragraph.context]!
                 for qa in paragraph.qas where !qa.is_impossible {
-                    questions.append(.init(query: qa.question, answers: qa.answers.map(\.text), gold: [own],
-                                           more: articleDocuments.filter { $0 != own }))
+                    questions.append(
+                        .init(
+                            query: qa.question, answers: qa.answers.map(\.text), gold: [own],
+                            more: articleDocuments.filter { $0 != own }))
                 }
             }
         }
@@ -99,14 +105,18 @@ extension RulerQA.DataSet {
             case title(String), sentences([String])
             init(from decoder: Decoder) throws {
                 let container = try decoder.singleValueContainer()
-                if let title = try? container.decode(String.self) { self = .title(title) } else {
+                if let title = try? container.decode(String.self) {
+                    self = .title(title)
+                } else {
                     self = .sentences(try container.decode([String].self))
                 }
             }
         }
         let items = try EvalCorpus.decode([Item].self, file)
         func document(_ pair: [Context]) -> String {
-            guard pair.count == 2, case .title(let title) = pair[0], case .sentences(let sentences) = pair[1] else { return "" }
+            guard pair.count == 2, case .title(let title) = pair[0], case .sentences(let sentences) = pair[1] else {
+                return ""
+            }
             return title + "\n" + sentences.joined()
         }
         let perItem = items.map { $0.context.map(document) }

@@ -41,15 +41,20 @@ extension Engine: TextGenerator {
     }
 
     public func complete(raw text: String, maxNewTokens: Int) throws -> String {
-        try answer(raw: text, maxNewTokens: maxNewTokens) { ids, options in try generate(promptIds: ids, options: options) }
+        try answer(raw: text, maxNewTokens: maxNewTokens) { ids, options in
+            try generate(promptIds: ids, options: options)
+        }
     }
 
     /// Greedy answer to `text` through `generate` (one rank or several), decoded without stop ids
     /// or special tokens.
-    func answer(raw text: String, maxNewTokens: Int,
-                generate: ([Int32], GenerationOptions) throws -> GenerationResult) throws -> String {
+    func answer(
+        raw text: String, maxNewTokens: Int,
+        generate: ([Int32], GenerationOptions) throws -> GenerationResult
+    ) throws -> String {
         guard let tokenizer else {
-            throw BatonError.invalidArgument("eval needs a model with a tokenizer (a preset with random weights has none)")
+            throw BatonError.invalidArgument(
+                "eval needs a model with a tokenizer (a preset with random weights has none)")
         }
         // A rendered template already spells its special tokens (BOS); plain text gets them added.
         let ids = tokenizer.encode(text, addSpecialTokens: chatTemplate == nil)
@@ -84,7 +89,8 @@ public final class ParallelTextGenerator: TextGenerator {
 
     public func complete(raw text: String, maxNewTokens: Int) throws -> String {
         try engine.answer(raw: text, maxNewTokens: maxNewTokens) { ids, options in
-            try engine.generateParallel(promptIds: ids, method: method, ranks: ranks, options: options, placement: placement)
+            try engine.generateParallel(
+                promptIds: ids, method: method, ranks: ranks, options: options, placement: placement)
         }
     }
 }

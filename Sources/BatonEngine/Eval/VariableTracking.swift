@@ -67,7 +67,9 @@ public struct VariableTracking: HaystackTask {
 
     /// Noise lines with every chain's statements inserted in order at random places; returns
     /// the question, the answer prefix and the first chain's variables.
-    func instance(noiseLines: Int, nameLength: Int, random: inout EvalRandom) -> (user: String, prefix: String, answer: [String]) {
+    func instance(noiseLines: Int, nameLength: Int, random: inout EvalRandom) -> (
+        user: String, prefix: String, answer: [String]
+    ) {
         let (statements, names) = chains(nameLength: nameLength, &random)
         var sentences = Array(repeating: Self.noise, count: noiseLines)
         for chain in statements {
@@ -76,8 +78,10 @@ public struct VariableTracking: HaystackTask {
         }
         let context = sentences.joined(separator: " ").replacingAll(". \n", with: ".\n")
         let value = String(statements[0][0].split(separator: "=").last!).trimmingWhitespace()
-        return (Self.question(context: context, value: value),
-                Self.answerPrefix(variables: hopCount + 1, value: value), names[0])
+        return (
+            Self.question(context: context, value: value),
+            Self.answerPrefix(variables: hopCount + 1, value: value), names[0]
+        )
     }
 
     public func make(units: Int, seed: UInt64) -> (prompt: EvalPrompt, references: [String]) {
@@ -86,8 +90,9 @@ public struct VariableTracking: HaystackTask {
         var random = EvalRandom(seed: seed, "task")
         let task = instance(noiseLines: units, nameLength: 5, random: &random)
         let user = example.user + example.prefix + example.answer.joined(separator: " ") + "\n\n" + task.user
-        let prompt = EvalPrompt(user: user, continuation: task.prefix, addGenerationPrompt: true,
-                                maxNewTokens: maxNewTokens)
+        let prompt = EvalPrompt(
+            user: user, continuation: task.prefix, addGenerationPrompt: true,
+            maxNewTokens: maxNewTokens)
         return (prompt, task.answer)
     }
 }

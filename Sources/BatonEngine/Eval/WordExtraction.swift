@@ -36,7 +36,9 @@ public struct CommonWordsExtraction: HaystackTask {
     }
 
     /// A shuffled list of `distinct` words and its ten common words (RULER's `get_example`).
-    func list(distinct: Int, common: Int, uncommon: Int, random: inout EvalRandom) -> (context: String, answer: [String]) {
+    func list(distinct: Int, common: Int, uncommon: Int, random: inout EvalRandom) -> (
+        context: String, answer: [String]
+    ) {
         let chosen = random.sample(distinct, from: Self.words.count).map { Self.words[$0] }
         let commonWords = Array(chosen.prefix(commonCount))
         var list: [String] = []
@@ -54,14 +56,19 @@ public struct CommonWordsExtraction: HaystackTask {
 
     public func make(units: Int, seed: UInt64) -> (prompt: EvalPrompt, references: [String]) {
         var exampleRandom = EvalRandom(seed: seed, "example")
-        let example = list(distinct: exampleRepeats.words, common: exampleRepeats.common,
-                           uncommon: exampleRepeats.uncommon, random: &exampleRandom)
+        let example = list(
+            distinct: exampleRepeats.words, common: exampleRepeats.common,
+            uncommon: exampleRepeats.uncommon, random: &exampleRandom)
         var random = EvalRandom(seed: seed, "task")
         let task = list(distinct: units, common: commonRepeats, uncommon: uncommonRepeats, random: &random)
-        let user = Self.listPrompt(example.context) + Self.answerPrefix + " " + Self.numbered(example.answer)
+        let user =
+            Self.listPrompt(example.context) + Self.answerPrefix + " " + Self.numbered(example.answer)
             + "\n" + Self.listPrompt(task.context)
-        return (EvalPrompt(user: user, continuation: Self.answerPrefix, addGenerationPrompt: true,
-                           maxNewTokens: maxNewTokens), task.answer)
+        return (
+            EvalPrompt(
+                user: user, continuation: Self.answerPrefix, addGenerationPrompt: true,
+                maxNewTokens: maxNewTokens), task.answer
+        )
     }
 }
 
@@ -115,12 +122,15 @@ public struct FrequentWordsExtraction: HaystackTask {
         }
         var shuffle = EvalRandom(seed: seed, "order")
         shuffle.shuffle(&text)
-        let user = "Read the following coded text and track the frequency of each coded word. "
+        let user =
+            "Read the following coded text and track the frequency of each coded word. "
             + "Find the three most frequently appeared coded words. \(text.joined(separator: " "))\n"
             + "Question: Do not provide any explanation. Please ignore the dots '....'. "
             + "What are the three most frequently appeared words in the above coded text?"
         let prefix = " Answer: According to the coded text above, the three most frequently appeared words are:"
-        return (EvalPrompt(user: user, continuation: prefix, addGenerationPrompt: true, maxNewTokens: maxNewTokens),
-                Array(ranked[1...3]))
+        return (
+            EvalPrompt(user: user, continuation: prefix, addGenerationPrompt: true, maxNewTokens: maxNewTokens),
+            Array(ranked[1...3])
+        )
     }
 }

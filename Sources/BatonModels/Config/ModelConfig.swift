@@ -27,8 +27,9 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
 /// folded into `rope_parameters` in 5.x).
 public enum RopeScaling: Sendable, Equatable {
     /// Llama 3.1's frequency-dependent scaling.
-    case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
-                originalMaxPositionEmbeddings: Int)
+    case llama3(
+        factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
+        originalMaxPositionEmbeddings: Int)
     /// Position interpolation: every frequency divided by `factor`.
     case linear(factor: Double)
 }
@@ -60,12 +61,14 @@ public struct ModelConfig: Sendable, Equatable {
     /// Accepted and ignored: Baton attends to the whole context.
     public var slidingWindow: Int?
 
-    public init(architecture: ModelArchitecture, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int,
-                numAttentionHeads: Int, numKeyValueHeads: Int? = nil, headDim: Int? = nil, vocabSize: Int,
-                maxPositionEmbeddings: Int, rmsNormEps: Double, ropeTheta: Double, ropeScaling: RopeScaling? = nil,
-                tieWordEmbeddings: Bool = false, attentionBias: Bool = false, mlpBias: Bool = false,
-                torchDType: String? = "bfloat16", bosTokenIds: [Int] = [], eosTokenIds: [Int] = [],
-                slidingWindow: Int? = nil) {
+    public init(
+        architecture: ModelArchitecture, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int,
+        numAttentionHeads: Int, numKeyValueHeads: Int? = nil, headDim: Int? = nil, vocabSize: Int,
+        maxPositionEmbeddings: Int, rmsNormEps: Double, ropeTheta: Double, ropeScaling: RopeScaling? = nil,
+        tieWordEmbeddings: Bool = false, attentionBias: Bool = false, mlpBias: Bool = false,
+        torchDType: String? = "bfloat16", bosTokenIds: [Int] = [], eosTokenIds: [Int] = [],
+        slidingWindow: Int? = nil
+    ) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -111,7 +114,10 @@ public struct ModelConfig: Sendable, Equatable {
             throw BatonError(.io, "model directory \(directory.path) does not exist")
         }
         guard isDirectory.boolValue else {
-            throw BatonError(.io, "\(directory.path) is a file, not a model directory (a Hugging Face folder with config.json, *.safetensors and tokenizer.json)")
+            throw BatonError(
+                .io,
+                "\(directory.path) is a file, not a model directory (a Hugging Face folder with config.json, *.safetensors and tokenizer.json)"
+            )
         }
         let url = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -152,22 +158,27 @@ public struct ModelConfig: Sendable, Equatable {
         func check(_ condition: Bool, _ message: String) throws {
             if !condition { throw BatonError.invalidModel(message) }
         }
-        for (name, value) in [("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                              ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
-                              ("num_key_value_heads", numKeyValueHeads), ("head_dim", headDim),
-                              ("vocab_size", vocabSize)] {
+        for (name, value) in [
+            ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+            ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
+            ("num_key_value_heads", numKeyValueHeads), ("head_dim", headDim),
+            ("vocab_size", vocabSize)
+        ] {
             try check(value > 0, "field `\(name)` must be positive, found \(value)")
         }
-        try check(numAttentionHeads % numKeyValueHeads == 0,
-                  "num_attention_heads (\(numAttentionHeads)) must be a multiple of num_key_value_heads (\(numKeyValueHeads))")
+        try check(
+            numAttentionHeads % numKeyValueHeads == 0,
+            "num_attention_heads (\(numAttentionHeads)) must be a multiple of num_key_value_heads (\(numKeyValueHeads))"
+        )
         try check(headDim % 2 == 0, "head_dim must be even for rotary embeddings, found \(headDim)")
         try check(rmsNormEps > 0, "rms_norm_eps must be positive, found \(rmsNormEps)")
         try check(ropeTheta > 0, "rope_theta must be positive, found \(ropeTheta)")
         switch ropeScaling {
         case .llama3(let factor, let low, let high, let original):
             try check(factor > 0, "rope_scaling.factor must be positive, found \(factor)")
-            try check(low > 0 && high > low,
-                      "rope_scaling needs 0 < low_freq_factor < high_freq_factor, found \(low) and \(high)")
+            try check(
+                low > 0 && high > low,
+                "rope_scaling needs 0 < low_freq_factor < high_freq_factor, found \(low) and \(high)")
             try check(original > 0, "rope_scaling.original_max_position_embeddings must be positive, found \(original)")
         case .linear(let factor):
             try check(factor > 0, "rope_scaling.factor must be positive, found \(factor)")
@@ -205,8 +216,9 @@ extension ModelConfig: Decodable {
         } else if let known = ModelArchitecture.allCases.first(where: { $0.modelType == modelType }) {
             architecture = known
         } else {
-            throw BatonError.unsupported("field `architectures` is missing and model_type \(modelType ?? "null") "
-                                         + "is not one of: \(ModelArchitecture.supportedList)")
+            throw BatonError.unsupported(
+                "field `architectures` is missing and model_type \(modelType ?? "null") "
+                    + "is not one of: \(ModelArchitecture.supportedList)")
         }
         let activation = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
         guard activation == "silu" else {
@@ -224,7 +236,8 @@ extension ModelConfig: Decodable {
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
         mlpBias = try c.decodeIfPresent(Bool.self, forKey: .mlpBias) ?? false
-        torchDType = try c.decodeIfPresent(String.self, forKey: .torchDType)
+        torchDType =
+            try c.decodeIfPresent(String.self, forKey: .torchDType)
             ?? c.decodeIfPresent(String.self, forKey: .dtype)
         bosTokenIds = try c.decodeTokenIds(forKey: .bosTokenId)
         eosTokenIds = try c.decodeTokenIds(forKey: .eosTokenId)
@@ -261,7 +274,9 @@ extension ModelConfig: Encodable {
         try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
         try c.encode(rmsNormEps, forKey: .rmsNormEps)
         try c.encode(ropeTheta, forKey: .ropeTheta)
-        if let ropeScaling { try c.encode(RopeScalingEntry(ropeScaling), forKey: .ropeScaling) } else {
+        if let ropeScaling {
+            try c.encode(RopeScalingEntry(ropeScaling), forKey: .ropeScaling)
+        } else {
             try c.encodeNil(forKey: .ropeScaling)
         }
         try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
@@ -333,11 +348,13 @@ private struct RopeEntry: Decodable {
         case nil, "default":
             return nil
         case "llama3":
-            return .llama3(factor: try required(factor, "factor"),
-                           lowFrequencyFactor: try required(lowFrequencyFactor, "low_freq_factor"),
-                           highFrequencyFactor: try required(highFrequencyFactor, "high_freq_factor"),
-                           originalMaxPositionEmbeddings: try required(originalMaxPositionEmbeddings,
-                                                                       "original_max_position_embeddings"))
+            return .llama3(
+                factor: try required(factor, "factor"),
+                lowFrequencyFactor: try required(lowFrequencyFactor, "low_freq_factor"),
+                highFrequencyFactor: try required(highFrequencyFactor, "high_freq_factor"),
+                originalMaxPositionEmbeddings: try required(
+                    originalMaxPositionEmbeddings,
+                    "original_max_position_embeddings"))
         case "linear":
             return .linear(factor: try required(factor, "factor"))
         case let other?:

@@ -43,11 +43,14 @@ struct Attention {
             let input = try pass.timed(.projections) {
                 try project(norm(x, backend), keepPreRotary: pass.strategy.readsPreRotaryProjections, pass)
             }
-            out = try pass.timed(.attention, layer: layer) { try pass.strategy.attend(input, cache: pass.cache, backend: backend) }
+            out = try pass.timed(.attention, layer: layer) {
+                try pass.strategy.attend(input, cache: pass.cache, backend: backend)
+            }
         }
         return try pass.timed(.projections) {
-            try backend.matmulAdd(out.reshaped(out.shape.rows, heads * headDim), weight: oProj.weight, bias: oProj.bias,
-                                  residual: x)
+            try backend.matmulAdd(
+                out.reshaped(out.shape.rows, heads * headDim), weight: oProj.weight, bias: oProj.bias,
+                residual: x)
         }
     }
 
@@ -59,8 +62,9 @@ struct Attention {
             guard positions.shape.rank == 2, let mropeSections else {
                 return try backend.rotary(x, positions: positions, inverseFrequencies: inverseFrequencies)
             }
-            return try backend.sectionedRotary(x, positions: positions, inverseFrequencies: inverseFrequencies,
-                                               sections: mropeSections)
+            return try backend.sectionedRotary(
+                x, positions: positions, inverseFrequencies: inverseFrequencies,
+                sections: mropeSections)
         }
         switch qkv {
         case .separate(let qProj, let kProj, let vProj):
@@ -69,14 +73,17 @@ struct Attention {
             let v = try vProj(normed, backend)  // [T, Hkv*d]
             let query = try rotated(q.reshaped(tokens, heads, headDim))
             let key = try rotated(k.reshaped(tokens, kvHeads, headDim))
-            return AttentionInput(layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
-                                  preRotary: keepPreRotary ? .separate(query: q, key: k, value: v) : nil, timer: pass.timer)
+            return AttentionInput(
+                layer: layer, query: query, key: key, value: v.reshaped(tokens, kvHeads, headDim),
+                preRotary: keepPreRotary ? .separate(query: q, key: k, value: v) : nil, timer: pass.timer)
         case .fused(let qkvProj):
             let joined = try qkvProj(normed, backend)  // [T, (H + 2 Hkv) d]
-            let (query, key, value) = try backend.rotaryQKV(joined, heads: heads, kvHeads: kvHeads, positions: positions,
-                                                            inverseFrequencies: inverseFrequencies)
-            return AttentionInput(layer: layer, query: query, key: key, value: value,
-                                  preRotary: keepPreRotary ? .joined(joined) : nil, timer: pass.timer)
+            let (query, key, value) = try backend.rotaryQKV(
+                joined, heads: heads, kvHeads: kvHeads, positions: positions,
+                inverseFrequencies: inverseFrequencies)
+            return AttentionInput(
+                layer: layer, query: query, key: key, value: value,
+                preRotary: keepPreRotary ? .joined(joined) : nil, timer: pass.timer)
         }
     }
 
@@ -156,8 +163,10 @@ struct TransformerBlock {
 
 /// Applies `body` to blocks of at most `blockRows` rows of `x` and stacks the results
 /// `[rows, outputColumns]` `dtype`; a single block is returned as it is.
-func mapRowBlocks(_ x: Tensor, blockRows: Int, outputColumns: Int, dtype: DType, _ backend: any Backend,
-                  _ body: (Tensor) throws -> Tensor) throws -> Tensor {
+func mapRowBlocks(
+    _ x: Tensor, blockRows: Int, outputColumns: Int, dtype: DType, _ backend: any Backend,
+    _ body: (Tensor) throws -> Tensor
+) throws -> Tensor {
     let rows = x.shape.rows
     if rows <= blockRows { return try body(x) }
     let out = try backend.empty(Shape([rows, outputColumns]), dtype: dtype)
@@ -197,13 +206,16 @@ public final class LlamaModel: @unchecked Sendable {
     /// nil: on a device unless switched off by their environment variables, never on the CPU.
     /// `mropeSections`: M-RoPE's frequencies per position row (they must sum to headDim / 2); q/k/v
     /// then stay separate projections (the fused split applies 1-D RoPE).
-    public init(config: ModelConfig, weights: WeightSource, backend: any Backend, fuseProjections: Bool? = nil,
-                mropeSections: [Int]? = nil, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+    public init(
+        config: ModelConfig, weights: WeightSource, backend: any Backend, fuseProjections: Bool? = nil,
+        mropeSections: [Int]? = nil, progress: ((_ done: Int, _ total: Int) -> Void)? = nil
+    ) throws {
         try config.validate()
         if let mropeSections {
-            try BatonTensor.require(mropeSections.reduce(0, +) == config.headDim / 2,
-                                    "LlamaModel: M-RoPE sections \(mropeSections) must sum to headDim / 2 = "
-                                    + "\(config.headDim / 2)")
+            try BatonTensor.require(
+                mropeSections.reduce(0, +) == config.headDim / 2,
+                "LlamaModel: M-RoPE sections \(mropeSections) must sum to headDim / 2 = "
+                    + "\(config.headDim / 2)")
         }
         self.config = config
         self.backend = backend
@@ -217,9 +229,10 @@ public final class LlamaModel: @unchecked Sendable {
         let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
         let fuseQKV = mropeSections == nil && (fuseProjections ?? ProjectionFusion.qkv.applies(on: backend))
         let fuseGateUp = fuseProjections ?? ProjectionFusion.gateUp.applies(on: backend)
-        let loaded = try loadFusingProjections(specs: specs, loader: loader,
-                                               fusions: (fuseQKV ? [.qkv] : []) + (fuseGateUp ? [.gateUp] : []),
-                                               backend: backend)
+        let loaded = try loadFusingProjections(
+            specs: specs, loader: loader,
+            fusions: (fuseQKV ? [.qkv] : []) + (fuseGateUp ? [.gateUp] : []),
+            backend: backend)
         func linear(_ prefix: String, bias: Bool) -> Linear {
             Linear(weight: loaded[prefix + ".weight"]!, bias: bias ? loaded[prefix + ".bias"]! : nil)
         }
@@ -229,28 +242,38 @@ public final class LlamaModel: @unchecked Sendable {
         layers = (0..<config.numHiddenLayers).map { layer in
             let p = "model.layers.\(layer)."
             return TransformerBlock(
-                selfAttn: Attention(qkv: fuseQKV ? .fused(linear(p + "self_attn.qkv_proj", bias: config.hasQKVBias))
-                                        : .separate(q: linear(p + "self_attn.q_proj", bias: config.hasQKVBias),
-                                                    k: linear(p + "self_attn.k_proj", bias: config.hasQKVBias),
-                                                    v: linear(p + "self_attn.v_proj", bias: config.hasQKVBias)),
-                                    oProj: linear(p + "self_attn.o_proj", bias: config.hasOutputBias),
-                                    heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
-                                    headDim: config.headDim, layer: layer, inverseFrequencies: inverseFrequencies,
-                                    mropeSections: mropeSections),
-                mlp: MLP(gateUp: fuseGateUp ? .fused(linear(p + "mlp.gate_up_proj", bias: config.mlpBias))
-                            : .separate(gate: linear(p + "mlp.gate_proj", bias: config.mlpBias),
-                                        up: linear(p + "mlp.up_proj", bias: config.mlpBias)),
-                         downProj: linear(p + "mlp.down_proj", bias: config.mlpBias)),
-                inputLayernorm: RMSNorm(weight: loaded[p + "input_layernorm.weight"]!, epsilon: Float(config.rmsNormEps)),
-                postAttentionLayernorm: RMSNorm(weight: loaded[p + "post_attention_layernorm.weight"]!,
-                                                epsilon: Float(config.rmsNormEps)),
+                selfAttn: Attention(
+                    qkv: fuseQKV
+                        ? .fused(linear(p + "self_attn.qkv_proj", bias: config.hasQKVBias))
+                        : .separate(
+                            q: linear(p + "self_attn.q_proj", bias: config.hasQKVBias),
+                            k: linear(p + "self_attn.k_proj", bias: config.hasQKVBias),
+                            v: linear(p + "self_attn.v_proj", bias: config.hasQKVBias)),
+                    oProj: linear(p + "self_attn.o_proj", bias: config.hasOutputBias),
+                    heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
+                    headDim: config.headDim, layer: layer, inverseFrequencies: inverseFrequencies,
+                    mropeSections: mropeSections),
+                mlp: MLP(
+                    gateUp: fuseGateUp
+                        ? .fused(linear(p + "mlp.gate_up_proj", bias: config.mlpBias))
+                        : .separate(
+                            gate: linear(p + "mlp.gate_proj", bias: config.mlpBias),
+                            up: linear(p + "mlp.up_proj", bias: config.mlpBias)),
+                    downProj: linear(p + "mlp.down_proj", bias: config.mlpBias)),
+                inputLayernorm: RMSNorm(
+                    weight: loaded[p + "input_layernorm.weight"]!, epsilon: Float(config.rmsNormEps)),
+                postAttentionLayernorm: RMSNorm(
+                    weight: loaded[p + "post_attention_layernorm.weight"]!,
+                    epsilon: Float(config.rmsNormEps)),
                 mlpRowBlock: mlpRowBlock)
         }
     }
 
     /// Reads `directory/config.json` and its safetensors.
-    public static func load(directory: URL, backend: any Backend,
-                            progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> LlamaModel {
+    public static func load(
+        directory: URL, backend: any Backend,
+        progress: ((_ done: Int, _ total: Int) -> Void)? = nil
+    ) throws -> LlamaModel {
         let config = try ModelConfig.load(directory: directory)
         return try LlamaModel(config: config, weights: .directory(directory), backend: backend, progress: progress)
     }
@@ -286,8 +309,9 @@ public final class LlamaModel: @unchecked Sendable {
     /// tokens `[T]` i32 on this backend -> `[T, D]` act, the final-normed hidden states. Each
     /// layer's attention goes through `pass.strategy`, which keeps what it wants in `pass.cache`.
     public func forward(tokens: Tensor, _ pass: ForwardPass) throws -> Tensor {
-        try BatonTensor.require(tokens.shape.rank == 1 && tokens.dtype == .i32,
-                                "LlamaModel.forward: tokens must be [T] i32, found \(tokens.shape) \(tokens.dtype)")
+        try BatonTensor.require(
+            tokens.shape.rank == 1 && tokens.dtype == .i32,
+            "LlamaModel.forward: tokens must be [T] i32, found \(tokens.shape) \(tokens.dtype)")
         let embeddings = try pass.timed(.head) { try backend.embedding(table: embedTokens, ids: tokens) }
         return try forward(embeddings: consume embeddings, pass)
     }
@@ -307,22 +331,26 @@ public final class LlamaModel: @unchecked Sendable {
     /// Checks that `pass` runs on this model's backend with one 1-D position per row (or, for an
     /// M-RoPE model, three) and a cache of this model's depth.
     private func requireCompatible(_ pass: ForwardPass, rows: Int) throws {
-        try BatonTensor.require(pass.backend as AnyObject === backend as AnyObject,
-                                "LlamaModel.forward: the pass runs on \(pass.backend.device), the model on \(backend.device)")
+        try BatonTensor.require(
+            pass.backend as AnyObject === backend as AnyObject,
+            "LlamaModel.forward: the pass runs on \(pass.backend.device), the model on \(backend.device)")
         let shapes = mropeSections == nil ? [Shape([rows])] : [Shape([rows]), Shape([3, rows])]
-        try BatonTensor.require(shapes.contains(pass.positions.shape) && pass.positions.dtype == .i32,
-                                "LlamaModel.forward: positions must be "
-                                + "\(shapes.map(\.description).joined(separator: " or ")) i32, "
-                                + "found \(pass.positions.shape) \(pass.positions.dtype)")
-        try BatonTensor.require(pass.cache.layerCount == layers.count,
-                                "LlamaModel.forward: cache has \(pass.cache.layerCount) layers, model has \(layers.count)")
+        try BatonTensor.require(
+            shapes.contains(pass.positions.shape) && pass.positions.dtype == .i32,
+            "LlamaModel.forward: positions must be "
+                + "\(shapes.map(\.description).joined(separator: " or ")) i32, "
+                + "found \(pass.positions.shape) \(pass.positions.dtype)")
+        try BatonTensor.require(
+            pass.cache.layerCount == layers.count,
+            "LlamaModel.forward: cache has \(pass.cache.layerCount) layers, model has \(layers.count)")
     }
 
     /// hidden `[R, D]` act -> logits `[R, V]` f32, computed in row blocks whose f32 logits take at
     /// most `logitsBlockBytes`, so scoring many rows adds no more than that in temporaries.
     public func logits(_ hidden: Tensor) throws -> Tensor {
-        try BatonTensor.require(hidden.shape.rank == 2 && hidden.shape[1] == config.hiddenSize,
-                                "LlamaModel.logits: hidden must be [R, \(config.hiddenSize)], found \(hidden.shape)")
+        try BatonTensor.require(
+            hidden.shape.rank == 2 && hidden.shape[1] == config.hiddenSize,
+            "LlamaModel.logits: hidden must be [R, \(config.hiddenSize)], found \(hidden.shape)")
         let vocabulary = config.vocabSize
         let blockRows = max(1, logitsBlockBytes / (vocabulary * DType.f32.byteSize))
         return try mapRowBlocks(hidden, blockRows: blockRows, outputColumns: vocabulary, dtype: .f32, backend) { rows in
@@ -333,8 +361,9 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// An empty KV cache for this model on `backend`.
     public func makeCache(backend: any Backend) -> KVCache {
-        KVCache(backend: backend, layers: config.numHiddenLayers, kvHeads: config.numKeyValueHeads,
-                headDim: config.headDim)
+        KVCache(
+            backend: backend, layers: config.numHiddenLayers, kvHeads: config.numKeyValueHeads,
+            headDim: config.headDim)
     }
 
     /// Bytes of weights on the backend (the LM head counted once when tied).

@@ -2,9 +2,9 @@ import BatonTensor
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A read-only memory mapping of a whole file; unmapped when the last tensor viewing it goes.
@@ -58,7 +58,9 @@ final class MappedFile: @unchecked Sendable {
             guard let base = UnsafeMutableRawPointer(bitPattern: lower) else { return }
             if madvise(base, upper - lower, populateRead) == 0 { return }
             var sum: UInt8 = 0
-            for offset in stride(from: 0, to: upper - lower, by: page) { sum &+= base.load(fromByteOffset: offset, as: UInt8.self) }
+            for offset in stride(from: 0, to: upper - lower, by: page) {
+                sum &+= base.load(fromByteOffset: offset, as: UInt8.self)
+            }
             prefetchSink.store(sum)
         }
     }
@@ -96,13 +98,16 @@ public final class SafetensorsFile: @unchecked Sendable {
         let mapping = try MappedFile(path: path)
         let fileSize = mapping.byteCount
         guard fileSize >= 8, let base = mapping.address else {
-            throw BatonError.invalidModel("\(path): truncated safetensors file (\(fileSize) bytes, "
-                                          + "expected at least the 8-byte header length)")
+            throw BatonError.invalidModel(
+                "\(path): truncated safetensors file (\(fileSize) bytes, "
+                    + "expected at least the 8-byte header length)")
         }
-        let headerLength = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)).clamped(toAtMost: UInt64(Int.max)))
+        let headerLength = Int(
+            UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)).clamped(toAtMost: UInt64(Int.max)))
         guard headerLength <= fileSize - 8 else {
-            throw BatonError.invalidModel("\(path): header length \(headerLength) exceeds the file "
-                                          + "(\(fileSize - 8) bytes after the length field)")
+            throw BatonError.invalidModel(
+                "\(path): header length \(headerLength) exceeds the file "
+                    + "(\(fileSize - 8) bytes after the length field)")
         }
         let dataStart = 8 + headerLength
         let header = Data(bytesNoCopy: base + 8, count: headerLength, deallocator: .none)
@@ -118,7 +123,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// size anyway is copied into aligned memory, since kernels read whole elements.
     public func tensor(named name: String) -> Tensor? {
         guard let entry = entries[name] else { return nil }
-        let view = Tensor(storage: storage, byteOffset: entry.byteRange.lowerBound, shape: entry.shape, dtype: entry.dtype)
+        let view = Tensor(
+            storage: storage, byteOffset: entry.byteRange.lowerBound, shape: entry.shape, dtype: entry.dtype)
         if view.address % UInt(entry.dtype.byteSize) == 0 { return view }
         let copy = Tensor.zeros(entry.shape, dtype: entry.dtype)
         copy.hostPointer.copyMemory(from: view.hostPointer, byteCount: view.byteCount)
@@ -128,7 +134,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// Bytes of tensor data in the file.
     public var dataByteCount: Int { entries.values.reduce(0) { $0 + $1.byteRange.count } }
 
-    private static func parseHeader(_ header: Data, dataStart: Int, dataSize: Int, path: String) throws -> [String: Entry] {
+    private static func parseHeader(_ header: Data, dataStart: Int, dataSize: Int, path: String) throws -> [String:
+        Entry]
+    {
         func invalid(_ message: String) -> BatonError { BatonError.invalidModel("\(path): \(message)") }
         let object: Any
         do {
@@ -142,7 +150,8 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard let fields = value as? [String: Any] else { throw invalid("tensor \(name): entry is not an object") }
             guard let dtypeName = fields["dtype"] as? String else { throw invalid("tensor \(name): missing dtype") }
             guard let dtype = DType(safetensorsName: dtypeName) else {
-                throw invalid("tensor \(name): dtype \(dtypeName) is not supported (expected BF16, F16, F32, I32 or I64)")
+                throw invalid(
+                    "tensor \(name): dtype \(dtypeName) is not supported (expected BF16, F16, F32, I32 or I64)")
             }
             guard let dimensions = integers(fields["shape"]), dimensions.allSatisfy({ $0 >= 0 }) else {
                 throw invalid("tensor \(name): shape must be a list of non-negative integers")
@@ -152,7 +161,8 @@ public final class SafetensorsFile: @unchecked Sendable {
             }
             let (begin, end) = (offsets[0], offsets[1])
             guard begin >= 0, begin <= end, end <= dataSize else {
-                throw invalid("tensor \(name): data_offsets [\(begin), \(end)] outside the data region of \(dataSize) bytes")
+                throw invalid(
+                    "tensor \(name): data_offsets [\(begin), \(end)] outside the data region of \(dataSize) bytes")
             }
             var expected = dtype.byteSize
             for dimension in dimensions {
@@ -161,10 +171,12 @@ public final class SafetensorsFile: @unchecked Sendable {
                 expected = product
             }
             guard expected == end - begin else {
-                throw invalid("tensor \(name): shape \(dimensions) \(dtypeName) needs \(expected) bytes "
-                              + "but data_offsets span \(end - begin)")
+                throw invalid(
+                    "tensor \(name): shape \(dimensions) \(dtypeName) needs \(expected) bytes "
+                        + "but data_offsets span \(end - begin)")
             }
-            entries[name] = Entry(dtype: dtype, shape: Shape(dimensions), byteRange: (dataStart + begin)..<(dataStart + end))
+            entries[name] = Entry(
+                dtype: dtype, shape: Shape(dimensions), byteRange: (dataStart + begin)..<(dataStart + end))
         }
         // No two tensors may share bytes (empty tensors occupy none).
         let ordered = entries.filter { !$0.value.byteRange.isEmpty }.sorted {
@@ -183,7 +195,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         var result: [Int] = []
         for element in list {
             guard let number = element as? NSNumber, number.doubleValue == number.doubleValue.rounded(),
-                  abs(number.doubleValue) < 9e15
+                abs(number.doubleValue) < 9e15
             else { return nil }
             result.append(number.intValue)
         }
@@ -215,14 +227,16 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         var declared: [String: String]?
         if let data = manager.contents(atPath: indexURL.path) {
             guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let weightMap = root["weight_map"] as? [String: String]
+                let weightMap = root["weight_map"] as? [String: String]
             else {
-                throw BatonError.invalidModel("\(indexURL.path): expected a JSON object with `weight_map` {tensor: file}")
+                throw BatonError.invalidModel(
+                    "\(indexURL.path): expected a JSON object with `weight_map` {tensor: file}")
             }
             declared = weightMap
             shardNames = Array(Set(weightMap.values)).sorted()
             for shard in shardNames where !manager.fileExists(atPath: directory.appendingPathComponent(shard).path) {
-                throw BatonError(.io, "\(indexURL.path): shard \(shard) listed in weight_map is missing from \(directory.path)")
+                throw BatonError(
+                    .io, "\(indexURL.path): shard \(shard) listed in weight_map is missing from \(directory.path)")
             }
         } else if manager.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path) {
             shardNames = ["model.safetensors"]
@@ -230,8 +244,10 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             let listing = (try? manager.contentsOfDirectory(atPath: directory.path)) ?? []
             shardNames = listing.filter { $0.hasSuffix(".safetensors") }.sorted()
             guard !shardNames.isEmpty else {
-                throw BatonError(.io, "\(directory.path): no model.safetensors, model.safetensors.index.json "
-                                 + "or *.safetensors file")
+                throw BatonError(
+                    .io,
+                    "\(directory.path): no model.safetensors, model.safetensors.index.json "
+                        + "or *.safetensors file")
             }
         }
         var files: [String: SafetensorsFile] = [:]
@@ -242,8 +258,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         if let declared {
             for (tensor, shard) in declared {
                 guard files[shard]?.entries[tensor] != nil else {
-                    throw BatonError.invalidModel("\(directory.appendingPathComponent(shard).path): tensor \(tensor) "
-                                                  + "listed in model.safetensors.index.json is not in the shard")
+                    throw BatonError.invalidModel(
+                        "\(directory.appendingPathComponent(shard).path): tensor \(tensor) "
+                            + "listed in model.safetensors.index.json is not in the shard")
                 }
                 map[tensor] = shard
             }
@@ -262,8 +279,10 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         }
     }
 
-    private init(directory: URL, fileForTensor: [String: String], files: [String: SafetensorsFile],
-                 nameInFile: [String: String], describedLocation: String) {
+    private init(
+        directory: URL, fileForTensor: [String: String], files: [String: SafetensorsFile],
+        nameInFile: [String: String], describedLocation: String
+    ) {
         self.directory = directory
         self.fileForTensor = fileForTensor
         self.files = files
@@ -280,8 +299,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             map[newName] = shard
             original[newName] = nameInFile[name] ?? name
         }
-        return SafetensorsCheckpoint(directory: directory, fileForTensor: map, files: files, nameInFile: original,
-                                     describedLocation: describedLocation)
+        return SafetensorsCheckpoint(
+            directory: directory, fileForTensor: map, files: files, nameInFile: original,
+            describedLocation: describedLocation)
     }
 
     /// All tensor names, sorted.

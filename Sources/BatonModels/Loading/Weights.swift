@@ -35,8 +35,10 @@ final class WeightLoader {
 
     /// Checks every spec against a checkpoint before anything is uploaded, so a bad checkpoint
     /// fails in milliseconds rather than after minutes of copying.
-    init(source: WeightSource, backend: any Backend, specs: [WeightSpec],
-         progress: ((_ done: Int, _ total: Int) -> Void)?) throws {
+    init(
+        source: WeightSource, backend: any Backend, specs: [WeightSpec],
+        progress: ((_ done: Int, _ total: Int) -> Void)?
+    ) throws {
         self.source = source
         self.backend = backend
         self.progress = progress
@@ -53,10 +55,12 @@ final class WeightLoader {
     /// The host tensor `spec.name` of `checkpoint`, present, of the expected shape and a float dtype.
     private static func checked(_ spec: WeightSpec, in checkpoint: SafetensorsCheckpoint) throws -> Tensor {
         let host = try checkpoint.require(spec.name)
-        let file = checkpoint.fileForTensor[spec.name].map { checkpoint.directory.appendingPathComponent($0).path }
+        let file =
+            checkpoint.fileForTensor[spec.name].map { checkpoint.directory.appendingPathComponent($0).path }
             ?? checkpoint.describedLocation
         guard host.shape == spec.shape else {
-            throw BatonError.shapeMismatch("tensor \(spec.name) in \(file): expected shape \(spec.shape), found \(host.shape)")
+            throw BatonError.shapeMismatch(
+                "tensor \(spec.name) in \(file): expected shape \(spec.shape), found \(host.shape)")
         }
         guard host.dtype.isFloatingPoint else {
             throw BatonError.invalidModel("tensor \(spec.name) in \(file): expected a float dtype, found \(host.dtype)")
@@ -100,11 +104,14 @@ enum RandomWeights {
     static let parallelElements = 1 << 18
 
     /// `blockElements`: elements generated and uploaded at a time (at least one row).
-    static func tensor(_ spec: WeightSpec, seed: UInt64, dtype: DType, backend: any Backend,
-                       blockElements: Int = blockElements) throws -> Tensor {
+    static func tensor(
+        _ spec: WeightSpec, seed: UInt64, dtype: DType, backend: any Backend,
+        blockElements: Int = blockElements
+    ) throws -> Tensor {
         let shape = spec.shape
         if spec.initialization == .ones {
-            return try backend.upload(Tensor([Float](repeating: 1, count: shape.elementCount), shape: shape, dtype: dtype))
+            return try backend.upload(
+                Tensor([Float](repeating: 1, count: shape.elementCount), shape: shape, dtype: dtype))
         }
         let tensorSeed = seed ^ fnv1a(spec.name)
         let rowSize = max(shape.rowSize, 1)
@@ -115,7 +122,8 @@ enum RandomWeights {
         let result = try backend.empty(shape, dtype: dtype)
         for start in stride(from: 0, to: shape.rows, by: blockRows) {
             let rows = start..<min(start + blockRows, shape.rows)
-            let block = hostBlock(shape.withRows(rows.count), firstElement: start * rowSize, seed: tensorSeed, dtype: dtype)
+            let block = hostBlock(
+                shape.withRows(rows.count), firstElement: start * rowSize, seed: tensorSeed, dtype: dtype)
             try backend.copy(try backend.upload(block), into: result.rows(rows))
         }
         return result
@@ -175,7 +183,8 @@ struct WeightNoiseGenerator {
     mutating func nextStandardNormal() -> Float {
         let a = next(), b = next()
         let scale = Float(1) / Float(UInt32.max)
-        let sum = Float(UInt32(truncatingIfNeeded: a)) * scale + Float(UInt32(truncatingIfNeeded: a >> 32)) * scale
+        let sum =
+            Float(UInt32(truncatingIfNeeded: a)) * scale + Float(UInt32(truncatingIfNeeded: a >> 32)) * scale
             + Float(UInt32(truncatingIfNeeded: b)) * scale + Float(UInt32(truncatingIfNeeded: b >> 32)) * scale
         return (sum - 2) * Float(3).squareRoot()
     }

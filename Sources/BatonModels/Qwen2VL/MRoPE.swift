@@ -28,8 +28,10 @@ public enum MRoPE {
     /// t = s + trunc(k * secondsPerGrid * tokensPerSecond) (fp32, image: 0), h = s + row,
     /// w = s + column of merge unit (k, row, column). Vision start/end markers are text.
     /// - Throws: when the prompt's pad runs do not match `items` (count or length).
-    public static func positions(tokens: [Int32], items: [VisualItem], imageTokenId: Int, videoTokenId: Int,
-                                 mergeSize: Int, tokensPerSecond: Double) throws -> (rows: [[Int32]], ropeDelta: Int) {
+    public static func positions(
+        tokens: [Int32], items: [VisualItem], imageTokenId: Int, videoTokenId: Int,
+        mergeSize: Int, tokensPerSecond: Double
+    ) throws -> (rows: [[Int32]], ropeDelta: Int) {
         var t: [Int32] = [], h: [Int32] = [], w: [Int32] = []
         t.reserveCapacity(tokens.count)
         h.reserveCapacity(tokens.count)
@@ -45,23 +47,26 @@ public enum MRoPE {
                 continue
             }
             guard itemIndex < items.count else {
-                throw BatonError.invalidArgument("M-RoPE: the prompt has more image/video pad runs than the "
-                                                 + "\(items.count) items given (another starts at token \(index))")
+                throw BatonError.invalidArgument(
+                    "M-RoPE: the prompt has more image/video pad runs than the "
+                        + "\(items.count) items given (another starts at token \(index))")
             }
             let item = items[itemIndex]
             let expectedKind: VisualItem.Kind = token == imageTokenId ? .image : .video
             guard item.kind == expectedKind else {
                 let padName = expectedKind == .image ? "<|image_pad|>" : "<|video_pad|>"
-                throw BatonError.invalidArgument("M-RoPE: item \(itemIndex) is an \(item.kind) but the pad run at "
-                                                 + "token \(index) is \(padName)")
+                throw BatonError.invalidArgument(
+                    "M-RoPE: item \(itemIndex) is an \(item.kind) but the pad run at "
+                        + "token \(index) is \(padName)")
             }
             let (units, rows, columns) = (item.grid.t, item.grid.h / mergeSize, item.grid.w / mergeSize)
             let count = units * rows * columns
             let runEnd = tokens[index...].firstIndex { Int($0) != token } ?? tokens.count
             // Two adjacent items of one kind would form one run: take this item's tokens only.
             guard runEnd - index >= count else {
-                throw BatonError.invalidArgument("M-RoPE: item \(itemIndex) with grid \(item.grid) needs \(count) pad "
-                                                 + "tokens, the prompt has \(runEnd - index) at token \(index)")
+                throw BatonError.invalidArgument(
+                    "M-RoPE: item \(itemIndex) with grid \(item.grid) needs \(count) pad "
+                        + "tokens, the prompt has \(runEnd - index) at token \(index)")
             }
             let start = next
             let step = item.kind == .image ? Float(0) : Float(item.secondsPerGrid)
@@ -82,8 +87,9 @@ public enum MRoPE {
             itemIndex += 1
         }
         guard itemIndex == items.count else {
-            throw BatonError.invalidArgument("M-RoPE: \(items.count) images/videos given but the prompt has pad tokens "
-                                             + "for \(itemIndex)")
+            throw BatonError.invalidArgument(
+                "M-RoPE: \(items.count) images/videos given but the prompt has pad tokens "
+                    + "for \(itemIndex)")
         }
         return ([t, h, w], Int(next) - tokens.count)
     }
@@ -98,7 +104,8 @@ public enum MRoPE {
 extension Qwen2VLConfig {
     /// M-RoPE positions of a prompt with this model's token ids, merge size and tokens per second.
     public func ropePositions(tokens: [Int32], items: [VisualItem]) throws -> (rows: [[Int32]], ropeDelta: Int) {
-        try MRoPE.positions(tokens: tokens, items: items, imageTokenId: imageTokenId, videoTokenId: videoTokenId,
-                            mergeSize: vision.spatialMergeSize, tokensPerSecond: vision.tokensPerSecond)
+        try MRoPE.positions(
+            tokens: tokens, items: items, imageTokenId: imageTokenId, videoTokenId: videoTokenId,
+            mergeSize: vision.spatialMergeSize, tokensPerSecond: vision.tokensPerSecond)
     }
 }

@@ -36,20 +36,26 @@ public struct Qwen2VisionConfig: Sendable, Equatable {
         func check(_ condition: Bool, _ message: String) throws {
             if !condition { throw BatonError.invalidModel(message) }
         }
-        for (name, value) in [("depth", depth), ("hidden_size", hiddenSize), ("num_heads", numHeads),
-                              ("intermediate_size", intermediateSize), ("in_chans", inChannels),
-                              ("patch_size", patchSize), ("temporal_patch_size", temporalPatchSize),
-                              ("spatial_merge_size", spatialMergeSize), ("out_hidden_size", outHiddenSize)] {
+        for (name, value) in [
+            ("depth", depth), ("hidden_size", hiddenSize), ("num_heads", numHeads),
+            ("intermediate_size", intermediateSize), ("in_chans", inChannels),
+            ("patch_size", patchSize), ("temporal_patch_size", temporalPatchSize),
+            ("spatial_merge_size", spatialMergeSize), ("out_hidden_size", outHiddenSize)
+        ] {
             try check(value > 0, "field `vision_config.\(name)` must be positive, found \(value)")
         }
-        try check(hiddenSize % numHeads == 0,
-                  "vision_config.hidden_size (\(hiddenSize)) must be a multiple of num_heads (\(numHeads))")
+        try check(
+            hiddenSize % numHeads == 0,
+            "vision_config.hidden_size (\(hiddenSize)) must be a multiple of num_heads (\(numHeads))")
         try check(headDim % 4 == 0, "vision head dim (\(headDim)) must be a multiple of 4 for the 2-D rotary")
-        try check(windowMergeUnits > 0, "vision_config.window_size (\(windowSize)) must be at least "
-                  + "spatial_merge_size x patch_size = \(spatialMergeSize * patchSize)")
+        try check(
+            windowMergeUnits > 0,
+            "vision_config.window_size (\(windowSize)) must be at least "
+                + "spatial_merge_size x patch_size = \(spatialMergeSize * patchSize)")
         for index in fullAttentionBlockIndexes {
-            try check((0..<depth).contains(index),
-                      "vision_config.fullatt_block_indexes holds \(index), outside the \(depth) blocks")
+            try check(
+                (0..<depth).contains(index),
+                "vision_config.fullatt_block_indexes holds \(index), outside the \(depth) blocks")
         }
     }
 }
@@ -75,14 +81,17 @@ extension Qwen2VisionConfig: Decodable {
         hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 3584
         numHeads = try c.decodeIfPresent(Int.self, forKey: .numHeads) ?? 16
         intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 3420
-        inChannels = try c.decodeIfPresent(Int.self, forKey: .inChans)
+        inChannels =
+            try c.decodeIfPresent(Int.self, forKey: .inChans)
             ?? c.decodeIfPresent(Int.self, forKey: .inChannels) ?? 3
-        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize)
+        patchSize =
+            try c.decodeIfPresent(Int.self, forKey: .patchSize)
             ?? c.decodeIfPresent(Int.self, forKey: .spatialPatchSize) ?? 14
         temporalPatchSize = try c.decodeIfPresent(Int.self, forKey: .temporalPatchSize) ?? 2
         spatialMergeSize = try c.decodeIfPresent(Int.self, forKey: .spatialMergeSize) ?? 2
         windowSize = try c.decodeIfPresent(Int.self, forKey: .windowSize) ?? 112
-        fullAttentionBlockIndexes = try c.decodeIfPresent([Int].self, forKey: .fullAttentionBlockIndexes)
+        fullAttentionBlockIndexes =
+            try c.decodeIfPresent([Int].self, forKey: .fullAttentionBlockIndexes)
             ?? [7, 15, 23, 31]
         tokensPerSecond = try c.decodeIfPresent(Double.self, forKey: .tokensPerSecond) ?? 4
         outHiddenSize = try c.decodeIfPresent(Int.self, forKey: .outHiddenSize) ?? 3584
@@ -142,8 +151,9 @@ public struct Qwen2VLConfig: Sendable, Equatable {
         }
         let architectures = object["architectures"] as? [String] ?? []
         guard architectures.contains(architecture) || object["model_type"] as? String == modelType else {
-            throw BatonError.unsupported("field `architectures` is \(architectures) and model_type is "
-                                         + "\(object["model_type"] as? String ?? "null"); expected \(architecture)")
+            throw BatonError.unsupported(
+                "field `architectures` is \(architectures) and model_type is "
+                    + "\(object["model_type"] as? String ?? "null"); expected \(architecture)")
         }
         guard let visionObject = object["vision_config"] as? [String: Any] else {
             throw BatonError.invalidModel("required field `vision_config` is missing")
@@ -159,7 +169,8 @@ public struct Qwen2VLConfig: Sendable, Equatable {
             throw BatonError.unsupported("field `rope_scaling.type` is \(kind); Qwen2.5-VL runs M-RoPE (mrope/default)")
         }
         guard let section = (rope["mrope_section"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-              !section.isEmpty else {
+            !section.isEmpty
+        else {
             throw BatonError.invalidModel(
                 "required field `rope_scaling.mrope_section` (or `rope_parameters.mrope_section`) is missing")
         }
@@ -169,8 +180,9 @@ public struct Qwen2VLConfig: Sendable, Equatable {
         textObject["architectures"] = [ModelArchitecture.qwen2.rawValue]
         textObject["model_type"] = "qwen2"
         let text = try ModelConfig.parse(try JSONSerialization.data(withJSONObject: textObject), file: "text config")
-        let vision = try JSONDecoder().decode(Qwen2VisionConfig.self,
-                                              from: try JSONSerialization.data(withJSONObject: visionObject))
+        let vision = try JSONDecoder().decode(
+            Qwen2VisionConfig.self,
+            from: try JSONSerialization.data(withJSONObject: visionObject))
         try vision.validate()
         func tokenId(_ key: String, _ fallback: Int) throws -> Int {
             guard let value = textObject[key] ?? object[key] else { return fallback }
@@ -196,8 +208,9 @@ public struct Qwen2VLConfig: Sendable, Equatable {
                 "rope mrope_section \(mropeSection) must sum to head_dim / 2 = \(text.headDim / 2)")
         }
         guard vision.outHiddenSize == text.hiddenSize else {
-            throw BatonError.invalidModel("vision_config.out_hidden_size (\(vision.outHiddenSize)) must equal the "
-                                          + "language model's hidden_size (\(text.hiddenSize))")
+            throw BatonError.invalidModel(
+                "vision_config.out_hidden_size (\(vision.outHiddenSize)) must equal the "
+                    + "language model's hidden_size (\(text.hiddenSize))")
         }
     }
 }

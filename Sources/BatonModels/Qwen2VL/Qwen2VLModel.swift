@@ -22,36 +22,44 @@ public final class Qwen2VLModel: @unchecked Sendable {
     public var backend: any Backend { language.backend }
 
     /// Loads both halves from `checkpoint`, in either weight naming (`Qwen2VLWeightNames`).
-    public convenience init(config: Qwen2VLConfig, checkpoint: SafetensorsCheckpoint, backend: any Backend,
-                            progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+    public convenience init(
+        config: Qwen2VLConfig, checkpoint: SafetensorsCheckpoint, backend: any Backend,
+        progress: ((_ done: Int, _ total: Int) -> Void)? = nil
+    ) throws {
         try self.init(config: config, weights: .checkpoint(checkpoint), backend: backend, progress: progress)
     }
 
     /// Builds both halves from `weights`: a checkpoint in either weight naming (`Qwen2VLWeightNames`),
     /// or random weights (speed runs of the presets; the tower and the language model get different
     /// seeds). `progress` reports the language model's bytes.
-    public init(config: Qwen2VLConfig, weights: WeightSource, backend: any Backend,
-                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+    public init(
+        config: Qwen2VLConfig, weights: WeightSource, backend: any Backend,
+        progress: ((_ done: Int, _ total: Int) -> Void)? = nil
+    ) throws {
         self.config = config
         let visionWeights: WeightSource, languageWeights: WeightSource, prefix: String
         switch weights {
         case .checkpoint(let checkpoint):
             let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
             let llamaNamed = names == .released ? checkpoint : checkpoint.renamed(names.batonName)
-            (visionWeights, languageWeights, prefix) = (.checkpoint(llamaNamed), .checkpoint(llamaNamed),
-                                                        names.visualPrefix)
+            (visionWeights, languageWeights, prefix) = (
+                .checkpoint(llamaNamed), .checkpoint(llamaNamed),
+                names.visualPrefix
+            )
         case .random(let seed):
             (visionWeights, languageWeights, prefix) = (.random(seed: seed &+ 1), .random(seed: seed), "visual.")
         }
         vision = try Qwen2VisionTower(config: config.vision, weights: visionWeights, prefix: prefix, backend: backend)
-        language = try LlamaModel(config: config.text, weights: languageWeights, backend: backend,
-                                  mropeSections: config.mropeSection, progress: progress)
+        language = try LlamaModel(
+            config: config.text, weights: languageWeights, backend: backend,
+            mropeSections: config.mropeSection, progress: progress)
     }
 
     /// Reads `directory/config.json` and its safetensors.
     public static func load(directory: URL, backend: any Backend) throws -> Qwen2VLModel {
-        try Qwen2VLModel(config: try Qwen2VLConfig.load(directory: directory),
-                         checkpoint: try SafetensorsCheckpoint(directory: directory), backend: backend)
+        try Qwen2VLModel(
+            config: try Qwen2VLConfig.load(directory: directory),
+            checkpoint: try SafetensorsCheckpoint(directory: directory), backend: backend)
     }
 
     /// The vision tower over `visuals` in one call: `[padCount, D]` act, one row per pad token in
@@ -74,9 +82,10 @@ public final class Qwen2VLModel: @unchecked Sendable {
     public func embeddings(tokens: [Int32], items: [VisualItem], visualRows: Tensor?) throws -> Tensor {
         let padCount = tokens.filter(isPad).count
         let visualCount = items.reduce(0) { $0 + $1.grid.patchCount / config.vision.mergeUnit }
-        try BatonTensor.require(padCount == visualCount && (visualRows?.shape.rows ?? 0) == visualCount,
-                                "Qwen2.5-VL: the prompt has \(padCount) image/video pad tokens, the \(items.count) "
-                                + "images/videos give \(visualCount) embeddings")
+        try BatonTensor.require(
+            padCount == visualCount && (visualRows?.shape.rows ?? 0) == visualCount,
+            "Qwen2.5-VL: the prompt has \(padCount) image/video pad tokens, the \(items.count) "
+                + "images/videos give \(visualCount) embeddings")
         return try embeddings(tokens: tokens, visualRows: visualRows, visualRowOfToken: visualRowNumbers(tokens))
     }
 
@@ -87,15 +96,19 @@ public final class Qwen2VLModel: @unchecked Sendable {
         let textRows = try backend.embedding(table: language.embedTokens, ids: backend.int32Tensor(tokens))
         let available = visualRows?.shape.rows ?? 0
         let inRange = visualRowOfToken.allSatisfy { $0 < available }
-        try BatonTensor.require(visualRowOfToken.count == tokens.count && inRange,
-                                "Qwen2.5-VL: \(visualRowOfToken.count) visual row numbers for \(tokens.count) tokens, "
-                                + "each below the \(available) visual rows")
+        try BatonTensor.require(
+            visualRowOfToken.count == tokens.count && inRange,
+            "Qwen2.5-VL: \(visualRowOfToken.count) visual row numbers for \(tokens.count) tokens, "
+                + "each below the \(available) visual rows")
         guard let visualRows, visualRowOfToken.contains(where: { $0 >= 0 }) else { return textRows }
         // One gather from [text rows; visual rows]: row i is i, or T + k where it takes visual row k.
         let count = Int32(tokens.count)
         let source = visualRowOfToken.enumerated().map { index, row in row >= 0 ? count + row : Int32(index) }
-        let table = try backend.concatRows([textRows, visualRows.dtype == textRows.dtype
-                                            ? visualRows : backend.cast(visualRows, to: textRows.dtype)])
+        let table = try backend.concatRows([
+            textRows,
+            visualRows.dtype == textRows.dtype
+                ? visualRows : backend.cast(visualRows, to: textRows.dtype)
+        ])
         return try backend.embedding(table: table, ids: backend.int32Tensor(source))
     }
 
@@ -117,27 +130,35 @@ public final class Qwen2VLModel: @unchecked Sendable {
 
     /// Runs a whole prompt: embeddings with the visuals spliced in, M-RoPE positions `[3, T]`
     /// -> the final-normed hidden states `[T, D]` act and the rope delta decoding adds.
-    public func prefill(tokens: [Int32], visuals: [VisualInput], strategy: any AttentionStrategy,
-                        cache: KVCache) throws -> (hidden: Tensor, ropeDelta: Int) {
-        try prefill(tokens: tokens, items: visuals.map(\.item), visualRows: visualEmbeddings(visuals),
-                    strategy: strategy, cache: cache)
+    public func prefill(
+        tokens: [Int32], visuals: [VisualInput], strategy: any AttentionStrategy,
+        cache: KVCache
+    ) throws -> (hidden: Tensor, ropeDelta: Int) {
+        try prefill(
+            tokens: tokens, items: visuals.map(\.item), visualRows: visualEmbeddings(visuals),
+            strategy: strategy, cache: cache)
     }
 
     /// `prefill` with the tower's output computed already (`visualEmbeddings`); `timer` records the
     /// language model's parts.
-    public func prefill(tokens: [Int32], items: [VisualItem], visualRows: Tensor?, strategy: any AttentionStrategy,
-                        cache: KVCache, timer: PartTimer? = nil) throws -> (hidden: Tensor, ropeDelta: Int) {
+    public func prefill(
+        tokens: [Int32], items: [VisualItem], visualRows: Tensor?, strategy: any AttentionStrategy,
+        cache: KVCache, timer: PartTimer? = nil
+    ) throws -> (hidden: Tensor, ropeDelta: Int) {
         let (rows, ropeDelta) = try config.ropePositions(tokens: tokens, items: items)
-        let pass = ForwardPass(backend: backend, positions: try positions(rows), strategy: strategy, cache: cache,
-                               timer: timer)
+        let pass = ForwardPass(
+            backend: backend, positions: try positions(rows), strategy: strategy, cache: cache,
+            timer: timer)
         let embedded = try embeddings(tokens: tokens, items: items, visualRows: visualRows)
         return (try language.forward(embeddings: embedded, pass), ropeDelta)
     }
 
     /// Text tokens after the prompt, at absolute indices `first...` (position `first + ropeDelta`
     /// onwards on all three rows) -> hidden states `[n, D]` act.
-    public func decode(tokens: [Int32], first: Int, ropeDelta: Int, strategy: any AttentionStrategy,
-                       cache: KVCache) throws -> Tensor {
+    public func decode(
+        tokens: [Int32], first: Int, ropeDelta: Int, strategy: any AttentionStrategy,
+        cache: KVCache
+    ) throws -> Tensor {
         let rows = MRoPE.decodingPositions(first: first, count: tokens.count, ropeDelta: ropeDelta)
         let pass = ForwardPass(backend: backend, positions: try positions(rows), strategy: strategy, cache: cache)
         return try language.forward(tokens: backend.int32Tensor(tokens), pass)
@@ -146,8 +167,9 @@ public final class Qwen2VLModel: @unchecked Sendable {
     /// M-RoPE rows t, h, w (each `T` long) -> positions `[3, T]` i32 on the backend, as a
     /// `ForwardPass` takes them.
     public func positions(_ rows: [[Int32]]) throws -> Tensor {
-        try BatonTensor.require(rows.count == 3 && rows.allSatisfy { $0.count == rows[0].count },
-                                "M-RoPE positions: expected 3 rows of one length")
+        try BatonTensor.require(
+            rows.count == 3 && rows.allSatisfy { $0.count == rows[0].count },
+            "M-RoPE positions: expected 3 rows of one length")
         return try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: [3, rows[0].count]))
     }
 }

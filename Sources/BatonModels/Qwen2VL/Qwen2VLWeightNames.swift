@@ -12,8 +12,9 @@ public struct Qwen2VLWeightNames: Sendable, Equatable {
     public let languagePrefix: String
 
     public static let released = Qwen2VLWeightNames(visualPrefix: "visual.", languagePrefix: "model.")
-    public static let transformers5 = Qwen2VLWeightNames(visualPrefix: "model.visual.",
-                                                         languagePrefix: "model.language_model.")
+    public static let transformers5 = Qwen2VLWeightNames(
+        visualPrefix: "model.visual.",
+        languagePrefix: "model.language_model.")
 
     /// The naming `names` (a checkpoint's tensor names) use, told by the patch embedding's name.
     public static func detect(in names: [String]) throws -> Qwen2VLWeightNames {
@@ -21,8 +22,9 @@ public struct Qwen2VLWeightNames: Sendable, Equatable {
         for naming in [released, transformers5] where known.contains(naming.visualPrefix + "patch_embed.proj.weight") {
             return naming
         }
-        throw BatonError.invalidModel("no vision tower in the checkpoint: neither visual.patch_embed.proj.weight nor "
-                                      + "model.visual.patch_embed.proj.weight is present")
+        throw BatonError.invalidModel(
+            "no vision tower in the checkpoint: neither visual.patch_embed.proj.weight nor "
+                + "model.visual.patch_embed.proj.weight is present")
     }
 
     /// The Llama-family name of a checkpoint tensor (the inverse of `language`); vision tensors keep theirs.

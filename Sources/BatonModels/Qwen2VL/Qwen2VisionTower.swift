@@ -13,19 +13,23 @@ struct VisionAttention {
     let heads, headDim: Int
 
     /// x `[N, C]` act (the block input), normed `[N, C]` -> x + proj(attention(normed)) `[N, C]` act.
-    func callAsFunction(_ x: Tensor, normed: Tensor, rotary: VisionRotary, segments: Tensor,
-                        backend: any Backend) throws -> Tensor {
+    func callAsFunction(
+        _ x: Tensor, normed: Tensor, rotary: VisionRotary, segments: Tensor,
+        backend: any Backend
+    ) throws -> Tensor {
         let rows = normed.shape.rows
         func rotated(_ projection: Linear) throws -> Tensor {
-            try backend.sectionedRotary(projection(normed, backend).reshaped(rows, heads, headDim),
-                                        positions: rotary.positions, inverseFrequencies: rotary.inverseFrequencies,
-                                        sections: rotary.sections)
+            try backend.sectionedRotary(
+                projection(normed, backend).reshaped(rows, heads, headDim),
+                positions: rotary.positions, inverseFrequencies: rotary.inverseFrequencies,
+                sections: rotary.sections)
         }
         let attended = try backend.attentionSegments(
             query: rotated(query), key: rotated(key), value: value(normed, backend).reshaped(rows, heads, headDim),
             segments: segments, scale: 1 / Float(headDim).squareRoot())
-        return try backend.matmulAdd(attended.reshaped(rows, heads * headDim), weight: proj.weight, bias: proj.bias,
-                                     residual: x)
+        return try backend.matmulAdd(
+            attended.reshaped(rows, heads * headDim), weight: proj.weight, bias: proj.bias,
+            residual: x)
     }
 }
 
@@ -42,10 +46,11 @@ struct VisionMLP {
 
     /// residual `[N, C]` act += mlp(x), in place.
     func callAsFunction(_ x: Tensor, accumulatingInto residual: Tensor, _ backend: any Backend) throws {
-        let activated = switch projections {
-        case .apart(let gate, let up): try backend.siluMultiply(gate: gate(x, backend), up: up(x, backend))
-        case .fused(let gateUp): try backend.siluMultiplyHalves(gateUp(x, backend))
-        }
+        let activated =
+            switch projections {
+            case .apart(let gate, let up): try backend.siluMultiply(gate: gate(x, backend), up: up(x, backend))
+            case .fused(let gateUp): try backend.siluMultiplyHalves(gateUp(x, backend))
+            }
         try backend.matmulAccumulate(activated, weight: downProj.weight, bias: downProj.bias, into: residual)
     }
 
@@ -73,8 +78,9 @@ struct VisionMLP {
             let zeroColumns = try backend.zeros(Shape([down.weight.shape.rows, padded - width]), dtype: dtype)
             downWeight = try backend.concatColumns([backend.cast(down.weight, to: dtype), zeroColumns])
         }
-        return VisionMLP(projections: .fused(gateUp: Linear(weight: weight, bias: bias)),
-                         downProj: Linear(weight: downWeight, bias: down.bias))
+        return VisionMLP(
+            projections: .fused(gateUp: Linear(weight: weight, bias: bias)),
+            downProj: Linear(weight: downWeight, bias: down.bias))
     }
 }
 
@@ -126,8 +132,10 @@ public final class Qwen2VisionTower: @unchecked Sendable {
 
     /// Builds the tower from `weights`; `prefix` is where its tensors live in the checkpoint
     /// (`visual.` or `model.visual.`, see `Qwen2VLWeightNames`).
-    public init(config: Qwen2VisionConfig, weights: WeightSource, prefix: String = "visual.", backend: any Backend,
-                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+    public init(
+        config: Qwen2VisionConfig, weights: WeightSource, prefix: String = "visual.", backend: any Backend,
+        progress: ((_ done: Int, _ total: Int) -> Void)? = nil
+    ) throws {
         try config.validate()
         self.config = config
         self.backend = backend
@@ -157,8 +165,9 @@ public final class Qwen2VisionTower: @unchecked Sendable {
             }
             return VisionBlock(
                 norm1: norm("blocks.\(i).norm1"), norm2: norm("blocks.\(i).norm2"),
-                attn: VisionAttention(query: third(0), key: third(1), value: third(2),
-                                      proj: linear("blocks.\(i).attn.proj"), heads: config.numHeads, headDim: d),
+                attn: VisionAttention(
+                    query: third(0), key: third(1), value: third(2),
+                    proj: linear("blocks.\(i).attn.proj"), heads: config.numHeads, headDim: d),
                 mlp: try mlp(i))
         }
         merger = PatchMerger(lnQ: norm("merger.ln_q"), fc1: linear("merger.mlp.0"), fc2: linear("merger.mlp.2"))
@@ -171,8 +180,11 @@ public final class Qwen2VisionTower: @unchecked Sendable {
     static func weightSpecs(_ config: Qwen2VisionConfig, prefix: String) -> [WeightSpec] {
         let (c, f, m) = (config.hiddenSize, config.intermediateSize, config.mergedHiddenSize)
         let patch = config.patchSize
-        var specs = [WeightSpec(name: prefix + "patch_embed.proj.weight",
-                                shape: [c, config.inChannels, config.temporalPatchSize, patch, patch])]
+        var specs = [
+            WeightSpec(
+                name: prefix + "patch_embed.proj.weight",
+                shape: [c, config.inChannels, config.temporalPatchSize, patch, patch])
+        ]
         func linear(_ name: String, _ rows: Int, _ columns: Int) {
             specs.append(WeightSpec(name: prefix + name + ".weight", shape: [rows, columns]))
             specs.append(WeightSpec(name: prefix + name + ".bias", shape: [rows]))
@@ -199,13 +211,15 @@ public final class Qwen2VisionTower: @unchecked Sendable {
         let merge = config.spatialMergeSize
         for grid in grids {
             let valid = grid.t > 0 && grid.h > 0 && grid.w > 0 && grid.h % merge == 0 && grid.w % merge == 0
-            try BatonTensor.require(valid,
-                                    "vision tower: grid \(grid) must be positive with h and w multiples of \(merge)")
+            try BatonTensor.require(
+                valid,
+                "vision tower: grid \(grid) must be positive with h and w multiples of \(merge)")
         }
         let layout = VisionLayout(grids: grids, mergeSize: merge, windowUnits: config.windowMergeUnits)
-        try BatonTensor.require(pixels.shape == Shape([layout.patchCount, config.patchInputSize]),
-                                "vision tower: pixels must be [\(layout.patchCount), \(config.patchInputSize)] for grids "
-                                + "\(grids), found \(pixels.shape)")
+        try BatonTensor.require(
+            pixels.shape == Shape([layout.patchCount, config.patchInputSize]),
+            "vision tower: pixels must be [\(layout.patchCount), \(config.patchInputSize)] for grids "
+                + "\(grids), found \(pixels.shape)")
         let embedded = try backend.matmul(pixels, weight: patchEmbed, bias: nil)  // [N, C]
         var x = try backend.embedding(table: embedded, ids: backend.int32Tensor(layout.patchOrder))  // window order
         let quarter = config.headDim / 4

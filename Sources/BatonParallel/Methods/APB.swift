@@ -52,7 +52,8 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
     /// the prompt (the query's tokens from `[context ; query]` at `N...`, or `-1` when
     /// `PlanOptions.anchorQueryTokenIDs` gives them) and the query's rows.
     static func anchorWithQuery(_ request: PlanRequest, length: Int)
-        -> (ids: [Int32], promptIndices: [Int32], insertedQuery: Range<Int>) {
+        -> (ids: [Int32], promptIndices: [Int32], insertedQuery: Range<Int>)
+    {
         let context = request.context
         func indices(_ range: Range<Int>) -> [Int32] { range.map { Int32($0) } }
         guard let prefix = request.options.anchorQueryPrefix else {
@@ -60,15 +61,19 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         }
         let s = min(prefix, length)
         let given = request.options.anchorQueryTokenIDs
-        let question = given
+        let question =
+            given
             ?? questionBeforeEndOfTurn(request.query, endOfTurn: request.options.endOfTurnTokenIDs) ?? request.query
         let inserted = Array(question.prefix(length - s))
         let rest = s..<(length - inserted.count)
         let n = request.contextLength
-        let insertedIndices = given == nil
+        let insertedIndices =
+            given == nil
             ? indices(n..<n + inserted.count) : Array(repeating: -1, count: inserted.count)
-        return (Array(context[0..<s]) + inserted + context[rest], indices(0..<s) + insertedIndices + indices(rest),
-                s..<s + inserted.count)
+        return (
+            Array(context[0..<s]) + inserted + context[rest], indices(0..<s) + insertedIndices + indices(rest),
+            s..<s + inserted.count
+        )
     }
 
     public static func strategy(_ context: RankContext, scorer: (any PassingScorer)?) -> any ParallelStrategy {
@@ -86,7 +91,9 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
 
     /// Entries each host passes.
     var passingCounts: [Int] {
-        (0..<plan.worldSize).map { TopKSelection.count(budget: plan.passingLength, candidates: candidates(of: $0).count) }
+        (0..<plan.worldSize).map {
+            TopKSelection.count(budget: plan.passingLength, candidates: candidates(of: $0).count)
+        }
     }
 
     override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
@@ -98,14 +105,18 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         var selected = (key: input.key.rows(0..<0), value: input.value.rows(0..<0))
         if counts[rank] > 0 {
             selected = try input.timed(.selection) {
-                let scores = try scorer.smoothedScores(input, keyRows: keyRows, probeRows: layout.queryRows, backend: backend)
-                return try TopKSelection.select(scores: scores, candidates: candidates(of: rank), budget: plan.passingLength,
-                                                       key: input.key, value: input.value, backend: backend)
+                let scores = try scorer.smoothedScores(
+                    input, keyRows: keyRows, probeRows: layout.queryRows, backend: backend)
+                return try TopKSelection.select(
+                    scores: scores, candidates: candidates(of: rank), budget: plan.passingLength,
+                    key: input.key, value: input.value, backend: backend)
             }
         }
         let entries = try input.timed(.communication) {
-            try PassingMessages(key: selected.key, value: selected.value, counts: counts,
-                                communicator: context.communicator, backend: backend).entries(of: Array(0..<rank))
+            try PassingMessages(
+                key: selected.key, value: selected.value, counts: counts,
+                communicator: context.communicator, backend: backend
+            ).entries(of: Array(0..<rank))
         }
         let passing = try PassingBlock.assemble(entries, like: input.key, backend: backend)
 

@@ -20,7 +20,8 @@ public final class Dense: ParallelStrategy, ParallelMethod {
     public static func layout(_ request: PlanRequest) throws -> MethodLayout {
         guard request.worldSize == 1 else {
             throw BatonError.invalidArgument(
-                "dense attention runs on one rank (got \(request.worldSize)); for exact attention over several ranks use ring or zigzag")
+                "dense attention runs on one rank (got \(request.worldSize)); for exact attention over several ranks use ring or zigzag"
+            )
         }
         let all = 0..<(request.contextLength + request.queryLength)
         return MethodLayout(ranks: [contiguousBlock(all, rank: 0, request: request)], owner: 0)

@@ -23,8 +23,10 @@ public final class Ring: SequenceParallelMethod, ParallelMethod {
         var parts: [AttentionOutput] = []
         try KVRotation.forEachBlock(input, context: context, backend: backend) { source, key, value in
             guard source <= rank else { return }  // later blocks are in the future
-            parts.append(try backend.attention(query: input.query, key: key, value: value,
-                                               mask: source == rank ? .causal : .full, scale: context.scale))
+            parts.append(
+                try backend.attention(
+                    query: input.query, key: key, value: value,
+                    mask: source == rank ? .causal : .full, scale: context.scale))
         }
         return try input.timed(.attentionCompute) { try LSEMerge.merge(parts, backend: backend).out }
     }

@@ -24,7 +24,9 @@ public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorde
     /// chunks and, on GPU 0, the query.
     public static func layout(_ request: PlanRequest) throws -> MethodLayout {
         let w = request.worldSize, n = request.contextLength, q = request.queryLength
-        guard q >= 1 else { throw BatonError.invalidArgument("plan: spava needs a query (query-aware selection), got an empty one") }
+        guard q >= 1 else {
+            throw BatonError.invalidArgument("plan: spava needs a query (query-aware selection), got an empty one")
+        }
         let a = min(request.options.anchorLength ?? roundUpTo128(n / 64), n)
         let chunks = balancedSplit(n - a, parts: 2 * w).map { ($0.lowerBound + a)..<($0.upperBound + a) }
         try requireNonEmpty(chunks, what: "zigzag chunk (context minus anchor)", method: .spava)
@@ -70,20 +72,24 @@ public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorde
         var messages: [PassingMessages] = []
         for (index, chunk) in [b1, b2].enumerated() {
             let selected = try input.timed(.selection) {
-                try TopKSelection.select(scores: scores, candidates: chunk, budget: plan.passingLength,
-                                         key: input.key, value: input.value, backend: backend)
+                try TopKSelection.select(
+                    scores: scores, candidates: chunk, budget: plan.passingLength,
+                    key: input.key, value: input.value, backend: backend)
             }
-            messages.append(try input.timed(.communication) {
-                try PassingMessages(key: selected.key, value: selected.value, counts: passingCounts(chunk: index),
-                                    communicator: comm, backend: backend)
-            })
+            messages.append(
+                try input.timed(.communication) {
+                    try PassingMessages(
+                        key: selected.key, value: selected.value, counts: passingCounts(chunk: index),
+                        communicator: comm, backend: backend)
+                })
         }
 
         // 3. Query partial over the cached rows (anchor shard, B1, B2, + query on the owner).
         let (cachedKey, cachedValue) = try cache.keysAndValues(layer: input.layer)
         let queryPart = try input.timed(.attentionCompute) {
-            try backend.attention(query: input.query.rows(layout.queryRows), key: cachedKey, value: cachedValue,
-                                  mask: rank == plan.owner ? .causal : .full, scale: scale)
+            try backend.attention(
+                query: input.query.rows(layout.queryRows), key: cachedKey, value: cachedValue,
+                mask: rank == plan.owner ? .causal : .full, scale: scale)
         }
         let queryGather = try input.timed(.communication) { try LSEMerge.gatherAsync(queryPart, communicator: comm) }
 
@@ -94,8 +100,9 @@ public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorde
         let firstKey = try PassingBlock.keysBefore(p1.key, [input.key.rows(firstRows)], backend: backend)
         let firstValue = try PassingBlock.keysBefore(p1.value, [input.value.rows(firstRows)], backend: backend)
         let first = try input.timed(.attentionCompute) {
-            try backend.attention(query: input.query.rows(firstRows), key: firstKey, value: firstValue,
-                                  mask: .anchor(anchorLength: anchor.count, passingLength: p1.key.shape[0]), scale: scale)
+            try backend.attention(
+                query: input.query.rows(firstRows), key: firstKey, value: firstValue,
+                mask: .anchor(anchorLength: anchor.count, passingLength: p1.key.shape[0]), scale: scale)
         }
 
         // 5. Virtual host 2W-1-r.
@@ -104,10 +111,13 @@ public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorde
             try messages[0].entries(of: Array(0..<plan.worldSize)) + messages[1].entries(of: Array(laterB2))
         }
         let p2 = try PassingBlock.assemble(secondPassing, like: input.key, backend: backend)
-        let secondKey = try PassingBlock.keysBefore(p2.key, [input.key.rows(anchor), input.key.rows(b2)], backend: backend)
-        let secondValue = try PassingBlock.keysBefore(p2.value, [input.value.rows(anchor), input.value.rows(b2)], backend: backend)
+        let secondKey = try PassingBlock.keysBefore(
+            p2.key, [input.key.rows(anchor), input.key.rows(b2)], backend: backend)
+        let secondValue = try PassingBlock.keysBefore(
+            p2.value, [input.value.rows(anchor), input.value.rows(b2)], backend: backend)
         let second = try input.timed(.attentionCompute) {
-            try backend.attention(query: input.query.rows(b2), key: secondKey, value: secondValue, mask: .causal, scale: scale)
+            try backend.attention(
+                query: input.query.rows(b2), key: secondKey, value: secondValue, mask: .causal, scale: scale)
         }
 
         if recordsPassing { lastPassing = [p1.key, p2.key] }

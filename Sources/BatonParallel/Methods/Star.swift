@@ -20,7 +20,9 @@ public final class Star: SequenceParallelMethod, ParallelMethod {
 
     override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
         try input.timed(.attentionCompute) {
-            try backend.attention(query: input.query, key: input.key, value: input.value, mask: .causal, scale: context.scale).out
+            try backend.attention(
+                query: input.query, key: input.key, value: input.value, mask: .causal, scale: context.scale
+            ).out
         }
     }
 }

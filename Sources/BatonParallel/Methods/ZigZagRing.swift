@@ -56,7 +56,10 @@ public final class ZigZagRing: SequenceParallelMethod, ParallelMethod {
             }
         }
         let merged = try input.timed(.attentionCompute) {
-            [try LSEMerge.merge(firstParts, backend: backend).out, try LSEMerge.merge(secondParts, backend: backend).out]
+            [
+                try LSEMerge.merge(firstParts, backend: backend).out,
+                try LSEMerge.merge(secondParts, backend: backend).out
+            ]
         }
         return try backend.concatRows(merged)
     }
