@@ -2,9 +2,10 @@
 """Plots for Baton's benchmark and eval results (reads the JSON files Baton writes).
 
   python3 bench/plot.py niah  baton-eval/niah.json  niah.png    # accuracy heat map, lengths x depths, per method
+  python3 bench/plot.py niah  baton-eval/video-niah.json video-niah.png  # the same for eval video-niah (frames x depths)
   python3 bench/plot.py ruler baton-eval/ruler.json ruler.png   # average RULER accuracy vs length, per method
   python3 bench/plot.py bench prefill.json          prefill.png [torch-prefill.json ...] # prefill time vs tokens, per method (log axes)
-  python3 bench/plot.py video video.json            video.png     # time to first token per video case, stacked by part
+  python3 bench/plot.py video video.json            video.png     # time to first token per video case and method x ranks, stacked by part
 
 Prefill JSON: {"device": ..., "preset": ..., "rows": [{"method", "gpus", "tokens", "median_s", "min_s", "max_s"}]}.
 Needs matplotlib; without it the script says how to install it and exits without plotting.
@@ -41,6 +42,7 @@ def plot_niah(report, out, plt):
     depths = report.get("depths") or sorted({c["depth"] for c in report["cells"]})
     methods = list(dict.fromkeys(c["method"] for c in report["cells"]))
     cell = {(c["method"], c["length"], c["depth"]): c["accuracy"] for c in report["cells"]}
+    video = report.get("benchmark") == "video-niah"  # `baton eval video-niah`: lengths are frames
     width = 2.5 + (1.0 * len(lengths) + 0.8) * len(methods)
     fig, axes = plt.subplots(1, len(methods), figsize=(width, 0.55 * len(depths) + 2), squeeze=False, sharey=True)
     image = None
@@ -51,13 +53,14 @@ def plot_niah(report, out, plt):
             for x, value in enumerate(row):
                 if value == value:  # not NaN
                     ax.text(x, y, f"{value:.0f}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(len(lengths)), [length_label(n) for n in lengths])
+        ax.set_xticks(range(len(lengths)), [str(n) if video else length_label(n) for n in lengths])
         ax.set_yticks(range(len(depths)), [f"{d * 100:.0f}%" for d in depths])
         ax.set_title(method)
-    fig.supxlabel("context length (tokens)", y=-0.04)  # one label under all panels: narrow panels would overlap theirs
-    axes[0][0].set_ylabel("needle depth (% of context)")
+    # One label under all panels: narrow panels would overlap theirs.
+    fig.supxlabel("video length (frames)" if video else "context length (tokens)", y=-0.04)
+    axes[0][0].set_ylabel(f"needle depth (% of {'video' if video else 'context'})")
     fig.colorbar(image, ax=axes[0].tolist(), label="accuracy (%)")
-    fig.suptitle(f"Pass-key NIAH: {report['model']}")
+    fig.suptitle(f"{'Video NIAH' if video else 'Pass-key NIAH'}: {report['model']}")
     fig.savefig(out, dpi=150, bbox_inches="tight")
 
 
@@ -133,30 +136,39 @@ def plot_bench(report, out, plt):
 
 
 def plot_video(report, out, plt):
-    """`baton bench video`: one group per (frames, resolution), one stacked bar per method:
-    decode+preprocess, vision tower, language-model prefill."""
+    """`baton bench video`: one group per (frames, resolution), one stacked bar per method and rank
+    count: decode+preprocess, vision tower, exchange of visual embeddings, language-model prefill.
+    On several ranks each part is its slowest rank's, so the stack can exceed the time to first
+    token, which a black tick marks."""
     rows = [r for r in report["rows"] if not r.get("skipped")]
     cases = sorted({(r["resolution"], r["frames"]) for r in rows}, key=lambda c: (c[0], c[1]))
-    methods = sorted({r["method"] for r in rows}, key=lambda m: m != "torch-sdpa")
-    width = 0.8 / max(len(methods), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(cases)), 4.5))
+    # PyTorch first, then Baton's in the order it ran them (--methods, each on its rank counts).
+    series = sorted(dict.fromkeys((r["method"], r.get("ranks", 1)) for r in rows), key=lambda s: s[0] != "torch-sdpa")
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cases) * max(1, len(series) / 2)), 4.5))
     parts = [("preprocess_s", "decode + preprocess", "#bbbbbb"), ("vision_s", "vision tower", "#4c72b0"),
-             ("prefill_s", "LM prefill", "#dd8452")]
-    for m, method in enumerate(methods):
+             ("exchange_s", "exchange", "#55a868"), ("prefill_s", "LM prefill", "#dd8452")]
+    for m, (method, ranks) in enumerate(series):
         for c, case in enumerate(cases):
-            row = next((r for r in rows if r["method"] == method and (r["resolution"], r["frames"]) == case), None)
+            row = next((r for r in rows if (r["method"], r.get("ranks", 1)) == (method, ranks)
+                        and (r["resolution"], r["frames"]) == case), None)
             if row is None:
                 continue
+            x = c + (m - (len(series) - 1) / 2) * width
             bottom = 0.0
             for key, label, color in parts:
-                ax.bar(c + (m - (len(methods) - 1) / 2) * width, row[key], width, bottom=bottom, color=color,
-                       edgecolor="black", hatch="//" if method == "torch-sdpa" else None,
-                       label=label if m == len(methods) - 1 and c == 0 else None)
-                bottom += row[key]
+                ax.bar(x, row.get(key, 0), width, bottom=bottom, color=color, edgecolor="black",
+                       hatch="//" if method == "torch-sdpa" else None,
+                       label=label if m == len(series) - 1 and c == 0 else None)
+                bottom += row.get(key, 0)
+            if ranks > 1:
+                ax.plot([x - width / 2, x + width / 2], [row["median_s"]] * 2, color="black", linewidth=2)
+                ax.text(x, bottom, f"{method}\nx{ranks}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(cases)), [f"{f} frames\n{res}" for res, f in cases])
     ax.set_ylabel("time to first token (s, median)")
-    names = " vs ".join("PyTorch (hatched)" if m == "torch-sdpa" else f"Baton {m}" for m in methods)
-    ax.set_title(f"Video TTFT: {report.get('preset', '')} on {report.get('device', '')}: {names}")
+    names = " vs ".join("PyTorch (hatched)" if m == "torch-sdpa" else f"Baton {m}" + (f" x{n}" if n > 1 else "")
+                        for m, n in series)
+    ax.set_title(f"Video TTFT: {report.get('preset', '')} on {report.get('device', '')}: {names}", fontsize=9, wrap=True)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend()
     fig.savefig(out, dpi=150, bbox_inches="tight")

@@ -42,10 +42,10 @@ extension Engine {
     ///   uses this engine's model), one thread per GPU, over NCCL (`NCCLCommunicator.group`).
     ///
     /// `timer`, when given, records rank 0's parts (benchmark breakdowns); `rankTimers` records
-    /// every rank's, each on its rank's backend.
+    /// every rank's, each on its rank's backend; `stageTimes` every rank's stages of a visual request.
     public func run(
         _ request: ParallelRequest, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
-        onToken: (@Sendable (Int32) -> Void)? = nil
+        stageTimes: VisualStageTimes? = nil, onToken: (@Sendable (Int32) -> Void)? = nil
     ) throws -> GenerationResult {
         let request = prepared(request)
         if request.visuals != nil && visionLanguage == nil {
@@ -62,7 +62,7 @@ extension Engine {
             return try BatonEngine.generateParallel(
                 request, model: { _ in shared.language },
                 visionLanguage: Self.rankVisionLanguage { _ in shared },
-                timer: timer, rankTimers: rankTimers, onToken: onToken)
+                timer: timer, rankTimers: rankTimers, stageTimes: stageTimes, onToken: onToken)
         }
         // One rank exchanges nothing, so it runs on this engine's device whatever the placement.
         let models: [RankModel], communicators: [any Communicator]
@@ -80,7 +80,7 @@ extension Engine {
             request, model: { models[$0].language },
             visionLanguage: Self.rankVisionLanguage { models[$0] },
             communicators: communicators, timer: timer, rankTimers: rankTimers,
-            onToken: onToken)
+            stageTimes: stageTimes, onToken: onToken)
     }
 
     /// Each rank's Qwen2.5-VL model from its `RankModel` (text-only ranks have none).

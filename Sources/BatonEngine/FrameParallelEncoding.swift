@@ -57,22 +57,33 @@ public struct VisualShare: Sendable, Equatable {
 /// What crosses the wire: from each rank to each other rank, the embeddings (D values each, act
 /// dtype) of the visual tokens the receiver's rows read that the sender encoded; nothing else (no
 /// pixels, no tower activations). One rank exchanges nothing.
+///
+/// `stages`, when given, records the rank's preprocessing, tower and exchange (`bench video`).
 public func encodeFrameParallel(
     _ visuals: VisualPrefill, needs: [[Int]], model: Qwen2VLModel,
-    communicator: any Communicator
+    communicator: any Communicator, stages: VisualStageTimes? = nil
 ) throws -> Tensor {
-    let backend = model.backend
+    let backend = model.backend, rank = communicator.rank
     let shares = VisualShare.split(
         visuals.items, parts: communicator.worldSize,
         mergeUnit: model.config.vision.mergeUnit)
-    let share = shares[communicator.rank]
+    let share = shares[rank]
     let width = model.config.text.hiddenSize, dtype = backend.activationDType
-    let local =
-        share.pieces.isEmpty
-        ? try backend.empty(Shape([0, width]), dtype: dtype)
-        : try model.vision(pixels: visuals.pixels(of: share, backend: backend), grids: share.pieces.map(\.grid))
+    let local: Tensor
+    if share.pieces.isEmpty {
+        local = try backend.empty(Shape([0, width]), dtype: dtype)
+    } else {
+        let pixels = try timedStage(stages, .preprocess, rank: rank, backend: backend) {
+            try visuals.pixels(of: share, backend: backend)
+        }
+        local = try timedStage(stages, .vision, rank: rank, backend: backend) {
+            try model.vision(pixels: pixels, grids: share.pieces.map(\.grid))
+        }
+    }
     let exchange = try RowExchange(owned: shares.map(\.rows), needs: needs)
-    return try exchange.run(local: local, width: width, dtype: dtype, communicator: communicator, backend: backend)
+    return try timedStage(stages, .exchange, rank: rank, backend: backend) {
+        try exchange.run(local: local, width: width, dtype: dtype, communicator: communicator, backend: backend)
+    }
 }
 
 /// A visual request as one rank runs it: the prompt's images and videos, the whole prompt
@@ -99,8 +110,10 @@ final class RankVisualInput {
     let localRow: [Int32: Int32]
 
     /// Encodes this rank's share of the temporal units and exchanges embeddings with the others
-    /// (every rank of `plan` calls this at the start of its prefill).
-    init(_ request: RankVisualRequest, plan: Plan, communicator: any Communicator) throws {
+    /// (every rank of `plan` calls this at the start of its prefill); `stages` records how long.
+    init(
+        _ request: RankVisualRequest, plan: Plan, communicator: any Communicator, stages: VisualStageTimes? = nil
+    ) throws {
         model = request.model
         try require(
             request.prompt.count == plan.contextLength + plan.queryLength,
@@ -118,7 +131,8 @@ final class RankVisualInput {
         }
         let needed = needs[communicator.rank]
         localRow = Dictionary(uniqueKeysWithValues: needed.enumerated().map { (Int32($0.element), Int32($0.offset)) })
-        visualRows = try encodeFrameParallel(request.visuals, needs: needs, model: model, communicator: communicator)
+        visualRows = try encodeFrameParallel(
+            request.visuals, needs: needs, model: model, communicator: communicator, stages: stages)
     }
 
     /// The visual rows (sorted, distinct) that rows from `promptIndices` read.

@@ -61,6 +61,8 @@ public enum RankPlacement: String, Sendable, Equatable {
 ///   - timer: records rank 0's parts (one timer serves one rank).
 ///   - rankTimers: records every rank's parts, each on its rank's backend (rank 0 then uses its
 ///     timer from there, not `timer`).
+///   - stageTimes: records every rank's stages of a visual request (preprocessing, vision tower,
+///     exchange, prefill) without timing inside the language model.
 ///   - onToken: called on the owner's thread with each new token as it is chosen.
 /// Generation stops on `request.generation.stopIds` only (the caller adds the model's EOS ids).
 public func generateParallel(
@@ -68,7 +70,7 @@ public func generateParallel(
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
     visionLanguage: (@Sendable (_ rank: Int) throws -> Qwen2VLModel)? = nil,
     communicators: [any Communicator]? = nil, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
-    onToken: (@Sendable (Int32) -> Void)? = nil
+    stageTimes: VisualStageTimes? = nil, onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     var options = request.plan
     if retainingHeads != nil { options.appendQueryProbe = false }
@@ -86,7 +88,7 @@ public func generateParallel(
             plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
             generation: generation,
             visuals: visualRequest(request, rank: rank, visionLanguage: visionLanguage),
-            timer: rank == 0 ? timer : nil, rankTimers: rankTimers, onToken: onToken)
+            timer: rank == 0 ? timer : nil, rankTimers: rankTimers, stageTimes: stageTimes, onToken: onToken)
     }
     return results[plan.owner]
 }
@@ -139,7 +141,7 @@ private func runWorker(
     plan: Plan, rank: Int, communicator: any Communicator,
     model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
     generation: GenerationOptions, visuals: RankVisualRequest? = nil, streamingRank: Int? = nil,
-    timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
+    timer: PartTimer? = nil, rankTimers: RankTimers? = nil, stageTimes: VisualStageTimes? = nil,
     onToken: ((Int32) -> Void)?
 ) throws -> GenerationResult {
     let heads = try retainingHeads.map { try $0(rank) }
@@ -154,6 +156,7 @@ private func runWorker(
         retainingHeads: heads,
         timer: rankTimers?.timer(rank: rank, backend: language.backend) ?? timer)
     worker.visualRequest = visuals
+    worker.stageTimes = stageTimes
     return try worker.generate(generation, onToken: rank == (streamingRank ?? plan.owner) ? onToken : nil)
 }
 
@@ -173,6 +176,8 @@ final class ParallelWorker {
     var visualRequest: RankVisualRequest?
     /// Made by `generate` from `visualRequest`: this rank's M-RoPE positions and visual rows.
     private var visualInput: RankVisualInput?
+    /// Records this rank's stages of a visual request, when given (`bench video`).
+    var stageTimes: VisualStageTimes?
     var backend: any Backend { model.backend }
     var isOwner: Bool { rank == plan.owner }
 
@@ -215,7 +220,9 @@ final class ParallelWorker {
         let stopIds = options.stopIds
         // Prefill, then the query pass (Star, APB); the owner keeps the row that predicts token 1.
         let layout = plan.ranks[rank]
-        visualInput = try visualRequest.map { try RankVisualInput($0, plan: plan, communicator: communicator) }
+        visualInput = try visualRequest.map {
+            try RankVisualInput($0, plan: plan, communicator: communicator, stages: stageTimes)
+        }
         // M-RoPE: decoded token c sits at position c + ropeDelta (0 without visuals).
         let ropeDelta = visualInput?.ropeDelta ?? 0
         var hidden = try forward(
@@ -248,6 +255,7 @@ final class ParallelWorker {
             if tokens.isEmpty {
                 try backend.synchronize()
                 prefillSeconds = MonotonicClock.now() - start
+                stageTimes?.recordFirstToken(rank: rank, seconds: prefillSeconds)
             }
             if step[1] != 0 {
                 cancelled = true

@@ -17,8 +17,10 @@ public struct VisualPrefill: Sendable {
         /// The processor's rows of the whole item, `[t·h·w, 1176]` f32: on the host, or on the
         /// device of the ranks that read them.
         case rows(Tensor)
-        /// A video planned but not decoded: a rank decodes the frames of its units only.
-        case video(VideoPlan)
+        /// Made on demand: the patch rows `[units.count · h · w, 1176]` f32 (host) of temporal units
+        /// `units`, so a rank decodes (a planned video) or resizes (the video benchmark's random
+        /// frames) the frames of its units only.
+        case units(@Sendable (_ units: Range<Int>) throws -> Tensor)
     }
 
     /// Preprocessed items. Pixels on the host serve ranks on any device; pixels on a device serve
@@ -34,10 +36,17 @@ public struct VisualPrefill: Sendable {
         items = sources.map(\.item)
         pixelSources = sources.map { source in
             switch source {
-            case .video(let plan): .video(plan)
+            case .video(let plan): .units { try plan.preprocess(temporalUnits: $0) }
             case .image(let input): .rows(input.pixelValues)
             }
         }
+    }
+
+    /// Items whose patch rows `unitPixels[k](units)` makes for the temporal units a rank encodes
+    /// (rows of the whole item at `units.lowerBound · h · w ..< units.upperBound · h · w`).
+    public init(items: [VisualItem], unitPixels: [@Sendable (_ units: Range<Int>) throws -> Tensor]) {
+        self.items = items
+        pixelSources = unitPixels.map { .units($0) }
     }
 
     /// Patch rows of `share` on `backend`: its pieces' rows back to back, `[Σ t·h·w, 1176]` f32.
@@ -59,8 +68,8 @@ public struct VisualPrefill: Sendable {
                         + "runs on \(backend.device); give the pixels on the host")
             }
             return try backend.upload(rows)
-        case .video(let plan):
-            return try backend.upload(plan.preprocess(temporalUnits: units))
+        case .units(let make):
+            return try backend.upload(make(units))
         }
     }
 }

@@ -40,19 +40,7 @@ extension Bench {
 
         @OptionGroup var methodOptions: MethodListOptions
 
-        @Option(
-            parsing: .unconditional,
-            help:
-                "Rank counts for the sequence-parallel methods, comma separated: CPU ranks, or with --device cuda ranks sharing one GPU."
-        )
-        var ranks: String = "1"
-
-        @Option(
-            parsing: .unconditional,
-            help:
-                "GPU counts, comma separated: one rank per GPU over NCCL, threads of this process (rows needing more GPUs than are visible are reported as skipped)."
-        )
-        var gpus: String?
+        @OptionGroup var rankLists: RankListOptions
 
         @OptionGroup var deviceOptions: DeviceOptions
 
@@ -87,23 +75,16 @@ extension Bench {
             try runReportingErrors {
                 let methodList = try methodOptions.list()
                 let tokenList = try parseIntegers(tokens, option: "--tokens")
-                let rankList = try parseIntegers(gpus ?? ranks, option: gpus == nil ? "--ranks" : "--gpus")
+                let rankList = try rankLists.counts(command: "bench prefill")
                 try checkOption("--runs", runs, atLeast: 1)
                 try checkOption("--warmup", warmup, atLeast: 0)
                 try checkOption("--query-tokens", queryTokens, atLeast: 0)
-                let computeDevice = try deviceOptions.resolve(onePerGPU: gpus != nil)
-                if gpus != nil, LaunchMode.launchedByTorchrun(ProcessInfo.processInfo.environment),
-                    (Int(ProcessInfo.processInfo.environment["WORLD_SIZE"] ?? "1") ?? 1) > 1
-                {
-                    throw BatonError.invalidArgument(
-                        "bench prefill --gpus runs one thread per GPU in one process; start it without torchrun")
-                }
                 let options = PrefillBenchmarkOptions(
                     preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList,
                     methods: methodList,
-                    ranks: rankList, device: computeDevice, runs: runs, warmups: warmup, queryTokens: queryTokens,
-                    plan: try planLengths.planOptions(),
-                    placement: gpus == nil ? .sharedDevice : .onePerGPU)
+                    ranks: rankList, device: try deviceOptions.resolve(onePerGPU: rankLists.onePerGPU), runs: runs,
+                    warmups: warmup, queryTokens: queryTokens, plan: try planLengths.planOptions(),
+                    placement: rankLists.placement)
                 let report: (PrefillMeasurement) -> Void = { row in
                     if let reason = row.skipped {
                         standardError("\(row.method) x\(row.ranks) \(row.tokens) tokens: not run (\(reason))\n")

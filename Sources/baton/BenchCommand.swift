@@ -1,3 +1,4 @@
+import ArgumentParser
 import BatonEngine
 import BatonTensor
 import Foundation
@@ -81,5 +82,36 @@ extension BenchCommand {
         standardError(
             "wrote \(folder.path)/\(name).json and \(name).md; plot: python3 bench/plot.py \(Self.plotMode) "
                 + "\(folder.path)/\(name).json \(folder.path)/\(name).png\n")
+    }
+}
+
+/// `--ranks` and `--gpus` of the bench commands: lists of rank counts.
+struct RankListOptions: ParsableArguments {
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Rank counts for the sequence-parallel methods, comma separated: CPU ranks, or with --device cuda ranks sharing one GPU."
+    )
+    var ranks: String = "1"
+
+    @Option(
+        parsing: .unconditional,
+        help:
+            "GPU counts, comma separated: one rank per GPU over NCCL, threads of this process (rows needing more GPUs than are visible are reported as skipped)."
+    )
+    var gpus: String?
+
+    var onePerGPU: Bool { gpus != nil }
+    var placement: RankPlacement { onePerGPU ? .onePerGPU : .sharedDevice }
+
+    /// The rank counts of `--gpus` or else `--ranks`. `--gpus` runs threads of one process, so it
+    /// refuses a torchrun job of several processes (`command` names the command in the message).
+    func counts(command: String) throws -> [Int] {
+        let environment = ProcessInfo.processInfo.environment
+        if onePerGPU, LaunchMode.launchedByTorchrun(environment), (Int(environment["WORLD_SIZE"] ?? "1") ?? 1) > 1 {
+            throw BatonError.invalidArgument(
+                "\(command) --gpus runs one thread per GPU in one process; start it without torchrun")
+        }
+        return try parseIntegers(gpus ?? ranks, option: gpus == nil ? "--ranks" : "--gpus")
     }
 }

@@ -12,7 +12,10 @@ extension Bench {
 
         static let configuration = CommandConfiguration(
             abstract: "Time to first token of Qwen2.5-VL on a video: decode + preprocess, vision tower, LM prefill.",
-            discussion: "Random frames by default (as the papers' speed test), or --video FILE. Writes video.json and "
+            discussion: "Random frames by default (as the papers' speed test), or --video FILE. With --methods and "
+                + "--ranks or --gpus, every method on every rank count (dense on one rank): each rank decodes and "
+                + "encodes its share of the frames and the ranks exchange the visual embeddings they need; each "
+                + "stage is reported for its slowest rank, with a per-rank table. Writes video.json and "
                 + "video.md into --out (default: bench/out under the current folder).")
 
         @Option(help: "Qwen2.5-VL preset with random weights: qwen2.5-vl-3b or qwen2.5-vl-7b.")
@@ -37,7 +40,13 @@ extension Bench {
                     + "resolution's pixels."))
         var video: String?
 
+        @OptionGroup var methodOptions: MethodListOptions
+
+        @OptionGroup var rankLists: RankListOptions
+
         @OptionGroup var deviceOptions: DeviceOptions
+
+        @OptionGroup var planLengths: PlanLengthOptions
 
         @Option(parsing: .unconditional, help: "Timed runs per case (the median is reported; at least 1).")
         var runs: Int = 1
@@ -63,6 +72,8 @@ extension Bench {
                 try checkOption("--runs", runs, atLeast: 1)
                 try checkOption("--warmup", warmup, atLeast: 0)
                 let frameList = try parseIntegers(frames, option: "--frames", atLeast: 2)
+                let methodList = try methodOptions.list()
+                let rankList = try rankLists.counts(command: "bench video")
                 let resolutions = try parseList(resolution, name: "--resolution") { $0 }.map(VideoResolution.named)
                 if let video, !FileManager.default.fileExists(atPath: video) {
                     throw BatonError(.io, "--video \(video): no such file")
@@ -70,18 +81,22 @@ extension Bench {
                 let options = VideoBenchmarkOptions(
                     preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, frames: frameList,
                     resolutions: resolutions, video: video.map { URL(fileURLWithPath: $0) },
-                    device: try deviceOptions.resolve(onePerGPU: false), runs: runs, warmups: warmup)
+                    device: try deviceOptions.resolve(onePerGPU: rankLists.onePerGPU), runs: runs, warmups: warmup,
+                    methods: methodList, ranks: rankList, placement: rankLists.placement,
+                    plan: try planLengths.planOptions())
                 let report: (VideoMeasurement) -> Void = { row in
+                    let name = row.ranks > 1 ? "\(row.method) x\(row.ranks)" : row.method
                     if let reason = row.skipped {
-                        standardError("\(row.method) \(row.frames) frames \(row.resolution): not run (\(reason))\n")
+                        standardError("\(name) \(row.frames) frames \(row.resolution): not run (\(reason))\n")
                         return
                     }
+                    let exchange = row.ranks > 1 ? String(format: ", exchange %.3f", row.exchange_s) : ""
                     standardError(
                         String(
                             format: "%@ %d frames %@ (%d visual tokens): %.3f s (preprocess %.3f, "
-                                + "vision %.3f, prefill %.3f)\n", row.method, row.frames, row.resolution,
-                            row.visual_tokens,
-                            row.median_s, row.preprocess_s, row.vision_s, row.prefill_s))
+                                + "vision %.3f%@, prefill %.3f)\n", name, row.frames, row.resolution,
+                            row.visual_tokens, row.median_s, row.preprocess_s, row.vision_s, exchange,
+                            row.prefill_s))
                 }
                 try measureAndReport(
                     torch: { try torchRows(options, python: $0) },

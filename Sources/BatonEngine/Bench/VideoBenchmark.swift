@@ -28,7 +28,8 @@ public struct VideoResolution: Sendable, Hashable {
     }
 }
 
-/// What `baton bench video` runs: every frame count at every resolution.
+/// What `baton bench video` runs: every frame count at every resolution, with each method on
+/// each rank count (dense on one rank only, as `bench prefill`).
 public struct VideoBenchmarkOptions: Sendable {
     public var preset: String
     public var modelDirectory: URL?
@@ -40,11 +41,18 @@ public struct VideoBenchmarkOptions: Sendable {
     public var runs: Int
     public var warmups: Int
     public var seed: UInt64
+    /// Methods and rank counts; the default, dense on one rank, is the single-GPU speed test.
+    public var methods: [Method]
+    public var ranks: [Int]
+    /// Multi-rank cases on a GPU: sharing the engine's GPU (`--ranks`) or one GPU per rank (`--gpus`).
+    public var placement: RankPlacement
+    public var plan: PlanOptions
 
     public init(
         preset: String = "qwen2.5-vl-3b", modelDirectory: URL? = nil, frames: [Int],
         resolutions: [VideoResolution], video: URL? = nil, device: Device = .cpu, runs: Int = 1, warmups: Int = 0,
-        seed: UInt64 = 0
+        seed: UInt64 = 0, methods: [Method] = [.dense], ranks: [Int] = [1],
+        placement: RankPlacement = .sharedDevice, plan: PlanOptions = PlanOptions()
     ) {
         self.preset = preset
         self.modelDirectory = modelDirectory
@@ -55,6 +63,10 @@ public struct VideoBenchmarkOptions: Sendable {
         self.runs = runs
         self.warmups = warmups
         self.seed = seed
+        self.methods = methods
+        self.ranks = ranks
+        self.placement = placement
+        self.plan = plan
     }
 }
 
@@ -74,17 +86,26 @@ public struct VideoMeasurement: Codable, Sendable {
     public var runs: [Double]
     public var median_s: Double
     /// Parts of the median run: decoding the clip (random frames are made untimed) + resizing +
-    /// patchifying; the vision tower (upload included); language-model prefill + first token.
+    /// patchifying; the vision tower (upload included); language-model prefill + first token. On
+    /// several ranks each part is its slowest rank's (`ranks_stages_s` has every rank's).
     public var preprocess_s: Double
     public var vision_s: Double
     public var prefill_s: Double
     public var peak_device_bytes: Int?
     public var skipped: String?
+    /// Ranks the case ran on: 1 for dense and for the PyTorch baseline.
+    public var ranks: Int = 1
+    /// The exchange of visual embeddings between ranks, waiting for the other ranks' towers
+    /// included (slowest rank; 0 on one rank).
+    public var exchange_s: Double = 0
+    /// The median run's stages on each rank (index = rank) by `VisualStageTimes.Stage` name:
+    /// decode_preprocess, vision_tower, exchange, lm_prefill. nil for the PyTorch baseline.
+    public var ranks_stages_s: [[String: Double]?]? = nil
 }
 
 /// Runs every case on one engine (loaded once), calling `onResult` as each finishes. A case that
-/// cannot run (too many tokens for the model's context, out of memory, a bad clip) becomes a row
-/// saying why.
+/// cannot run (too many tokens for the model's context, more GPUs than are visible, out of memory,
+/// a bad clip) becomes a row saying why.
 public func runVideoBenchmark(
     _ options: VideoBenchmarkOptions,
     onResult: (VideoMeasurement) -> Void = { _ in }
@@ -102,110 +123,50 @@ public func runVideoBenchmark(
     let processor =
         try options.modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) }
         ?? QwenProcessorConfig()
-    let device =
-        (engine.backend as? CUDABackend).map { "\(options.device) (\($0.deviceName))" }
-        ?? options.device.description
+    let placement = try BenchPlacement(options.placement, device: options.device)
     var results: [VideoMeasurement] = []
     for resolution in options.resolutions {
         for frames in options.frames {
-            var row = VideoMeasurement(
-                method: "dense", device: device, frames: frames, resolution: resolution.name,
-                resized: "", grid: [], visual_tokens: 0, prompt_tokens: 0, runs: [], median_s: 0,
-                preprocess_s: 0, vision_s: 0, prefill_s: 0, peak_device_bytes: nil, skipped: nil)
-            do {
-                let source = try VideoCaseSource(
-                    options: options, frames: frames, resolution: resolution,
-                    processor: processor)
-                try measure(source, model: model, options: options, row: &row)
-            } catch {
-                row.skipped = (error as? BatonError)?.message ?? "\(error)"
+            let source = Result {
+                try VideoCaseSource(options: options, frames: frames, resolution: resolution, processor: processor)
             }
-            onResult(row)
-            results.append(row)
+            // Random frames are made once per case, untimed, when a method gets to run, and shared.
+            var madeFrames: [RGBFrame]?
+            func randomFrames(_ source: VideoCaseSource) -> [RGBFrame]? {
+                guard source.plan == nil else { return nil }
+                if madeFrames == nil { madeFrames = source.randomFrames() }
+                return madeFrames
+            }
+            for (method, ranks) in methodRankPairs(methods: options.methods, ranks: options.ranks) {
+                var row = VideoMeasurement(
+                    method: method.rawValue,
+                    device: placement.deviceLabel(ranks: ranks, device: options.device, backend: engine.backend),
+                    frames: frames, resolution: resolution.name, resized: "", grid: [], visual_tokens: 0,
+                    prompt_tokens: 0, runs: [], median_s: 0, preprocess_s: 0, vision_s: 0, prefill_s: 0,
+                    peak_device_bytes: nil, skipped: nil, ranks: ranks)
+                do {
+                    try placement.check(ranks: ranks)
+                    let source = try source.get()
+                    let tokens = try describePrompt(source, config: model.config, row: &row)
+                    let random = randomFrames(source)
+                    if method == .dense {
+                        try measureOneRank(
+                            source, random: random, tokens: tokens, model: model, options: options, row: &row)
+                    } else {
+                        let request = VideoRanksRequest(
+                            method: method, ranks: ranks, tokens: tokens, visuals: source.visualPrefill(random),
+                            placement: placement.placement)
+                        try measureRanks(request, engine: engine, options: options, row: &row)
+                    }
+                } catch {
+                    row.skipped = caseFailureReason(error)
+                }
+                onResult(row)
+                results.append(row)
+            }
         }
     }
     return results
-}
-
-/// One case's frames: random frames of the resolution (sized on the image path, as the papers'
-/// drivers hand Qwen lists of frames: fps 2, so `second_per_grid_ts` 1) or a clip's sampled ones.
-struct VideoCaseSource {
-    let frames: Int
-    let resolution: VideoResolution
-    let processor: QwenProcessorConfig
-    let plan: VideoPlan?
-    let size: (height: Int, width: Int)
-    let seed: UInt64
-
-    init(
-        options: VideoBenchmarkOptions, frames: Int, resolution: VideoResolution,
-        processor: QwenProcessorConfig
-    ) throws {
-        self.frames = frames
-        self.resolution = resolution
-        self.processor = processor
-        seed = options.seed &+ UInt64(frames)
-        guard frames >= 2, frames % 2 == 0 else {
-            throw BatonError.invalidArgument("--frames: \(frames) is not an even count of at least 2")
-        }
-        if let video = options.video {
-            let pixels = resolution.width * resolution.height
-            let videoOptions = VideoOptions(minFrames: frames, maxFrames: frames, minPixels: pixels, maxPixels: pixels)
-            let plan = try VideoPlan.make(
-                file: video, options: videoOptions, processor: processor,
-                tools: try FFmpegTools.locate())
-            guard plan.frameIndices.count == frames else {
-                throw BatonError.invalidArgument(
-                    "\(video.path) has \(plan.stream.frameCount) frames; \(frames) asked for")
-            }
-            self.plan = plan
-            size = (plan.height, plan.width)
-        } else {
-            plan = nil
-            size = try QwenSampling.smartResize(
-                height: resolution.height, width: resolution.width,
-                minPixels: Double(QwenSampling.imageMinPixels),
-                maxPixels: Double(QwenSampling.imageMaxPixels), file: resolution.name)
-        }
-    }
-
-    var grid: VisionGrid {
-        VisionGrid(
-            t: frames / processor.temporalPatchSize, h: size.height / processor.patchSize,
-            w: size.width / processor.patchSize)
-    }
-
-    /// Made-up frames are not timed; resizing and patchifying them is.
-    func randomFrames() -> [RGBFrame] {
-        var generator = SplitMix64(seed: seed)
-        return (0..<frames).map { _ in
-            let count = resolution.width * resolution.height * 3
-            var bytes = [UInt8](repeating: 0, count: count)
-            bytes.withUnsafeMutableBytes { raw in
-                let words = raw.bindMemory(to: UInt64.self)
-                for index in words.indices { words[index] = generator.next() }
-                for index in words.count * 8..<count { raw[index] = UInt8(truncatingIfNeeded: generator.next()) }
-            }
-            return RGBFrame(width: resolution.width, height: resolution.height, pixels: bytes)
-        }
-    }
-
-    /// `frames` (random frames; nil for a clip) -> pixel rows `[t·h·w, 1176]` f32 host tensor.
-    func preprocess(_ frames: [RGBFrame]?) throws -> Tensor {
-        if let plan { return try plan.preprocess().pixelValues }
-        let source = frames ?? []
-        let resized = ResizedFrames(count: source.count)
-        let size = size
-        DispatchQueue.concurrentPerform(iterations: source.count) { index in
-            resized.set(
-                index,
-                BicubicResampler.resize(
-                    source[index], height: size.height, width: size.width,
-                    precision: .pillow))
-        }
-        let (values, grid) = QwenPatchifier.patches(resized.frames, config: processor)
-        return Tensor(values, shape: Shape([grid.patchCount, processor.rowSize]))
-    }
 }
 
 /// Synthetic prompt ids of the chat layout (VIDEO.md section 6): 14 system/user tokens,
@@ -217,30 +178,41 @@ func videoPromptIds(config: Qwen2VLConfig, padCount: Int) -> [Int32] {
         + [Int32(config.visionEndTokenId)] + question
 }
 
-private func measure(
-    _ source: VideoCaseSource, model: Qwen2VLModel, options: VideoBenchmarkOptions,
-    row: inout VideoMeasurement
-) throws {
+/// Fills the case's sizes into `row` and returns its prompt ids, checked against the model's positions.
+private func describePrompt(_ source: VideoCaseSource, config: Qwen2VLConfig, row: inout VideoMeasurement) throws
+    -> [Int32]
+{
     let grid = source.grid
     row.grid = [grid.t, grid.h, grid.w]
     row.resized = "\(source.size.width)x\(source.size.height)"
     row.visual_tokens = grid.tokenCount
-    let tokens = videoPromptIds(config: model.config, padCount: grid.tokenCount)
+    let tokens = videoPromptIds(config: config, padCount: grid.tokenCount)
     row.prompt_tokens = tokens.count
-    let item = VisualItem(
-        kind: .video, grid: grid,
-        secondsPerGrid: source.plan?.secondPerGridT ?? 1)
-    // M-RoPE: the limit is on the highest position (the first new token's), not on the token count.
-    let limit = model.config.text.maxPositionEmbeddings
-    let positions = try tokens.count + model.config.ropePositions(tokens: tokens, items: [item]).ropeDelta
+    try checkMRoPEPositions(tokens, items: [source.item], config: config)
+    return tokens
+}
+
+/// Throws unless the prompt and `newTokens` generated tokens fit the model's positions. M-RoPE: the
+/// limit is on the highest position (decoded token c sits at c + ropeDelta), not on the token count.
+func checkMRoPEPositions(_ tokens: [Int32], items: [VisualItem], config: Qwen2VLConfig, newTokens: Int = 1) throws {
+    let limit = config.text.maxPositionEmbeddings
+    let positions = try tokens.count + config.ropePositions(tokens: tokens, items: items).ropeDelta + newTokens - 1
     guard positions <= limit else {
         throw BatonError.invalidArgument(
             "\(tokens.count) prompt tokens reach M-RoPE position \(positions), beyond the "
                 + "model's \(limit) positions")
     }
+}
+
+/// Dense on one rank, straight through the model (no ranks, no exchange), each stage timed in
+/// every run; its parts add up to the total.
+private func measureOneRank(
+    _ source: VideoCaseSource, random: [RGBFrame]?, tokens: [Int32], model: Qwen2VLModel,
+    options: VideoBenchmarkOptions, row: inout VideoMeasurement
+) throws {
+    let item = source.item
     let backend = model.backend
     let cuda = backend as? CUDABackend
-    let random = source.plan == nil ? source.randomFrames() : nil
     var parts: [(total: Double, preprocess: Double, vision: Double, prefill: Double)] = []
     cuda?.allocator.resetPeak()
     for run in 0..<(options.warmups + options.runs) {
@@ -271,46 +243,19 @@ private func measure(
             standardError(visionProfile + "\n\n" + prefillProfile + "\n\n")
         }
     }
-    let sorted = parts.sorted { $0.total < $1.total }
-    let median = sorted[(sorted.count - 1) / 2]
+    let median = medianRun(parts, by: \.total)
     row.runs = parts.map(\.total)
     (row.median_s, row.preprocess_s, row.vision_s, row.prefill_s) = median
+    row.ranks_stages_s = [
+        stageNames(preprocess: median.preprocess, vision: median.vision, exchange: 0, prefill: median.prefill)
+    ]
     row.peak_device_bytes = cuda?.allocator.statistics.peakBytesInUse
 }
 
-/// The markdown table of `baton bench video`, with the speedups over the PyTorch rows
-/// (`torch-sdpa`) of the same frames and resolution. PyTorch's rows start from random pixel rows
-/// (no decoding or preprocessing), so the speedups compare like with like: vision tower + LM
-/// prefill, and the vision tower alone. TTFT includes Baton's decoding and preprocessing.
-public func videoTable(_ rows: [VideoMeasurement]) -> String {
-    var lines = [
-        "| method | device | frames | resolution | resized | visual tokens | TTFT s | decode+preprocess s | "
-            + "vision tower s | LM prefill s | speedup vs PyTorch (vision + prefill) | vision speedup | "
-            + "peak device GiB |",
-        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+/// One rank's stages by their JSON names.
+func stageNames(preprocess: Double, vision: Double, exchange: Double, prefill: Double) -> [String: Double] {
+    [
+        VisualStageTimes.Stage.preprocess.rawValue: preprocess, VisualStageTimes.Stage.vision.rawValue: vision,
+        VisualStageTimes.Stage.exchange.rawValue: exchange, VisualStageTimes.Stage.prefill.rawValue: prefill
     ]
-    for r in rows {
-        let head = "| \(r.method) | \(r.device) | \(r.frames) | \(r.resolution) | \(r.resized) | \(r.visual_tokens) |"
-        if let reason = r.skipped {
-            lines.append(head + " not run: \(reason) | | | | | | |")
-            continue
-        }
-        let torch = rows.first {
-            $0.method == TorchBaseline.method && $0.frames == r.frames && $0.resolution == r.resolution
-                && $0.skipped == nil
-        }
-        let isTorch = r.method == TorchBaseline.method
-        func ratio(_ part: (VideoMeasurement) -> Double) -> String {
-            isTorch ? "" : torch.map { String(format: "%.2fx", part($0) / part(r)) } ?? "n/a"
-        }
-        let peak = r.peak_device_bytes.map { String(format: "%.1f", Double($0) / 1_073_741_824) } ?? "n/a"
-        let preprocess = isTorch ? "n/a" : String(format: "%.3f", r.preprocess_s)
-        lines.append(
-            head
-                + String(
-                    format: " %.3f | %@ | %.3f | %.3f | %@ | %@ | %@ |", r.median_s, preprocess,
-                    r.vision_s, r.prefill_s, ratio { $0.vision_s + $0.prefill_s }, ratio(\.vision_s),
-                    peak))
-    }
-    return lines.joined(separator: "\n")
 }

@@ -4,10 +4,11 @@ import Foundation
 /// Everything one `baton eval` run produced: what was asked, the per-cell accuracy and every
 /// answer. Written as JSON (read by `bench/plot.py`) and as a markdown table.
 public struct EvalReport: Sendable, Codable {
-    /// "niah" or "ruler".
+    /// "niah", "ruler" or "video-niah".
     public var benchmark: String
     public var model: String
     public var seed: UInt64
+    /// Context lengths in tokens; for video-niah, video lengths in frames.
     public var lengths: [Int]
     public var depths: [Double]?
     public var cells: [EvalCell]
@@ -28,15 +29,20 @@ public struct EvalReport: Sendable, Codable {
 
     var methods: [String] { cells.map(\.method).uniqued() }
 
+    /// Video NIAH's columns are frames, the others' tokens.
+    var lengthsAreFrames: Bool { benchmark == "video-niah" }
+
     /// One table per method: rows are tasks (RULER) or depths (NIAH), columns lengths, cells
-    /// accuracy in percent; the last row averages each column.
+    /// accuracy in percent; the last row averages each column. With dense and other methods, how
+    /// many answers of each equal dense's follows (exact methods must give them all).
     public func markdown() -> String {
         var text =
             "# baton eval \(benchmark): \(model)\n\nAccuracy in % (RULER's string_match_all), "
-            + "\(cells.first?.samples ?? 0) sample(s) per cell, seed \(seed).\n"
+            + "\(cells.first?.samples ?? 0) sample(s) per cell, seed \(seed)"
+            + (lengthsAreFrames ? "; columns are video lengths in frames.\n" : ".\n")
         for method in methods {
             let mine = cells.filter { $0.method == method }
-            let isNIAH = benchmark == "niah"
+            let isNIAH = depths != nil
             let rows: [String] =
                 isNIAH
                 ? mine.compactMap(\.depth).uniqued().map { Self.depthLabel($0) }
@@ -44,7 +50,7 @@ public struct EvalReport: Sendable, Codable {
             func rowKey(_ cell: EvalCell) -> String { isNIAH ? Self.depthLabel(cell.depth ?? 0) : cell.task }
             text +=
                 "\n## \(method)\n\n| \(isNIAH ? "depth" : "task") | "
-                + lengths.map { Self.lengthLabel($0) }.joined(separator: " | ") + " |\n"
+                + lengths.map { lengthsAreFrames ? String($0) : Self.lengthLabel($0) }.joined(separator: " | ") + " |\n"
             text += "| --- |" + String(repeating: " ---: |", count: lengths.count) + "\n"
             for row in rows {
                 let values = lengths.map { length in
@@ -57,6 +63,27 @@ public struct EvalReport: Sendable, Codable {
                 return column.isEmpty ? "-" : Self.percent(column.reduce(0, +) / Double(column.count))
             }
             text += "| **average** | " + means.joined(separator: " | ") + " |\n"
+        }
+        return text + agreementWithDense()
+    }
+
+    /// For each method but dense, how many of its answers are dense's answer to the same sample
+    /// (empty without dense or without another method).
+    func agreementWithDense() -> String {
+        struct Sample: Hashable { let task: String, length: Int, depth: Double?, index: Int }
+        func key(_ p: EvalPrediction) -> Sample {
+            Sample(task: p.task, length: p.length, depth: p.depth, index: p.index)
+        }
+        let dense = Dictionary(
+            predictions.filter { $0.method == "dense" }.map { (key($0), $0.prediction) },
+            uniquingKeysWith: { a, _ in a })
+        let others = methods.filter { $0 != "dense" }
+        guard !dense.isEmpty, !others.isEmpty else { return "" }
+        var text = "\n## Answers equal to dense's\n\n| method | equal | of |\n| --- | ---: | ---: |\n"
+        for method in others {
+            let mine = predictions.filter { $0.method == method && dense[key($0)] != nil }
+            let equal = mine.filter { dense[key($0)] == $0.prediction }.count
+            text += "| \(method) | \(equal) | \(mine.count) |\n"
         }
         return text
     }

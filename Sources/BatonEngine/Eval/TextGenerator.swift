@@ -1,5 +1,6 @@
 import BatonParallel
 import BatonTensor
+import BatonTokenizer
 
 /// What `baton eval` needs from a loaded model: its tokenizer's counts, its chat template and
 /// greedy completion of raw text. The engine provides it; tests can use any implementation.
@@ -52,12 +53,24 @@ extension Engine: TextGenerator {
         raw text: String, maxNewTokens: Int,
         generate: ([Int32], GenerationOptions) throws -> GenerationResult
     ) throws -> String {
+        // A rendered template already spells its special tokens (BOS); plain text gets them added.
+        let ids = try evalTokenizer().encode(text, addSpecialTokens: chatTemplate == nil)
+        return try answer(ids: ids, maxNewTokens: maxNewTokens, generate: generate)
+    }
+
+    private func evalTokenizer() throws -> Tokenizer {
         guard let tokenizer else {
             throw BatonError.invalidArgument(
                 "eval needs a model with a tokenizer (a preset with random weights has none)")
         }
-        // A rendered template already spells its special tokens (BOS); plain text gets them added.
-        let ids = tokenizer.encode(text, addSpecialTokens: chatTemplate == nil)
+        return tokenizer
+    }
+
+    /// Greedy answer to prompt `ids` through `generate`, decoded without stop ids or special tokens.
+    func answer(
+        ids: [Int32], maxNewTokens: Int, generate: ([Int32], GenerationOptions) throws -> GenerationResult
+    ) throws -> String {
+        let tokenizer = try evalTokenizer()
         let options = GenerationOptions(maxTokens: maxNewTokens)
         let result = try generate(ids, options)
         let stops = stopIds(options)
