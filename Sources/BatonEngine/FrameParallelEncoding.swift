@@ -69,8 +69,7 @@ public func encodeFrameParallel(
     let width = model.config.text.hiddenSize, dtype = backend.activationDType
     let local =
         share.pieces.isEmpty
-        ? try backend.empty(Shape([0, width]), dtype: dtype)
-        : try model.vision(pixels: visuals.pixels(of: share, backend: backend), grids: share.pieces.map(\.grid))
+        ? try backend.empty(Shape([0, width]), dtype: dtype) : try visuals.embeddings(of: share, model: model)
     let exchange = try RowExchange(owned: shares.map(\.rows), needs: needs)
     return try exchange.run(local: local, width: width, dtype: dtype, communicator: communicator, backend: backend)
 }
