@@ -13,7 +13,9 @@ let package = Package(
         // `baton serve`: the HTTP server and its /metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0")
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // SHA-256 of image and video files: the key of serve's visual-embedding cache.
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0")
     ],
     targets: [
         // CUDA driver, NVRTC, cuBLASLt and NCCL entry points, loaded with dlopen at run time.
@@ -49,10 +51,11 @@ let package = Package(
         .target(
             name: "BatonServer",
             dependencies: [
-                "BatonEngine", "BatonTokenizer", "BatonParallel", "BatonTensor",
+                "BatonEngine", "BatonTokenizer", "BatonParallel", "BatonTensor", "BatonModels", "BatonVision",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Prometheus", package: "swift-prometheus")
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto")
             ]),
         .executableTarget(
             name: "baton",
@@ -81,7 +84,7 @@ let package = Package(
         .testTarget(
             name: "BatonServerTests",
             dependencies: [
-                "BatonServer", "BatonEngine", "BatonParallel", "BatonTensor",
+                "BatonServer", "BatonEngine", "BatonParallel", "BatonTensor", "BatonTokenizer", "BatonVision",
                 .product(name: "HummingbirdTesting", package: "hummingbird")
             ],
             exclude: ["openai_client.py"])

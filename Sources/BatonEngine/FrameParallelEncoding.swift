@@ -69,17 +69,12 @@ public func encodeFrameParallel(
         mergeUnit: model.config.vision.mergeUnit)
     let share = shares[rank]
     let width = model.config.text.hiddenSize, dtype = backend.activationDType
-    let local: Tensor
-    if share.pieces.isEmpty {
-        local = try backend.empty(Shape([0, width]), dtype: dtype)
-    } else {
-        let pixels = try timedStage(stages, .preprocess, rank: rank, backend: backend) {
-            try visuals.pixels(of: share, backend: backend)
+    let local =
+        share.pieces.isEmpty
+        ? try backend.empty(Shape([0, width]), dtype: dtype)
+        : try visuals.embeddings(of: share, model: model) { stage, body in
+            try timedStage(stages, stage, rank: rank, backend: backend, body)
         }
-        local = try timedStage(stages, .vision, rank: rank, backend: backend) {
-            try model.vision(pixels: pixels, grids: share.pieces.map(\.grid))
-        }
-    }
     let exchange = try RowExchange(owned: shares.map(\.rows), needs: needs)
     return try timedStage(stages, .exchange, rank: rank, backend: backend) {
         try exchange.run(local: local, width: width, dtype: dtype, communicator: communicator, backend: backend)

@@ -7,10 +7,14 @@ import BatonVision
 /// rank of frame-parallel encoding preprocesses (for a planned video: decodes) only its own frames.
 /// Each rank runs the vision tower over its share (`VisualShare`), the ranks exchange the
 /// embeddings their rows need, and every pass takes its rows' M-RoPE positions (`RankVisualInput`).
+/// Items encoded before (`VisualSource.encoded`, the server's cache) skip the tower: a rank takes
+/// their rows of the cached output.
 public struct VisualPrefill: Sendable {
     /// The images and videos in prompt order (the order of their pad-token runs).
     public let items: [VisualItem]
     private let pixelSources: [ItemPixels]
+    /// Where the ranks leave the tower's output of the items they encode, to be cached.
+    let recorder: VisualEmbeddingRecorder?
 
     /// Where one item's patch rows come from.
     enum ItemPixels: Sendable {
@@ -21,6 +25,8 @@ public struct VisualPrefill: Sendable {
         /// `units`, so a rank decodes (a planned video) or resizes (the video benchmark's random
         /// frames) the frames of its units only.
         case units(@Sendable (_ units: Range<Int>) throws -> Tensor)
+        /// No pixels: the tower's output over the whole item, `[t·h·w/4, D]` on the host.
+        case embeddings(Tensor)
     }
 
     /// Preprocessed items. Pixels on the host serve ranks on any device; pixels on a device serve
@@ -28,18 +34,22 @@ public struct VisualPrefill: Sendable {
     public init(visuals: [BatonModels.VisualInput]) {
         items = visuals.map(\.item)
         pixelSources = visuals.map { .rows($0.pixels) }
+        recorder = nil
     }
 
-    /// Planned videos and preprocessed images (the CLI's `--video`/`--image`): every rank decodes
-    /// and preprocesses only the frames of its own temporal units.
-    public init(sources: [VisualSource]) {
+    /// Planned videos, preprocessed images (the CLI's `--video`/`--image`) and encoded items: every
+    /// rank decodes and preprocesses only the frames of its own temporal units. `recorder`, when
+    /// given, receives the tower's output of the items it records.
+    public init(sources: [VisualSource], recorder: VisualEmbeddingRecorder? = nil) {
         items = sources.map(\.item)
         pixelSources = sources.map { source in
             switch source {
             case .video(let plan): .units { try plan.preprocess(temporalUnits: $0) }
             case .image(let input): .rows(input.pixelValues)
+            case .encoded(let visual): .embeddings(visual.embeddings)
             }
         }
+        self.recorder = recorder
     }
 
     /// Items whose patch rows `unitPixels[k](units)` makes for the temporal units a rank encodes
@@ -49,10 +59,45 @@ public struct VisualPrefill: Sendable {
         pixelSources = unitPixels.map { .units($0) }
     }
 
-    /// Patch rows of `share` on `backend`: its pieces' rows back to back, `[Σ t·h·w, 1176]` f32.
-    func pixels(of share: VisualShare, backend: any Backend) throws -> Tensor {
-        let parts = try share.pieces.map { try pixels(item: $0.item, units: $0.units, backend: backend) }
-        return parts.count == 1 ? parts[0] : try backend.concatRows(parts)
+    /// The tower's output over `share` on `model`'s backend, `[share.rows.count, D]` act: the
+    /// pieces of encoded items taken from their embeddings, the others through one tower call.
+    /// `timed` wraps the making of the patch rows (`.preprocess`) and the tower (`.vision`).
+    func embeddings(
+        of share: VisualShare, model: Qwen2VLModel,
+        timed: (VisualStageTimes.Stage, () throws -> Tensor) throws -> Tensor = { try $1() }
+    ) throws -> Tensor {
+        let backend = model.backend, mergeUnit = model.config.vision.mergeUnit
+        let toEncode = share.pieces.filter { !isEncoded($0.item) }
+        var encoded: Tensor?
+        if !toEncode.isEmpty {
+            let pixels = try timed(.preprocess) {
+                let parts = try toEncode.map { try self.pixels(item: $0.item, units: $0.units, backend: backend) }
+                return parts.count == 1 ? parts[0] : try backend.concatRows(parts)
+            }
+            encoded = try timed(.vision) { try model.vision(pixels: pixels, grids: toEncode.map(\.grid)) }
+        }
+        var segments: [Tensor] = [], encodedRow = 0
+        for piece in share.pieces {
+            let rows = piece.grid.patchCount / mergeUnit
+            let firstRow = piece.units.lowerBound * piece.grid.h * piece.grid.w / mergeUnit
+            if case .embeddings(let all) = pixelSources[piece.item] {
+                let own = try backend.upload(all.rows(firstRow..<firstRow + rows))
+                segments.append(
+                    own.dtype == backend.activationDType ? own : try backend.cast(own, to: backend.activationDType))
+            } else if let encoded {
+                let own = encoded.rows(encodedRow..<encodedRow + rows)
+                encodedRow += rows
+                try recorder?.record(item: piece.item, firstRow: firstRow, rows: own, backend: backend)
+                segments.append(own)
+            }
+        }
+        return segments.count == 1 ? segments[0] : try backend.concatRows(segments)
+    }
+
+    /// Whether item `item` comes as the tower's output already.
+    private func isEncoded(_ item: Int) -> Bool {
+        if case .embeddings = pixelSources[item] { return true }
+        return false
     }
 
     /// Patch rows of temporal units `units` of item `item` on `backend`.
@@ -70,6 +115,8 @@ public struct VisualPrefill: Sendable {
             return try backend.upload(rows)
         case .units(let make):
             return try backend.upload(make(units))
+        case .embeddings:
+            throw BatonError.invalidArgument("visual item \(item) is encoded already: it has no pixels")
         }
     }
 }
@@ -80,6 +127,7 @@ extension VisualSource {
         switch self {
         case .video(let plan): VisualItem(.video, grid: plan.grid, secondPerGridT: plan.secondPerGridT)
         case .image(let input): VisualItem(input.kind, grid: input.grid, secondPerGridT: input.secondPerGridT)
+        case .encoded(let visual): visual.item
         }
     }
 }

@@ -6,10 +6,12 @@ import BatonVision
 import Foundation
 
 /// One image or video of a request: a video planned (probed, sampled, sized) but not decoded, so
-/// the prompt's length is known before frames are decoded or weights loaded; an image preprocessed.
+/// the prompt's length is known before frames are decoded or weights loaded; an image preprocessed;
+/// or either already through the vision tower (a cached encoding: nothing to decode or encode).
 public enum VisualSource: Sendable {
     case video(VideoPlan)
     case image(BatonVision.VisualInput)
+    case encoded(EncodedVisual)
 
     /// Plans `videos` then `images` (the order their blocks take in the prompt) with the model
     /// directory's processor settings (`preprocessor_config.json`, else the released defaults).
@@ -37,14 +39,20 @@ public enum VisualSource: Sendable {
     }
 
     public var kind: BatonVision.VisualInput.Kind {
-        if case .video = self { return .video }
-        return .image
+        switch self {
+        case .video: .video
+        case .image: .image
+        case .encoded(let visual): visual.item.kind == .video ? .video : .image
+        }
     }
 
     /// Sampled frames (a video) or 0 (an image).
     public var frameCount: Int {
-        if case .video(let plan) = self { return plan.frameIndices.count }
-        return 0
+        switch self {
+        case .video(let plan): plan.frameIndices.count
+        case .image: 0
+        case .encoded(let visual): visual.frameCount
+        }
     }
 
     /// The pad tokens this item expands to: t·h·w/4.
@@ -52,14 +60,17 @@ public enum VisualSource: Sendable {
         switch self {
         case .video(let plan): plan.grid.tokenCount
         case .image(let input): input.tokenCount
+        case .encoded(let visual): visual.embeddings.shape.rows
         }
     }
 
-    /// Decodes and preprocesses a video; an image is ready.
+    /// Decodes and preprocesses a video; an image is ready; an encoded item has no pixels left.
     public func preprocess() throws -> BatonVision.VisualInput {
         switch self {
-        case .video(let plan): try plan.preprocess()
-        case .image(let input): input
+        case .video(let plan): return try plan.preprocess()
+        case .image(let input): return input
+        case .encoded:
+            throw BatonError.invalidArgument("an encoded image or video has no pixels to preprocess")
         }
     }
 }
@@ -73,6 +84,22 @@ public enum VisualPromptEncoding {
     public static func encode(
         question: String, kinds: [BatonVision.VisualInput.Kind], counts: [Int],
         tokenizer: Tokenizer, config: Qwen2VLConfig
+    ) throws -> [Int32] {
+        try encode(
+            messages: [.user(kinds.map(block).joined() + question)], counts: counts, tokenizer: tokenizer,
+            config: config)
+    }
+
+    /// The text that stands for one image or video in a message, where the item sits in it
+    /// (Qwen2.5-VL's chat template writes this for an image or video content part).
+    public static func block(_ kind: BatonVision.VisualInput.Kind) -> String {
+        "<|vision_start|>" + (kind == .video ? "<|video_pad|>" : "<|image_pad|>") + "<|vision_end|>"
+    }
+
+    /// A conversation whose messages hold the items' `block`s: through the chat template, with the
+    /// assistant's opening, each block's pad token widened to `counts[k]` in order.
+    public static func encode(
+        messages: [ChatMessage], counts: [Int], tokenizer: Tokenizer, config: Qwen2VLConfig
     ) throws -> [Int32] {
         func id(_ token: String, _ expected: Int) throws -> Int32 {
             guard let id = tokenizer.id(forToken: token) else {
@@ -88,20 +115,17 @@ public enum VisualPromptEncoding {
         _ = try id("<|vision_start|>", config.visionStartTokenId)
         _ = try id("<|vision_end|>", config.visionEndTokenId)
         // One pad per item in the text (so the tokenizer sees the markers as added tokens), each
-        // then widened to its item's count; the question follows the last <|vision_end|> directly.
-        let blocks = kinds.map {
-            "<|vision_start|>" + ($0 == .video ? "<|video_pad|>" : "<|image_pad|>") + "<|vision_end|>"
-        }
+        // then widened to its item's count; text follows a <|vision_end|> directly.
         // Qwen2.5-VL's template: the tokenizer's ChatML one (default system "You are a helpful
         // assistant."), or that default when the tokenizer's template is not recognised.
         let template = tokenizer.chatTemplate.flatMap { $0.family == .chatML ? $0 : nil } ?? .qwen2
-        let text = template.render(messages: [.user(blocks.joined() + question)], addGenerationPrompt: true)
+        let text = template.render(messages: messages, addGenerationPrompt: true)
         var remaining = counts[...]
         var ids: [Int32] = []
         for token in tokenizer.encode(text, addSpecialTokens: false) {
             guard token == videoPad || token == imagePad else { ids.append(token); continue }
             guard let count = remaining.popFirst() else {
-                throw BatonError.invalidArgument("--prompt: the question holds an image or video pad token itself")
+                throw BatonError.invalidArgument("the prompt's text holds an image or video pad token itself")
             }
             ids.append(contentsOf: repeatElement(token, count: count))
         }
@@ -128,23 +152,34 @@ public enum VisualPromptEncoding {
     /// stay below the grid's), so the limit applies to the prompt's highest position, not to its
     /// length (64 frames of 1440p are 148,540 tokens but a few hundred positions). Memory for
     /// the KV cache is checked where it is allocated.
+    ///
+    /// `lower` names what the user can lower (the frames' and the pixels' options) for a prompt
+    /// with video frames and for one with images alone; by default the CLI's flags.
     public static func checkContext(
         promptTokens: [Int32], items: [VisualItem], maxTokens: Int, config: Qwen2VLConfig,
-        sources: [VisualSource], where source: String
+        sources: [VisualSource], where source: String,
+        lower: (frames: String, images: String) = ("--max-frames, --fps or --max-pixels", "--max-pixels")
     ) throws {
         let limit = config.text.maxPositionEmbeddings
-        let (_, ropeDelta) = try config.ropePositions(tokens: promptTokens, items: items)
-        // Decoded token c sits at c + ropeDelta; the last new token is never fed back.
-        let positionsUsed = promptTokens.count + ropeDelta + max(maxTokens, 1) - 1
+        // The last new token is never fed back.
+        let positionsUsed = try promptPositions(promptTokens, items: items, config: config) + max(maxTokens, 1) - 1
         guard positionsUsed > limit else { return }
         let frames = sources.reduce(0) { $0 + $1.frameCount }
         let images = sources.filter { $0.kind == .image }.count
         let visual = sources.reduce(0) { $0 + $1.tokenCount }
-        let lower = frames > 0 ? "lower --max-frames, --fps or --max-pixels" : "lower --max-pixels"
         throw BatonError.invalidArgument(
             "\(frames) video frames and \(images) images give \(visual) visual tokens: the prompt of "
                 + "\(promptTokens.count) tokens + \(maxTokens) new tokens reaches M-RoPE position \(positionsUsed), beyond "
-                + "the model's max_position_embeddings (\(limit)) \(source); " + lower)
+                + "the model's max_position_embeddings (\(limit)) \(source); lower "
+                + (frames > 0 ? lower.frames : lower.images))
+    }
+
+    /// The positions a prompt takes (its highest M-RoPE position + 1): decoded token c sits at
+    /// c + ropeDelta, so the first new token takes this position.
+    public static func promptPositions(_ promptTokens: [Int32], items: [VisualItem], config: Qwen2VLConfig) throws
+        -> Int
+    {
+        try promptTokens.count + config.ropePositions(tokens: promptTokens, items: items).ropeDelta
     }
 }
 

@@ -59,9 +59,9 @@ extension OpenAIServer {
             if body.own.logprobs == true {
                 throw APIError.invalidRequest("logprobs are not supported", param: "logprobs")
             }
-            let ids = try chatPromptIds(body.own.messages)
+            let prompt = try await chatPrompt(body.own.messages)
             // Chat's default is as many tokens as the context leaves.
-            return try await generate(ids, body, endpoint: .chat, defaultMaxTokens: nil)
+            return try await generate(prompt.ids, body, endpoint: .chat, defaultMaxTokens: nil, visual: prompt.visual)
         }
     }
 
@@ -120,16 +120,22 @@ extension OpenAIServer {
     }
 
     /// Checks the length, picks the method, queues the job and answers whole or as a stream.
+    /// `visual`: the prompt's images and videos (a chat request on a vision-language model).
     private func generate(
         _ ids: [Int32], _ request: GenerationRequest<some EndpointFields>, endpoint: Endpoint,
-        defaultMaxTokens: Int?
+        defaultMaxTokens: Int?, visual: VisualRequest? = nil
     ) async throws -> Response {
         let body = request.shared
         let arrival = ContinuousClock.now
         let limit = engine.config.maxPositionEmbeddings
-        let maxTokens = request.own.requestedMaxTokens ?? defaultMaxTokens ?? max(1, limit - ids.count + 1)
+        let positions = visual?.promptPositions ?? ids.count
+        let maxTokens = request.own.requestedMaxTokens ?? defaultMaxTokens ?? max(1, limit - positions + 1)
         do {
-            try engine.checkContext(promptTokens: ids.count, maxTokens: maxTokens)
+            if let visual {
+                try visual.checkContext(ids, maxTokens: maxTokens, modelName: options.modelName)
+            } else {
+                try engine.checkContext(promptTokens: ids.count, maxTokens: maxTokens)
+            }
         } catch let error as BatonError {
             throw APIError.invalidRequest(
                 "This model's maximum context length is \(limit) tokens: \(error.message)",
@@ -149,7 +155,7 @@ extension OpenAIServer {
         let job = GenerationJob(
             promptIds: ids, maxTokens: maxTokens, sampling: sampling,
             stopStrings: body.stop?.values ?? [], ignoreEOS: body.baton?.ignoreEos == true,
-            method: method, arrival: arrival)
+            method: method, arrival: arrival, visual: visual)
         let handle = try worker.submit(job)
         let reply = Reply(
             endpoint: endpoint,

@@ -16,6 +16,8 @@ struct GenerationJob: Sendable {
     var method: Method
     /// When the request arrived (time to first token counts from here).
     var arrival: ContinuousClock.Instant
+    /// The prompt's images and videos (their pad tokens are in `promptIds`).
+    var visual: VisualRequest? = nil
 }
 
 /// What a running job hands to its request's handler, in order: text pieces, then one of the rest.
@@ -119,24 +121,55 @@ final class GenerationWorker: @unchecked Sendable {
             maxTokens: job.maxTokens, sampling: job.sampling, stopIds: job.ignoreEOS ? [] : modelStops,
             isCancelled: { flag.isSet })
         do {
-            let result: GenerationResult
-            if job.method == .dense {
-                result = try engine.generate(
-                    promptIds: job.promptIds, options: options, ignoringModelStopIds: job.ignoreEOS,
-                    onToken: streamer.accept)
-            } else {
-                let (context, query) = try splitContextAndQuery(job.promptIds)
-                var request = ParallelRequest(
-                    context: context, query: query, method: job.method, ranks: ranks, generation: options)
-                request.placement = placement
-                result = try engine.run(request, onToken: streamer.accept)
-            }
-            streamer.finish(result, promptTokens: job.promptIds.count)
+            let result = try generate(job, options: options, onToken: streamer.accept)
+            streamer.finish(result, promptTokens: job.promptIds.count, visualUsage: job.visual?.usage)
         } catch let error as BatonError where error.kind == .invalidArgument {
             continuation.yield(.failed(.invalidRequest(error.message)))
         } catch {
             continuation.yield(.failed(.engineFailure(error)))
         }
+    }
+}
+
+extension GenerationWorker {
+    /// Runs `job` on the engine: a text prompt with dense attention through `generate`, anything
+    /// else as a `ParallelRequest`.
+    fileprivate func generate(
+        _ job: GenerationJob, options: GenerationOptions, onToken: @escaping @Sendable (Int32) -> Void
+    ) throws -> GenerationResult {
+        guard let visual = job.visual else {
+            if job.method == .dense {
+                return try engine.generate(
+                    promptIds: job.promptIds, options: options, ignoringModelStopIds: job.ignoreEOS, onToken: onToken)
+            }
+            let (context, query) = try splitContextAndQuery(job.promptIds)
+            return try engine.run(
+                parallelRequest(job, context: context, query: query, options: options), onToken: onToken)
+        }
+        // What the vision tower encoded is cached before the client hears the answer is complete,
+        // so a follow-up sent right after it finds it; a failed request keeps what it encoded too.
+        defer {
+            visual.storeEncoded()
+            metrics.visualCacheBytes.set(Double(visual.cache.bytes))
+        }
+        // All images and videos are context and the question is the query, as generate splits a
+        // visual prompt; dense runs the whole prompt on one rank.
+        let (context, query): (context: [Int32], query: [Int32]) =
+            try job.method == .dense
+            ? (job.promptIds, []) : VisualPromptEncoding.splitQuery(job.promptIds, config: visual.config)
+        var request = parallelRequest(job, context: context, query: query, options: options)
+        request.visuals = visual.prefill
+        return try engine.run(request, onToken: onToken)
+    }
+
+    private func parallelRequest(
+        _ job: GenerationJob, context: [Int32], query: [Int32], options: GenerationOptions
+    ) -> ParallelRequest {
+        var request = ParallelRequest(
+            context: context, query: query, method: job.method, ranks: job.method == .dense ? 1 : ranks,
+            generation: options)
+        request.placement = placement
+        return request
     }
 }
 
@@ -180,13 +213,13 @@ private final class TokenStreamer: @unchecked Sendable {
     }
 
     /// Hands out the rest of the text and how the request ended.
-    func finish(_ result: GenerationResult, promptTokens: Int) {
+    func finish(_ result: GenerationResult, promptTokens: Int, visualUsage: VisualUsage?) {
         metrics.promptTokens.increment(by: Int64(promptTokens))
         if !stops.matched {
             emit(stops.push(decoder.finish()))
             emit(stops.finish())
         }
-        let usage = Usage(promptTokens: promptTokens, completionTokens: result.tokens.count)
+        let usage = Usage(promptTokens: promptTokens, completionTokens: result.tokens.count, baton: visualUsage)
         switch (stops.matched, result.stopReason) {
         case (true, _), (false, .stopToken): continuation.yield(.finished(.stop, usage))
         case (false, .maxTokens): continuation.yield(.finished(.length, usage))

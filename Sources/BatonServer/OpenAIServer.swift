@@ -19,13 +19,20 @@ public struct ServerOptions: Sendable {
     /// Ranks for parallel methods (--gpus N, or --ranks N on one device) and where they run.
     public var ranks: Int
     public var placement: RankPlacement
-    /// The largest request body read (a long prompt is a few MiB of text).
+    /// The largest request body read (a long prompt is a few MiB of text, an image in a `data:`
+    /// URL a few more).
     public var maxBodyBytes: Int
+    /// Bytes of vision-tower output kept for follow-up questions on the same images and videos.
+    public var visualCacheBytes: Int
+    /// `--visual-cache-mb`'s default: 1 GiB holds about 150K visual tokens of a 7B model (3584
+    /// bf16 values each), some ten long videos, in host memory.
+    public static let defaultVisualCacheMB = 1024
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, modelName: String, apiKey: String? = nil,
         maxQueue: Int = 64, method: MethodChoice = .auto, ranks: Int = 1,
-        placement: RankPlacement = .sharedDevice, maxBodyBytes: Int = 64 << 20
+        placement: RankPlacement = .sharedDevice, maxBodyBytes: Int = 64 << 20,
+        visualCacheBytes: Int = ServerOptions.defaultVisualCacheMB << 20
     ) {
         self.host = host
         self.port = port
@@ -36,6 +43,7 @@ public struct ServerOptions: Sendable {
         self.ranks = ranks
         self.placement = placement
         self.maxBodyBytes = maxBodyBytes
+        self.visualCacheBytes = visualCacheBytes
     }
 }
 
@@ -50,6 +58,8 @@ public final class OpenAIServer: Sendable {
     let worker: GenerationWorker
     let planner: MethodPlanner
     public let metrics: ServerMetrics
+    /// The vision tower's output of recent images and videos, by content and options.
+    let visualCache: VisualEmbeddingCache
     /// When the server started (the `created` of /v1/models).
     let started = Int(Date().timeIntervalSince1970)
 
@@ -58,6 +68,7 @@ public final class OpenAIServer: Sendable {
         self.options = options
         let metrics = ServerMetrics()
         self.metrics = metrics
+        self.visualCache = VisualEmbeddingCache(capacityBytes: options.visualCacheBytes)
         self.worker = GenerationWorker(
             engine: engine, ranks: options.ranks, placement: options.placement,
             maxQueue: options.maxQueue, metrics: metrics)

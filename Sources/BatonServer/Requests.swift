@@ -109,8 +109,15 @@ public struct CompletionFields: EndpointFields {
 
 /// One part of a message's `content` list.
 public struct ContentPart: Decodable, Sendable {
+    /// `image_url` / `video_url`: where the file is (a path on the server, `file://` or `data:`),
+    /// and optionally how to sample and size it, named as generate's flags (`fps` and
+    /// `max_frames` are for videos; nil keeps Qwen2.5-VL's defaults).
     public struct MediaURL: Decodable, Sendable {
         public var url: String
+        public var fps: Double?
+        public var maxFrames: Int?
+        public var minPixels: Int?
+        public var maxPixels: Int?
     }
 
     public var type: String

@@ -4,16 +4,33 @@ import Foundation
 // `.convertToSnakeCase`. `finish_reason` and `logprobs` are written as explicit nulls where
 // OpenAI writes them.
 
-/// `usage`.
+/// `usage`. `baton` is Baton's own, present on requests with images or videos.
 public struct Usage: Codable, Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
     public var totalTokens: Int
+    public var baton: VisualUsage?
 
-    public init(promptTokens: Int, completionTokens: Int) {
+    public init(promptTokens: Int, completionTokens: Int, baton: VisualUsage? = nil) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.totalTokens = promptTokens + completionTokens
+        self.baton = baton
+    }
+}
+
+/// `usage.baton`: the prompt's visual tokens (its image and video pad tokens, counted in
+/// `prompt_tokens` too) and how many of them came from the encoder cache, whose images and videos
+/// were neither decoded nor run through the vision tower. Not OpenAI's
+/// `prompt_tokens_details.cached_tokens`: that counts prompt tokens whose prefill was reused,
+/// and these still go through the language model's prefill.
+public struct VisualUsage: Codable, Sendable, Equatable {
+    public var visualTokens: Int
+    public var cachedVisualTokens: Int
+
+    public init(visualTokens: Int, cachedVisualTokens: Int) {
+        self.visualTokens = visualTokens
+        self.cachedVisualTokens = cachedVisualTokens
     }
 }
 

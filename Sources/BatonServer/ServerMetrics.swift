@@ -13,6 +13,11 @@ public final class ServerMetrics: Sendable {
     let generatedTokens: Counter
     /// Streams whose client left before the end (their generation was stopped).
     let streamsAbandoned: Counter
+    /// Images and videos of chat requests found in the encoder cache, and those decoded and encoded.
+    let visualCacheHits: Counter
+    let visualCacheMisses: Counter
+    /// Bytes of vision-tower output the encoder cache holds.
+    let visualCacheBytes: Gauge
 
     public init() {
         queueLength = registry.makeGauge(name: "baton_queue_length", help: "Requests waiting for the engine")
@@ -30,6 +35,14 @@ public final class ServerMetrics: Sendable {
         streamsAbandoned = registry.makeCounter(
             name: "baton_streams_abandoned_total",
             help: "Streams whose client left before the end; their generation was stopped")
+        visualCacheHits = registry.makeCounter(
+            name: "baton_visual_cache_hits_total",
+            help: "Images and videos whose vision-tower output came from the encoder cache")
+        visualCacheMisses = registry.makeCounter(
+            name: "baton_visual_cache_misses_total",
+            help: "Images and videos decoded and run through the vision tower")
+        visualCacheBytes = registry.makeGauge(
+            name: "baton_visual_cache_bytes", help: "Bytes of vision-tower output held by the encoder cache")
     }
 
     /// Counts one answered request by endpoint and HTTP status .

@@ -4,7 +4,7 @@ import BatonTensor
 /// `--max-frames`, `--min-pixels` and `--max-pixels`, and qwen-vl-utils' per-element keys of the
 /// same names (`fps`, `min_frames`, `max_frames`, `min_pixels`, `max_pixels`, `total_pixels`).
 /// nil means qwen-vl-utils' default; `validated()` checks every field once.
-public struct VideoOptions: Sendable, Equatable {
+public struct VideoOptions: Sendable, Hashable {
     /// Frames sampled per second of video (default 2).
     public var fps: Double
     /// At least this many frames are sampled (rounded up to even; default 4).

@@ -57,12 +57,22 @@ struct Serve: AsyncParsableCommand {
         help: "The model name requests give (default: the model directory's name).")
     var servedModelName: String?
 
+    @Option(
+        name: .customLong("visual-cache-mb"),
+        help:
+            "MiB of vision-tower output kept (least recently used dropped first), so follow-up questions on the same image or video skip decoding and encoding; 0 keeps none."
+    )
+    var visualCacheMB: Int = ServerOptions.defaultVisualCacheMB
+
     func run() async throws {
         var server: OpenAIServer?
         try runReportingErrors {
             let choice = try MethodChoice.named(method, option: "--method")
             guard maxQueue >= 0 else {
                 throw BatonError.invalidArgument("--max-queue must be at least 0, got \(maxQueue)")
+            }
+            guard visualCacheMB >= 0 else {
+                throw BatonError.invalidArgument("--visual-cache-mb must be at least 0, got \(visualCacheMB)")
             }
             guard (0...65535).contains(port) else {
                 throw BatonError.invalidArgument("--port must be 0...65535, got \(port)")
@@ -87,7 +97,8 @@ struct Serve: AsyncParsableCommand {
                 engine: engine,
                 options: ServerOptions(
                     host: host, port: port, modelName: servedModelName ?? directory.lastPathComponent, apiKey: apiKey,
-                    maxQueue: maxQueue, method: choice, ranks: mode.worldSize, placement: placement))
+                    maxQueue: maxQueue, method: choice, ranks: mode.worldSize, placement: placement,
+                    visualCacheBytes: visualCacheMB << 20))
         }
         guard let server else { return }
         let name = server.options.modelName

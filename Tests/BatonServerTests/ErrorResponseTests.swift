@@ -101,7 +101,7 @@ final class ErrorResponseTests: XCTestCase {
         }
     }
 
-    func testImageAndVideoPartsAre400ForATextModel() async throws {
+    func testImageAndVideoPartsAre400NamingTheTextOnlyModel() async throws {
         let app = Application(router: ServerFixture.server().router())
         try await app.test(.router) { client in
             for part in [
@@ -112,7 +112,8 @@ final class ErrorResponseTests: XCTestCase {
                     client, "/v1/chat/completions",
                     #"{"model": "tiny-llama", "messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"}, \#(part)]}]}"#,
                     status: .badRequest, param: "messages.0.content.1")
-                XCTAssertTrue((error["message"] as? String ?? "").contains("this model has no vision tower"))
+                XCTAssertTrue((error["message"] as? String ?? "").contains("the model 'tiny-llama' is text-only"))
+                XCTAssertEqual(error["code"] as? String, "unsupported_content")
             }
         }
     }

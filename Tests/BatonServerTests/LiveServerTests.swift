@@ -1,3 +1,4 @@
+import BatonVision
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -31,11 +32,12 @@ final class LiveServerTests: XCTestCase {
     }
 
     /// Starts the client script; its standard output is returned through the pipe.
-    static func startClient(_ arguments: [String], port: Int, apiKey: String = "none") throws -> (Process, Pipe) {
+    static func startClient(
+        _ arguments: [String], port: Int, apiKey: String = "none", model: String = ServerFixture.modelName
+    ) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments =
-            [try Self.python(), Self.script, "http://127.0.0.1:\(port)/v1", ServerFixture.modelName, apiKey] + arguments
+        process.arguments = [try Self.python(), Self.script, "http://127.0.0.1:\(port)/v1", model, apiKey] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -44,8 +46,10 @@ final class LiveServerTests: XCTestCase {
     }
 
     /// Runs the client script to its end off the cooperative threads; returns its status and output.
-    static func runClient(_ arguments: [String], port: Int, apiKey: String = "none") async throws -> (Int32, String) {
-        let (process, output) = try Self.startClient(arguments, port: port, apiKey: apiKey)
+    static func runClient(
+        _ arguments: [String], port: Int, apiKey: String = "none", model: String = ServerFixture.modelName
+    ) async throws -> (Int32, String) {
+        let (process, output) = try Self.startClient(arguments, port: port, apiKey: apiKey, model: model)
         return await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 let data = output.fileHandleForReading.readDataToEndOfFile()
@@ -61,6 +65,19 @@ final class LiveServerTests: XCTestCase {
         try await server.application().test(.live) { client in
             let (status, output) = try await Self.runClient(
                 ["basic"], port: try XCTUnwrap(client.port), apiKey: "test-key")
+            XCTAssertEqual(status, 0, output)
+            XCTAssertTrue(output.contains("checks passed"), output)
+        }
+    }
+
+    /// An image part as the openai client sends it (a base64 data: URL), to the Qwen2.5-VL fixture.
+    func testOfficialOpenAIClientSendsAnImageAndTheFollowUpComesFromTheEncoderCache() async throws {
+        _ = try Self.python()
+        do { _ = try FFmpegTools.locate() } catch { throw XCTSkip("needs ffmpeg: \(error)") }
+        let server = ServerFixture.visionLanguageServer()
+        try await server.application().test(.live) { client in
+            let (status, output) = try await Self.runClient(
+                ["image", VisualChatTests.image.path], port: try XCTUnwrap(client.port), model: "tiny-qwen2-vl")
             XCTAssertEqual(status, 0, output)
             XCTAssertTrue(output.contains("checks passed"), output)
         }

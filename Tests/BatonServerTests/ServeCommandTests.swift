@@ -4,19 +4,6 @@ import XCTest
 /// The `baton serve` binary: it prints where it listens, and SIGTERM lets the request in flight
 /// finish before the process exits 0.
 final class ServeCommandTests: XCTestCase {
-    /// The `baton` executable built next to the test bundle.
-    var binary: URL {
-        get throws {
-            var directory = Bundle(for: Self.self).bundleURL
-            for _ in 0..<3 {
-                let candidate = directory.appendingPathComponent("baton")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory.deleteLastPathComponent()
-            }
-            throw XCTSkip("the baton executable is not built next to the tests (run `swift build` first)")
-        }
-    }
-
     /// Reads `pipe` until the text read so far contains `needle` or the pipe closes; returns the text.
     func read(_ pipe: Pipe, until needle: String) async -> String {
         await withCheckedContinuation { continuation in

@@ -28,6 +28,43 @@ enum ServerFixture {
                 host: "127.0.0.1", port: 0, modelName: modelName,
                 apiKey: apiKey, maxQueue: maxQueue, ranks: ranks))
     }
+
+    static let fixtures = modelDirectory.deletingLastPathComponent()
+    /// The tiny Qwen2.5-VL fixture (random weights, Qwen's tokenizer) and the test clips.
+    static let visionLanguageDirectory = fixtures.appendingPathComponent("tiny-qwen2-vl")
+    static let clips = fixtures.appendingPathComponent("video/clips")
+
+    static let visionLanguageEngine: Engine = {
+        do {
+            return try Engine.load(EngineOptions(modelDirectory: visionLanguageDirectory, showProgress: false))
+        } catch {
+            fatalError("loading \(visionLanguageDirectory.path): \(error)")
+        }
+    }()
+
+    /// A server over the Qwen2.5-VL fixture, named `tiny-qwen2-vl`, with its own encoder cache.
+    static func visionLanguageServer(ranks: Int = 1, visualCacheBytes: Int = 64 << 20) -> OpenAIServer {
+        OpenAIServer(
+            engine: visionLanguageEngine,
+            options: ServerOptions(
+                host: "127.0.0.1", port: 0, modelName: "tiny-qwen2-vl", ranks: ranks,
+                visualCacheBytes: visualCacheBytes))
+    }
+}
+
+extension XCTestCase {
+    /// The `baton` executable built next to the test bundle.
+    var binary: URL {
+        get throws {
+            var directory = Bundle(for: Self.self).bundleURL
+            for _ in 0..<3 {
+                let candidate = directory.appendingPathComponent("baton")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                directory.deleteLastPathComponent()
+            }
+            throw XCTSkip("the baton executable is not built next to the tests (run `swift build` first)")
+        }
+    }
 }
 
 /// A JSON object from a response body.

@@ -4,6 +4,7 @@
     python3 openai_client.py BASE_URL MODEL API_KEY load REQUESTS CONCURRENCY
     python3 openai_client.py BASE_URL MODEL API_KEY abandon
     python3 openai_client.py BASE_URL MODEL API_KEY drain
+    python3 openai_client.py BASE_URL MODEL API_KEY image IMAGE_FILE
 
 basic: models, completions and chat completions, whole and streamed (the streamed text must equal
 the whole text), usage, finish_reason, the X-Baton-Method header, and the errors the client maps
@@ -12,10 +13,13 @@ to exceptions. load: REQUESTS streaming requests, CONCURRENCY at a time, over KE
 (finish_reason, usage, [DONE]) and carry exactly its own key's text. abandon: starts a long
 stream, prints "streaming" after the first chunk and waits to be killed. drain: prints "streaming"
 after the first chunk, then reads the stream to its end (the server is told to shut down meanwhile)
-and checks that it finished.
+and checks that it finished. image: a chat message with the image as a base64 data: URL part, asked
+twice (the second answer must be the first, its visual tokens from Baton's encoder cache, as
+`usage.baton` says) and streamed (the same text).
 Exits non-zero with a message on the first failed check; prints "openai client: N checks passed" otherwise.
 """
 import asyncio
+import base64
 import sys
 
 import openai
@@ -168,6 +172,32 @@ def drain():
     check(finish in ("stop", "length") and usage is not None, "the stream in flight at shutdown finished")
 
 
+def image(path):
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+    with open(path, "rb") as file:
+        url = "data:image/png;base64," + base64.b64encode(file.read()).decode()
+    # min_pixels/max_pixels: Baton's per-part sizing (one 56x56 image keeps the tiny model fast).
+    part = {"type": "image_url", "image_url": {"url": url, "min_pixels": 3136, "max_pixels": 3136}}
+    request = dict(model=model, max_tokens=6, temperature=0,
+                   messages=[{"role": "user", "content": [part, {"type": "text", "text": "Describe the picture."}]}])
+    first, second = client.chat.completions.create(**request), client.chat.completions.create(**request)
+    visual = (first.usage.model_extra or {}).get("baton") or {}
+    check(visual.get("visual_tokens", 0) > 0 and visual.get("cached_visual_tokens") == 0,
+          f"the first answer encoded the image: usage.baton {visual}")
+    cached = (second.usage.model_extra or {}).get("baton") or {}
+    check(cached.get("cached_visual_tokens") == visual["visual_tokens"], f"the second took it from the cache: {cached}")
+    text = first.choices[0].message.content
+    check(second.choices[0].message.content == text, "the cached answer is the first one")
+    streamed, _, _, _ = streamed_chat(client, **request)
+    check(streamed == text, f"the streamed answer {streamed!r} is the whole one {text!r}")
+    try:
+        client.chat.completions.create(**{**request, "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]})
+        check(False, "an http image URL raises BadRequestError")
+    except openai.BadRequestError as e:
+        check("network" in e.body["message"], f"the error says nothing is fetched: {e.body}")
+
+
 if mode == "basic":
     basic()
 elif mode == "load":
@@ -176,6 +206,8 @@ elif mode == "drain":
     drain()
 elif mode == "abandon":
     asyncio.run(abandon())
+elif mode == "image":
+    image(sys.argv[5])
 else:
     sys.exit(f"unknown mode {mode}")
 print(f"openai client: {checks} checks passed")
