@@ -57,6 +57,7 @@ public struct VisualPrefill: Sendable {
     public init(items: [VisualItem], unitPixels: [@Sendable (_ units: Range<Int>) throws -> Tensor]) {
         self.items = items
         pixelSources = unitPixels.map { .units($0) }
+        recorder = nil
     }
 
     /// The tower's output over `share` on `model`'s backend, `[share.rows.count, D]` act: the
