@@ -7,49 +7,16 @@ final class CommandLineErrorTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
 
-    /// The `baton` executable built next to the test bundle.
-    var binary: URL {
-        get throws {
-            var directory = Bundle(for: Self.self).bundleURL
-            for _ in 0..<3 {
-                let candidate = directory.appendingPathComponent("baton")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory.deleteLastPathComponent()
-            }
-            throw XCTSkip("the baton executable is not built next to the tests (run `swift build` first)")
-        }
-    }
-
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stderr: String) {
         let result = try runCapturing(arguments, environment: environment)
         return (result.status, result.stderr)
     }
 
-    /// Runs `baton arguments`; standard output goes through a file, so neither stream can fill
-    /// its pipe while the other is read.
+    /// Runs `baton arguments` (see `BatonExecutable.run`).
     func runCapturing(_ arguments: [String], environment: [String: String] = [:]) throws
         -> (status: Int32, stdout: String, stderr: String)
     {
-        let process = Process()
-        process.executableURL = try binary
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "baton-cli-stdout-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outputFile) }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        try process.run()
-        let data = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = try Data(contentsOf: outputFile)
-        return (
-            process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: data, as: UTF8.self)
-        )
+        try BatonExecutable.run(arguments, environment: environment)
     }
 
     /// A copy of a fixture model in a temporary directory that a test may damage.

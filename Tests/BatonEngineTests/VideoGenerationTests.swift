@@ -79,37 +79,8 @@ final class VideoGenerationTests: XCTestCase {
 
     // MARK: the baton binary
 
-    /// The `baton` executable built next to the test bundle.
-    var binary: URL {
-        get throws {
-            var directory = Bundle(for: Self.self).bundleURL
-            for _ in 0..<3 {
-                let candidate = directory.appendingPathComponent("baton")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory.deleteLastPathComponent()
-            }
-            throw XCTSkip("the baton executable is not built next to the tests (run `swift build` first)")
-        }
-    }
-
-    /// Runs `baton arguments`; standard output goes through a file so neither stream fills its pipe.
     func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = try binary
-        process.arguments = arguments
-        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("baton-vl-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outputFile) }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        try process.run()
-        let data = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: try Data(contentsOf: outputFile), as: UTF8.self),
-            String(decoding: data, as: UTF8.self)
-        )
+        try BatonExecutable.run(arguments)
     }
 
     /// Exit status 1 and exactly one `baton:` line on standard error holding every needle.
