@@ -196,7 +196,7 @@ private func describePrompt(_ source: VideoCaseSource, config: Qwen2VLConfig, ro
 /// limit is on the highest position (decoded token c sits at c + ropeDelta), not on the token count.
 func checkMRoPEPositions(_ tokens: [Int32], items: [VisualItem], config: Qwen2VLConfig, newTokens: Int = 1) throws {
     let limit = config.text.maxPositionEmbeddings
-    let positions = try tokens.count + config.ropePositions(tokens: tokens, items: items).ropeDelta + newTokens - 1
+    let positions = try VisualPromptEncoding.promptPositions(tokens, items: items, config: config) + newTokens - 1
     guard positions <= limit else {
         throw BatonError.invalidArgument(
             "\(tokens.count) prompt tokens reach M-RoPE position \(positions), beyond the "
