@@ -10,8 +10,8 @@ public struct ModelPreflight: Sendable {
     public let directory: URL
     /// The language model's configuration (of a vision-language model: its text half).
     public let config: ModelConfig
-    /// The whole configuration of a Qwen2.5-VL directory; nil for a text-only model.
-    public let visionLanguageConfig: Qwen2VLConfig?
+    /// The whole configuration of a vision-language directory; nil for a text-only model.
+    public let visionLanguageConfig: VisionLanguageConfig?
     public let tokenizer: Tokenizer
 
     public init(directory: URL) throws {
@@ -21,14 +21,10 @@ public struct ModelPreflight: Sendable {
         tokenizer = try Tokenizer(directory: directory)
     }
 
-    /// `directory/config.json` as a Qwen2.5-VL configuration when it names that architecture (or
-    /// model_type), else nil (a missing file is left to the text model's loader to report).
-    static func visionLanguageConfig(directory: URL) throws -> Qwen2VLConfig? {
-        let url = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: url.path), Qwen2VLConfig.describes(data) else {
-            return nil
-        }
-        return try Qwen2VLConfig.parse(data, file: url.path)
+    /// `directory/config.json` as a vision-language configuration when it names such an
+    /// architecture (or model_type), else nil (a missing file is left to the text model's loader).
+    static func visionLanguageConfig(directory: URL) throws -> VisionLanguageConfig? {
+        try VisionLanguageConfig.load(directory: directory)
     }
 
     /// Token ids for a prompt, as `Engine.encode(prompt:chat:)` gives them.

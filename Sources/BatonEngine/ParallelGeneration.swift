@@ -68,7 +68,7 @@ public enum RankPlacement: String, Sendable, Equatable {
 public func generateParallel(
     _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
-    visionLanguage: (@Sendable (_ rank: Int) throws -> Qwen2VLModel)? = nil,
+    visionLanguage: (@Sendable (_ rank: Int) throws -> VisionLanguageModel)? = nil,
     communicators: [any Communicator]? = nil, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
     stageTimes: VisualStageTimes? = nil, onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
@@ -100,7 +100,7 @@ public func generateParallel(
 /// aborted (peers then fail instead of waiting) and the error rethrown.
 public func generateParallelRank(
     _ request: ParallelRequest, rank: Int, communicator: any Communicator, model: LlamaModel,
-    retainingHeads: RetainingHeads? = nil, visionLanguage: Qwen2VLModel? = nil, streamingRank: Int? = nil,
+    retainingHeads: RetainingHeads? = nil, visionLanguage: VisionLanguageModel? = nil, streamingRank: Int? = nil,
     onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     guard communicator.worldSize == request.ranks && communicator.rank == rank else {
@@ -128,7 +128,7 @@ public func generateParallelRank(
 /// Rank `rank`'s view of `request`'s images and videos, or nil for a text request.
 private func visualRequest(
     _ request: ParallelRequest, rank: Int,
-    visionLanguage: ((Int) throws -> Qwen2VLModel)?
+    visionLanguage: ((Int) throws -> VisionLanguageModel)?
 ) throws -> RankVisualRequest? {
     guard let visuals = request.visuals else { return nil }
     guard let visionLanguage else {

@@ -88,7 +88,7 @@ extension OpenAIServer {
             throw APIError.invalidRequest(error.message, param: "messages")
         }
         let recorder = VisualEmbeddingRecorder(
-            items: sources.map(\.item), recording: Array(keysToStore.keys), mergeUnit: config.vision.mergeUnit)
+            items: sources.map(\.item), recording: Array(keysToStore.keys), mergeUnit: config.mergeUnit)
         let prefill = VisualPrefill(sources: sources, recorder: recorder)
         let positions: Int
         do {

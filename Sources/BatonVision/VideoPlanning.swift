@@ -19,6 +19,10 @@ public protocol VideoPlanning: Sendable {
     func preprocess(temporalUnits units: Range<Int>) throws -> Tensor
     /// The whole video.
     func preprocess() throws -> VisualInput
+    /// The sampled frames of temporal units `units` as decoded (native size).
+    func decodeFrames(temporalUnits units: Range<Int>) throws -> [RGBFrame]
+    /// A decoded frame at the size the tower sees, resized as the model's processor does.
+    func resize(_ frame: RGBFrame) -> RGBFrame
 }
 
 extension VideoPlanning {

@@ -107,12 +107,12 @@ extension Bench {
 
         func torchRows(_ options: VideoBenchmarkOptions, python: String) throws -> [VideoMeasurement] {
             let config =
-                try options.modelDirectory.map { try Qwen2VLConfig.load(directory: $0) }
-                ?? Qwen2VLPreset.named(options.preset)?.config
+                try options.modelDirectory.map { try VisionLanguageConfig.load(directory: $0) }
+                ?? VisionLanguagePreset.named(options.preset)
             guard let config else {
-                let presets = Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")
                 throw BatonError.invalidArgument(
-                    "--preset \(options.preset) is not a Qwen2.5-VL preset (\(presets))")
+                    "--preset \(options.preset) is not a vision-language preset ("
+                        + VisionLanguagePreset.names.joined(separator: ", ") + ")")
             }
             standardError("bench video: PyTorch baseline (\(python) torch_video.py) first\n")
             return TorchVideoBaseline(python: python, config: config, device: options.device).run(options)

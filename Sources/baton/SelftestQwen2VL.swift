@@ -19,7 +19,7 @@ extension Selftest {
             let prompts = expected["prompts"] as? [[String: Any]]
         else { throw BatonError.invalidModel("\(file): not a Qwen2.5-VL fixture (needs pixels, vision, prompts)") }
         let backend = try CUDABackend(ordinal: ordinal)
-        let model = try Qwen2VLModel.load(directory: directory, backend: backend)
+        let model = try VisionLanguageModel.load(directory: directory, backend: backend)
         print("model check: \(directory.path) (Qwen2.5-VL) on cuda:\(ordinal) vs transformers fp32")
         var failures = 0
         var inputs: [String: VisualInput] = [:]

@@ -15,7 +15,7 @@ final class VideoParallelGenerationTests: XCTestCase {
     static let engine: Engine = {
         try! Engine.load(EngineOptions(modelDirectory: VideoGenerationTests.model, showProgress: false))
     }()
-    static var model: Qwen2VLModel { engine.visionLanguage! }
+    static var model: VisionLanguageModel { engine.visionLanguage! }
     static let tokens = 6
 
     /// A 5 s clip at 112x112 in the chat prompt: 10 sampled frames, 5 temporal units of 4x4 merge units
@@ -58,7 +58,7 @@ final class VideoParallelGenerationTests: XCTestCase {
     }
 
     /// Dense on one rank from pixels preprocessed up front (as `baton generate` does on one rank),
-    /// checked against Qwen2VLModel's own prefill and decode (the tower over everything, M-RoPE of
+    /// checked against VisionLanguageModel's own prefill and decode (the tower over everything, M-RoPE of
     /// the whole prompt), which share no code with the ranks' path.
     func denseTokens(_ prompt: [Int32], _ sources: [VisualSource]) throws -> [Int32] {
         let inputs = try sources.map { try BatonModels.VisualInput($0.preprocess(), backend: Self.engine.backend) }

@@ -106,7 +106,7 @@ public struct VideoNIAHMethod: Sendable {
 public struct VideoNIAH {
     public let engine: Engine
     public let options: VideoNIAHOptions
-    let model: Qwen2VLModel
+    let model: VisionLanguageModel
     let tokenizer: Tokenizer
     let processor: QwenProcessorConfig
 
