@@ -126,7 +126,7 @@ extension VisualSource {
     /// What M-RoPE needs of this item.
     public var item: VisualItem {
         switch self {
-        case .video(let plan): VisualItem(.video, grid: plan.grid, secondPerGridT: plan.secondPerGridT)
+        case .video(let plan): VisualItem(.video, grid: plan.grid, secondPerGridT: plan.secondsPerTemporalUnit)
         case .image(let input): VisualItem(input.kind, grid: input.grid, secondPerGridT: input.secondPerGridT)
         case .encoded(let visual): visual.item
         }

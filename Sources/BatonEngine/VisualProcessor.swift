@@ -42,6 +42,14 @@ public enum VisualProcessor: Sendable {
         }
     }
 
+    /// Sampled frames per temporal unit: 2 (Qwen2.5-VL) or 1 (InternVL: a frame is a tile).
+    var framesPerUnit: Int {
+        switch self {
+        case .qwen(let processor): processor.temporalPatchSize
+        case .internVL: 1
+        }
+    }
+
     /// Pixels per patch side (14).
     var patchSize: Int {
         switch self {

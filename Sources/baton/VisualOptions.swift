@@ -55,23 +55,21 @@ extension Generate {
         guard let config = preflight.visionLanguageConfig else {
             throw BatonError.invalidArgument(
                 "\(visualOptions.firstFlag): the model in \(preflight.directory.path) is text-only "
-                    + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL checkpoint")
+                    + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL or InternVL3 checkpoint")
         }
         if query != nil {
             throw BatonError.invalidArgument(
                 "--query with --video/--image: the question is --prompt (it follows the "
                     + "images and videos in the chat prompt)")
         }
-        let processor = try QwenProcessorConfig.load(modelDirectory: preflight.directory)
+        let processor = try VisualProcessor.load(modelDirectory: preflight.directory, config: config)
         let start = MonotonicClock.now()
         let sources = try VisualSource.plan(
             videos: visualOptions.video.map { URL(fileURLWithPath: $0) },
             images: visualOptions.image.map { URL(fileURLWithPath: $0) },
             options: visualOptions.videoOptions(), processor: processor)
         let prompt = try VisualPromptEncoding.encode(
-            question: question, kinds: sources.map(\.kind),
-            counts: sources.map(\.tokenCount), tokenizer: preflight.tokenizer,
-            config: config)
+            question: question, items: sources.map(\.item), tokenizer: preflight.tokenizer, config: config)
         try VisualPromptEncoding.checkContext(
             promptTokens: prompt, items: sources.map(\.item), maxTokens: maxTokens, config: config, sources: sources,
             where: "in " + preflight.directory.appendingPathComponent("config.json").path)

@@ -61,11 +61,9 @@ final class VideoGenerationTests: XCTestCase {
         let config = try XCTUnwrap(engine.visionLanguage).config
         let source = try VisualSource.plan(
             videos: [clip], images: [], options: VideoOptions(minPixels: 3136, maxPixels: 3136),
-            processor: QwenProcessorConfig.load(modelDirectory: Self.model))
+            processor: .qwen(QwenProcessorConfig.load(modelDirectory: Self.model)))
         let prompt = try VisualPromptEncoding.encode(
-            question: Self.question, kinds: [.video],
-            counts: source.map(\.tokenCount), tokenizer: engine.tokenizer!,
-            config: config)
+            question: Self.question, items: source.map(\.item), tokenizer: engine.tokenizer!, config: config)
         XCTAssertEqual(prompt.count, direct.promptLength)
         let visuals = try source.map { try BatonModels.VisualInput($0.preprocess(), backend: engine.backend) }
         var request = ParallelRequest(
@@ -251,7 +249,7 @@ final class VideoGenerationTests: XCTestCase {
         let engine = try Engine.load(EngineOptions(modelDirectory: Self.model, showProgress: false))
         let video = try VisionInput.video(clip, options: VideoOptions(minPixels: 3136, maxPixels: 3136))
         let tokens = try VisualPromptEncoding.encode(
-            question: Self.question, kinds: [.video], counts: [video.tokenCount],
+            question: Self.question, items: [VisualSource.image(video).item],
             tokenizer: engine.tokenizer!, config: engine.visionLanguage!.config)
         let (looped, direct) = try engine.visualGreedyTwoWays(
             tokens: tokens, visuals: [BatonModels.VisualInput(video, backend: engine.backend)], maxTokens: 8)

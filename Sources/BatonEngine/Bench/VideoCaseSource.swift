@@ -61,13 +61,7 @@ struct VideoCaseSource: Sendable {
         }
     }
 
-    /// Sampled frames per temporal unit: 2 (Qwen2.5-VL) or 1 (InternVL: a frame is a tile).
-    var framesPerUnit: Int {
-        switch processor {
-        case .qwen(let qwen): qwen.temporalPatchSize
-        case .internVL: 1
-        }
-    }
+    var framesPerUnit: Int { processor.framesPerUnit }
 
     var grid: VisionGrid {
         let patch = processor.patchSize

@@ -88,7 +88,9 @@ def main():
     torch.manual_seed(0)
     internvl = config.model_type == "internvl"
     family = InternVLForConditionalGeneration if internvl else Qwen2_5_VLForConditionalGeneration
-    model = family._from_config(config, attn_implementation="sdpa", torch_dtype=dtype)
+    # Built on the device: random initialisation of 8B parameters on the host took minutes.
+    with torch.device(device):
+        model = family._from_config(config, attn_implementation="sdpa", torch_dtype=dtype)
     model = model.to(device).eval()
     visual = model.model.visual if hasattr(model, "model") and hasattr(model.model, "visual") else getattr(model, "visual", None)
     rows = []
