@@ -10,9 +10,6 @@ public enum VisualProcessor: Sendable {
     /// InternVL3: one 448-pixel tile per sampled frame; images in dynamic tiles with a thumbnail.
     case internVL(InternVLProcessorConfig)
 
-    /// Frames an InternVL video gets when `--max-frames` is not given.
-    public static let internVLDefaultFrames = 32
-
     /// The processor of `config`'s family, from `modelDirectory`'s `preprocessor_config.json` when
     /// given and present, else the released defaults.
     public static func load(modelDirectory: URL?, config: VisionLanguageConfig) throws -> VisualProcessor {
@@ -31,14 +28,14 @@ public enum VisualProcessor: Sendable {
     }
 
     /// Probes and samples a video (nothing decoded). InternVL reads `options.maxFrames` as the
-    /// frame count (default `internVLDefaultFrames`); the pixel options are Qwen's alone.
+    /// frame count (default `InternVLVideoPlan.defaultFrames`); the pixel options are Qwen's alone.
     func planVideo(_ file: URL, options: VideoOptions, tools: FFmpegTools) throws -> any VideoPlanning {
         switch self {
         case .qwen(let processor):
             return try VideoPlan.make(file: file, options: options, processor: processor, tools: tools)
         case .internVL(let processor):
             return try InternVLVideoPlan.make(
-                file: file, frames: options.maxFrames ?? Self.internVLDefaultFrames, config: processor, tools: tools)
+                file: file, options: options, config: processor, tools: tools)
         }
     }
 
@@ -61,24 +58,11 @@ public enum VisualProcessor: Sendable {
     /// Patch rows `[units·h·w, rowSize]` f32 host tensor of frames already at the tower's size, in
     /// the processor's row order (Qwen: frame pairs; InternVL: one tile per frame).
     func patchRows(_ frames: [RGBFrame]) -> Tensor {
-        let config = qwenPatchifier
-        let (values, grid) = QwenPatchifier.patches(frames, config: config)
-        return Tensor(values, shape: Shape([grid.patchCount, config.rowSize]))
-    }
-
-    /// The patchifier settings: Qwen's own, or InternVL's as Qwen's with one frame per unit
-    /// (rows (tile, bh, bw, dy, dx), each (c, py, px), the order `InternVisionTower` reads).
-    private var qwenPatchifier: QwenProcessorConfig {
         switch self {
-        case .qwen(let processor): return processor
-        case .internVL(let processor):
-            var config = QwenProcessorConfig()
-            config.patchSize = processor.patchSize
-            config.temporalPatchSize = 1
-            config.mergeSize = processor.mergeSize
-            config.imageMean = processor.imageMean
-            config.imageStd = processor.imageStd
-            return config
+        case .qwen(let processor):
+            let (values, grid) = QwenPatchifier.patches(frames, config: processor)
+            return Tensor(values, shape: Shape([grid.patchCount, processor.rowSize]))
+        case .internVL(let processor): return InternVLImage.patchRows(frames, config: processor)
         }
     }
 

@@ -80,6 +80,14 @@ public struct InternVLVideoPlan: VideoPlanning {
         InternVLImage.tiles(of: frame, config: config, maxTiles: 1)[0]
     }
 
+    /// `tile`: the size the tower sees.
+    public func resize(_ frame: RGBFrame) -> RGBFrame { tile(frame) }
+
+    /// The sampled frames of temporal units (frames) `units` as decoded (native size).
+    public func decodeFrames(temporalUnits units: Range<Int>) throws -> [RGBFrame] {
+        try FrameDecoder.decode(file, frameIndices: Array(frameIndices[units]), tools: tools)
+    }
+
     /// Patch rows of temporal units (frames) `units`: [units.count · 1024, 588] f32, the rows the whole
     /// video's `pixelValues` holds at `units.lowerBound · 1024 ..< units.upperBound · 1024`. Only those
     /// frames are decoded; they are resized on all cores as they arrive from the decoder.

@@ -51,8 +51,8 @@ public struct InternVisionConfig: Sendable, Equatable {
             numLayers: try reader.int("num_hidden_layers", default: 24),
             numHeads: try reader.int("num_attention_heads", default: 16),
             intermediateSize: try reader.int("intermediate_size", default: 4096),
-            imageSize: try reader.int("image_size", default: 448),
-            patchSize: try reader.int("patch_size", default: 14),
+            imageSize: try reader.side("image_size", default: 448),
+            patchSize: try reader.side("patch_size", default: 14),
             layerNormEps: try reader.double("layer_norm_eps", default: 1e-6),
             qkvBias: try reader.bool("qkv_bias", or: "attention_bias", default: true))
         if try reader.bool("qk_normalization", or: "use_qk_norm", default: false) {
@@ -199,6 +199,17 @@ struct JSONFields {
             throw BatonError.invalidModel("field `\(path(key))` should be an integer, found \(value)")
         }
         return number.intValue
+    }
+
+    /// A square's side: an integer, or `[h, w]` with h = w (transformers writes sizes as pairs).
+    func side(_ key: String, default fallback: Int) throws -> Int {
+        if let pair = object[key] as? [NSNumber] {
+            guard pair.count == 2, pair[0] == pair[1] else {
+                throw BatonError.unsupported("field `\(path(key))` is \(pair); Baton runs square tiles and patches")
+            }
+            return pair[0].intValue
+        }
+        return try int(key, default: fallback)
     }
 
     func double(_ key: String, default fallback: Double) throws -> Double {
