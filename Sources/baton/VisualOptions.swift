@@ -6,18 +6,18 @@ import BatonTensor
 import BatonVision
 import Foundation
 
-/// `--video`, `--image` and the sampling and size bounds of generate (Qwen2.5-VL models).
+/// `--video`, `--image` and the sampling and size bounds of generate (Qwen2.5-VL and InternVL3 models).
 struct VisualOptions: ParsableArguments {
-    @Option(help: "A video file (mp4, mkv, webm, avi; decoded with ffmpeg) for a Qwen2.5-VL model; implies --chat.")
+    @Option(help: "A video file (mp4, mkv, webm, avi; decoded with ffmpeg) for a Qwen2.5-VL or InternVL3 model; implies --chat.")
     var video: [String] = []
 
-    @Option(help: "An image file for a Qwen2.5-VL model (repeatable; after the videos); implies --chat.")
+    @Option(help: "An image file for a Qwen2.5-VL or InternVL3 model (repeatable; after the videos); implies --chat.")
     var image: [String] = []
 
     @Option(parsing: .unconditional, help: "Video frames sampled per second (default 2).")
     var fps: Double?
 
-    @Option(name: .customLong("max-frames"), parsing: .unconditional, help: "Most video frames sampled (default 768).")
+    @Option(name: .customLong("max-frames"), parsing: .unconditional, help: "Most video frames sampled (Qwen2.5-VL, default 768); InternVL3: the frames sampled (default 32).")
     var maxFrames: Int?
 
     @Option(name: .customLong("min-pixels"), parsing: .unconditional, help: "Fewest pixels per frame or image.")
