@@ -147,8 +147,8 @@ public final class Engine: @unchecked Sendable {
             options.modelDirectory.map { "in " + $0.appendingPathComponent("config.json").path }
             ?? "of preset \(options.preset ?? "?")"
         try PromptEncoding.checkContext(
-            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
-            source: source)
+            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.contextLength,
+            limitOrigin: config.contextLengthOrigin, source: source)
     }
 }
 

@@ -35,7 +35,8 @@ public struct ModelPreflight: Sendable {
     /// Throws, as `Engine.checkContext` does, when the request does not fit the model's positions.
     public func checkContext(promptTokens: Int, maxTokens: Int) throws {
         try PromptEncoding.checkContext(
-            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
+            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.contextLength,
+            limitOrigin: config.contextLengthOrigin,
             source: "in " + directory.appendingPathComponent("config.json").path)
     }
 }
@@ -57,15 +58,17 @@ enum PromptEncoding {
         return tokenizer.encode(prompt, addSpecialTokens: true)
     }
 
-    /// Rejects requests longer than `limit` positions, naming both numbers and where the limit
-    /// comes from (`source`: "in DIR/config.json" or "of preset NAME"). The last new token is never fed
-    /// back, so `prompt + maxTokens - 1` positions are used.
-    static func checkContext(promptTokens: Int, maxTokens: Int, limit: Int, source: String) throws {
+    /// Rejects requests longer than `limit` positions (`ModelConfig.contextLength`), naming both numbers
+    /// and where the limit comes from (`limitOrigin`, `ModelConfig.contextLengthOrigin`; `source`: "in
+    /// DIR/config.json" or "of preset NAME"). The last new token is never fed back, so
+    /// `prompt + maxTokens - 1` positions are used.
+    static func checkContext(promptTokens: Int, maxTokens: Int, limit: Int, limitOrigin: String, source: String) throws
+    {
         if promptTokens == 0 { throw BatonError.invalidArgument("the prompt is empty (0 tokens)") }
         if promptTokens + max(maxTokens, 1) - 1 > limit {
             throw BatonError.invalidArgument(
-                "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) \(source)"
-            )
+                "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's \(limitOrigin) "
+                    + source)
         }
     }
 }

@@ -43,6 +43,8 @@ public struct ModelSummary {
         case nil: rope = "theta \(c.ropeTheta)"
         case .some(let scaling): rope = "theta \(c.ropeTheta), scaling \(scaling)"
         }
+        // Dynamic NTK scaling runs past max_position_embeddings: say where the longer limit comes from.
+        let contextNote = c.contextLength == c.maxPositionEmbeddings ? "" : " (\(c.contextLengthOrigin))"
         let dtypes = bytesByDType.sorted { $0.value > $1.value }
             .map { "\($0.key.rawValue) (\(formatBytes($0.value)))" }.joined(separator: ", ")
         return """
@@ -51,7 +53,7 @@ public struct ModelSummary {
                                     : "\(visionLanguage!.architecture) (language model \(c.architecture.rawValue))")
             parameters:       \(formatCount(parameterCount))
             dtype:            \(dtypes)
-            context length:   \(c.maxPositionEmbeddings) tokens
+            context length:   \(c.contextLength) tokens\(contextNote)
             layers:           \(c.numHiddenLayers)
             hidden size:      \(c.hiddenSize) (MLP \(c.intermediateSize))
             attention heads:  \(c.numAttentionHeads) query, \(c.numKeyValueHeads) KV, head dim \(c.headDim)

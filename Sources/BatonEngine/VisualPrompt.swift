@@ -216,7 +216,7 @@ public enum VisualPromptEncoding {
         sources: [VisualSource], where source: String,
         lower: (frames: String, images: String) = ("--max-frames, --fps or --max-pixels", "--max-pixels")
     ) throws {
-        let limit = config.text.maxPositionEmbeddings
+        guard let limit = config.positionLimit else { return }
         // The last new token is never fed back.
         let positionsUsed = try promptPositions(promptTokens, items: items, config: config) + max(maxTokens, 1) - 1
         guard positionsUsed > limit else { return }

@@ -50,9 +50,13 @@ public enum VisionLanguageConfig: Sendable, Equatable {
         }
     }
 
-    /// The positions the model takes, or nil when its RoPE extends itself (dynamic NTK).
+    /// The positions a visual prompt may take, or nil when the language model's RoPE rescales
+    /// itself to any length (dynamic NTK, InternVL3's Qwen2.5): transformers sets no limit there, and
+    /// Spava's InternVL speed test runs 256 frames (67K tokens) past 32768 x factor 2. Memory is
+    /// checked where the KV cache is allocated.
     public var positionLimit: Int? {
-        text.maxPositionEmbeddings  // TODO(lowlevel merge): nil for dynamic rope scaling
+        if case .dynamic = text.ropeScaling { return nil }
+        return text.maxPositionEmbeddings
     }
 
     /// M-RoPE's frequencies per position row, or nil for 1-D RoPE.

@@ -164,7 +164,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
         let (rows, ropeDelta) = try config.ropePositions(tokens: tokens, items: items)
         let pass = ForwardPass(
             backend: backend, positions: try positions(rows), strategy: strategy, cache: cache,
-            timer: timer)
+            timer: timer, ropeLength: rows.joined().max().map { Int($0) + 1 })
         let embedded = try embeddings(tokens: tokens, items: items, visualRows: visualRows)
         return (try language.forward(embeddings: embedded, pass), ropeDelta)
     }
@@ -176,7 +176,9 @@ public final class VisionLanguageModel: @unchecked Sendable {
         cache: KVCache
     ) throws -> Tensor {
         let rows = config.decodingPositions(first: first, count: tokens.count, ropeDelta: ropeDelta)
-        let pass = ForwardPass(backend: backend, positions: try positions(rows), strategy: strategy, cache: cache)
+        let pass = ForwardPass(
+            backend: backend, positions: try positions(rows), strategy: strategy, cache: cache,
+            ropeLength: first + ropeDelta + tokens.count)
         return try language.forward(tokens: backend.int32Tensor(tokens), pass)
     }
 
