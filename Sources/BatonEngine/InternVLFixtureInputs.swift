@@ -52,7 +52,8 @@ public enum InternVLFixtureInputs {
             let grid = VisionGrid(t: tiles, h: side, w: side)
             inputs[name] = VisualInput(
                 item: VisualItem(kind: name == "video" ? .video : .image, grid: grid),
-                pixels: Tensor(patchRows(values.map(\.floatValue), tiles: tiles, size: size), shape: [grid.patchCount, 588]))
+                pixels: Tensor(
+                    patchRows(values.map(\.floatValue), tiles: tiles, size: size), shape: [grid.patchCount, 588]))
         }
     }
 
@@ -100,7 +101,9 @@ public enum InternVLFixtureInputs {
                 let logits = floats(prompt["logits_b64"]), let greedy = prompt["generate_new_ids"] as? [Int]
             else { throw BatonError.invalidModel("\(file): a prompt lacks name, input_ids, items, logits or tokens") }
             let visuals = try items.map { item in
-                guard let input = inputs[item] else { throw BatonError.invalidModel("\(file): prompt \(name) names \(item)") }
+                guard let input = inputs[item] else {
+                    throw BatonError.invalidModel("\(file): prompt \(name) names \(item)")
+                }
                 return input
             }
             return Prompt(

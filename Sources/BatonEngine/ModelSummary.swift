@@ -67,7 +67,9 @@ public struct ModelSummary {
     /// Whether a vision-language checkpoint's tensor belongs to its language model, in any of the
     /// namings (`model.*` as released, `model.language_model.*`, `language_model.*`, `lm_head.*`).
     static func isLanguageTensor(_ name: String) -> Bool {
-        let visionPrefixes = ["visual.", "model.visual.", "vision_model.", "mlp1.", "vision_tower.", "model.vision_tower."]
+        let visionPrefixes = [
+            "visual.", "model.visual.", "vision_model.", "mlp1.", "vision_tower.", "model.vision_tower."
+        ]
         return !visionPrefixes.contains(where: name.hasPrefix) && !name.contains("multi_modal_projector.")
     }
 

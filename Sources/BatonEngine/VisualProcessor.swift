@@ -15,7 +15,8 @@ public enum VisualProcessor: Sendable {
     public static func load(modelDirectory: URL?, config: VisionLanguageConfig) throws -> VisualProcessor {
         switch config {
         case .qwen2VL:
-            return .qwen(try modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) } ?? QwenProcessorConfig())
+            return .qwen(
+                try modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) } ?? QwenProcessorConfig())
         case .internVL(let intern):
             let size = intern.vision.imageSize
             guard let modelDirectory else {

@@ -232,7 +232,8 @@ public enum VisualPromptEncoding {
 
     /// The positions a prompt takes (its highest M-RoPE position + 1): decoded token c sits at
     /// c + ropeDelta, so the first new token takes this position.
-    public static func promptPositions(_ promptTokens: [Int32], items: [VisualItem], config: VisionLanguageConfig) throws
+    public static func promptPositions(_ promptTokens: [Int32], items: [VisualItem], config: VisionLanguageConfig)
+        throws
         -> Int
     {
         try promptTokens.count + config.ropePositions(tokens: promptTokens, items: items).ropeDelta

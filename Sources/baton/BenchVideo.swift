@@ -11,7 +11,8 @@ extension Bench {
         static let plotMode = "video"
 
         static let configuration = CommandConfiguration(
-            abstract: "Time to first token of Qwen2.5-VL or InternVL3 on a video: decode + preprocess, vision tower, LM prefill.",
+            abstract:
+                "Time to first token of Qwen2.5-VL or InternVL3 on a video: decode + preprocess, vision tower, LM prefill.",
             discussion: "Random frames by default (as the papers' speed test), or --video FILE. With --methods and "
                 + "--ranks or --gpus, every method on every rank count (dense on one rank): each rank decodes and "
                 + "encodes its share of the frames and the ranks exchange the visual embeddings they need; each "
@@ -20,7 +21,8 @@ extension Bench {
 
         @Option(
             help:
-                "Vision-language preset with random weights: qwen2.5-vl-3b, qwen2.5-vl-7b, internvl3-2b or internvl3-8b (one 448-pixel tile per frame: --resolution only sizes the random frames).")
+                "Vision-language preset with random weights: qwen2.5-vl-3b, qwen2.5-vl-7b, internvl3-2b or internvl3-8b (one 448-pixel tile per frame: --resolution only sizes the random frames)."
+        )
         var preset: String = "qwen2.5-vl-3b"
 
         @Option(help: "Or a Qwen2.5-VL or InternVL3 model directory (its real weights) instead of the preset.")

@@ -38,7 +38,8 @@ extension Selftest {
             let visuals = try prompt.visuals.map { VisualInput(item: $0.item, pixels: try backend.upload($0.pixels)) }
             let strategy = Dense(headDim: model.config.text.headDim)
             let cache = model.language.makeCache(backend: backend)
-            var (hidden, _) = try model.prefill(tokens: prompt.tokens, visuals: visuals, strategy: strategy, cache: cache)
+            var (hidden, _) = try model.prefill(
+                tokens: prompt.tokens, visuals: visuals, strategy: strategy, cache: cache)
             let logits = try backend.floats(
                 try model.language.logits(try backend.concatRows(prompt.logitRows.map { hidden.rows($0..<$0 + 1) })))
             let relative = Self.relativeNormError(logits, prompt.logits)

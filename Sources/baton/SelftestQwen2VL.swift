@@ -47,7 +47,8 @@ extension Selftest {
         for prompt in prompts {
             guard let name = prompt["name"] as? String, let ids = prompt["input_ids"] as? [Int],
                 let items = prompt["items"] as? [String], let rows = prompt["logit_rows"] as? [Int],
-                let reference = InternVLFixtureInputs.floats(prompt["logits_b64"]), let greedy = prompt["greedy_new_ids"] as? [Int]
+                let reference = InternVLFixtureInputs.floats(prompt["logits_b64"]),
+                let greedy = prompt["greedy_new_ids"] as? [Int]
             else {
                 throw BatonError.invalidModel("\(file): a prompt lacks name, input_ids, items, logit_rows or logits")
             }

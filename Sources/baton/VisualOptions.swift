@@ -8,7 +8,10 @@ import Foundation
 
 /// `--video`, `--image` and the sampling and size bounds of generate (Qwen2.5-VL and InternVL3 models).
 struct VisualOptions: ParsableArguments {
-    @Option(help: "A video file (mp4, mkv, webm, avi; decoded with ffmpeg) for a Qwen2.5-VL or InternVL3 model; implies --chat.")
+    @Option(
+        help:
+            "A video file (mp4, mkv, webm, avi; decoded with ffmpeg) for a Qwen2.5-VL or InternVL3 model; implies --chat."
+    )
     var video: [String] = []
 
     @Option(help: "An image file for a Qwen2.5-VL or InternVL3 model (repeatable; after the videos); implies --chat.")
@@ -17,7 +20,9 @@ struct VisualOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Video frames sampled per second (default 2).")
     var fps: Double?
 
-    @Option(name: .customLong("max-frames"), parsing: .unconditional, help: "Most video frames sampled (Qwen2.5-VL, default 768); InternVL3: the frames sampled (default 32).")
+    @Option(
+        name: .customLong("max-frames"), parsing: .unconditional,
+        help: "Most video frames sampled (Qwen2.5-VL, default 768); InternVL3: the frames sampled (default 32).")
     var maxFrames: Int?
 
     @Option(name: .customLong("min-pixels"), parsing: .unconditional, help: "Fewest pixels per frame or image.")
@@ -55,7 +60,8 @@ extension Generate {
         guard let config = preflight.visionLanguageConfig else {
             throw BatonError.invalidArgument(
                 "\(visualOptions.firstFlag): the model in \(preflight.directory.path) is text-only "
-                    + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL or InternVL3 checkpoint")
+                    + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL or InternVL3 checkpoint"
+            )
         }
         if query != nil {
             throw BatonError.invalidArgument(

@@ -102,7 +102,9 @@ final class InternVLModelTests: XCTestCase {
         let engine = try Engine.load(EngineOptions(modelDirectory: Self.transformersFormat, showProgress: false))
         let model = try XCTUnwrap(engine.visionLanguage)
         let prompt = try XCTUnwrap(
-            InternVLFixtureInputs.prompts(directory: Self.transformersFormat).max { $0.visuals.count < $1.visuals.count })
+            InternVLFixtureInputs.prompts(directory: Self.transformersFormat).max {
+                $0.visuals.count < $1.visuals.count
+            })
         let visuals = VisualPrefill(visuals: prompt.visuals)
         func run(_ method: Method, ranks: Int) throws -> [Int32] {
             let (context, query) =

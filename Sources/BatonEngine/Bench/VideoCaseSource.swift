@@ -36,7 +36,8 @@ struct VideoCaseSource: Sendable {
             }
             if let video {
                 let pixels = resolution.width * resolution.height
-                let videoOptions = VideoOptions(minFrames: frames, maxFrames: frames, minPixels: pixels, maxPixels: pixels)
+                let videoOptions = VideoOptions(
+                    minFrames: frames, maxFrames: frames, minPixels: pixels, maxPixels: pixels)
                 let plan = try VideoPlan.make(
                     file: video, options: videoOptions, processor: qwen, tools: try FFmpegTools.locate())
                 guard plan.frameIndices.count == frames else {
@@ -123,4 +124,3 @@ struct VideoCaseSource: Sendable {
             ])
     }
 }
-

@@ -56,7 +56,8 @@ public struct InternVisionConfig: Sendable, Equatable {
             layerNormEps: try reader.double("layer_norm_eps", default: 1e-6),
             qkvBias: try reader.bool("qkv_bias", or: "attention_bias", default: true))
         if try reader.bool("qk_normalization", or: "use_qk_norm", default: false) {
-            throw BatonError.unsupported("field `vision_config.qk_normalization` is true; Baton runs InternViT without QK norm")
+            throw BatonError.unsupported(
+                "field `vision_config.qk_normalization` is true; Baton runs InternViT without QK norm")
         }
         let norm = try reader.string("norm_type", default: "layer_norm")
         guard norm == "layer_norm" else {
@@ -152,7 +153,8 @@ public struct InternVLConfig: Sendable, Equatable {
         let layer = try fields.int(original ? "select_layer" : "vision_feature_layer", default: -1)
         guard layer == -1 else {
             throw BatonError.unsupported(
-                "field `\(original ? "select_layer" : "vision_feature_layer")` is \(layer); Baton takes the last layer (-1)")
+                "field `\(original ? "select_layer" : "vision_feature_layer")` is \(layer); Baton takes the last layer (-1)"
+            )
         }
         if original {
             let version = try fields.string("ps_version", default: "v2")
@@ -169,7 +171,8 @@ public struct InternVLConfig: Sendable, Equatable {
         textObject["model_type"] = "qwen2"
         let text = try ModelConfig.parse(try JSONSerialization.data(withJSONObject: textObject), file: textKey)
         let config = InternVLConfig(
-            format: original ? .original : .transformers, text: text, vision: try InternVisionConfig.parse(visionObject),
+            format: original ? .original : .transformers, text: text,
+            vision: try InternVisionConfig.parse(visionObject),
             imageTokenId: try fields.int("image_token_id", default: 151_667))
         try config.validate()
         return config

@@ -37,5 +37,7 @@ public enum VisionLanguagePreset {
         return nil
     }
 
-    public static var names: [String] { Qwen2VLPreset.allCases.map(\.rawValue) + InternVLPreset.allCases.map(\.rawValue) }
+    public static var names: [String] {
+        Qwen2VLPreset.allCases.map(\.rawValue) + InternVLPreset.allCases.map(\.rawValue)
+    }
 }

@@ -17,7 +17,8 @@ public enum InternVLWeightNames: Sendable, Equatable {
     public static func detect(in names: [String]) throws -> InternVLWeightNames {
         let known = Set(names)
         if known.contains("vision_model.embeddings.patch_embedding.weight") { return .original }
-        for prefix in ["", "model."] where known.contains(prefix + "vision_tower.embeddings.patch_embeddings.projection.weight") {
+        for prefix in ["", "model."]
+        where known.contains(prefix + "vision_tower.embeddings.patch_embeddings.projection.weight") {
             return .transformers
         }
         throw BatonError.invalidModel(

@@ -92,7 +92,8 @@ public final class InternVisionTower: @unchecked Sendable {
         let dtype = backend.activationDType
         func activations(_ x: Tensor) throws -> Tensor { x.dtype == dtype ? x : try backend.cast(x, to: dtype) }
         classToken = try activations(loaded[t + "embeddings.cls_token"]!.reshaped(1, c))
-        let table = try activations(loaded[t + "embeddings.position_embeddings"]!.reshaped(1 + vision.patchesPerTile, c))
+        let table = try activations(
+            loaded[t + "embeddings.position_embeddings"]!.reshaped(1 + vision.patchesPerTile, c))
         let rowOrder = [0] + Self.patchOfRow(patchesPerSide: vision.patchesPerSide).map { $0 + 1 }
         positions = try backend.embedding(table: table, ids: backend.int32Tensor(rowOrder))
         layers = try (0..<vision.numLayers).map { i in
@@ -181,7 +182,9 @@ public final class InternVisionTower: @unchecked Sendable {
             if fusedQKV {
                 linear(l + "attention.qkv", 3 * c, c, bias: vision.qkvBias)
             } else {
-                for name in ["q_proj", "k_proj", "v_proj"] { linear(l + "attention." + name, c, c, bias: vision.qkvBias) }
+                for name in ["q_proj", "k_proj", "v_proj"] {
+                    linear(l + "attention." + name, c, c, bias: vision.qkvBias)
+                }
             }
             linear(l + "attention.projection_layer", c, c)
             specs.append(WeightSpec(name: l + "lambda_1", shape: [c], initialization: .ones))
@@ -205,7 +208,8 @@ extension InternVisionTower: VisionEncoder {
         for grid in grids {
             try BatonTensor.require(
                 grid.t > 0 && grid.h == side && grid.w == side,
-                "InternVL vision tower: grid \(grid) must be (tiles, \(side), \(side)): one \(vision.imageSize)-pixel tile per unit")
+                "InternVL vision tower: grid \(grid) must be (tiles, \(side), \(side)): one \(vision.imageSize)-pixel tile per unit"
+            )
         }
         let tiles = grids.reduce(0) { $0 + $1.t }
         try BatonTensor.require(

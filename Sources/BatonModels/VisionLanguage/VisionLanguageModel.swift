@@ -55,11 +55,14 @@ public final class VisionLanguageModel: @unchecked Sendable {
                 prefix = names.visualPrefix
                 if names != .released { sources = split(names.batonName) }
             }
-            vision = try Qwen2VisionTower(config: qwen.vision, weights: sources.vision, prefix: prefix, backend: backend)
+            vision = try Qwen2VisionTower(
+                config: qwen.vision, weights: sources.vision, prefix: prefix, backend: backend)
             languageWeights = sources.language
         case .internVL(let intern):
             var names = InternVLWeightNames.transformers
-            if case .checkpoint(let checkpoint) = weights { names = try InternVLWeightNames.detect(in: checkpoint.names) }
+            if case .checkpoint(let checkpoint) = weights {
+                names = try InternVLWeightNames.detect(in: checkpoint.names)
+            }
             let sources = split(names.batonName)
             vision = try InternVisionTower(
                 config: intern, weights: sources.vision, fusedQKV: names.fusedQKV, backend: backend)
