@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "BatonTokenizer", dependencies: ["BatonTensor"]),
         .target(name: "BatonModels", dependencies: ["BatonTensor"]),
         // Video and image input for vision-language models: ffmpeg/ffprobe programs, frame sampling,
-        // resizing and patchifying as Qwen2-VL's processor does.
+        // resizing and patchifying as Qwen2-VL's processor and InternVL3's loader do.
         .target(name: "BatonVision", dependencies: ["BatonTensor"]),
         .target(name: "BatonParallel", dependencies: ["BatonTensor", "BatonComm"]),
         .target(

@@ -52,6 +52,33 @@ extension CPUBackend {
         return out
     }
 
+    /// x `[N, C]` any float, weight and bias `[C]` any float -> `[N, C]` in x's dtype (f32 for the CPU's
+    /// activations). torch's LayerNorm: each row's mean, then its biased variance as the mean squared
+    /// deviation from that mean (two passes, so a row far from zero mean loses nothing to the
+    /// cancellation of E[x^2] - mean^2), all fp32; the affine result is rounded once to x's dtype.
+    public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, epsilon: Float) throws -> Tensor {
+        try requireHost(["x": x, "weight": weight, "bias": bias], "layerNorm")
+        let (rowCount, width) = try OpShapes.layerNorm(x, weight: weight, bias: bias)
+        let out = try uninitializedHostTensor(x.shape, dtype: .f32)
+        let xFloat = try floatTensor(x, threads: threads)
+        let weightFloat = try floatTensor(weight, threads: threads)
+        let biasFloat = try floatTensor(bias, threads: threads)
+        withExtendedLifetime((xFloat, weightFloat, biasFloat)) {
+            let source = xFloat.floatPointer, destination = out.floatPointer
+            let scale = weightFloat.floatPointer, shift = biasFloat.floatPointer
+            parallelChunks(rowCount, threads: threads, workPerItem: width * 4) { rows in
+                for row in rows {
+                    let input = source + row * width, output = destination + row * width
+                    let mean = sumOfElements(input, count: width) / Float(width)
+                    let variance = sumOfSquaredDeviations(input, from: mean, count: width) / Float(width)
+                    let inverseDeviation = 1 / (variance + epsilon).squareRoot()
+                    for i in 0..<width { output[i] = (input[i] - mean) * inverseDeviation * scale[i] + shift[i] }
+                }
+            }
+        }
+        return x.dtype == .f32 ? out : try cast(out, to: x.dtype)
+    }
+
     /// x `[T, heads, d]` any float, positions `[T]` i32, inverseFrequencies `[d/2]` any float -> f32.
     /// Hugging Face rotate-half: with angle = position * invFreq[i] (fp32 product, as HF computes it),
     /// out[i] = x[i] cos - x[i + d/2] sin and out[i + d/2] = x[i + d/2] cos + x[i] sin.
@@ -212,6 +239,42 @@ extension CPUBackend {
         }
         return out
     }
+}
+
+/// Sum of `count` floats, in fp32 over 16 interleaved lanes (as `sumOfSquares`).
+@inline(__always)
+func sumOfElements(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD16<Float>(repeating: 0)
+    var i = 0
+    while i + 16 <= count {
+        lanes += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        i += 16
+    }
+    var total = lanes.sum()
+    while i < count {
+        total += x[i]
+        i += 1
+    }
+    return total
+}
+
+/// Sum of `(x[i] - center)^2` over `count` floats, in fp32 over 16 interleaved lanes.
+@inline(__always)
+func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, from center: Float, count: Int) -> Float {
+    var lanes = SIMD16<Float>(repeating: 0)
+    let centers = SIMD16<Float>(repeating: center)
+    var i = 0
+    while i + 16 <= count {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - centers
+        lanes += v * v
+        i += 16
+    }
+    var total = lanes.sum()
+    while i < count {
+        total += (x[i] - center) * (x[i] - center)
+        i += 1
+    }
+    return total
 }
 
 /// Sum of squares of `count` floats, in fp32 over 16 interleaved lanes (vectorised; the lanes

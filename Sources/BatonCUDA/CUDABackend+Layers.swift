@@ -31,6 +31,22 @@ extension CUDABackend {
         return out
     }
 
+    /// One 256-thread block per row (`layer_norm_rows`), any width; the output keeps x's dtype.
+    public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, epsilon: Float) throws -> Tensor {
+        try checkOnDevice(x, "layerNorm"); try checkOnDevice(weight, "layerNorm weight")
+        try checkOnDevice(bias, "layerNorm bias")
+        let (rows, width) = try OpShapes.layerNorm(x, weight: weight, bias: bias)
+        let out = try empty(x.shape, dtype: x.dtype)
+        if x.elementCount == 0 { return out }
+        try launch(
+            "ops.cu", "layer_norm_rows", grid: (rows, 1, 1), block: 256,
+            [
+                .tensor(x), .int(x.dtype.kernelCode), .tensor(weight), .int(weight.dtype.kernelCode), .tensor(bias),
+                .int(bias.dtype.kernelCode), .tensor(out), .int(x.dtype.kernelCode), .int64(width), .float(epsilon)
+            ])
+        return out
+    }
+
     public func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor {
         try checkOnDevice(x, "rotary"); try checkOnDevice(positions, "rotary positions")
         try checkOnDevice(inverseFrequencies, "rotary inverseFrequencies")

@@ -85,7 +85,7 @@ extension Engine {
 
     /// Each rank's Qwen2.5-VL model from its `RankModel` (text-only ranks have none).
     private static func rankVisionLanguage(_ model: @escaping @Sendable (Int) -> RankModel)
-        -> @Sendable (Int) throws -> Qwen2VLModel
+        -> @Sendable (Int) throws -> VisionLanguageModel
     {
         { rank in
             guard let vl = model(rank).visionLanguage else {
@@ -183,11 +183,11 @@ extension Engine {
     private func loadModelCopy(on device: Device) throws -> RankModel {
         let rankBackend = try makeBackend(device)
         if let vl = visionLanguage {
-            // A Qwen2.5-VL rank: its tower encodes the rank's share of the frames, and text runs
-            // through its language model (M-RoPE; 1-D positions for text alone).
+            // A vision-language rank: its tower encodes the rank's share of the frames, and text
+            // runs through its language model (M-RoPE or 1-D positions).
             let weights =
                 try options.modelDirectory.map { try WeightSource.directory($0) } ?? .random(seed: options.seed)
-            let copy = try Qwen2VLModel(config: vl.config, weights: weights, backend: rankBackend)
+            let copy = try VisionLanguageModel(config: vl.config, weights: weights, backend: rankBackend)
             return RankModel(language: copy.language, visionLanguage: copy)
         }
         if let directory = options.modelDirectory {

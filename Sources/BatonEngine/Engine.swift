@@ -35,7 +35,7 @@ public final class Engine: @unchecked Sendable {
     public let model: LlamaModel
     /// The whole Qwen2.5-VL model when this is a vision-language engine (`model` is then its
     /// language model, which text-only prompts run through unchanged: M-RoPE with one position row).
-    public let visionLanguage: Qwen2VLModel?
+    public let visionLanguage: VisionLanguageModel?
     public let tokenizer: Tokenizer?
     public let chatTemplate: ChatTemplate?
     public let backend: any Backend
@@ -53,7 +53,7 @@ public final class Engine: @unchecked Sendable {
     init(
         model: LlamaModel, tokenizer: Tokenizer?, chatTemplate: ChatTemplate?, backend: any Backend,
         options: EngineOptions,
-        visionLanguage: Qwen2VLModel? = nil
+        visionLanguage: VisionLanguageModel? = nil
     ) {
         self.model = model
         self.visionLanguage = visionLanguage
@@ -82,7 +82,7 @@ public final class Engine: @unchecked Sendable {
             }
             let tokenizer = try tokenizer ?? Tokenizer(directory: directory)
             if let config = try ModelPreflight.visionLanguageConfig(directory: directory) {
-                let vl = try Qwen2VLModel(
+                let vl = try VisionLanguageModel(
                     config: config, weights: .directory(directory), backend: backend,
                     progress: options.showProgress ? progress : nil)
                 return Engine(
@@ -99,8 +99,8 @@ public final class Engine: @unchecked Sendable {
         guard let name = options.preset else {
             throw BatonError.invalidArgument("give a model directory (--model DIR) or a preset (--preset NAME)")
         }
-        if let preset = Qwen2VLPreset.named(name) {
-            let vl = try Qwen2VLModel(config: preset.config, weights: .random(seed: options.seed), backend: backend)
+        if let config = VisionLanguagePreset.named(name) {
+            let vl = try VisionLanguageModel(config: config, weights: .random(seed: options.seed), backend: backend)
             return Engine(
                 model: vl.language, tokenizer: nil, chatTemplate: nil, backend: backend, options: options,
                 visionLanguage: vl)
@@ -147,8 +147,8 @@ public final class Engine: @unchecked Sendable {
             options.modelDirectory.map { "in " + $0.appendingPathComponent("config.json").path }
             ?? "of preset \(options.preset ?? "?")"
         try PromptEncoding.checkContext(
-            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
-            source: source)
+            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.contextLength,
+            limitOrigin: config.contextLengthOrigin, source: source)
     }
 }
 
@@ -157,7 +157,7 @@ public final class Engine: @unchecked Sendable {
 /// share of the frames).
 struct RankModel {
     let language: LlamaModel
-    let visionLanguage: Qwen2VLModel?
+    let visionLanguage: VisionLanguageModel?
 }
 
 /// The backend for a device. CUDA libraries are loaded at run time.

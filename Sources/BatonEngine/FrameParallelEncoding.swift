@@ -60,13 +60,13 @@ public struct VisualShare: Sendable, Equatable {
 ///
 /// `stages`, when given, records the rank's preprocessing, tower and exchange (`bench video`).
 public func encodeFrameParallel(
-    _ visuals: VisualPrefill, needs: [[Int]], model: Qwen2VLModel,
+    _ visuals: VisualPrefill, needs: [[Int]], model: VisionLanguageModel,
     communicator: any Communicator, stages: VisualStageTimes? = nil
 ) throws -> Tensor {
     let backend = model.backend, rank = communicator.rank
     let shares = VisualShare.split(
         visuals.items, parts: communicator.worldSize,
-        mergeUnit: model.config.vision.mergeUnit)
+        mergeUnit: model.config.mergeUnit)
     let share = shares[rank]
     let width = model.config.text.hiddenSize, dtype = backend.activationDType
     let local =
@@ -87,14 +87,14 @@ public func encodeFrameParallel(
 struct RankVisualRequest {
     let visuals: VisualPrefill
     let prompt: [Int32]
-    let model: Qwen2VLModel
+    let model: VisionLanguageModel
 }
 
 /// What one rank's passes of a visual request read: the M-RoPE positions of the whole prompt, and
 /// the visual embeddings of the pad tokens among its rows (its prefill input, and the query pass
 /// where the plan has one), which frame-parallel encoding brought to it.
 final class RankVisualInput {
-    let model: Qwen2VLModel
+    let model: VisionLanguageModel
     /// M-RoPE rows t, h, w of the whole prompt; decoding adds `ropeDelta` to the token index.
     let positionTable: [[Int32]]
     let ropeDelta: Int

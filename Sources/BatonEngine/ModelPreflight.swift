@@ -10,8 +10,8 @@ public struct ModelPreflight: Sendable {
     public let directory: URL
     /// The language model's configuration (of a vision-language model: its text half).
     public let config: ModelConfig
-    /// The whole configuration of a Qwen2.5-VL directory; nil for a text-only model.
-    public let visionLanguageConfig: Qwen2VLConfig?
+    /// The whole configuration of a vision-language directory; nil for a text-only model.
+    public let visionLanguageConfig: VisionLanguageConfig?
     public let tokenizer: Tokenizer
 
     public init(directory: URL) throws {
@@ -21,14 +21,10 @@ public struct ModelPreflight: Sendable {
         tokenizer = try Tokenizer(directory: directory)
     }
 
-    /// `directory/config.json` as a Qwen2.5-VL configuration when it names that architecture (or
-    /// model_type), else nil (a missing file is left to the text model's loader to report).
-    static func visionLanguageConfig(directory: URL) throws -> Qwen2VLConfig? {
-        let url = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: url.path), Qwen2VLConfig.describes(data) else {
-            return nil
-        }
-        return try Qwen2VLConfig.parse(data, file: url.path)
+    /// `directory/config.json` as a vision-language configuration when it names such an
+    /// architecture (or model_type), else nil (a missing file is left to the text model's loader).
+    static func visionLanguageConfig(directory: URL) throws -> VisionLanguageConfig? {
+        try VisionLanguageConfig.load(directory: directory)
     }
 
     /// Token ids for a prompt, as `Engine.encode(prompt:chat:)` gives them.
@@ -39,7 +35,8 @@ public struct ModelPreflight: Sendable {
     /// Throws, as `Engine.checkContext` does, when the request does not fit the model's positions.
     public func checkContext(promptTokens: Int, maxTokens: Int) throws {
         try PromptEncoding.checkContext(
-            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.maxPositionEmbeddings,
+            promptTokens: promptTokens, maxTokens: maxTokens, limit: config.contextLength,
+            limitOrigin: config.contextLengthOrigin,
             source: "in " + directory.appendingPathComponent("config.json").path)
     }
 }
@@ -61,15 +58,17 @@ enum PromptEncoding {
         return tokenizer.encode(prompt, addSpecialTokens: true)
     }
 
-    /// Rejects requests longer than `limit` positions, naming both numbers and where the limit
-    /// comes from (`source`: "in DIR/config.json" or "of preset NAME"). The last new token is never fed
-    /// back, so `prompt + maxTokens - 1` positions are used.
-    static func checkContext(promptTokens: Int, maxTokens: Int, limit: Int, source: String) throws {
+    /// Rejects requests longer than `limit` positions (`ModelConfig.contextLength`), naming both numbers
+    /// and where the limit comes from (`limitOrigin`, `ModelConfig.contextLengthOrigin`; `source`: "in
+    /// DIR/config.json" or "of preset NAME"). The last new token is never fed back, so
+    /// `prompt + maxTokens - 1` positions are used.
+    static func checkContext(promptTokens: Int, maxTokens: Int, limit: Int, limitOrigin: String, source: String) throws
+    {
         if promptTokens == 0 { throw BatonError.invalidArgument("the prompt is empty (0 tokens)") }
         if promptTokens + max(maxTokens, 1) - 1 > limit {
             throw BatonError.invalidArgument(
-                "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's max_position_embeddings (\(limit)) \(source)"
-            )
+                "prompt of \(promptTokens) tokens + \(maxTokens) new tokens exceeds the model's \(limitOrigin) "
+                    + source)
         }
     }
 }

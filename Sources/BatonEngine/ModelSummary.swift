@@ -9,14 +9,14 @@ public struct ModelSummary {
     public let parameterCount: Int
     public let bytesByDType: [DType: Int]
     public let directory: URL
-    /// A Qwen2.5-VL model's whole configuration (`config` is then its language model).
-    public let visionLanguage: Qwen2VLConfig?
-    /// Parameters of the vision tower (tensors named `visual.` or `model.visual.`).
+    /// A vision-language model's whole configuration (`config` is then its language model).
+    public let visionLanguage: VisionLanguageConfig?
+    /// Parameters of the vision tower and projector (every tensor outside the language model).
     public let visionParameterCount: Int
 
     public init(
         config: ModelConfig, checkpoint: SafetensorsCheckpoint, directory: URL,
-        visionLanguage: Qwen2VLConfig? = nil
+        visionLanguage: VisionLanguageConfig? = nil
     ) {
         self.config = config
         self.directory = directory
@@ -27,7 +27,7 @@ public struct ModelSummary {
         for file in checkpoint.files.values {
             for (name, entry) in file.entries {
                 count += entry.shape.elementCount
-                if name.hasPrefix("visual.") || name.hasPrefix("model.visual.") { vision += entry.shape.elementCount }
+                if visionLanguage != nil && !Self.isLanguageTensor(name) { vision += entry.shape.elementCount }
                 bytes[entry.dtype, default: 0] += entry.byteRange.count
             }
         }
@@ -43,15 +43,17 @@ public struct ModelSummary {
         case nil: rope = "theta \(c.ropeTheta)"
         case .some(let scaling): rope = "theta \(c.ropeTheta), scaling \(scaling)"
         }
+        // Dynamic NTK scaling runs past max_position_embeddings: say where the longer limit comes from.
+        let contextNote = c.contextLength == c.maxPositionEmbeddings ? "" : " (\(c.contextLengthOrigin))"
         let dtypes = bytesByDType.sorted { $0.value > $1.value }
             .map { "\($0.key.rawValue) (\(formatBytes($0.value)))" }.joined(separator: ", ")
         return """
             model:            \(directory.path)
             architecture:     \(visionLanguage == nil ? c.architecture.rawValue
-                                    : "\(Qwen2VLConfig.architecture) (language model \(c.architecture.rawValue))")
+                                    : "\(visionLanguage!.architecture) (language model \(c.architecture.rawValue))")
             parameters:       \(formatCount(parameterCount))
             dtype:            \(dtypes)
-            context length:   \(c.maxPositionEmbeddings) tokens
+            context length:   \(c.contextLength) tokens\(contextNote)
             layers:           \(c.numHiddenLayers)
             hidden size:      \(c.hiddenSize) (MLP \(c.intermediateSize))
             attention heads:  \(c.numAttentionHeads) query, \(c.numKeyValueHeads) KV, head dim \(c.headDim)
@@ -62,8 +64,32 @@ public struct ModelSummary {
             """ + (visionLanguage.map { "\n" + visionText($0) } ?? "")
     }
 
-    /// The vision tower's lines of a Qwen2.5-VL model.
-    func visionText(_ vl: Qwen2VLConfig) -> String {
+    /// Whether a vision-language checkpoint's tensor belongs to its language model, in any of the
+    /// namings (`model.*` as released, `model.language_model.*`, `language_model.*`, `lm_head.*`).
+    static func isLanguageTensor(_ name: String) -> Bool {
+        let visionPrefixes = [
+            "visual.", "model.visual.", "vision_model.", "mlp1.", "vision_tower.", "model.vision_tower."
+        ]
+        return !visionPrefixes.contains(where: name.hasPrefix) && !name.contains("multi_modal_projector.")
+    }
+
+    /// The vision tower's lines of a vision-language model.
+    func visionText(_ config: VisionLanguageConfig) -> String {
+        switch config {
+        case .qwen2VL(let qwen): qwenVisionText(qwen)
+        case .internVL(let intern):
+            """
+            vision tower:     InternViT, \(intern.vision.numLayers) layers, hidden \(intern.vision.hiddenSize) \
+            (MLP \(intern.vision.intermediateSize)), \(intern.vision.numHeads) heads (head dim \(intern.vision.headDim)), \
+            \(formatCount(visionParameterCount)) parameters with the projector
+            vision tiles:     \(intern.vision.imageSize) px, \(intern.vision.patchSize) px patches, 0.5 pixel shuffle -> \
+            \(intern.tokensPerTile) tokens per tile, \(intern.text.hiddenSize) wide
+            checkpoint:       \(intern.format == .original ? "OpenGVLab original (InternVLChatModel)" : "transformers (InternVLForConditionalGeneration)")
+            """
+        }
+    }
+
+    private func qwenVisionText(_ vl: Qwen2VLConfig) -> String {
         let v = vl.vision
         return """
             vision tower:     \(v.depth) blocks, hidden \(v.hiddenSize) (MLP \(v.intermediateSize)), \(v.numHeads) heads \

@@ -68,7 +68,7 @@ public enum RankPlacement: String, Sendable, Equatable {
 public func generateParallel(
     _ request: ParallelRequest, model: @escaping @Sendable (_ rank: Int) throws -> LlamaModel,
     retainingHeads: (@Sendable (_ rank: Int) throws -> RetainingHeads)? = nil,
-    visionLanguage: (@Sendable (_ rank: Int) throws -> Qwen2VLModel)? = nil,
+    visionLanguage: (@Sendable (_ rank: Int) throws -> VisionLanguageModel)? = nil,
     communicators: [any Communicator]? = nil, timer: PartTimer? = nil, rankTimers: RankTimers? = nil,
     stageTimes: VisualStageTimes? = nil, onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
@@ -100,7 +100,7 @@ public func generateParallel(
 /// aborted (peers then fail instead of waiting) and the error rethrown.
 public func generateParallelRank(
     _ request: ParallelRequest, rank: Int, communicator: any Communicator, model: LlamaModel,
-    retainingHeads: RetainingHeads? = nil, visionLanguage: Qwen2VLModel? = nil, streamingRank: Int? = nil,
+    retainingHeads: RetainingHeads? = nil, visionLanguage: VisionLanguageModel? = nil, streamingRank: Int? = nil,
     onToken: (@Sendable (Int32) -> Void)? = nil
 ) throws -> GenerationResult {
     guard communicator.worldSize == request.ranks && communicator.rank == rank else {
@@ -128,7 +128,7 @@ public func generateParallelRank(
 /// Rank `rank`'s view of `request`'s images and videos, or nil for a text request.
 private func visualRequest(
     _ request: ParallelRequest, rank: Int,
-    visionLanguage: ((Int) throws -> Qwen2VLModel)?
+    visionLanguage: ((Int) throws -> VisionLanguageModel)?
 ) throws -> RankVisualRequest? {
     guard let visuals = request.visuals else { return nil }
     guard let visionLanguage else {
@@ -198,19 +198,22 @@ final class ParallelWorker {
 
     /// Hidden states `[T, D]` of `tokens` at `positions` in `phase`. With `promptIndices` (where
     /// the tokens come from in the prompt) a visual request's pass takes M-RoPE positions and the
-    /// visual rows at its pad tokens; decoding passes none and runs at 1-D positions.
-    func forward(_ tokens: [Int32], positions: [Int32], promptIndices: [Int32]? = nil, phase: Phase) throws -> Tensor {
+    /// visual rows at its pad tokens; decoding passes none and runs at 1-D positions. `ropeLength`:
+    /// the whole request's largest position + 1 (`ForwardPass.ropeLength`), never this rank's rows'.
+    func forward(
+        _ tokens: [Int32], positions: [Int32], promptIndices: [Int32]? = nil, ropeLength: Int, phase: Phase
+    ) throws -> Tensor {
         strategy.phase = phase
         let timer = phase == .decode ? nil : self.timer
         guard let visualInput, let promptIndices else {
             let pass = try ForwardPass(
                 backend: backend, positions: positions, strategy: strategy, cache: cache,
-                timer: timer)
+                timer: timer, ropeLength: ropeLength)
             return try model.forward(tokens: backend.int32Tensor(tokens), pass)
         }
         let pass = ForwardPass(
             backend: backend, positions: try visualInput.positions(positions), strategy: strategy,
-            cache: cache, timer: timer)
+            cache: cache, timer: timer, ropeLength: ropeLength)
         return try model.forward(embeddings: visualInput.embeddings(tokens: tokens, promptIndices: promptIndices), pass)
     }
 
@@ -225,14 +228,17 @@ final class ParallelWorker {
         }
         // M-RoPE: decoded token c sits at position c + ropeDelta (0 without visuals).
         let ropeDelta = visualInput?.ropeDelta ?? 0
+        // Every rank's prefill and query pass see the whole prompt's length: its last token, text
+        // after any visuals, holds the largest position.
+        let promptRopeLength = plan.firstDecodePosition + ropeDelta
         var hidden = try forward(
             layout.tokenIDs, positions: layout.positions, promptIndices: layout.promptIndices,
-            phase: .prefill)
+            ropeLength: promptRopeLength, phase: .prefill)
         var lastRow = layout.rowCount - layout.probeOnlyRows.count - 1
         if plan.needsQueryPass && plan.queryLength > 0 {
             hidden = try forward(
                 plan.queryTokenIDs, positions: plan.queryPositions, promptIndices: plan.queryPositions,
-                phase: .query)
+                ropeLength: promptRopeLength, phase: .query)
             lastRow = plan.queryLength - 1
         }
         var tokens: [Int32] = []
@@ -265,7 +271,8 @@ final class ParallelWorker {
             tokens.append(next)
             onToken?(next)
             if stopIds.contains(next) || tokens.count >= options.maxTokens { break }
-            hidden = try forward([next], positions: [Int32(position + ropeDelta)], phase: .decode)
+            hidden = try forward(
+                [next], positions: [Int32(position + ropeDelta)], ropeLength: position + ropeDelta + 1, phase: .decode)
             lastRow = 0
             position += 1
         }

@@ -75,7 +75,8 @@ public struct ReferenceCheck {
         let model = engine.model, backend = engine.backend
         let pass = try ForwardPass(
             backend: backend, positions: (0..<ids.count).map { Int32($0) },
-            strategy: Dense(headDim: model.config.headDim), cache: model.makeCache(backend: backend))
+            strategy: Dense(headDim: model.config.headDim), cache: model.makeCache(backend: backend),
+            ropeLength: ids.count)
         let hidden = try model.forward(tokens: backend.int32Tensor(ids), pass)
         return try backend.floats(model.logits(hidden))
     }

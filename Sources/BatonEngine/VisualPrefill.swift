@@ -64,10 +64,10 @@ public struct VisualPrefill: Sendable {
     /// pieces of encoded items taken from their embeddings, the others through one tower call.
     /// `timed` wraps the making of the patch rows (`.preprocess`) and the tower (`.vision`).
     func embeddings(
-        of share: VisualShare, model: Qwen2VLModel,
+        of share: VisualShare, model: VisionLanguageModel,
         timed: (VisualStageTimes.Stage, () throws -> Tensor) throws -> Tensor = { try $1() }
     ) throws -> Tensor {
-        let backend = model.backend, mergeUnit = model.config.vision.mergeUnit
+        let backend = model.backend, mergeUnit = model.config.mergeUnit
         let toEncode = share.pieces.filter { !isEncoded($0.item) }
         var encoded: Tensor?
         if !toEncode.isEmpty {
@@ -126,7 +126,7 @@ extension VisualSource {
     /// What M-RoPE needs of this item.
     public var item: VisualItem {
         switch self {
-        case .video(let plan): VisualItem(.video, grid: plan.grid, secondPerGridT: plan.secondPerGridT)
+        case .video(let plan): VisualItem(.video, grid: plan.grid, secondPerGridT: plan.secondsPerTemporalUnit)
         case .image(let input): VisualItem(input.kind, grid: input.grid, secondPerGridT: input.secondPerGridT)
         case .encoded(let visual): visual.item
         }

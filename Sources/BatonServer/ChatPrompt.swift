@@ -59,11 +59,16 @@ extension OpenAIServer {
                     guard let text = part.text else {
                         throw APIError.invalidRequest("a text part needs 'text'", param: "\(where_).text")
                     }
+                    // U+FFFC marks where an image or video sits in the text the chat template sees.
+                    guard !text.contains(VisualPromptEncoding.marker) else {
+                        throw APIError.invalidRequest(
+                            "text parts may not hold U+FFFC (object replacement character)", param: "\(where_).text")
+                    }
                     texts.append(text)
                 case "image_url", "video_url":
                     let visual = try visualPart(part, at: where_)
                     media.append(visual)
-                    texts.append(VisualPromptEncoding.block(visual.kind))
+                    texts.append(VisualPromptEncoding.marker)
                 default:
                     throw APIError.invalidRequest(
                         "content part type must be text, image_url or video_url, got '\(part.type)'",

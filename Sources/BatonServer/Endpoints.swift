@@ -127,7 +127,8 @@ extension OpenAIServer {
     ) async throws -> Response {
         let body = request.shared
         let arrival = ContinuousClock.now
-        let limit = engine.config.maxPositionEmbeddings
+        // A visual prompt's M-RoPE model has no rope scaling: its context length is max_position_embeddings.
+        let limit = engine.config.contextLength
         let positions = visual?.promptPositions ?? ids.count
         let maxTokens = request.own.requestedMaxTokens ?? defaultMaxTokens ?? max(1, limit - positions + 1)
         do {

@@ -21,7 +21,7 @@ struct MediaPart: Sendable {
 struct VisualRequest: Sendable {
     let sources: [VisualSource]
     let prefill: VisualPrefill
-    let config: Qwen2VLConfig
+    let config: VisionLanguageConfig
     let usage: VisualUsage
     /// The positions the prompt takes (M-RoPE gives a video's tokens far fewer than their count).
     let promptPositions: Int
@@ -65,12 +65,12 @@ extension OpenAIServer {
         guard let config = engine.visionLanguage?.config else {
             throw APIError.invalidRequest("this model has no vision tower", param: "messages")
         }
-        let processor = try engine.options.modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) }
+        let processor = try VisualProcessor.load(modelDirectory: engine.options.modelDirectory, config: config)
         let temporaryFiles = TemporaryFiles()
         var sources: [VisualSource] = [], keysToStore: [Int: VisualCacheKey] = [:], cachedTokens = 0
         for part in media {
             let (source, key, cached) = try await offCooperativeThreads { [self] in
-                try visualSource(part, processor: processor ?? QwenProcessorConfig(), temporaryFiles: temporaryFiles)
+                try visualSource(part, processor: processor, temporaryFiles: temporaryFiles)
             }
             // With no room in the cache (--visual-cache-mb 0) nothing is copied out to keep.
             if cached {
@@ -83,12 +83,12 @@ extension OpenAIServer {
         let ids: [Int32]
         do {
             ids = try VisualPromptEncoding.encode(
-                messages: messages, counts: sources.map(\.tokenCount), tokenizer: tokenizer(), config: config)
+                messages: messages, items: sources.map(\.item), tokenizer: tokenizer(), config: config)
         } catch let error as BatonError where error.kind == .invalidArgument {
             throw APIError.invalidRequest(error.message, param: "messages")
         }
         let recorder = VisualEmbeddingRecorder(
-            items: sources.map(\.item), recording: Array(keysToStore.keys), mergeUnit: config.vision.mergeUnit)
+            items: sources.map(\.item), recording: Array(keysToStore.keys), mergeUnit: config.mergeUnit)
         let prefill = VisualPrefill(sources: sources, recorder: recorder)
         let positions: Int
         do {
@@ -107,7 +107,7 @@ extension OpenAIServer {
 
     /// One part: from the cache (`cached` true), or planned; `key` is its cache key.
     private func visualSource(
-        _ part: MediaPart, processor: QwenProcessorConfig, temporaryFiles: TemporaryFiles
+        _ part: MediaPart, processor: VisualProcessor, temporaryFiles: TemporaryFiles
     ) throws -> (source: VisualSource, key: VisualCacheKey, cached: Bool) {
         let reference = try MediaReference.parse(part.media.url, param: "\(part.field).url")
         let options = try videoOptions(part)

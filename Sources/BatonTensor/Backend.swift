@@ -37,6 +37,10 @@ public protocol Backend: AnyObject, Sendable {
     func matmulAccumulate(_ x: Tensor, weight: Tensor, bias: Tensor?, into accumulator: Tensor) throws
     /// x `[M, D]` act, weight `[D]` -> x / rms(x) * weight, rms in fp32 (Llama order: normalise, cast, scale).
     func rmsNorm(_ x: Tensor, weight: Tensor, epsilon: Float) throws -> Tensor
+    /// x `[N, C]` act or f32, weight and bias `[C]` any float -> `(x - mean) / sqrt(var + epsilon) * weight + bias`
+    /// `[N, C]` in x's dtype: torch's `LayerNorm`, each row's mean and biased variance in fp32, one rounding
+    /// at the end (InternViT and its projector).
+    func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, epsilon: Float) throws -> Tensor
     /// x `[T, heads, d]` act, positions `[T]` i32, inverseFrequencies `[d/2]` f32 ->
     /// rotary embedding in the Hugging Face (rotate-half, non-interleaved) convention.
     func rotary(_ x: Tensor, positions: Tensor, inverseFrequencies: Tensor) throws -> Tensor

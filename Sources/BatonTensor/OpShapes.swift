@@ -66,6 +66,22 @@ public enum OpShapes {
         return (width == 0 ? 0 : x.elementCount / width, width)
     }
 
+    /// x `[N, C]` float, weight and bias `[C]` float.
+    public static func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor) throws -> (rows: Int, width: Int) {
+        let op = "layerNorm"
+        try requireFloat(x, op, "x")
+        try requireFloat(weight, op, "weight")
+        try requireFloat(bias, op, "bias")
+        try requireRank(x, 2, op, "x", "[N, C]")
+        let (rows, width) = (x.shape[0], x.shape[1])
+        for (name, parameter) in [("weight", weight), ("bias", bias)] {
+            try require(
+                parameter.shape == Shape([width]),
+                "layerNorm: \(name) must be [\(width)] to match x \(x.shape), found \(parameter.shape)")
+        }
+        return (rows, width)
+    }
+
     /// positions `[T]` i32 and inverseFrequencies `[d/2]` float for `T` tokens of head dim `d`.
     public static func rotaryPositions(
         _ op: String, positions: Tensor, inverseFrequencies: Tensor,

@@ -101,49 +101,10 @@ public enum QwenPatchifier {
     public static func patches(_ frames: [RGBFrame], config: QwenProcessorConfig) -> (values: [Float], grid: VisionGrid)
     {
         precondition(!frames.isEmpty, "patches of no frames")
-        let height = frames[0].height, width = frames[0].width
-        let p = config.patchSize, m = config.mergeSize, tp = config.temporalPatchSize
-        precondition(frames.allSatisfy { $0.height == height && $0.width == width }, "frames differ in size")
-        precondition(height % (p * m) == 0 && width % (p * m) == 0, "\(width)x\(height) is not a multiple of \(p * m)")
         var grouped = frames
-        while grouped.count % tp != 0 { grouped.append(grouped[grouped.count - 1]) }
-        let grid = VisionGrid(t: grouped.count / tp, h: height / p, w: width / p)
-        let table = normalisationTable(config).flatMap { $0 }  // channel c's 256 values at 256 c
-        let rowSize = config.rowSize, unitRows = grid.h * grid.w
-        let framePixels = grouped.map(\.pixels)
-        var values = [Float](repeating: 0, count: grid.patchCount * rowSize)
-        values.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let out = buffer.baseAddress!
-            // Temporal units write disjoint rows: one worker each (a 64-frame 720p video is 720 MB of rows).
-            DispatchQueue.concurrentPerform(iterations: grid.t) { t in
-                var row = t * unitRows
-                for bh in 0..<(grid.h / m) {
-                    for bw in 0..<(grid.w / m) {
-                        for dy in 0..<m {
-                            for dx in 0..<m {
-                                var o = row * rowSize
-                                let y0 = (bh * m + dy) * p, x0 = (bw * m + dx) * p
-                                for c in 0..<3 {
-                                    for tt in 0..<tp {
-                                        framePixels[t * tp + tt].withUnsafeBufferPointer { pixels in
-                                            for py in 0..<p {
-                                                var i = ((y0 + py) * width + x0) * 3 + c
-                                                for _ in 0..<p {
-                                                    out[o] = table[256 * c + Int(pixels[i])]
-                                                    o += 1
-                                                    i += 3
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                                row += 1
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return (values, grid)
+        while grouped.count % config.temporalPatchSize != 0 { grouped.append(grouped[grouped.count - 1]) }
+        return MergeUnitPatchifier.rows(
+            grouped, temporalPatchSize: config.temporalPatchSize, patchSize: config.patchSize,
+            mergeSize: config.mergeSize, table: normalisationTable(config).flatMap { $0 })
     }
 }

@@ -1,24 +1,25 @@
 import BatonTensor
-import Dispatch
 import Foundation
 
-/// One video or image, preprocessed as Qwen2-VL's processor outputs it.
+/// One video or image, preprocessed as Qwen2-VL's processor outputs it, or as InternVL3's loader
+/// does (`InternVLImage`, `InternVLVideoPlan`: a temporal unit is one 448x448 tile, rows of 588).
 public struct VisualInput: Sendable {
     public enum Kind: String, Sendable { case video, image }
 
     public var kind: Kind
     /// `pixel_values(_videos)`: [grid.t·grid.h·grid.w, 1176] f32 host tensor, rows (t, bh, bw, dy, dx),
-    /// each row (c, tt, py, px).
+    /// each row (c, tt, py, px); InternVL: [tiles·1024, 588], each row (c, ky, kx).
     public var pixelValues: Tensor
     /// `video_grid_thw` / `image_grid_thw`.
     public var grid: VisionGrid
-    /// temporal_patch_size / sampled fps: seconds per temporal patch (videos; nil for images).
+    /// temporal_patch_size / sampled fps: seconds per temporal patch (Qwen videos; nil for images and
+    /// InternVL).
     public var secondPerGridT: Double?
     /// Sampled frame numbers (presentation order) and their times in seconds; [0] and [0] for an image.
     public var frameIndices: [Int]
     public var timestamps: [Double]
 
-    /// `<|video_pad|>` / `<|image_pad|>` tokens this item expands to: t·h·w/4.
+    /// `<|video_pad|>` / `<|image_pad|>` (InternVL: `<IMG_CONTEXT>`) tokens this item expands to: t·h·w/4.
     public var tokenCount: Int { grid.tokenCount }
 }
 
@@ -111,24 +112,9 @@ public struct VideoPlan: Sendable {
     /// video's `pixelValues` holds at `units.lowerBound · h · w ..< units.upperBound · h · w`.
     /// Frames are resized on all cores as they arrive from the decoder.
     public func preprocess(temporalUnits units: Range<Int>) throws -> Tensor {
-        let positions = framePositions(temporalUnits: units)
-        let wanted = positions.map { frameIndices[$0] }
-        // Each frame is resized on a worker as soon as ffmpeg hands it over, so decoding overlaps
-        // resizing and at most `workers` full-size frames wait in memory.
-        let resized = ResizedFrames(count: wanted.count)
-        let group = DispatchGroup()
-        let workers = max(ProcessInfo.processInfo.activeProcessorCount, 1)
-        let free = DispatchSemaphore(value: workers)
-        defer { group.wait() }
-        try FrameDecoder.decode(file, frameIndices: wanted, tools: tools) { position, frame in
-            free.wait()
-            DispatchQueue.global().async(group: group) {
-                resized.set(position, resize(frame))
-                free.signal()
-            }
-        }
-        group.wait()
-        let (values, unitGrid) = QwenPatchifier.patches(resized.frames, config: processor)
+        let wanted = framePositions(temporalUnits: units).map { frameIndices[$0] }
+        let frames = try FrameDecoder.decodeResized(file, frameIndices: wanted, tools: tools) { resize($0) }
+        let (values, unitGrid) = QwenPatchifier.patches(frames, config: processor)
         return Tensor(values, shape: Shape([unitGrid.patchCount, processor.rowSize]))
     }
 

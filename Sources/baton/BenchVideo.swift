@@ -11,17 +11,21 @@ extension Bench {
         static let plotMode = "video"
 
         static let configuration = CommandConfiguration(
-            abstract: "Time to first token of Qwen2.5-VL on a video: decode + preprocess, vision tower, LM prefill.",
+            abstract:
+                "Time to first token of Qwen2.5-VL or InternVL3 on a video: decode + preprocess, vision tower, LM prefill.",
             discussion: "Random frames by default (as the papers' speed test), or --video FILE. With --methods and "
                 + "--ranks or --gpus, every method on every rank count (dense on one rank): each rank decodes and "
                 + "encodes its share of the frames and the ranks exchange the visual embeddings they need; each "
                 + "stage is reported for its slowest rank, with a per-rank table. Writes video.json and "
                 + "video.md into --out (default: bench/out under the current folder).")
 
-        @Option(help: "Qwen2.5-VL preset with random weights: qwen2.5-vl-3b or qwen2.5-vl-7b.")
+        @Option(
+            help:
+                "Vision-language preset with random weights: qwen2.5-vl-3b, qwen2.5-vl-7b, internvl3-2b or internvl3-8b (one 448-pixel tile per frame: --resolution only sizes the random frames)."
+        )
         var preset: String = "qwen2.5-vl-3b"
 
-        @Option(help: "Or a Qwen2.5-VL model directory (its real weights) instead of the preset.")
+        @Option(help: "Or a Qwen2.5-VL or InternVL3 model directory (its real weights) instead of the preset.")
         var model: String?
 
         @Option(help: "Frame counts, comma separated (even).")
@@ -107,12 +111,12 @@ extension Bench {
 
         func torchRows(_ options: VideoBenchmarkOptions, python: String) throws -> [VideoMeasurement] {
             let config =
-                try options.modelDirectory.map { try Qwen2VLConfig.load(directory: $0) }
-                ?? Qwen2VLPreset.named(options.preset)?.config
+                try options.modelDirectory.map { try VisionLanguageConfig.load(directory: $0) }
+                ?? VisionLanguagePreset.named(options.preset)
             guard let config else {
-                let presets = Qwen2VLPreset.allCases.map(\.rawValue).joined(separator: ", ")
                 throw BatonError.invalidArgument(
-                    "--preset \(options.preset) is not a Qwen2.5-VL preset (\(presets))")
+                    "--preset \(options.preset) is not a vision-language preset ("
+                        + VisionLanguagePreset.names.joined(separator: ", ") + ")")
             }
             standardError("bench video: PyTorch baseline (\(python) torch_video.py) first\n")
             return TorchVideoBaseline(python: python, config: config, device: options.device).run(options)

@@ -221,11 +221,11 @@ struct EvalOptions: ParsableArguments {
 /// tokenizer (to size and read prompts) and that the lengths fit the model.
 func loadEvalEngine(directory: URL, device: Device, lengths: [Int]) throws -> Engine {
     let preflight = try ModelPreflight(directory: directory)
-    let limit = preflight.config.maxPositionEmbeddings
+    let limit = preflight.config.contextLength
     if let longest = lengths.max(), longest > limit {
         throw BatonError.invalidArgument(
-            "--lengths \(longest) exceeds the model's max_position_embeddings (\(limit)) in \(directory.path)/config.json"
-        )
+            "--lengths \(longest) exceeds the model's \(preflight.config.contextLengthOrigin) in "
+                + "\(directory.path)/config.json")
     }
     return try Engine.load(EngineOptions(modelDirectory: directory, device: device), tokenizer: preflight.tokenizer)
 }

@@ -5,7 +5,7 @@ import BatonTensor
 import Foundation
 
 extension Eval {
-    /// `baton eval video-niah`: VNBench-style retrieval on a Qwen2.5-VL checkpoint.
+    /// `baton eval video-niah`: VNBench-style retrieval on a Qwen2.5-VL or InternVL3 checkpoint.
     struct VideoNIAH: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "video-niah",
@@ -65,7 +65,7 @@ extension Eval {
             let preflight = try ModelPreflight(directory: directory)
             guard preflight.visionLanguageConfig != nil else {
                 throw BatonError.invalidArgument(
-                    "eval video-niah needs a Qwen2.5-VL checkpoint; \(directory.path) is text-only "
+                    "eval video-niah needs a Qwen2.5-VL or InternVL3 checkpoint; \(directory.path) is text-only "
                         + "(\(preflight.config.architecture.rawValue))")
             }
             let engine = try Engine.load(

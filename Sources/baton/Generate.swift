@@ -51,7 +51,7 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var deviceOptions: DeviceOptions
 
-    @OptionGroup(title: "Images and videos (Qwen2.5-VL)") var visualOptions: VisualOptions
+    @OptionGroup(title: "Images and videos (Qwen2.5-VL, InternVL3)") var visualOptions: VisualOptions
 
     func run() async throws {
         try runReportingErrors {

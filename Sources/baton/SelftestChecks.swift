@@ -31,9 +31,12 @@ final class OpChecks {
         do { try body() } catch { record(op, label, .nan, 0, note: "\(error)") }
     }
 
-    /// Random values rounded to `dtype`, and the same values uploaded.
-    func input(_ shape: Shape, _ dtype: DType = .bf16, scale: Double = 1) throws -> ([Float], Tensor) {
-        let values = Reference.rounded(random.values(shape.elementCount, scale: scale), dtype)
+    /// Random values (uniform in ±scale around `offset`) rounded to `dtype`, and the same values uploaded.
+    func input(_ shape: Shape, _ dtype: DType = .bf16, scale: Double = 1, offset: Double = 0) throws -> (
+        [Float], Tensor
+    ) {
+        let values = Reference.rounded(
+            random.values(shape.elementCount, scale: scale).map { $0 + Float(offset) }, dtype)
         return (values, try backend.upload(Tensor(values, shape: shape, dtype: dtype)))
     }
 
@@ -220,6 +223,26 @@ final class OpChecks {
                     "rmsNorm", "[\(M), \(D)] weight \(wType)",
                     Reference.relativeError(y, Reference.rmsNorm(x: x, w: w, M: M, D: D, epsilon: 1e-5)),
                     Self.bf16Tolerance)
+            }
+        }
+        // InternViT's widths (1024, its 1176-wide patch rows, 4096 in the projector), one of no
+        // useful factors, a row of 1; f32 rows far from zero mean (the variance must not cancel).
+        for (M, D, xType, offset) in [
+            (9, 1176, DType.bf16, 0.0), (33, 4096, .bf16, 0.0), (5, 1024, .f32, 0.0), (3, 4099, .f32, 100.0),
+            (4, 1, .bf16, 0.0)
+        ] {
+            let label = "[\(M), \(D)] \(xType)" + (offset == 0 ? "" : " around \(Int(offset))")
+            check("layerNorm", label) {
+                let (x, tx) = try input(Shape([M, D]), xType, scale: 3, offset: offset)
+                let (w, tw) = try input(Shape([D]), .bf16)
+                let (b, tb) = try input(Shape([D]), .f32)
+                let y = try backend.layerNorm(tx, weight: tw, bias: tb, epsilon: 1e-6)
+                try require(y.dtype == xType, "layerNorm: output is \(y.dtype), x is \(xType)")
+                record(
+                    "layerNorm", label,
+                    Reference.relativeError(
+                        try backend.floats(y), Reference.layerNorm(x: x, w: w, b: b, M: M, D: D, epsilon: 1e-6)),
+                    xType == .f32 ? Self.f32Tolerance : Self.bf16Tolerance)
             }
         }
         for (T, heads, d) in [(17, 3, 64), (9, 8, 128)] {

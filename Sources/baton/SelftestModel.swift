@@ -9,10 +9,10 @@ extension Selftest {
     /// 1-3% in relative norm (1.4-2.2% measured on H100), against about 1e-6 for the fp32 CPU path.
     func checkModel(_ path: String) throws -> Int {
         let directory = URL(fileURLWithPath: path)
-        if let data = FileManager.default.contents(atPath: directory.appendingPathComponent("config.json").path),
-            Qwen2VLConfig.describes(data)
-        {
-            return try checkQwen2VLModel(directory)
+        switch try VisionLanguageConfig.load(directory: directory) {
+        case .qwen2VL?: return try checkQwen2VLModel(directory)
+        case .internVL?: return try checkInternVLModel(directory)
+        case nil: break
         }
         let rows = try ReferenceCheck(directory: URL(fileURLWithPath: path), device: .cuda(ordinal: ordinal)).run()
         var failures = 0
@@ -57,11 +57,19 @@ extension Selftest {
         }
     }
 
-    /// A Qwen2.5-VL fixture's prompt with the most images and videos through every method
+    /// A vision-language fixture's prompt with the most images and videos through every method
     /// (frame-parallel encoding, embeddings exchanged between the ranks, M-RoPE per rank): ring and
     /// zigzag should give GPU dense's tokens, and each method its CPU twin's.
     func checkVisualMethods(_ directory: URL, ranks: Int) throws {
-        let prompt = try Qwen2VLFixtureInputs.richestPrompt(directory: directory)
+        let prompt: (name: String, tokens: [Int32], visuals: [VisualInput])
+        if case .internVL? = try VisionLanguageConfig.load(directory: directory) {
+            let richest = try InternVLFixtureInputs.prompts(directory: directory).max {
+                $0.visuals.count < $1.visuals.count
+            }!
+            prompt = (richest.name, richest.tokens, richest.visuals)
+        } else {
+            prompt = try Qwen2VLFixtureInputs.richestPrompt(directory: directory)
+        }
         let rows = try MethodAgreementCheck(directory: directory, device: .cuda(ordinal: ordinal), ranks: ranks)
             .run(promptIds: prompt.tokens, maxTokens: 8, visuals: prompt.visuals)
         print(

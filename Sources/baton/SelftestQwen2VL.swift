@@ -19,24 +19,24 @@ extension Selftest {
             let prompts = expected["prompts"] as? [[String: Any]]
         else { throw BatonError.invalidModel("\(file): not a Qwen2.5-VL fixture (needs pixels, vision, prompts)") }
         let backend = try CUDABackend(ordinal: ordinal)
-        let model = try Qwen2VLModel.load(directory: directory, backend: backend)
+        let model = try VisionLanguageModel.load(directory: directory, backend: backend)
         print("model check: \(directory.path) (Qwen2.5-VL) on cuda:\(ordinal) vs transformers fp32")
         var failures = 0
         var inputs: [String: VisualInput] = [:]
         for (name, hostInput) in try Qwen2VLFixtureInputs.visuals(pixels, file: file).sorted(by: { $0.key < $1.key }) {
-            guard let reference = Self.floats(vision[name]?["data_b64"]) else {
+            guard let reference = InternVLFixtureInputs.floats(vision[name]?["data_b64"]) else {
                 throw BatonError.invalidModel("\(file): item \(name) lacks vision data")
             }
             let grid = hostInput.item.grid
             let input = VisualInput(item: hostInput.item, pixels: try backend.upload(hostInput.pixels))
             inputs[name] = input
             let out = try backend.floats(try model.vision(pixels: input.pixels, grids: [grid]))
-            let width = model.config.vision.outHiddenSize
+            let width = model.config.text.hiddenSize
             let cosine =
                 stride(from: 0, to: out.count, by: width).map { start in
-                    Self.cosine(Array(out[start..<start + width]), Array(reference[start..<start + width]))
+                    Self.cosineSimilarity(Array(out[start..<start + width]), Array(reference[start..<start + width]))
                 }.min() ?? 0
-            let relative = Self.relativeNorm(out, reference)
+            let relative = Self.relativeNormError(out, reference)
             let pass = out.count == reference.count && relative < 3e-2 && cosine > 0.99
             failures += pass ? 0 : 1
             print(
@@ -47,7 +47,8 @@ extension Selftest {
         for prompt in prompts {
             guard let name = prompt["name"] as? String, let ids = prompt["input_ids"] as? [Int],
                 let items = prompt["items"] as? [String], let rows = prompt["logit_rows"] as? [Int],
-                let reference = Self.floats(prompt["logits_b64"]), let greedy = prompt["greedy_new_ids"] as? [Int]
+                let reference = InternVLFixtureInputs.floats(prompt["logits_b64"]),
+                let greedy = prompt["greedy_new_ids"] as? [Int]
             else {
                 throw BatonError.invalidModel("\(file): a prompt lacks name, input_ids, items, logit_rows or logits")
             }
@@ -65,7 +66,7 @@ extension Selftest {
             let logits = try backend.floats(
                 try model.language.logits(
                     try backend.concatRows(rows.map { hidden.rows($0..<$0 + 1) })))
-            let relative = Self.relativeNorm(logits, reference)
+            let relative = Self.relativeNormError(logits, reference)
             let pass = logits.count == reference.count && relative < 3e-2
             failures += pass ? 0 : 1
             var last = Array(logits.suffix(model.config.text.vocabSize)), matches = 0
@@ -101,22 +102,5 @@ extension Selftest {
                     + "\(looped == direct ? "equals" : "differs from") the direct model calls \(direct)")
         }
         return failures
-    }
-
-    private static func floats(_ base64: Any?) -> [Float]? {
-        guard let text = base64 as? String, let data = Data(base64Encoded: text) else { return nil }
-        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
-
-    private static func relativeNorm(_ a: [Float], _ b: [Float]) -> Double {
-        let error = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
-        let norm = b.reduce(0.0) { $0 + Double($1) * Double($1) }
-        return (error / max(norm, 1e-30)).squareRoot()
-    }
-
-    private static func cosine(_ a: [Float], _ b: [Float]) -> Double {
-        let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }, nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }
-        return dot / max((na * nb).squareRoot(), 1e-30)
     }
 }

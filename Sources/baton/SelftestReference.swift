@@ -66,6 +66,16 @@ enum Reference {
         return y
     }
 
+    /// torch's LayerNorm of each row of x [M, D]: biased variance, (x - mean) / sqrt(var + eps) * w + b.
+    static func layerNorm(x: [Float], w: [Float], b: [Float], M: Int, D: Int, epsilon: Double) -> [Double] {
+        (0..<M).flatMap { m in
+            let row = x[m * D..<(m + 1) * D].map(Double.init)
+            let mean = row.reduce(0, +) / Double(D)
+            let inverse = 1 / (row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(D) + epsilon).squareRoot()
+            return (0..<D).map { (row[$0] - mean) * inverse * Double(w[$0]) + Double(b[$0]) }
+        }
+    }
+
     static func rotary(x: [Float], positions: [Int32], inverseFrequencies: [Float], T: Int, heads: Int, d: Int)
         -> [Double]
     {

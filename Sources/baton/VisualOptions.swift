@@ -6,18 +6,23 @@ import BatonTensor
 import BatonVision
 import Foundation
 
-/// `--video`, `--image` and the sampling and size bounds of generate (Qwen2.5-VL models).
+/// `--video`, `--image` and the sampling and size bounds of generate (Qwen2.5-VL and InternVL3 models).
 struct VisualOptions: ParsableArguments {
-    @Option(help: "A video file (mp4, mkv, webm, avi; decoded with ffmpeg) for a Qwen2.5-VL model; implies --chat.")
+    @Option(
+        help:
+            "A video file (mp4, mkv, webm, avi; decoded with ffmpeg) for a Qwen2.5-VL or InternVL3 model; implies --chat."
+    )
     var video: [String] = []
 
-    @Option(help: "An image file for a Qwen2.5-VL model (repeatable; after the videos); implies --chat.")
+    @Option(help: "An image file for a Qwen2.5-VL or InternVL3 model (repeatable; after the videos); implies --chat.")
     var image: [String] = []
 
     @Option(parsing: .unconditional, help: "Video frames sampled per second (default 2).")
     var fps: Double?
 
-    @Option(name: .customLong("max-frames"), parsing: .unconditional, help: "Most video frames sampled (default 768).")
+    @Option(
+        name: .customLong("max-frames"), parsing: .unconditional,
+        help: "Most video frames sampled (Qwen2.5-VL, default 768); InternVL3: the frames sampled (default 32).")
     var maxFrames: Int?
 
     @Option(name: .customLong("min-pixels"), parsing: .unconditional, help: "Fewest pixels per frame or image.")
@@ -55,23 +60,22 @@ extension Generate {
         guard let config = preflight.visionLanguageConfig else {
             throw BatonError.invalidArgument(
                 "\(visualOptions.firstFlag): the model in \(preflight.directory.path) is text-only "
-                    + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL checkpoint")
+                    + "(\(preflight.config.architecture.rawValue)); images and videos need a Qwen2.5-VL or InternVL3 checkpoint"
+            )
         }
         if query != nil {
             throw BatonError.invalidArgument(
                 "--query with --video/--image: the question is --prompt (it follows the "
                     + "images and videos in the chat prompt)")
         }
-        let processor = try QwenProcessorConfig.load(modelDirectory: preflight.directory)
+        let processor = try VisualProcessor.load(modelDirectory: preflight.directory, config: config)
         let start = MonotonicClock.now()
         let sources = try VisualSource.plan(
             videos: visualOptions.video.map { URL(fileURLWithPath: $0) },
             images: visualOptions.image.map { URL(fileURLWithPath: $0) },
             options: visualOptions.videoOptions(), processor: processor)
         let prompt = try VisualPromptEncoding.encode(
-            question: question, kinds: sources.map(\.kind),
-            counts: sources.map(\.tokenCount), tokenizer: preflight.tokenizer,
-            config: config)
+            question: question, items: sources.map(\.item), tokenizer: preflight.tokenizer, config: config)
         try VisualPromptEncoding.checkContext(
             promptTokens: prompt, items: sources.map(\.item), maxTokens: maxTokens, config: config, sources: sources,
             where: "in " + preflight.directory.appendingPathComponent("config.json").path)

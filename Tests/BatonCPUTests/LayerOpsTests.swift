@@ -67,6 +67,72 @@ final class LayerOpsTests: XCTestCase {
         }
     }
 
+    /// torch's LayerNorm in float64: biased variance, `(x - mean) / sqrt(var + eps) * w + b`.
+    private func layerNormReference(_ x: Tensor, _ weight: Tensor, _ bias: Tensor, epsilon: Float) -> [Double] {
+        let (rows, width) = (x.shape[0], x.shape[1])
+        let xs = doubles(x), ws = doubles(weight), bs = doubles(bias)
+        return (0..<rows).flatMap { r in
+            let row = Array(xs[r * width..<(r + 1) * width])
+            let mean = row.reduce(0, +) / Double(width)
+            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(width)
+            let inverse = 1 / (variance + Double(epsilon)).squareRoot()
+            return (0..<width).map { (row[$0] - mean) * inverse * ws[$0] + bs[$0] }
+        }
+    }
+
+    func testLayerNormMatchesFloat64ReferenceAtAnyWidth() throws {
+        var rng = SeededGenerator(seed: 46)
+        // InternViT's patch width 1176 (a multiple of nothing useful), a wide row, and one row of 1.
+        for (rows, width) in [(13, 1176), (3, 4100), (2, 1)] {
+            let x = rng.tensor([rows, width], in: -3...3)
+            let weight = rng.tensor([width], dtype: .bf16, in: 0.5...1.5)
+            let bias = rng.tensor([width], dtype: .f16, in: -0.5...0.5)
+            let out = try backend.layerNorm(x, weight: weight, bias: bias, epsilon: 1e-6)
+            XCTAssertEqual(out.dtype, .f32)
+            XCTAssertEqual(out.shape, x.shape)
+            assertClose(
+                out.floats(), layerNormReference(x, weight, bias, epsilon: 1e-6), tolerance: 5e-6,
+                "layerNorm [\(rows), \(width)]")
+        }
+    }
+
+    func testLayerNormKeepsAccuracyFarFromZeroMeanAndKeepsBF16() throws {
+        var rng = SeededGenerator(seed: 47)
+        let width = 1176
+        let weight = rng.tensor([width], in: 0.5...1.5), bias = rng.tensor([width], in: -0.5...0.5)
+        // Rows around 100 with spread 1: E[x^2] - mean^2 in fp32 would lose about 1% of the variance here.
+        let offset = rng.tensor([4, width], in: 99...101)
+        assertClose(
+            try backend.layerNorm(offset, weight: weight, bias: bias, epsilon: 1e-5).floats(),
+            layerNormReference(offset, weight, bias, epsilon: 1e-5), tolerance: 1e-4, "layerNorm offset rows")
+
+        // bf16 activations come back as bf16, one rounding of the fp32 result.
+        let x = rng.tensor([5, width], dtype: .bf16, in: -2...2)
+        let out = try backend.layerNorm(x, weight: weight, bias: bias, epsilon: 1e-5)
+        XCTAssertEqual(out.dtype, .bf16)
+        for (value, expected) in zip(out.floats(), layerNormReference(x, weight, bias, epsilon: 1e-5)) {
+            XCTAssertLessThanOrEqual(abs(Double(value) - expected), abs(expected) / 128 + 1e-5)
+        }
+    }
+
+    func testLayerNormRejectsMismatchedShapes() {
+        let x = Tensor.zeros([3, 8], dtype: .f32), parameters = Tensor.zeros([8], dtype: .f32)
+        assertThrowsBatonError(["layerNorm", "bias", "[8]", "[7]"]) {
+            _ = try backend.layerNorm(x, weight: parameters, bias: Tensor.zeros([7], dtype: .f32), epsilon: 1e-6)
+        }
+        assertThrowsBatonError(["layerNorm", "weight", "[8]", "[9]"]) {
+            _ = try backend.layerNorm(x, weight: Tensor.zeros([9], dtype: .f32), bias: parameters, epsilon: 1e-6)
+        }
+        assertThrowsBatonError(["layerNorm", "x", "[N, C]"]) {
+            _ = try backend.layerNorm(
+                Tensor.zeros([3, 2, 4], dtype: .f32), weight: parameters, bias: parameters, epsilon: 1e-6)
+        }
+        assertThrowsBatonError(["layerNorm", "bias", "i32"]) {
+            _ = try backend.layerNorm(
+                x, weight: parameters, bias: Tensor(int32: Array(repeating: 0, count: 8)), epsilon: 1e-6)
+        }
+    }
+
     func testRotaryMatchesRotateHalfReference() throws {
         var rng = SeededGenerator(seed: 42)
         let (tokens, heads, dim) = (6, 3, 16)

@@ -18,7 +18,7 @@ final class KernelSourceTests: XCTestCase {
         XCTAssertTrue(try KernelSources.source("attention_hopper.cu").contains("bool attention_allowed("))
         for name in [
             "cast_values", "add_values", "add_bias_rows", "silu_values", "silu_multiply", "embedding_rows",
-            "rms_norm_rows", "rotary_qkv", "copy_columns", "merge_attention_pair", "argmax_rows",
+            "rms_norm_rows", "layer_norm_rows", "rotary_qkv", "copy_columns", "merge_attention_pair", "argmax_rows",
             "mean_query_per_group", "query_aware_scores", "max_pool_rows", "gather_rows_per_head"
         ] {
             XCTAssertTrue(ops.contains("void \(name)("), "ops.cu lacks kernel \(name)")

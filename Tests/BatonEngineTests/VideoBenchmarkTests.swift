@@ -61,8 +61,15 @@ final class VideoBenchmarkTests: XCTestCase {
         for preset in Qwen2VLPreset.allCases {
             let config = preset.config
             try config.validate()
-            let json = try TorchVideoBaseline(python: "python3", config: config, device: .cpu).configJSON()
+            let json = try TorchVideoBaseline(python: "python3", config: .qwen2VL(config), device: .cpu).configJSON()
             XCTAssertEqual(try Qwen2VLConfig.parse(json), config, preset.rawValue)
+        }
+        for preset in InternVLPreset.allCases {
+            let json = try TorchVideoBaseline(python: "python3", config: .internVL(preset.config), device: .cpu)
+                .configJSON()
+            let parsed = try InternVLConfig.parse(json)
+            XCTAssertEqual(parsed.vision, preset.config.vision, preset.rawValue)
+            XCTAssertEqual(parsed.text, preset.config.text, preset.rawValue)
         }
         XCTAssertEqual(Qwen2VLPreset.qwen25VL3B.config.text.hiddenSize, 2048)
         XCTAssertEqual(Qwen2VLPreset.qwen25VL7B.config.vision.depth, 32)
@@ -72,7 +79,7 @@ final class VideoBenchmarkTests: XCTestCase {
         let options = VideoBenchmarkOptions(
             modelDirectory: Self.model, frames: [2, 4],
             resolutions: [try VideoResolution.named("56x56")])
-        let config = try Qwen2VLConfig.load(directory: Self.model)
+        let config = try XCTUnwrap(VisionLanguageConfig.load(directory: Self.model))
         let rows = TorchVideoBaseline(python: "/nonexistent/python3", config: config, device: .cpu).run(options)
         XCTAssertEqual(rows.map(\.frames), [2, 4])
         for row in rows {

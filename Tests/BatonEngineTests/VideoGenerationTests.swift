@@ -9,7 +9,7 @@ import Foundation
 import XCTest
 
 /// `baton generate --video/--image` on the tiny Qwen2.5-VL fixture: the CLI's tokens equal a direct
-/// Qwen2VLModel prefill + greedy decode on the processor's output, and bad input is one line.
+/// VisionLanguageModel prefill + greedy decode on the processor's output, and bad input is one line.
 final class VideoGenerationTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
@@ -20,10 +20,10 @@ final class VideoGenerationTests: XCTestCase {
     static let question = "What is in this video?"
 
     /// Greedy tokens straight from the model pieces: the processor, the tokenizer on the chat text
-    /// written out by hand (VIDEO.md section 6), Qwen2VLModel.prefill and decode, stopping on EOS.
+    /// written out by hand (VIDEO.md section 6), VisionLanguageModel.prefill and decode, stopping on EOS.
     func directGreedy(clip: URL, maxTokens: Int) throws -> (tokens: [Int32], promptLength: Int) {
         let backend = CPUBackend()
-        let model = try Qwen2VLModel.load(directory: Self.model, backend: backend)
+        let model = try VisionLanguageModel.load(directory: Self.model, backend: backend)
         let tokenizer = try Tokenizer(directory: Self.model)
         let video = try VisionInput.video(clip, options: VideoOptions(minPixels: 3136, maxPixels: 3136))
         let pads = [Int32](repeating: 1009, count: video.tokenCount)  // <|video_pad|> of the fixture
@@ -61,11 +61,9 @@ final class VideoGenerationTests: XCTestCase {
         let config = try XCTUnwrap(engine.visionLanguage).config
         let source = try VisualSource.plan(
             videos: [clip], images: [], options: VideoOptions(minPixels: 3136, maxPixels: 3136),
-            processor: QwenProcessorConfig.load(modelDirectory: Self.model))
+            processor: .qwen(QwenProcessorConfig.load(modelDirectory: Self.model)))
         let prompt = try VisualPromptEncoding.encode(
-            question: Self.question, kinds: [.video],
-            counts: source.map(\.tokenCount), tokenizer: engine.tokenizer!,
-            config: config)
+            question: Self.question, items: source.map(\.item), tokenizer: engine.tokenizer!, config: config)
         XCTAssertEqual(prompt.count, direct.promptLength)
         let visuals = try source.map { try BatonModels.VisualInput($0.preprocess(), backend: engine.backend) }
         var request = ParallelRequest(
@@ -251,7 +249,7 @@ final class VideoGenerationTests: XCTestCase {
         let engine = try Engine.load(EngineOptions(modelDirectory: Self.model, showProgress: false))
         let video = try VisionInput.video(clip, options: VideoOptions(minPixels: 3136, maxPixels: 3136))
         let tokens = try VisualPromptEncoding.encode(
-            question: Self.question, kinds: [.video], counts: [video.tokenCount],
+            question: Self.question, items: [VisualSource.image(video).item],
             tokenizer: engine.tokenizer!, config: engine.visionLanguage!.config)
         let (looped, direct) = try engine.visualGreedyTwoWays(
             tokens: tokens, visuals: [BatonModels.VisualInput(video, backend: engine.backend)], maxTokens: 8)

@@ -1,4 +1,6 @@
 import BatonEngine
+import BatonModels
+import BatonTensor
 import BatonParallel
 import BatonVision
 import Foundation
@@ -48,9 +50,9 @@ final class VideoNIAHTests: XCTestCase {
         // 8 frames of 112x112: 4 units of 8x8 patches, 64 visual tokens after the chat prefix.
         let config = try XCTUnwrap(engine.visionLanguage?.config)
         let prompt = try VisualPromptEncoding.encode(
-            question: options.question, kinds: [.video], counts: [64], tokenizer: XCTUnwrap(engine.tokenizer),
-            config: config)
-        let firstPad = try XCTUnwrap(prompt.firstIndex(of: Int32(config.videoTokenId)))
+            question: options.question, items: [VisualItem(kind: .video, grid: VisionGrid(t: 4, h: 8, w: 8))],
+            tokenizer: XCTUnwrap(engine.tokenizer), config: config)
+        let firstPad = try XCTUnwrap(prompt.firstIndex(where: config.isVisualToken))
         let context = try VisualPromptEncoding.splitQuery(prompt, config: config).context
         // APB is exact when its anchor (with video rows) fits in host 0's block and every entry is passed.
         XCTAssertGreaterThan(context.count / 2, firstPad)

@@ -15,8 +15,13 @@ final class VideoParallelGenerationTests: XCTestCase {
     static let engine: Engine = {
         try! Engine.load(EngineOptions(modelDirectory: VideoGenerationTests.model, showProgress: false))
     }()
-    static var model: Qwen2VLModel { engine.visionLanguage! }
+    static var model: VisionLanguageModel { engine.visionLanguage! }
     static let tokens = 6
+    /// `<|video_pad|>` of the fixture.
+    static var videoPad: Int {
+        guard case .qwen2VL(let config) = model.config else { fatalError("the fixture is Qwen2.5-VL") }
+        return config.videoTokenId
+    }
 
     /// A 5 s clip at 112x112 in the chat prompt: 10 sampled frames, 5 temporal units of 4x4 merge units
     /// (four 2x2 windows each), 80 visual tokens after the chat prefix (30 tokens with this tokenizer).
@@ -25,11 +30,11 @@ final class VideoParallelGenerationTests: XCTestCase {
         let sources = try VisualSource.plan(
             videos: [clip], images: [],
             options: VideoOptions(minPixels: 12544, maxPixels: 12544),
-            processor: QwenProcessorConfig())
+            processor: .qwen(QwenProcessorConfig()))
         XCTAssertEqual(sources.map(\.tokenCount), [80])
         let prompt = try VisualPromptEncoding.encode(
-            question: "What is in this video? Describe it.", kinds: [.video],
-            counts: [80], tokenizer: Self.engine.tokenizer!,
+            question: "What is in this video? Describe it.", items: sources.map(\.item),
+            tokenizer: Self.engine.tokenizer!,
             config: Self.model.config)
         return (prompt, sources)
     }
@@ -58,7 +63,7 @@ final class VideoParallelGenerationTests: XCTestCase {
     }
 
     /// Dense on one rank from pixels preprocessed up front (as `baton generate` does on one rank),
-    /// checked against Qwen2VLModel's own prefill and decode (the tower over everything, M-RoPE of
+    /// checked against VisionLanguageModel's own prefill and decode (the tower over everything, M-RoPE of
     /// the whole prompt), which share no code with the ranks' path.
     func denseTokens(_ prompt: [Int32], _ sources: [VisualSource]) throws -> [Int32] {
         let inputs = try sources.map { try BatonModels.VisualInput($0.preprocess(), backend: Self.engine.backend) }
@@ -92,7 +97,7 @@ final class VideoParallelGenerationTests: XCTestCase {
         let dense = try denseTokens(prompt, sources)
         let perRank = VisualPrefill(sources: sources)
         let context = try VisualPromptEncoding.splitQuery(prompt, config: Self.model.config).context
-        let firstPad = try XCTUnwrap(prompt.firstIndex(of: Int32(Self.model.config.videoTokenId)))
+        let firstPad = try XCTUnwrap(prompt.firstIndex(of: Int32(Self.videoPad)))
         for ranks in [2, 3] {
             // APB is exact when its anchor fits in host 0's block and every entry is passed.
             let anchor = context.count / ranks
@@ -115,14 +120,14 @@ final class VideoParallelGenerationTests: XCTestCase {
         // The question goes into the anchor after 20 tokens of the system turn, so the anchor's video
         // rows sit at other positions than their prompt tokens'.
         let (context, query) = try VisualPromptEncoding.splitQuery(prompt, config: Self.model.config)
-        let firstPad = try XCTUnwrap(prompt.firstIndex(of: Int32(Self.model.config.videoTokenId)))
+        let firstPad = try XCTUnwrap(prompt.firstIndex(of: Int32(Self.videoPad)))
         var inserted = PlanOptions(anchorLength: firstPad + query.count + 4, passingLength: 4)
         inserted.anchorQueryPrefix = 20
         let layout = try Plan.make(
             method: .apb, context: context, query: query, worldSize: 3,
             options: inserted
         ).ranks[1]
-        let pad = Int32(Self.model.config.videoTokenId)
+        let pad = Int32(Self.videoPad)
         let movedPads = layout.anchorRows.filter {
             layout.tokenIDs[$0] == pad && layout.promptIndices[$0] != layout.positions[$0]
         }
@@ -160,7 +165,7 @@ final class VideoParallelGenerationTests: XCTestCase {
         let sources = try VisualSource.plan(
             videos: [clip], images: [image],
             options: VideoOptions(minPixels: 12544, maxPixels: 12544),
-            processor: QwenProcessorConfig())
+            processor: .qwen(QwenProcessorConfig()))
         let model = Self.model, width = model.config.text.hiddenSize
         let inputs = try sources.map { try BatonModels.VisualInput($0.preprocess(), backend: model.backend) }
         let whole = try XCTUnwrap(model.visualEmbeddings(inputs)).floats()

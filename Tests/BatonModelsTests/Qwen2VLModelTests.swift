@@ -44,10 +44,10 @@ final class Qwen2VLModelTests: XCTestCase {
         )
     }
 
-    func strategy(_ model: Qwen2VLModel) -> Dense { Dense(headDim: model.config.text.headDim) }
+    func strategy(_ model: VisionLanguageModel) -> Dense { Dense(headDim: model.config.text.headDim) }
 
     /// Logits of `rows` of the prompt's prefill, `[rows.count * V]`.
-    func prefillLogits(_ model: Qwen2VLModel, _ prompt: Prompt, rows: [Int]) throws -> [Float] {
+    func prefillLogits(_ model: VisionLanguageModel, _ prompt: Prompt, rows: [Int]) throws -> [Float] {
         let cache = model.language.makeCache(backend: backend)
         let (hidden, _) = try model.prefill(
             tokens: prompt.tokens, visuals: prompt.visuals, strategy: strategy(model),
@@ -58,7 +58,7 @@ final class Qwen2VLModelTests: XCTestCase {
 
     func assertLogitsMatchTransformers(_ directory: URL, label: String) throws {
         let (_, prompts) = try prompts()
-        let model = try Qwen2VLModel.load(directory: directory, backend: backend)
+        let model = try VisionLanguageModel.load(directory: directory, backend: backend)
         for prompt in prompts {
             let ours = try prefillLogits(model, prompt, rows: prompt.logitRows)
             XCTAssertEqual(ours.count, prompt.logits.count)
@@ -92,7 +92,7 @@ final class Qwen2VLModelTests: XCTestCase {
     /// transformers recomputed the whole sequence with 4.51 positions at every step.
     func testGreedyDecodeThroughKVCacheWithRopeDeltaEqualsTransformers() throws {
         let (fixture, prompts) = try prompts()
-        let model = try Qwen2VLModel.load(directory: fixture.directory, backend: backend)
+        let model = try VisionLanguageModel.load(directory: fixture.directory, backend: backend)
         let vocabulary = model.config.text.vocabSize
         for prompt in prompts where !prompt.greedy.isEmpty {
             let cache = model.language.makeCache(backend: backend)
@@ -119,7 +119,7 @@ final class Qwen2VLModelTests: XCTestCase {
 
     func testPadTokensWithoutMatchingImagesAreOneClearError() throws {
         let (fixture, prompts) = try prompts()
-        let model = try Qwen2VLModel.load(directory: fixture.directory, backend: backend)
+        let model = try VisionLanguageModel.load(directory: fixture.directory, backend: backend)
         assertBatonError(["12 image/video pad tokens", "0 images/videos"]) {
             _ = try model.embeddings(tokens: prompts[0].tokens, visuals: [])
         }

@@ -79,6 +79,23 @@ extern "C" __global__ void embedding_rows(const void *table, int tableType, cons
     }
 }
 
+// The sum of `value` over the block (blockDim.x a multiple of 32, at most 1024), returned to every
+// thread. `partial` is 32 floats of shared memory, free for the next call once this returns.
+__device__ float block_sum(float value, float *partial) {
+    for (int o = 16; o > 0; o >>= 1) value += __shfl_xor_sync(0xffffffff, value, o);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = value;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        value = threadIdx.x < (blockDim.x + 31) / 32 ? partial[threadIdx.x] : 0.f;
+        for (int o = 16; o > 0; o >>= 1) value += __shfl_xor_sync(0xffffffff, value, o);
+        if (threadIdx.x == 0) partial[0] = value;
+    }
+    __syncthreads();
+    const float total = partial[0];
+    __syncthreads();  // every thread has read the total before a next call overwrites it
+    return total;
+}
+
 // Block per row: x / sqrt(mean(x^2) + eps), rounded to the activation type, then times weight.
 extern "C" __global__ void rms_norm_rows(const void *x, int xType, const void *weight, int weightType, void *out,
                                          int outType, long D, float epsilon) {
@@ -89,19 +106,35 @@ extern "C" __global__ void rms_norm_rows(const void *x, int xType, const void *w
         float value = load_as_float(x, xType, row * D + c);
         sum += value * value;
     }
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, o);
-    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        sum = threadIdx.x < (blockDim.x + 31) / 32 ? partial[threadIdx.x] : 0.f;
-        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, o);
-        if (threadIdx.x == 0) partial[0] = sum;
-    }
-    __syncthreads();
-    const float inverse = rsqrtf(partial[0] / (float)D + epsilon);
+    const float inverse = rsqrtf(block_sum(sum, partial) / (float)D + epsilon);
     for (long c = threadIdx.x; c < D; c += blockDim.x) {
         float normalised = round_to(outType, load_as_float(x, xType, row * D + c) * inverse);
         store_float(out, outType, row * D + c, normalised * load_as_float(weight, weightType, c));
+    }
+}
+
+// Block per row of x [N, C]: torch's LayerNorm, (x - mean) / sqrt(var + eps) * weight + bias, one
+// rounding to outType. The biased variance is a second reduction over (x - mean)^2, not
+// E[x^2] - mean^2, which cancels for rows far from zero mean. Any C: threads stride the row, which
+// is read three times (from L1/L2 after the first: a 4096-wide bf16 row is 8 KB).
+extern "C" __global__ void layer_norm_rows(const void *x, int xType, const void *weight, int weightType,
+                                           const void *bias, int biasType, void *out, int outType, long C,
+                                           float epsilon) {
+    const long base = (long)blockIdx.x * C;
+    __shared__ float partial[32];
+    float sum = 0.f;
+    for (long c = threadIdx.x; c < C; c += blockDim.x) sum += load_as_float(x, xType, base + c);
+    const float mean = block_sum(sum, partial) / (float)C;
+    float squares = 0.f;
+    for (long c = threadIdx.x; c < C; c += blockDim.x) {
+        const float deviation = load_as_float(x, xType, base + c) - mean;
+        squares += deviation * deviation;
+    }
+    const float inverse = rsqrtf(block_sum(squares, partial) / (float)C + epsilon);
+    for (long c = threadIdx.x; c < C; c += blockDim.x) {
+        const float normalised = (load_as_float(x, xType, base + c) - mean) * inverse;
+        store_float(out, outType, base + c,
+                    normalised * load_as_float(weight, weightType, c) + load_as_float(bias, biasType, c));
     }
 }
 

@@ -3,16 +3,16 @@ import BatonTensor
 import BatonVision
 import Foundation
 
-/// `baton bench video --baseline torch`: transformers' Qwen2_5_VLForConditionalGeneration built from
-/// the same config with random weights (bf16, sdpa), one forward with `pixel_values_videos` of each
-/// case's grid, timed whole and vision tower alone. Runs the embedded torch_video.py with python3 in
+/// `baton bench video --baseline torch`: transformers' Qwen2_5_VLForConditionalGeneration or
+/// InternVLForConditionalGeneration built from the same config with random weights (bf16, sdpa),
+/// one forward with the pixels of each case's grid, timed whole and vision tower alone. Runs the embedded torch_video.py with python3 in
 /// a child process, before Baton loads its model, as `TorchBaseline` does for text.
 public struct TorchVideoBaseline: Sendable {
     public var python: String
-    public var config: Qwen2VLConfig
+    public var config: VisionLanguageConfig
     public var device: Device
 
-    public init(python: String, config: Qwen2VLConfig, device: Device) {
+    public init(python: String, config: VisionLanguageConfig, device: Device) {
         self.python = python
         self.config = config
         self.device = device
@@ -38,7 +38,7 @@ public struct TorchVideoBaseline: Sendable {
                         frames, resolution,
                         try? VideoCaseSource(
                             options: options, frames: frames, resolution: resolution,
-                            processor: QwenProcessorConfig())
+                            processor: VisualProcessor.load(modelDirectory: nil, config: config))
                     ))
             }
         }
@@ -51,7 +51,8 @@ public struct TorchVideoBaseline: Sendable {
             return VideoMeasurement(
                 method: TorchBaseline.method, device: device, frames: item.frames, resolution: item.resolution.name,
                 resized: resized, grid: grid.map { [$0.t, $0.h, $0.w] } ?? [],
-                visual_tokens: grid?.tokenCount ?? 0, prompt_tokens: grid.map { $0.tokenCount + 28 } ?? 0, runs: [],
+                visual_tokens: grid?.tokenCount ?? 0,
+                prompt_tokens: item.source.map { videoPromptIds(config: config, item: $0.item).count } ?? 0, runs: [],
                 median_s: 0, preprocess_s: 0, vision_s: 0, prefill_s: 0, peak_device_bytes: nil, skipped: nil)
         }
         do {
@@ -81,9 +82,36 @@ public struct TorchVideoBaseline: Sendable {
         }
     }
 
-    /// config.json as transformers reads a released Qwen2.5-VL checkpoint's (flat text keys).
+    /// config.json as transformers reads the model's: a released Qwen2.5-VL checkpoint's (flat
+    /// text keys) or an InternVL `-hf` one (`text_config`, `vision_config`).
     public func configJSON() throws -> Data {
         let text = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config.text)) as? [String: Any] ?? [:]
+        let object: [String: Any]
+        switch config {
+        case .qwen2VL(let qwen): object = Self.qwenConfig(qwen, text: text)
+        case .internVL(let intern): object = Self.internVLConfig(intern, text: text)
+        }
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    private static func internVLConfig(_ config: InternVLConfig, text: [String: Any]) -> [String: Any] {
+        let v = config.vision
+        return [
+            "architectures": ["InternVLForConditionalGeneration"], "model_type": "internvl",
+            "image_token_id": config.imageTokenId, "image_seq_length": config.tokensPerTile,
+            "downsample_ratio": 0.5, "projector_hidden_act": "gelu", "vision_feature_layer": -1,
+            "vision_feature_select_strategy": "default", "text_config": text,
+            "vision_config": [
+                "model_type": "internvl_vision", "hidden_size": v.hiddenSize, "num_hidden_layers": v.numLayers,
+                "num_attention_heads": v.numHeads, "intermediate_size": v.intermediateSize,
+                "image_size": [v.imageSize, v.imageSize], "patch_size": [v.patchSize, v.patchSize],
+                "attention_bias": v.qkvBias, "use_qk_norm": false, "layer_norm_eps": v.layerNormEps,
+                "hidden_act": "gelu", "use_mean_pooling": true, "norm_type": "layer_norm"
+            ] as [String: Any]
+        ]
+    }
+
+    private static func qwenConfig(_ config: Qwen2VLConfig, text: [String: Any]) -> [String: Any] {
         var object = text.filter { $0.key != "rope_scaling" }
         let v = config.vision
         object["architectures"] = [Qwen2VLConfig.architecture]
@@ -103,7 +131,7 @@ public struct TorchVideoBaseline: Sendable {
                 "tokens_per_second": v.tokensPerSecond, "out_hidden_size": v.outHiddenSize, "hidden_act": "silu",
                 "model_type": Qwen2VLConfig.modelType
             ] as [String: Any]
-        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        return object
     }
 
     func measure(grids: [[Int]], runs: Int) throws -> TorchScript.Report<Row> {

@@ -116,13 +116,11 @@ public func runVideoBenchmark(
             device: options.device, seed: options.seed, showProgress: false))
     guard let model = engine.visionLanguage else {
         throw BatonError.invalidArgument(
-            "bench video needs a Qwen2.5-VL model (--preset qwen2.5-vl-3b, qwen2.5-vl-7b "
-                + "or --model DIR); \(options.modelDirectory?.path ?? options.preset) "
-                + "is text-only")
+            "bench video needs a vision-language model (--preset "
+                + VisionLanguagePreset.names.joined(separator: ", ")
+                + " or --model DIR); \(options.modelDirectory?.path ?? options.preset) is text-only")
     }
-    let processor =
-        try options.modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) }
-        ?? QwenProcessorConfig()
+    let processor = try VisualProcessor.load(modelDirectory: options.modelDirectory, config: model.config)
     let placement = try BenchPlacement(options.placement, device: options.device)
     var results: [VideoMeasurement] = []
     for resolution in options.resolutions {
@@ -169,45 +167,57 @@ public func runVideoBenchmark(
     return results
 }
 
-/// Synthetic prompt ids of the chat layout (VIDEO.md section 6): 14 system/user tokens,
-/// `<|vision_start|>`, the pads, `<|vision_end|>`, a 12-token question and assistant prefix.
-func videoPromptIds(config: Qwen2VLConfig, padCount: Int) -> [Int32] {
+/// Synthetic prompt ids of the chat layout (VIDEO.md section 6) for a video of `item`'s grid: 14
+/// system/user ids, the video's block, a 12-token question and assistant prefix. Qwen2.5-VL's block
+/// is `<|vision_start|>`, the pads, `<|vision_end|>`; InternVL's is one `<img>`, 256 `<IMG_CONTEXT>`,
+/// `</img>` per frame, each after a 4-token `FrameK: ` and before a line break.
+func videoPromptIds(config: VisionLanguageConfig, item: VisualItem) -> [Int32] {
     let filler = (0..<14).map { Int32(100 + $0) }
     let question = (0..<12).map { Int32(200 + $0) }
-    return filler + [Int32(config.visionStartTokenId)] + [Int32](repeating: Int32(config.videoTokenId), count: padCount)
-        + [Int32(config.visionEndTokenId)] + question
+    switch config {
+    case .qwen2VL(let qwen):
+        return filler + [Int32(qwen.visionStartTokenId)]
+            + [Int32](repeating: Int32(qwen.videoTokenId), count: item.grid.tokenCount)
+            + [Int32(qwen.visionEndTokenId)] + question
+    case .internVL(let intern):
+        let frame =
+            [300, 301, 302, 303] + [Int32(intern.imageStartTokenId)]
+            + [Int32](repeating: Int32(intern.imageTokenId), count: intern.tokensPerTile)
+            + [Int32(intern.imageEndTokenId), 198]
+        return filler + (0..<item.grid.t).flatMap { _ in frame } + question
+    }
 }
 
 /// Fills the case's sizes into `row` and returns its prompt ids, checked against the model's positions.
-private func describePrompt(_ source: VideoCaseSource, config: Qwen2VLConfig, row: inout VideoMeasurement) throws
-    -> [Int32]
+private func describePrompt(_ source: VideoCaseSource, config: VisionLanguageConfig, row: inout VideoMeasurement)
+    throws -> [Int32]
 {
     let grid = source.grid
     row.grid = [grid.t, grid.h, grid.w]
     row.resized = "\(source.size.width)x\(source.size.height)"
     row.visual_tokens = grid.tokenCount
-    let tokens = videoPromptIds(config: config, padCount: grid.tokenCount)
+    let tokens = videoPromptIds(config: config, item: source.item)
     row.prompt_tokens = tokens.count
-    try checkMRoPEPositions(tokens, items: [source.item], config: config)
+    try checkPositions(tokens, items: [source.item], config: config)
     return tokens
 }
 
 /// Throws unless the prompt and `newTokens` generated tokens fit the model's positions. M-RoPE: the
-/// limit is on the highest position (decoded token c sits at c + ropeDelta), not on the token count.
-func checkMRoPEPositions(_ tokens: [Int32], items: [VisualItem], config: Qwen2VLConfig, newTokens: Int = 1) throws {
-    let limit = config.text.maxPositionEmbeddings
+/// limit is on the highest position (decoded token c sits at c + ropeDelta), not on the token count;
+/// a model whose RoPE extends itself (dynamic NTK) has no limit.
+func checkPositions(_ tokens: [Int32], items: [VisualItem], config: VisionLanguageConfig, newTokens: Int = 1) throws {
+    guard let limit = config.positionLimit else { return }
     let positions = try VisualPromptEncoding.promptPositions(tokens, items: items, config: config) + newTokens - 1
     guard positions <= limit else {
         throw BatonError.invalidArgument(
-            "\(tokens.count) prompt tokens reach M-RoPE position \(positions), beyond the "
-                + "model's \(limit) positions")
+            "\(tokens.count) prompt tokens reach position \(positions), beyond the model's \(limit) positions")
     }
 }
 
 /// Dense on one rank, straight through the model (no ranks, no exchange), each stage timed in
 /// every run; its parts add up to the total.
 private func measureOneRank(
-    _ source: VideoCaseSource, random: [RGBFrame]?, tokens: [Int32], model: Qwen2VLModel,
+    _ source: VideoCaseSource, random: [RGBFrame]?, tokens: [Int32], model: VisionLanguageModel,
     options: VideoBenchmarkOptions, row: inout VideoMeasurement
 ) throws {
     let item = source.item

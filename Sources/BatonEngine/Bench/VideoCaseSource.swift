@@ -9,58 +9,70 @@ import Foundation
 struct VideoCaseSource: Sendable {
     let frames: Int
     let resolution: VideoResolution
-    let processor: QwenProcessorConfig
-    let plan: VideoPlan?
+    let processor: VisualProcessor
+    let plan: (any VideoPlanning)?
     let size: (height: Int, width: Int)
     let seed: UInt64
 
     init(
         options: VideoBenchmarkOptions, frames: Int, resolution: VideoResolution,
-        processor: QwenProcessorConfig
+        processor: VisualProcessor
     ) throws {
         try self.init(
             frames: frames, resolution: resolution, processor: processor, video: options.video, seed: options.seed)
     }
 
     /// `frames` frames at `resolution`: `video`'s, sampled to exactly that count and sized to the
-    /// resolution's pixels, or (no video) random ones made from `seed`.
-    init(frames: Int, resolution: VideoResolution, processor: QwenProcessorConfig, video: URL?, seed: UInt64) throws {
+    /// resolution's pixels (Qwen) or the tile (InternVL), or (no video) random ones made from `seed`.
+    init(frames: Int, resolution: VideoResolution, processor: VisualProcessor, video: URL?, seed: UInt64) throws {
         self.frames = frames
         self.resolution = resolution
         self.processor = processor
         self.seed = seed &+ UInt64(frames)
-        guard frames >= 2, frames % 2 == 0 else {
-            throw BatonError.invalidArgument("--frames: \(frames) is not an even count of at least 2")
-        }
-        if let video {
-            let pixels = resolution.width * resolution.height
-            let videoOptions = VideoOptions(minFrames: frames, maxFrames: frames, minPixels: pixels, maxPixels: pixels)
-            let plan = try VideoPlan.make(
-                file: video, options: videoOptions, processor: processor,
-                tools: try FFmpegTools.locate())
-            guard plan.frameIndices.count == frames else {
-                throw BatonError.invalidArgument(
-                    "\(video.path) has \(plan.stream.frameCount) frames; \(frames) asked for")
+        switch processor {
+        case .qwen(let qwen):
+            guard frames >= 2, frames % 2 == 0 else {
+                throw BatonError.invalidArgument("--frames: \(frames) is not an even count of at least 2")
             }
-            self.plan = plan
-            size = (plan.height, plan.width)
-        } else {
-            plan = nil
-            size = try QwenSampling.smartResize(
-                height: resolution.height, width: resolution.width,
-                minPixels: Double(QwenSampling.imageMinPixels),
-                maxPixels: Double(QwenSampling.imageMaxPixels), file: resolution.name)
+            if let video {
+                let pixels = resolution.width * resolution.height
+                let videoOptions = VideoOptions(
+                    minFrames: frames, maxFrames: frames, minPixels: pixels, maxPixels: pixels)
+                let plan = try VideoPlan.make(
+                    file: video, options: videoOptions, processor: qwen, tools: try FFmpegTools.locate())
+                guard plan.frameIndices.count == frames else {
+                    throw BatonError.invalidArgument(
+                        "\(video.path) has \(plan.stream.frameCount) frames; \(frames) asked for")
+                }
+                self.plan = plan
+                size = (plan.height, plan.width)
+            } else {
+                plan = nil
+                size = try QwenSampling.smartResize(
+                    height: resolution.height, width: resolution.width,
+                    minPixels: Double(QwenSampling.imageMinPixels),
+                    maxPixels: Double(QwenSampling.imageMaxPixels), file: resolution.name)
+            }
+        case .internVL(let intern):
+            guard frames >= 1 else { throw BatonError.invalidArgument("--frames: \(frames) is not a positive count") }
+            plan = try video.map {
+                try InternVLVideoPlan.make(file: $0, frames: frames, config: intern, tools: try FFmpegTools.locate())
+            }
+            size = (intern.tileSize, intern.tileSize)
         }
     }
+
+    var framesPerUnit: Int { processor.framesPerUnit }
 
     var grid: VisionGrid {
-        VisionGrid(
-            t: frames / processor.temporalPatchSize, h: size.height / processor.patchSize,
-            w: size.width / processor.patchSize)
+        let patch = processor.patchSize
+        return VisionGrid(t: frames / framesPerUnit, h: size.height / patch, w: size.width / patch)
     }
 
-    /// What M-RoPE needs of the video: a clip's seconds per temporal unit, 1 for frames at fps 2.
-    var item: VisualItem { VisualItem(kind: .video, grid: grid, secondsPerGrid: plan?.secondPerGridT ?? 1) }
+    /// What the positions need of the video: a clip's seconds per temporal unit, 1 for frames at fps 2.
+    var item: VisualItem {
+        VisualItem(kind: .video, grid: grid, secondsPerGrid: plan?.secondsPerTemporalUnit ?? 1)
+    }
 
     /// Made-up frames are not timed; resizing and patchifying them is.
     func randomFrames() -> [RGBFrame] {
@@ -95,14 +107,14 @@ struct VideoCaseSource: Sendable {
                     source[index], height: size.height, width: size.width,
                     precision: .pillow))
         }
-        return patchRows(resized.frames, processor: processor)
+        return processor.patchRows(resized.frames)
     }
 
     /// The video as several ranks read it: each rank decodes (a clip) or resizes (`random`) and
     /// patchifies the frames of its own temporal units only.
     func visualPrefill(_ random: [RGBFrame]?) -> VisualPrefill {
         if let plan { return VisualPrefill(sources: [.video(plan)]) }
-        let frames = random ?? [], perUnit = processor.temporalPatchSize
+        let frames = random ?? [], perUnit = framesPerUnit
         return VisualPrefill(
             items: [item],
             unitPixels: [
@@ -111,10 +123,4 @@ struct VideoCaseSource: Sendable {
                 }
             ])
     }
-}
-
-/// Patch rows `[t·h·w, 1176]` f32 host tensor of frames already at the tower's size.
-func patchRows(_ frames: [RGBFrame], processor: QwenProcessorConfig) -> Tensor {
-    let (values, grid) = QwenPatchifier.patches(frames, config: processor)
-    return Tensor(values, shape: Shape([grid.patchCount, processor.rowSize]))
 }

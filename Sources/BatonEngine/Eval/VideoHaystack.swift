@@ -5,34 +5,37 @@ import Foundation
 
 /// The videos of `eval video-niah`: a haystack of frames (a real clip's sampled frames, or made-up
 /// scenes) with one needle unit inserted, two identical frames that show the needle's text on a
-/// white panel over the haystack frame there. Two frames make one temporal unit, so the needle is
-/// one unit of the vision tower's grid and never shares a unit with haystack frames.
+/// white panel over the haystack frame there. The needle fills one temporal unit (two frames for
+/// Qwen2.5-VL, one tile for InternVL), so it never shares a unit with haystack frames.
 struct VideoHaystack {
-    /// Haystack frames at the tower's size (multiples of 28), in order.
+    /// Haystack frames at the tower's size, in order.
     let frames: [RGBFrame]
-    let processor: QwenProcessorConfig
+    let processor: VisualProcessor
+    /// Frames per temporal unit.
+    let perUnit: Int
     /// Seconds per temporal unit (M-RoPE's time axis): the clip's, 1 for made-up frames (fps 2).
     let secondsPerUnit: Double
 
     /// `count` haystack frames: sampled from `video` and sized to the resolution's pixels, or
     /// made-up scenes of the resolution (rounded to multiples of 28) from `seed`.
-    init(count: Int, resolution: VideoResolution, video: URL?, processor: QwenProcessorConfig, seed: UInt64) throws {
+    init(count: Int, resolution: VideoResolution, video: URL?, processor: VisualProcessor, seed: UInt64) throws {
         let source = try VideoCaseSource(
             frames: count, resolution: resolution, processor: processor, video: video, seed: seed)
         frames =
             try source.decodedFrames()
             ?? Self.scenes(count: count, height: source.size.height, width: source.size.width, seed: source.seed)
         self.processor = processor
-        secondsPerUnit = source.plan?.secondPerGridT ?? 1
+        perUnit = source.framesPerUnit
+        secondsPerUnit = source.plan?.secondsPerTemporalUnit ?? 1
     }
 
     /// The haystack with the needle unit (two frames showing `text`) inserted before haystack
     /// unit `unit` (`unit` = the haystack's units: after the last one).
     func video(needle text: String, unit: Int) throws -> BatonModels.VisualInput {
-        let perUnit = processor.temporalPatchSize, at = min(unit * perUnit, frames.count)
+        let at = min(unit * perUnit, frames.count)
         let needle = try BitmapText.draw(text, on: frames[min(at, frames.count - 1)])
         let all = Array(frames[..<at]) + Array(repeating: needle, count: perUnit) + Array(frames[at...])
-        let rows = patchRows(all, processor: processor)
+        let rows = processor.patchRows(all)
         let grid = VisionGrid(
             t: all.count / perUnit, h: all[0].height / processor.patchSize, w: all[0].width / processor.patchSize)
         return BatonModels.VisualInput(

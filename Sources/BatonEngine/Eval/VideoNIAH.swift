@@ -106,15 +106,15 @@ public struct VideoNIAHMethod: Sendable {
 public struct VideoNIAH {
     public let engine: Engine
     public let options: VideoNIAHOptions
-    let model: Qwen2VLModel
+    let model: VisionLanguageModel
     let tokenizer: Tokenizer
-    let processor: QwenProcessorConfig
+    let processor: VisualProcessor
 
-    /// Throws unless the engine is a Qwen2.5-VL model with a tokenizer and the options make sense.
+    /// Throws unless the engine is a vision-language model with a tokenizer and the options make sense.
     public init(engine: Engine, options: VideoNIAHOptions, modelDirectory: URL?) throws {
         guard let model = engine.visionLanguage, let tokenizer = engine.tokenizer else {
             throw BatonError.invalidArgument(
-                "eval video-niah needs a Qwen2.5-VL checkpoint with its tokenizer; this model is "
+                "eval video-niah needs a vision-language checkpoint with its tokenizer; this model is "
                     + (engine.visionLanguage == nil ? "text-only" : "without a tokenizer"))
         }
         try options.check()
@@ -122,8 +122,7 @@ public struct VideoNIAH {
         self.options = options
         self.model = model
         self.tokenizer = tokenizer
-        processor =
-            try modelDirectory.map { try QwenProcessorConfig.load(modelDirectory: $0) } ?? QwenProcessorConfig()
+        processor = try VisualProcessor.load(modelDirectory: modelDirectory, config: model.config)
     }
 
     /// Every frames x depth x sample cell, each with its own needle drawn from the seed.
@@ -148,14 +147,13 @@ public struct VideoNIAH {
         var done = 0
         for frames in options.frames {
             let haystack = try VideoHaystack(
-                count: frames - processor.temporalPatchSize, resolution: options.resolution, video: options.video,
+                count: frames - processor.framesPerUnit, resolution: options.resolution, video: options.video,
                 processor: processor, seed: options.seed)
             for sample in samples where sample.frames == frames {
                 let video = try haystack.video(needle: sample.value, unit: sample.unit)
                 let prompt = try VisualPromptEncoding.encode(
-                    question: options.question, kinds: [.video], counts: [video.item.grid.tokenCount],
-                    tokenizer: tokenizer, config: model.config)
-                try checkMRoPEPositions(
+                    question: options.question, items: [video.item], tokenizer: tokenizer, config: model.config)
+                try checkPositions(
                     prompt, items: [video.item], config: model.config, newTokens: options.maxNewTokens)
                 for (slot, method) in methods.enumerated() {
                     let answer: String

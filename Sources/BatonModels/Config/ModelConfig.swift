@@ -23,17 +23,6 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
     static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
-/// How rotary frequencies are rescaled for long context (`rope_scaling` in transformers 4.x,
-/// folded into `rope_parameters` in 5.x).
-public enum RopeScaling: Sendable, Equatable {
-    /// Llama 3.1's frequency-dependent scaling.
-    case llama3(
-        factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
-        originalMaxPositionEmbeddings: Int)
-    /// Position interpolation: every frequency divided by `factor`.
-    case linear(factor: Double)
-}
-
 /// A Hugging Face `config.json` of the Llama family. Keys are spelled as in the file; defaults
 /// are transformers' defaults. `validate()` checks the numbers fit together.
 public struct ModelConfig: Sendable, Equatable {
@@ -173,18 +162,7 @@ public struct ModelConfig: Sendable, Equatable {
         try check(headDim % 2 == 0, "head_dim must be even for rotary embeddings, found \(headDim)")
         try check(rmsNormEps > 0, "rms_norm_eps must be positive, found \(rmsNormEps)")
         try check(ropeTheta > 0, "rope_theta must be positive, found \(ropeTheta)")
-        switch ropeScaling {
-        case .llama3(let factor, let low, let high, let original):
-            try check(factor > 0, "rope_scaling.factor must be positive, found \(factor)")
-            try check(
-                low > 0 && high > low,
-                "rope_scaling needs 0 < low_freq_factor < high_freq_factor, found \(low) and \(high)")
-            try check(original > 0, "rope_scaling.original_max_position_embeddings must be positive, found \(original)")
-        case .linear(let factor):
-            try check(factor > 0, "rope_scaling.factor must be positive, found \(factor)")
-        case nil:
-            break
-        }
+        try ropeScaling?.validate(headDim: headDim)
     }
 }
 
@@ -287,79 +265,6 @@ extension ModelConfig: Encodable {
         try c.encodeTokenIds(eosTokenIds, forKey: .eosTokenId)
         try c.encodeIfPresent(slidingWindow, forKey: .slidingWindow)
         try c.encode("silu", forKey: .hiddenAct)
-    }
-}
-
-/// `rope_scaling` as transformers 4.x writes it.
-private struct RopeScalingEntry: Encodable {
-    let scaling: RopeScaling
-    init(_ scaling: RopeScaling) { self.scaling = scaling }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: RopeEntry.CodingKeys.self)
-        switch scaling {
-        case .linear(let factor):
-            try c.encode("linear", forKey: .ropeType)
-            try c.encode(factor, forKey: .factor)
-        case .llama3(let factor, let low, let high, let original):
-            try c.encode("llama3", forKey: .ropeType)
-            try c.encode(factor, forKey: .factor)
-            try c.encode(low, forKey: .lowFrequencyFactor)
-            try c.encode(high, forKey: .highFrequencyFactor)
-            try c.encode(original, forKey: .originalMaxPositionEmbeddings)
-        }
-    }
-}
-
-/// One `rope_scaling` or `rope_parameters` object; unknown keys (e.g. YaRN's) are ignored until
-/// the type itself is rejected.
-private struct RopeEntry: Decodable {
-    var kind: String?
-    var ropeTheta: Double?
-    var factor: Double?
-    var lowFrequencyFactor: Double?
-    var highFrequencyFactor: Double?
-    var originalMaxPositionEmbeddings: Int?
-
-    enum CodingKeys: String, CodingKey {
-        case type, ropeType = "rope_type", ropeTheta = "rope_theta", factor
-        case lowFrequencyFactor = "low_freq_factor", highFrequencyFactor = "high_freq_factor"
-        case originalMaxPositionEmbeddings = "original_max_position_embeddings"
-    }
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        kind = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type)
-        ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
-        factor = try c.decodeIfPresent(Double.self, forKey: .factor)
-        lowFrequencyFactor = try c.decodeIfPresent(Double.self, forKey: .lowFrequencyFactor)
-        highFrequencyFactor = try c.decodeIfPresent(Double.self, forKey: .highFrequencyFactor)
-        originalMaxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositionEmbeddings)
-    }
-
-    func scaling(field: String) throws -> RopeScaling? {
-        func required<T>(_ value: T?, _ key: String) throws -> T {
-            guard let value else {
-                throw BatonError.invalidModel("field `\(field).\(key)` is required for rope type \(kind ?? "?")")
-            }
-            return value
-        }
-        switch kind {
-        case nil, "default":
-            return nil
-        case "llama3":
-            return .llama3(
-                factor: try required(factor, "factor"),
-                lowFrequencyFactor: try required(lowFrequencyFactor, "low_freq_factor"),
-                highFrequencyFactor: try required(highFrequencyFactor, "high_freq_factor"),
-                originalMaxPositionEmbeddings: try required(
-                    originalMaxPositionEmbeddings,
-                    "original_max_position_embeddings"))
-        case "linear":
-            return .linear(factor: try required(factor, "factor"))
-        case let other?:
-            throw BatonError.unsupported("field `\(field).rope_type` is \(other); supported: llama3, linear, default")
-        }
     }
 }
 

@@ -28,8 +28,8 @@ struct Attention {
     let heads, kvHeads, headDim: Int
     /// This layer's index (the strategy's and the cache's key).
     let layer: Int
-    /// `[headDim / 2]` f32 rotary inverse frequencies (the model's, shared by every layer).
-    let inverseFrequencies: Tensor
+    /// The model's rotary inverse frequencies (shared by every layer), per pass under dynamic scaling.
+    let rotary: RotaryFrequencies
     /// M-RoPE's frequencies per position row (Qwen2.5-VL: [16, 24, 24]); used when the pass carries
     /// `[3, T]` positions.
     let mropeSections: [Int]?
@@ -58,6 +58,7 @@ struct Attention {
     /// released on return unless `keepPreRotary` (a strategy that reads them, APB's retaining heads).
     private func project(_ normed: Tensor, keepPreRotary: Bool, _ pass: ForwardPass) throws -> AttentionInput {
         let (backend, positions, tokens) = (pass.backend, pass.positions, normed.shape.rows)
+        let inverseFrequencies = try rotary.inverseFrequencies(ropeLength: pass.ropeLength)
         func rotated(_ x: Tensor) throws -> Tensor {
             guard positions.shape.rank == 2, let mropeSections else {
                 return try backend.rotary(x, positions: positions, inverseFrequencies: inverseFrequencies)
@@ -187,8 +188,8 @@ public final class LlamaModel: @unchecked Sendable {
     private(set) var layers: [TransformerBlock]
     let norm: Tensor
     let lmHead: Tensor
-    /// `[headDim / 2]` f32 on the backend, rope scaling included.
-    public let inverseFrequencies: Tensor
+    /// Rotary inverse frequencies on the backend, rope scaling included.
+    let rotary: RotaryFrequencies
     /// M-RoPE sections (a Qwen2.5-VL language model): passes may then carry `[3, T]` positions.
     public let mropeSections: [Int]?
     /// Upper bound on the bytes of one block of f32 logits computed at once.
@@ -216,15 +217,21 @@ public final class LlamaModel: @unchecked Sendable {
                 mropeSections.reduce(0, +) == config.headDim / 2,
                 "LlamaModel: M-RoPE sections \(mropeSections) must sum to headDim / 2 = "
                     + "\(config.headDim / 2)")
+            // transformers' M-RoPE models have no dynamic variant; a length-dependent base is not
+            // defined for three position rows.
+            if config.hasLengthDependentRope {
+                throw BatonError.unsupported(
+                    "LlamaModel: dynamic rope scaling with M-RoPE sections \(mropeSections); an M-RoPE model "
+                        + "runs without rope scaling")
+            }
         }
         self.config = config
         self.backend = backend
         self.mropeSections = mropeSections
         let mlpRowBlock = BatonSettings.current.mlpRowBlock
         self.mlpRowBlock = mlpRowBlock
-        let frequencies = config.inverseFrequencies().map(Float.init)
-        let inverseFrequencies = try backend.upload(Tensor(frequencies, shape: Shape([frequencies.count]), dtype: .f32))
-        self.inverseFrequencies = inverseFrequencies
+        let rotary = try RotaryFrequencies(config: config, backend: backend)
+        self.rotary = rotary
         let specs = Self.weightSpecs(config)
         let loader = try WeightLoader(source: weights, backend: backend, specs: specs, progress: progress)
         let fuseQKV = mropeSections == nil && (fuseProjections ?? ProjectionFusion.qkv.applies(on: backend))
@@ -251,7 +258,7 @@ public final class LlamaModel: @unchecked Sendable {
                             v: linear(p + "self_attn.v_proj", bias: config.hasQKVBias)),
                     oProj: linear(p + "self_attn.o_proj", bias: config.hasOutputBias),
                     heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
-                    headDim: config.headDim, layer: layer, inverseFrequencies: inverseFrequencies,
+                    headDim: config.headDim, layer: layer, rotary: rotary,
                     mropeSections: mropeSections),
                 mlp: MLP(
                     gateUp: fuseGateUp
@@ -329,7 +336,8 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Checks that `pass` runs on this model's backend with one 1-D position per row (or, for an
-    /// M-RoPE model, three) and a cache of this model's depth.
+    /// M-RoPE model, three), a cache of this model's depth, and its request length where the
+    /// frequencies depend on it.
     private func requireCompatible(_ pass: ForwardPass, rows: Int) throws {
         try BatonTensor.require(
             pass.backend as AnyObject === backend as AnyObject,
@@ -343,6 +351,18 @@ public final class LlamaModel: @unchecked Sendable {
         try BatonTensor.require(
             pass.cache.layerCount == layers.count,
             "LlamaModel.forward: cache has \(pass.cache.layerCount) layers, model has \(layers.count)")
+        if config.hasLengthDependentRope {
+            try BatonTensor.require(
+                (pass.ropeLength ?? 0) > 0,
+                "LlamaModel.forward: dynamic rope scaling needs the pass's ropeLength (the whole request's "
+                    + "largest position + 1), found \(pass.ropeLength.map(String.init) ?? "none")")
+        }
+    }
+
+    /// The `[headDim / 2]` f32 rotary inverse frequencies of a pass over a request `ropeLength`
+    /// positions long (see `ForwardPass.ropeLength`; nil is fine without dynamic scaling).
+    public func inverseFrequencies(ropeLength: Int?) throws -> Tensor {
+        try rotary.inverseFrequencies(ropeLength: ropeLength)
     }
 
     /// hidden `[R, D]` act -> logits `[R, V]` f32, computed in row blocks whose f32 logits take at

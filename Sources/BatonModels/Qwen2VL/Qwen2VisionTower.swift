@@ -120,7 +120,7 @@ struct PatchMerger {
 
 /// The vision tower of Qwen2.5-VL on one backend: pixel patches `[N, 1176]` of a batch of images and
 /// videos in, one `[N/4, D]` embedding per merge unit out (D = the language model's hidden size).
-public final class Qwen2VisionTower: @unchecked Sendable {
+public final class Qwen2VisionTower: VisionEncoder, @unchecked Sendable {
     public let config: Qwen2VisionConfig
     public let backend: any Backend
     /// The Conv3d weight `[C, 3, 2, 14, 14]` viewed as `[C, 1176]` (kernel = stride: one GEMM).

@@ -13,52 +13,73 @@ public struct VisualInput: Sendable {
     }
 }
 
-/// Qwen2.5-VL on one backend: the vision tower, and the Qwen2 language model with M-RoPE whose
-/// input embeddings at the `<|image_pad|>`/`<|video_pad|>` tokens are the tower's output rows.
-public final class Qwen2VLModel: @unchecked Sendable {
-    public let config: Qwen2VLConfig
-    public let vision: Qwen2VisionTower
+/// A vision-language model on one backend (Qwen2.5-VL or InternVL3, `VisionLanguageConfig`): the
+/// vision tower, and the Qwen2 language model whose input embeddings at the visual tokens are the
+/// tower's output rows, with M-RoPE or 1-D positions.
+public final class VisionLanguageModel: @unchecked Sendable {
+    public let config: VisionLanguageConfig
+    public let vision: any VisionEncoder
     public let language: LlamaModel
     public var backend: any Backend { language.backend }
 
-    /// Loads both halves from `checkpoint`, in either weight naming (`Qwen2VLWeightNames`).
+    /// Loads both halves from `checkpoint`, in any of the family's weight namings.
     public convenience init(
-        config: Qwen2VLConfig, checkpoint: SafetensorsCheckpoint, backend: any Backend,
+        config: VisionLanguageConfig, checkpoint: SafetensorsCheckpoint, backend: any Backend,
         progress: ((_ done: Int, _ total: Int) -> Void)? = nil
     ) throws {
         try self.init(config: config, weights: .checkpoint(checkpoint), backend: backend, progress: progress)
     }
 
-    /// Builds both halves from `weights`: a checkpoint in either weight naming (`Qwen2VLWeightNames`),
-    /// or random weights (speed runs of the presets; the tower and the language model get different
+    /// Builds both halves from `weights`: a checkpoint in any of the family's weight namings, or
+    /// random weights (speed runs of the presets; the tower and the language model get different
     /// seeds). `progress` reports the language model's bytes.
     public init(
-        config: Qwen2VLConfig, weights: WeightSource, backend: any Backend,
+        config: VisionLanguageConfig, weights: WeightSource, backend: any Backend,
         progress: ((_ done: Int, _ total: Int) -> Void)? = nil
     ) throws {
         self.config = config
-        let visionWeights: WeightSource, languageWeights: WeightSource, prefix: String
-        switch weights {
-        case .checkpoint(let checkpoint):
-            let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
-            let llamaNamed = names == .released ? checkpoint : checkpoint.renamed(names.batonName)
-            (visionWeights, languageWeights, prefix) = (
-                .checkpoint(llamaNamed), .checkpoint(llamaNamed),
-                names.visualPrefix
-            )
-        case .random(let seed):
-            (visionWeights, languageWeights, prefix) = (.random(seed: seed &+ 1), .random(seed: seed), "visual.")
+        func split(_ rename: (String) -> String) -> (vision: WeightSource, language: WeightSource) {
+            switch weights {
+            case .checkpoint(let checkpoint):
+                let renamed = checkpoint.renamed(rename)
+                return (.checkpoint(renamed), .checkpoint(renamed))
+            case .random(let seed): return (.random(seed: seed &+ 1), .random(seed: seed))
+            }
         }
-        vision = try Qwen2VisionTower(config: config.vision, weights: visionWeights, prefix: prefix, backend: backend)
+        let languageWeights: WeightSource
+        switch config {
+        case .qwen2VL(let qwen):
+            var (prefix, sources) = ("visual.", split { $0 })
+            if case .checkpoint(let checkpoint) = weights {
+                let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
+                prefix = names.visualPrefix
+                if names != .released { sources = split(names.batonName) }
+            }
+            vision = try Qwen2VisionTower(
+                config: qwen.vision, weights: sources.vision, prefix: prefix, backend: backend)
+            languageWeights = sources.language
+        case .internVL(let intern):
+            var names = InternVLWeightNames.transformers
+            if case .checkpoint(let checkpoint) = weights {
+                names = try InternVLWeightNames.detect(in: checkpoint.names)
+            }
+            let sources = split(names.batonName)
+            vision = try InternVisionTower(
+                config: intern, weights: sources.vision, fusedQKV: names.fusedQKV, backend: backend)
+            languageWeights = sources.language
+        }
         language = try LlamaModel(
             config: config.text, weights: languageWeights, backend: backend,
             mropeSections: config.mropeSection, progress: progress)
     }
 
     /// Reads `directory/config.json` and its safetensors.
-    public static func load(directory: URL, backend: any Backend) throws -> Qwen2VLModel {
-        try Qwen2VLModel(
-            config: try Qwen2VLConfig.load(directory: directory),
+    public static func load(directory: URL, backend: any Backend) throws -> VisionLanguageModel {
+        guard let config = try VisionLanguageConfig.load(directory: directory) else {
+            throw BatonError.unsupported("\(directory.path)/config.json does not describe a vision-language model")
+        }
+        return try VisionLanguageModel(
+            config: config,
             checkpoint: try SafetensorsCheckpoint(directory: directory), backend: backend)
     }
 
@@ -81,10 +102,10 @@ public final class Qwen2VLModel: @unchecked Sendable {
     /// (the tower's output over `items`, `visualEmbeddings`).
     public func embeddings(tokens: [Int32], items: [VisualItem], visualRows: Tensor?) throws -> Tensor {
         let padCount = tokens.filter(isPad).count
-        let visualCount = items.reduce(0) { $0 + $1.grid.patchCount / config.vision.mergeUnit }
+        let visualCount = items.reduce(0) { $0 + $1.grid.patchCount / config.mergeUnit }
         try BatonTensor.require(
             padCount == visualCount && (visualRows?.shape.rows ?? 0) == visualCount,
-            "Qwen2.5-VL: the prompt has \(padCount) image/video pad tokens, the \(items.count) "
+            "\(config.architecture): the prompt has \(padCount) visual tokens, the \(items.count) "
                 + "images/videos give \(visualCount) embeddings")
         return try embeddings(tokens: tokens, visualRows: visualRows, visualRowOfToken: visualRowNumbers(tokens))
     }
@@ -98,7 +119,7 @@ public final class Qwen2VLModel: @unchecked Sendable {
         let inRange = visualRowOfToken.allSatisfy { $0 < available }
         try BatonTensor.require(
             visualRowOfToken.count == tokens.count && inRange,
-            "Qwen2.5-VL: \(visualRowOfToken.count) visual row numbers for \(tokens.count) tokens, "
+            "\(config.architecture): \(visualRowOfToken.count) visual row numbers for \(tokens.count) tokens, "
                 + "each below the \(available) visual rows")
         guard let visualRows, visualRowOfToken.contains(where: { $0 >= 0 }) else { return textRows }
         // One gather from [text rows; visual rows]: row i is i, or T + k where it takes visual row k.
@@ -113,9 +134,7 @@ public final class Qwen2VLModel: @unchecked Sendable {
     }
 
     /// Whether `token` is an image or video pad token (one visual embedding each).
-    public func isPad(_ token: Int32) -> Bool {
-        token == Int32(config.imageTokenId) || token == Int32(config.videoTokenId)
-    }
+    public func isPad(_ token: Int32) -> Bool { config.isVisualToken(token) }
 
     /// The number of each pad token among the pad tokens of `tokens` (its row of the tower's
     /// output over the prompt's images and videos), `-1` for other tokens.
@@ -148,7 +167,7 @@ public final class Qwen2VLModel: @unchecked Sendable {
         let (rows, ropeDelta) = try config.ropePositions(tokens: tokens, items: items)
         let pass = ForwardPass(
             backend: backend, positions: try positions(rows), strategy: strategy, cache: cache,
-            timer: timer)
+            timer: timer, ropeLength: rows.joined().max().map { Int($0) + 1 })
         let embedded = try embeddings(tokens: tokens, items: items, visualRows: visualRows)
         return (try language.forward(embeddings: embedded, pass), ropeDelta)
     }
@@ -159,17 +178,21 @@ public final class Qwen2VLModel: @unchecked Sendable {
         tokens: [Int32], first: Int, ropeDelta: Int, strategy: any AttentionStrategy,
         cache: KVCache
     ) throws -> Tensor {
-        let rows = MRoPE.decodingPositions(first: first, count: tokens.count, ropeDelta: ropeDelta)
-        let pass = ForwardPass(backend: backend, positions: try positions(rows), strategy: strategy, cache: cache)
+        let rows = config.decodingPositions(first: first, count: tokens.count, ropeDelta: ropeDelta)
+        let pass = ForwardPass(
+            backend: backend, positions: try positions(rows), strategy: strategy, cache: cache,
+            ropeLength: first + ropeDelta + tokens.count)
         return try language.forward(tokens: backend.int32Tensor(tokens), pass)
     }
 
-    /// M-RoPE rows t, h, w (each `T` long) -> positions `[3, T]` i32 on the backend, as a
-    /// `ForwardPass` takes them.
+    /// Position rows (M-RoPE's t, h, w or one 1-D row, each `T` long) -> positions `[3, T]` or
+    /// `[T]` i32 on the backend, as a `ForwardPass` takes them.
     public func positions(_ rows: [[Int32]]) throws -> Tensor {
+        let expected = config.mropeSection == nil ? 1 : 3
         try BatonTensor.require(
-            rows.count == 3 && rows.allSatisfy { $0.count == rows[0].count },
-            "M-RoPE positions: expected 3 rows of one length")
-        return try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: [3, rows[0].count]))
+            rows.count == expected && rows.allSatisfy { $0.count == rows[0].count },
+            "\(config.architecture) positions: expected \(expected) rows of one length")
+        let shape: Shape = expected == 1 ? [rows[0].count] : [3, rows[0].count]
+        return try backend.upload(Tensor(int32: rows.flatMap { $0 }, shape: shape))
     }
 }
