@@ -210,7 +210,8 @@ func checkPositions(_ tokens: [Int32], items: [VisualItem], config: VisionLangua
     let positions = try VisualPromptEncoding.promptPositions(tokens, items: items, config: config) + newTokens - 1
     guard positions <= limit else {
         throw BatonError.invalidArgument(
-            "\(tokens.count) prompt tokens reach position \(positions), beyond the model's \(limit) positions")
+            "\(tokens.count) prompt tokens reach \(config.mropeSection == nil ? "" : "M-RoPE ")position \(positions), "
+                + "beyond the model's \(limit) positions")
     }
 }
 

@@ -105,7 +105,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
         let visualCount = items.reduce(0) { $0 + $1.grid.patchCount / config.mergeUnit }
         try BatonTensor.require(
             padCount == visualCount && (visualRows?.shape.rows ?? 0) == visualCount,
-            "\(config.architecture): the prompt has \(padCount) visual tokens, the \(items.count) "
+            "\(config.architecture): the prompt has \(padCount) image/video pad tokens, the \(items.count) "
                 + "images/videos give \(visualCount) embeddings")
         return try embeddings(tokens: tokens, visualRows: visualRows, visualRowOfToken: visualRowNumbers(tokens))
     }
