@@ -35,11 +35,19 @@ extension Selftest {
     func checkMethods(_ path: String, ranks: Int) throws {
         let directory = URL(fileURLWithPath: path)
         let engine = try Engine.load(EngineOptions(modelDirectory: directory, showProgress: false))
-        let text =
-            String(repeating: "The sky is blue. The tree is green. The sun is yellow. ", count: 12)
-            + "The pass key is 4721. Remember it. " + String(repeating: "Here we go. There and back again. ", count: 12)
-            + "What is the pass key? The pass key is"
-        let ids = try engine.encode(prompt: text, chat: false)
+        // 12 repetitions each side (about 640 tokens), fewer for a fixture with a short context.
+        func prompt(_ count: Int) throws -> [Int32] {
+            let text =
+                String(repeating: "The sky is blue. The tree is green. The sun is yellow. ", count: count)
+                + "The pass key is 4721. Remember it. "
+                + String(repeating: "Here we go. There and back again. ", count: count)
+                + "What is the pass key? The pass key is"
+            return try engine.encode(prompt: text, chat: false)
+        }
+        var ids = try prompt(12)
+        for count in stride(from: 11, through: 1, by: -1) where ids.count + 16 > engine.config.contextLength {
+            ids = try prompt(count)
+        }
         let rows = try MethodAgreementCheck(directory: directory, device: .cuda(ordinal: ordinal), ranks: ranks)
             .run(promptIds: ids, maxTokens: 16)
         print(

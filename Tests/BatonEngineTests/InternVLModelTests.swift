@@ -82,6 +82,26 @@ final class InternVLModelTests: XCTestCase {
         }
     }
 
+    /// The original layout reads `<IMG_CONTEXT>`'s id from the tokenizer (its config.json has none)
+    /// and gives the transformers layout's logits for the richest prompt.
+    func testOriginalLayoutGivesTheSameLogits() throws {
+        let original = try VisionLanguageModel.load(directory: Self.originalFormat, backend: CPUBackend())
+        guard case .internVL(let config) = original.config else { return XCTFail("not InternVL") }
+        XCTAssertEqual(config.imageTokenId, 1007)
+        XCTAssertEqual([config.imageStartTokenId, config.imageEndTokenId], [1005, 1006])
+        let prompt = try XCTUnwrap(
+            InternVLFixtureInputs.prompts(directory: Self.transformersFormat).max {
+                $0.visuals.count < $1.visuals.count
+            })
+        func lastLogits(_ model: VisionLanguageModel) throws -> [Float] {
+            let (hidden, _) = try model.prefill(
+                tokens: prompt.tokens, visuals: prompt.visuals, strategy: Dense(headDim: 16),
+                cache: model.language.makeCache(backend: model.backend))
+            return try model.language.logits(hidden.rows(prompt.tokens.count - 1..<prompt.tokens.count)).floats()
+        }
+        XCTAssertLessThan(relativeMaxError(try lastLogits(original), try lastLogits(Self.model)), 1e-6)
+    }
+
     /// Baton's own prompt building gives the ids transformers' processor and chat template give.
     func testPromptEncodingEqualsTransformersIds() throws {
         let tokenizer = try Tokenizer(directory: Self.transformersFormat)

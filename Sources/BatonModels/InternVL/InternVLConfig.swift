@@ -182,6 +182,32 @@ public struct InternVLConfig: Sendable, Equatable {
         try text.validate()
         try vision.validate()
     }
+
+    /// The original format's config.json does not record `<IMG_CONTEXT>`'s id (its code asks the
+    /// tokenizer), and neither format records `<img>`/`</img>`: take them from the directory's
+    /// tokenizer.json `added_tokens` when it is there. An `image_token_id` in config.json must agree.
+    public mutating func takeTokenIds(fromTokenizerIn directory: URL) throws {
+        let url = directory.appendingPathComponent("tokenizer.json")
+        guard let data = FileManager.default.contents(atPath: url.path),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let added = object["added_tokens"] as? [[String: Any]]
+        else { return }
+        var ids: [String: Int] = [:]
+        for token in added {
+            if let content = token["content"] as? String, let id = (token["id"] as? NSNumber)?.intValue {
+                ids[content] = id
+            }
+        }
+        if let context = ids["<IMG_CONTEXT>"] {
+            if format == .transformers, context != imageTokenId {
+                throw BatonError.invalidModel(
+                    "\(url.path): <IMG_CONTEXT> is id \(context) but config.json's image_token_id is \(imageTokenId)")
+            }
+            imageTokenId = context
+        }
+        imageStartTokenId = ids["<img>"] ?? imageStartTokenId
+        imageEndTokenId = ids["</img>"] ?? imageEndTokenId
+    }
 }
 
 /// Typed reads of one JSON object's fields with errors that name the field.

@@ -12,8 +12,9 @@ public enum InternVLPreset: String, Sendable, CaseIterable {
         InternVLConfig(format: .transformers, text: text, vision: .internViT300M, imageTokenId: 151_667)
     }
 
-    /// Qwen2 with QKV bias, rope theta 1e6, 32768 positions, a separate LM head, vocabulary 151,674
-    /// (Qwen2.5's with InternVL's image and box tokens).
+    /// Qwen2 with QKV bias, rope theta 1e6, 32768 positions with dynamic NTK scaling (factor 2, as
+    /// the released `llm_config`s), a separate LM head, vocabulary 151,674 (Qwen2.5's with InternVL's
+    /// image and box tokens).
     var text: ModelConfig {
         let (hidden, layers, heads, kvHeads, intermediate) =
             switch self {
@@ -23,7 +24,7 @@ public enum InternVLPreset: String, Sendable, CaseIterable {
         return ModelConfig(
             architecture: .qwen2, hiddenSize: hidden, intermediateSize: intermediate, numHiddenLayers: layers,
             numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim: 128, vocabSize: 151_674,
-            maxPositionEmbeddings: 32768, rmsNormEps: 1e-6, ropeTheta: 1_000_000,
+            maxPositionEmbeddings: 32768, rmsNormEps: 1e-6, ropeTheta: 1_000_000, ropeScaling: .dynamic(factor: 2),
             bosTokenIds: [151_643], eosTokenIds: [151_645])
     }
 }

@@ -22,7 +22,11 @@ public enum VisionLanguageConfig: Sendable, Equatable {
         let url = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
         if Qwen2VLConfig.describes(data) { return .qwen2VL(try Qwen2VLConfig.parse(data, file: url.path)) }
-        if InternVLConfig.describes(data) { return .internVL(try InternVLConfig.parse(data, file: url.path)) }
+        if InternVLConfig.describes(data) {
+            var config = try InternVLConfig.parse(data, file: url.path)
+            try config.takeTokenIds(fromTokenizerIn: directory)
+            return .internVL(config)
+        }
         return nil
     }
 
