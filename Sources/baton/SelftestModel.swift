@@ -49,7 +49,7 @@ extension Selftest {
             ids = try prompt(count)
         }
         let rows = try MethodAgreementCheck(directory: directory, device: .cuda(ordinal: ordinal), ranks: ranks)
-            .run(promptIds: ids, maxTokens: 16)
+            .run(promptIds: ids, maxTokens: max(1, min(16, engine.config.contextLength - ids.count)))
         print(
             "method check: \(path), \(ids.count) prompt tokens, \(ranks) GPU ranks on cuda:\(ordinal) (sharing it) vs \(ranks) CPU ranks"
         )
