@@ -1,6 +1,8 @@
 import BatonModels
+import BatonParallel
 import BatonTensor
 import BatonVision
+import Dispatch
 
 /// The images and videos of a request's prompt on a vision-language engine, as its ranks read
 /// them: what M-RoPE needs of each item, and its patch rows per share of temporal units, so that a
@@ -71,11 +73,9 @@ public struct VisualPrefill: Sendable {
         let toEncode = share.pieces.filter { !isEncoded($0.item) }
         var encoded: Tensor?
         if !toEncode.isEmpty {
-            let pixels = try timed(.preprocess) {
-                let parts = try toEncode.map { try self.pixels(item: $0.item, units: $0.units, backend: backend) }
-                return parts.count == 1 ? parts[0] : try backend.concatRows(parts)
-            }
-            encoded = try timed(.vision) { try model.vision(pixels: pixels, grids: toEncode.map(\.grid)) }
+            let chunks = Self.chunks(
+                toEncode, count: BatonSettings.current.visionChunks, minimumRows: Self.minimumChunkRows)
+            encoded = try encodeOverlapped(chunks, model: model, timed: timed)
         }
         var segments: [Tensor] = [], encodedRow = 0
         for piece in share.pieces {
@@ -93,6 +93,80 @@ public struct VisualPrefill: Sendable {
             }
         }
         return segments.count == 1 ? segments[0] : try backend.concatRows(segments)
+    }
+
+    /// The tower over `chunks` in order, one call each, `[rows, D]` act: while the tower encodes chunk
+    /// k, a worker thread makes chunk k+1's patch rows on the host (a planned clip's frames decoded
+    /// and resized, random frames resized), so decoding overlaps encoding. Only host work leaves this
+    /// thread (a device backend is driven from its rank's thread). No attention crosses a temporal
+    /// unit, so the chunks' rows equal the one call's to rounding. Stages: `.preprocess` records what
+    /// the tower did not hide (waiting for a chunk's rows, their upload), `.vision` the tower.
+    private func encodeOverlapped(
+        _ chunks: [[VisualShare.Piece]], model: VisionLanguageModel,
+        timed: (VisualStageTimes.Stage, () throws -> Tensor) throws -> Tensor
+    ) throws -> Tensor {
+        let backend = model.backend
+        var pending = hostPixels(chunks[0])
+        var outputs: [Tensor] = []
+        for (index, chunk) in chunks.enumerated() {
+            let ready = pending
+            let pixels = try timed(.preprocess) {
+                let parts = try zip(chunk, ready.wait()).map { piece, host in
+                    try host.map { try backend.upload($0) }
+                        ?? self.pixels(item: piece.item, units: piece.units, backend: backend)
+                }
+                return parts.count == 1 ? parts[0] : try backend.concatRows(parts)
+            }
+            if index + 1 < chunks.count { pending = hostPixels(chunks[index + 1]) }
+            outputs.append(try timed(.vision) { try model.vision(pixels: pixels, grids: chunk.map(\.grid)) })
+        }
+        return outputs.count == 1 ? outputs[0] : try backend.concatRows(outputs)
+    }
+
+    /// Starts making the host patch rows of `chunk`'s pieces made on demand (`.units`) on a worker
+    /// thread; pieces whose rows exist already are nil (sliced on the rank's thread).
+    private func hostPixels(_ chunk: [VisualShare.Piece]) -> PendingPixels {
+        let makers: [(@Sendable () throws -> Tensor)?] = chunk.map { piece in
+            guard case .units(let make) = pixelSources[piece.item] else { return nil }
+            let units = piece.units
+            return { try make(units) }
+        }
+        return PendingPixels(makers)
+    }
+
+    /// The fewest patch rows a chunk of `encodeOverlapped` holds (tests lower it to run the pipeline
+    /// on tiny fixtures).
+    nonisolated(unsafe) public static var minimumChunkRows = 16384
+
+    /// `pieces` (each some temporal units of one item) cut into at most `count` chunks of about
+    /// equal unit counts, in order, a piece split where a chunk ends; one chunk when `count` is 1
+    /// or a chunk would hold fewer than `minimumRows` patch rows (the tower's GEMMs stay large).
+    public static func chunks(_ pieces: [VisualShare.Piece], count: Int, minimumRows: Int) -> [[VisualShare.Piece]] {
+        let units = pieces.reduce(0) { $0 + $1.units.count }
+        let rowsPerUnit = pieces.map { $0.grid.h * $0.grid.w }.max() ?? 1
+        let parts = max(1, min(count, units, units * rowsPerUnit / max(minimumRows, 1)))
+        guard parts > 1 else { return [pieces] }
+        var chunks: [[VisualShare.Piece]] = [], current: [VisualShare.Piece] = []
+        var target = balancedSplit(units, parts: parts).map(\.count)[...], left = target.popFirst()!
+        for piece in pieces {
+            var start = piece.units.lowerBound
+            while start < piece.units.upperBound {
+                let taken = min(left, piece.units.upperBound - start)
+                current.append(
+                    VisualShare.Piece(
+                        item: piece.item, units: start..<start + taken,
+                        grid: VisionGrid(t: taken, h: piece.grid.h, w: piece.grid.w)))
+                start += taken
+                left -= taken
+                if left == 0 {
+                    chunks.append(current)
+                    current = []
+                    left = target.popFirst() ?? 0
+                }
+            }
+        }
+        if !current.isEmpty { chunks.append(current) }
+        return chunks
     }
 
     /// Whether item `item` comes as the tower's output already.
@@ -130,5 +204,31 @@ extension VisualSource {
         case .image(let input): VisualItem(input.kind, grid: input.grid, secondPerGridT: input.secondPerGridT)
         case .encoded(let visual): visual.item
         }
+    }
+}
+
+/// Host patch rows being made on a worker thread, one entry per piece (nil: made on the rank's
+/// thread instead).
+final class PendingPixels: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<[Tensor?], Error> = .success([])
+
+    init(_ makers: [(@Sendable () throws -> Tensor)?]) {
+        guard makers.contains(where: { $0 != nil }) else {
+            result = .success(makers.map { _ in nil })
+            done.signal()
+            return
+        }
+        DispatchQueue.global().async { [self] in
+            result = Result { try makers.map { try $0?() } }
+            done.signal()
+        }
+    }
+
+    /// The rows, once made (rethrows the maker's error).
+    func wait() throws -> [Tensor?] {
+        done.wait()
+        done.signal()
+        return try result.get()
     }
 }

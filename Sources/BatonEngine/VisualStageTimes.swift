@@ -9,7 +9,8 @@ import Foundation
 public final class VisualStageTimes: @unchecked Sendable {
     public enum Stage: String, CaseIterable, Sendable {
         /// Decoding the clip's frames (random frames are made untimed), resizing and patchifying
-        /// them, and uploading the patch rows.
+        /// them, and uploading the patch rows: what of it the tower did not hide (a share is encoded
+        /// in chunks while a worker makes the next chunk's rows, `BATON_VISION_CHUNKS`).
         case preprocess = "decode_preprocess"
         /// The vision tower over the rank's share of the temporal units.
         case vision = "vision_tower"

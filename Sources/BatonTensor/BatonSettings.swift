@@ -48,6 +48,10 @@ public struct BatonSettings: Sendable, Equatable {
     /// `BATON_TIMING_LAYERS`: `bench prefill` also prints each case's attention parts per layer and
     /// rank on standard error (default off).
     public var timingLayers = false
+    /// `BATON_VISION_CHUNKS`: a rank encodes its share of a video in up to this many chunks,
+    /// decoding and preprocessing the next chunk's frames while the tower encodes the current one
+    /// (1: no overlap; default 4).
+    public var visionChunks = 4
 
     /// The defaults.
     public init() {}
@@ -90,6 +94,12 @@ public struct BatonSettings: Sendable, Equatable {
         defaultModelDirectory = value("BATON_DEFAULT_MODEL")
         blas = value("BATON_BLAS")
         timingLayers = try flag("BATON_TIMING_LAYERS", default: timingLayers)
+        if let text = value("BATON_VISION_CHUNKS") {
+            guard let chunks = Int(text), chunks >= 1 else {
+                throw BatonError.invalidArgument("BATON_VISION_CHUNKS=\(text): expected a positive number of chunks")
+            }
+            visionChunks = chunks
+        }
     }
 
     /// This process's settings, parsed once on first use.
@@ -115,7 +125,7 @@ public struct BatonSettings: Sendable, Equatable {
     public static let variableNames = [
         "BATON_ATTENTION", "BATON_FUSE_QKV", "BATON_FUSE_GATE_UP", "BATON_GEMM_AUTOTUNE", "BATON_KERNEL_DEFINES",
         "BATON_KERNEL_VERBOSE", "BATON_PROFILE", "BATON_MLP_ROW_BLOCK", "BATON_PYTHON", "BATON_DEFAULT_MODEL",
-        "BATON_BLAS", "BATON_TIMING_LAYERS"
+        "BATON_BLAS", "BATON_TIMING_LAYERS", "BATON_VISION_CHUNKS"
     ]
 }
 

@@ -75,6 +75,36 @@ final class VideoParallelGenerationTests: XCTestCase {
         return dense
     }
 
+    /// A share cut into chunks (the tower on chunk k while chunk k+1's frames are decoded): balanced
+    /// runs of units in order, pieces split where a chunk ends, none lost.
+    func testChunksCutTheShareIntoBalancedRunsInOrder() throws {
+        let items = [
+            VisualItem(kind: .video, grid: VisionGrid(t: 7, h: 4, w: 4)),
+            VisualItem(kind: .image, grid: VisionGrid(t: 3, h: 2, w: 2))
+        ]
+        let share = VisualShare.split(items, parts: 1, mergeUnit: 4)[0]
+        let chunks = VisualPrefill.chunks(share.pieces, count: 4, minimumRows: 1)
+        XCTAssertEqual(chunks.map { $0.reduce(0) { $0 + $1.units.count } }, [3, 3, 2, 2])
+        XCTAssertEqual(chunks.flatMap { $0.map(\.item) }, [0, 0, 0, 1, 1])
+        XCTAssertEqual(chunks.flatMap { $0.map(\.units) }, [0..<3, 3..<6, 6..<7, 0..<1, 1..<3])
+        XCTAssertEqual(chunks.flatMap { $0.map(\.grid.t) }, [3, 3, 1, 1, 2])
+        XCTAssertEqual(VisualPrefill.chunks(share.pieces, count: 4, minimumRows: 1 << 20).count, 1)
+        XCTAssertEqual(VisualPrefill.chunks(share.pieces, count: 1, minimumRows: 1).count, 1)
+    }
+
+    /// Dense and ring with each rank's share encoded in chunks, frames decoded ahead on a worker,
+    /// give the tokens of one tower call per share.
+    func testOverlappedChunkedEncodingGivesTheSameTokens() throws {
+        let (prompt, sources) = try videoPrompt()
+        let whole = try generate(.dense, ranks: 1, prompt: prompt, visuals: VisualPrefill(sources: sources))
+        let ringWhole = try generate(.ring, ranks: 2, prompt: prompt, visuals: VisualPrefill(sources: sources))
+        VisualPrefill.minimumChunkRows = 1
+        defer { VisualPrefill.minimumChunkRows = 16384 }
+        XCTAssertEqual(try generate(.dense, ranks: 1, prompt: prompt, visuals: VisualPrefill(sources: sources)), whole)
+        XCTAssertEqual(
+            try generate(.ring, ranks: 2, prompt: prompt, visuals: VisualPrefill(sources: sources)), ringWhole)
+    }
+
     func testRingZigZagAndStarOverAVideoGiveDenseGreedyTokensWithFramesDecodedPerRank() throws {
         let (prompt, sources) = try videoPrompt()
         let dense = try denseTokens(prompt, sources)
