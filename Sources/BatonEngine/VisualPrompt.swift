@@ -275,17 +275,10 @@ extension Engine {
         let looped = try run(request).tokens
         let strategy = Dense(headDim: model.config.text.headDim)
         let cache = model.language.makeCache(backend: backend)
-        var (hidden, ropeDelta) = try model.prefill(tokens: tokens, visuals: visuals, strategy: strategy, cache: cache)
-        var row = tokens.count - 1
-        var direct: [Int32] = []
-        while direct.count < maxTokens {
-            let logits = try backend.floats(model.language.logits(hidden.rows(row..<row + 1)))
-            direct.append(Int32(logits.indices.max { logits[$0] < logits[$1] }!))
-            hidden = try model.decode(
-                tokens: [direct.last!], first: tokens.count + direct.count - 1,
-                ropeDelta: ropeDelta, strategy: strategy, cache: cache)
-            row = 0
-        }
+        let (hidden, ropeDelta) = try model.prefill(tokens: tokens, visuals: visuals, strategy: strategy, cache: cache)
+        let direct = try model.greedyTokens(
+            after: hidden, promptLength: tokens.count, ropeDelta: ropeDelta, strategy: strategy, cache: cache,
+            count: maxTokens)
         return (looped, direct)
     }
 }

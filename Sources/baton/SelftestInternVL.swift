@@ -38,22 +38,16 @@ extension Selftest {
             let visuals = try prompt.visuals.map { VisualInput(item: $0.item, pixels: try backend.upload($0.pixels)) }
             let strategy = Dense(headDim: model.config.text.headDim)
             let cache = model.language.makeCache(backend: backend)
-            var (hidden, _) = try model.prefill(
+            let (hidden, ropeDelta) = try model.prefill(
                 tokens: prompt.tokens, visuals: visuals, strategy: strategy, cache: cache)
             let logits = try backend.floats(
                 try model.language.logits(try backend.concatRows(prompt.logitRows.map { hidden.rows($0..<$0 + 1) })))
             let relative = Self.relativeNormError(logits, prompt.logits)
             let pass = logits.count == prompt.logits.count && relative < 3e-2
             failures += pass ? 0 : 1
-            var greedy: [Int32] = [], row = prompt.tokens.count - 1
-            while greedy.count < prompt.greedy.count {
-                let last = try backend.floats(try model.language.logits(hidden.rows(row..<row + 1)))
-                greedy.append(Int32(last.indices.max { last[$0] < last[$1] }!))
-                hidden = try model.decode(
-                    tokens: [greedy.last!], first: prompt.tokens.count + greedy.count - 1, ropeDelta: 0,
-                    strategy: strategy, cache: cache)
-                row = 0
-            }
+            let greedy = try model.greedyTokens(
+                after: hidden, promptLength: prompt.tokens.count, ropeDelta: ropeDelta, strategy: strategy,
+                cache: cache, count: prompt.greedy.count)
             let matches = zip(greedy, prompt.greedy).prefix { $0 == $1 }.count
             print(
                 String(

@@ -69,16 +69,10 @@ extension Selftest {
             let relative = Self.relativeNormError(logits, reference)
             let pass = logits.count == reference.count && relative < 3e-2
             failures += pass ? 0 : 1
-            var last = Array(logits.suffix(model.config.text.vocabSize)), matches = 0
-            for (step, want) in greedy.enumerated() {
-                let next = last.indices.max { last[$0] < last[$1] }!
-                if next != want { break }
-                matches += 1
-                let h = try model.decode(
-                    tokens: [Int32(next)], first: tokens.count + step, ropeDelta: ropeDelta,
-                    strategy: strategy, cache: cache)
-                last = try backend.floats(try model.language.logits(h))
-            }
+            let generated = try model.greedyTokens(
+                after: hidden, promptLength: tokens.count, ropeDelta: ropeDelta, strategy: strategy, cache: cache,
+                count: greedy.count)
+            let matches = zip(generated, greedy).prefix { Int($0) == $1 }.count
             print(
                 String(
                     format: "  %@ prompt %@: logits relative norm %.2e; greedy %d/%d tokens equal before the "

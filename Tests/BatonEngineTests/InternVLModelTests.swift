@@ -61,7 +61,7 @@ final class InternVLModelTests: XCTestCase {
             let model = Self.model, backend = model.backend
             let strategy = Dense(headDim: model.config.text.headDim)
             let cache = model.language.makeCache(backend: backend)
-            var (hidden, ropeDelta) = try model.prefill(
+            let (hidden, ropeDelta) = try model.prefill(
                 tokens: prompt.tokens, visuals: prompt.visuals, strategy: strategy, cache: cache)
             XCTAssertEqual(ropeDelta, 0)
             let logits = try backend.floats(
@@ -69,15 +69,9 @@ final class InternVLModelTests: XCTestCase {
             let error = relativeMaxError(logits, prompt.logits)
             print("\(prompt.name) (\(prompt.tokens.count) tokens): logits max error / max |expected| = \(error)")
             XCTAssertLessThan(error, 1e-4, "\(prompt.name): logits differ from transformers")
-            var greedy: [Int32] = [], row = prompt.tokens.count - 1
-            while greedy.count < prompt.greedy.count {
-                let last = try backend.floats(model.language.logits(hidden.rows(row..<row + 1)))
-                greedy.append(Int32(last.indices.max { last[$0] < last[$1] }!))
-                hidden = try model.decode(
-                    tokens: [greedy.last!], first: prompt.tokens.count + greedy.count - 1, ropeDelta: ropeDelta,
-                    strategy: strategy, cache: cache)
-                row = 0
-            }
+            let greedy = try model.greedyTokens(
+                after: hidden, promptLength: prompt.tokens.count, ropeDelta: ropeDelta, strategy: strategy,
+                cache: cache, count: prompt.greedy.count)
             XCTAssertEqual(greedy, prompt.greedy, "\(prompt.name): greedy tokens differ from transformers' generate")
         }
     }

@@ -36,24 +36,10 @@ final class InternVLChatTests: XCTestCase {
             + #"[{"role": "user", "content": [\#(part), {"type": "text", "text": "\#(question)"}]}]}"#
     }
 
-    func generateText(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = try binary
-        process.arguments = ["generate", "--model", Self.directory.path, "--max-tokens", "6"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "baton generate \(arguments)")
-        return text.hasSuffix("\n") ? String(text.dropLast()) : text
-    }
-
     func testImageTilesAnswerWithGeneratesTextAndComeFromTheCacheOnAFollowUp() async throws {
         let image = ServerFixture.clips.appendingPathComponent("testsrc.png")
         let question = "Describe the picture."
-        let expected = try generateText(["--image", image.path, "--prompt", question])
+        let expected = try generateText(["--image", image.path, "--prompt", question], model: Self.directory)
         let part = #"{"type": "image_url", "image_url": {"url": "\#(image.path)"}}"#
         let app = Application(router: Self.server().router())
         try await app.test(.router) { client in
@@ -71,7 +57,8 @@ final class InternVLChatTests: XCTestCase {
     func testVideoFramesOnTwoRanksAnswerWithGeneratesText() async throws {
         let video = ServerFixture.clips.appendingPathComponent("testsrc_h264.mp4")
         let question = "What happens?"
-        let expected = try generateText(["--video", video.path, "--max-frames", "4", "--prompt", question])
+        let expected = try generateText(
+            ["--video", video.path, "--max-frames", "4", "--prompt", question], model: Self.directory)
         let part = #"{"type": "video_url", "video_url": {"url": "\#(video.path)", "max_frames": 4}}"#
         let app = Application(router: Self.server(ranks: 2).router())
         try await app.test(.router) { client in

@@ -65,6 +65,24 @@ extension XCTestCase {
             throw XCTSkip("the baton executable is not built next to the tests (run `swift build` first)")
         }
     }
+
+    /// `baton generate` on `model` (the Qwen2.5-VL fixture by default) with `arguments`, greedy, 6
+    /// tokens: its text (standard output, less the newline it ends with).
+    func generateText(
+        _ arguments: [String], model: URL = ServerFixture.visionLanguageDirectory
+    ) throws -> String {
+        let process = Process()
+        process.executableURL = try binary
+        process.arguments = ["generate", "--model", model.path, "--max-tokens", "6"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "baton generate \(arguments)")
+        return text.hasSuffix("\n") ? String(text.dropLast()) : text
+    }
 }
 
 /// A JSON object from a response body.

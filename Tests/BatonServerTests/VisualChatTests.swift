@@ -31,23 +31,6 @@ final class VisualChatTests: XCTestCase {
         #"{"type": "video_url", "video_url": {"url": "\#(url)", \#(options)}}"#
     }
 
-    /// `baton generate` on the fixture with `arguments`, greedy: its text (standard output, less
-    /// the newline it ends with).
-    func generateText(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = try binary
-        process.arguments =
-            ["generate", "--model", ServerFixture.visionLanguageDirectory.path, "--max-tokens", "6"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "baton generate \(arguments)")
-        return text.hasSuffix("\n") ? String(text.dropLast()) : text
-    }
-
     /// POSTs a chat body; returns the answer's text, `usage.baton` and the method that ran it.
     static func answer(_ client: some TestClientProtocol, _ body: String) async throws -> (
         text: String, usage: [String: Any], method: String?

@@ -38,18 +38,20 @@ public final class VisionLanguageModel: @unchecked Sendable {
         progress: ((_ done: Int, _ total: Int) -> Void)? = nil
     ) throws {
         self.config = config
-        func split(_ rename: (String) -> String) -> (vision: WeightSource, language: WeightSource) {
+        /// The tower's and the language model's weights: the checkpoint under Baton's names (as it
+        /// is when `rename` is nil), or random weights with different seeds.
+        func split(_ rename: ((String) -> String)?) -> (vision: WeightSource, language: WeightSource) {
             switch weights {
             case .checkpoint(let checkpoint):
-                let renamed = checkpoint.renamed(rename)
-                return (.checkpoint(renamed), .checkpoint(renamed))
+                let named = rename.map { checkpoint.renamed($0) } ?? checkpoint
+                return (.checkpoint(named), .checkpoint(named))
             case .random(let seed): return (.random(seed: seed &+ 1), .random(seed: seed))
             }
         }
         let languageWeights: WeightSource
         switch config {
         case .qwen2VL(let qwen):
-            var (prefix, sources) = ("visual.", split { $0 })
+            var (prefix, sources) = ("visual.", split(nil))
             if case .checkpoint(let checkpoint) = weights {
                 let names = try Qwen2VLWeightNames.detect(in: checkpoint.names)
                 prefix = names.visualPrefix
@@ -183,6 +185,24 @@ public final class VisionLanguageModel: @unchecked Sendable {
             backend: backend, positions: try positions(rows), strategy: strategy, cache: cache,
             ropeLength: first + ropeDelta + tokens.count)
         return try language.forward(tokens: backend.int32Tensor(tokens), pass)
+    }
+
+    /// Greedy tokens after a prompt of `promptLength` tokens whose prefill left `hidden` (its last
+    /// row is the prompt's last token) and `cache`: `count` tokens through the KV cache, no stop ids.
+    public func greedyTokens(
+        after hidden: Tensor, promptLength: Int, ropeDelta: Int, strategy: any AttentionStrategy, cache: KVCache,
+        count: Int
+    ) throws -> [Int32] {
+        var hidden = hidden.rows(hidden.shape.rows - 1..<hidden.shape.rows)
+        var tokens: [Int32] = []
+        while tokens.count < count {
+            let logits = try backend.floats(language.logits(hidden))
+            tokens.append(Int32(logits.indices.max { logits[$0] < logits[$1] }!))
+            hidden = try decode(
+                tokens: [tokens.last!], first: promptLength + tokens.count - 1, ropeDelta: ropeDelta,
+                strategy: strategy, cache: cache)
+        }
+        return tokens
     }
 
     /// Position rows (M-RoPE's t, h, w or one 1-D row, each `T` long) -> positions `[3, T]` or
