@@ -281,17 +281,6 @@ func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, from center: Float, count
 /// also make the sum more accurate than one running total).
 @inline(__always)
 func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var lanes = SIMD16<Float>(repeating: 0)
-    var i = 0
-    while i + 16 <= count {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-        lanes += v * v
-        i += 16
-    }
-    var total = lanes.sum()
-    while i < count {
-        total += x[i] * x[i]
-        i += 1
-    }
-    return total
+    // x - 0 is x exactly, so this is the same sum in the same lanes.
+    sumOfSquaredDeviations(x, from: 0, count: count)
 }
