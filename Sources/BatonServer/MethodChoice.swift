@@ -1,4 +1,6 @@
 import BatonParallel
+import BatonTensor
+import Foundation
 
 /// `--method` and a request's `"baton": {"method": ...}`: a named method or `auto`.
 public enum MethodChoice: Sendable, Equatable, CustomStringConvertible {
@@ -19,33 +21,64 @@ public enum MethodChoice: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Picks the method for `auto`: dense on one rank for short prompts, the fastest parallel
-/// method over all ranks for long ones.
-public struct MethodPlanner: Sendable {
-    /// Prompt length (tokens) from which `auto` spreads a request over the ranks. 32K is where
-    /// the APB paper's length scan starts showing sequence parallelism ahead of one-GPU
-    /// FlashAttention (shared/docs/METHODS.md). A placeholder: it should come from Baton's own
-    /// measured crossover on the serving machine (bench/RESULTS.md) once those runs exist.
-    public static let defaultCrossoverTokens = 32_768
+/// Picks the method for `auto` from prompt length: dense on one rank for short prompts, then the
+/// fastest method over all ranks at each length, as measured.
+public struct MethodPlanner: Sendable, Equatable {
+    /// From `fromTokens` prompt tokens on (up to the next step), `auto` runs `method` over all ranks.
+    public struct Step: Sendable, Equatable {
+        public var fromTokens: Int
+        public var method: Method
 
-    /// The parallel method `auto` uses above the crossover: APB, the fastest of the published
-    /// methods (up to 1.6x Star and 4.2x Ring in its paper). Also to be replaced by measurements.
-    public static let fastestParallelMethod = Method.apb
+        public init(fromTokens: Int, method: Method) {
+            self.fromTokens = fromTokens
+            self.method = method
+        }
+    }
 
-    /// Ranks available to a request: --gpus N or --ranks N; 1 means dense only.
+    /// Measured with `bench prefill` on 2 x H200, Llama-3.1-8B shape (bench/RESULTS.md, session 8):
+    /// two GPUs already beat one at 4K tokens, where the exact ZigZag is the fastest (1.78x dense);
+    /// Spava is the fastest from 8K on (1.89x at 8K, 3.06x at 64K). Below 4K nothing was measured and
+    /// dense on one GPU stays: exact, and the other ranks stay idle for short requests.
+    public static let measuredSteps = [
+        Step(fromTokens: 4096, method: .zigzag),
+        Step(fromTokens: 8192, method: .spava)
+    ]
+
+    /// Ranks available to a request: --gpus N; 1 means dense only.
     public var ranks: Int
-    public var crossoverTokens: Int
+    /// Ascending by `fromTokens`.
+    public var steps: [Step]
 
-    public init(ranks: Int, crossoverTokens: Int = MethodPlanner.defaultCrossoverTokens) {
+    public init(ranks: Int, steps: [Step] = MethodPlanner.measuredSteps) {
         self.ranks = ranks
-        self.crossoverTokens = crossoverTokens
+        self.steps = steps.sorted { $0.fromTokens < $1.fromTokens }
     }
 
     /// The method for a prompt of `promptTokens` tokens.
     public func method(for choice: MethodChoice, promptTokens: Int) -> Method {
         switch choice {
         case .fixed(let method): method
-        case .auto: ranks > 1 && promptTokens >= crossoverTokens ? Self.fastestParallelMethod : .dense
+        case .auto:
+            ranks > 1 ? (steps.last { promptTokens >= $0.fromTokens }?.method ?? .dense) : .dense
         }
+    }
+
+    /// `TOKENS:METHOD,...` (such as `4096:zigzag,8192:spava`), as `--auto-plan` takes it.
+    public static func steps(parsing text: String, option: String) throws -> [Step] {
+        try text.split(separator: ",").map { item in
+            let parts = item.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let tokens = Int(parts[0].trimmingCharacters(in: .whitespaces)), tokens > 0
+            else {
+                throw BatonError.invalidArgument(
+                    "\(option): '\(item)' is not TOKENS:METHOD (such as 4096:zigzag,8192:spava)")
+            }
+            let method = try Method.named(parts[1].trimmingCharacters(in: .whitespaces), option: option)
+            return Step(fromTokens: tokens, method: method)
+        }
+    }
+
+    /// The plan in `--auto-plan`'s syntax (for help text and the startup line).
+    public var summary: String {
+        steps.map { "\($0.fromTokens):\($0.method.rawValue)" }.joined(separator: ",")
     }
 }

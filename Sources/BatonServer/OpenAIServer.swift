@@ -16,6 +16,8 @@ public struct ServerOptions: Sendable {
     public var maxQueue: Int
     /// The server's method; a request may name another in `"baton": {"method": ...}`.
     public var method: MethodChoice
+    /// What `auto` runs from which prompt length (`--auto-plan`).
+    public var autoPlan: [MethodPlanner.Step] = MethodPlanner.measuredSteps
     /// Ranks for parallel methods (--gpus N, or --ranks N on one device) and where they run.
     public var ranks: Int
     public var placement: RankPlacement
@@ -32,7 +34,8 @@ public struct ServerOptions: Sendable {
         host: String = "127.0.0.1", port: Int = 8000, modelName: String, apiKey: String? = nil,
         maxQueue: Int = 64, method: MethodChoice = .auto, ranks: Int = 1,
         placement: RankPlacement = .sharedDevice, maxBodyBytes: Int = 64 << 20,
-        visualCacheBytes: Int = ServerOptions.defaultVisualCacheMB << 20
+        visualCacheBytes: Int = ServerOptions.defaultVisualCacheMB << 20,
+        autoPlan: [MethodPlanner.Step] = MethodPlanner.measuredSteps
     ) {
         self.host = host
         self.port = port
@@ -44,6 +47,7 @@ public struct ServerOptions: Sendable {
         self.placement = placement
         self.maxBodyBytes = maxBodyBytes
         self.visualCacheBytes = visualCacheBytes
+        self.autoPlan = autoPlan
     }
 }
 
@@ -56,7 +60,7 @@ public final class OpenAIServer: Sendable {
     let engine: Engine
     public let options: ServerOptions
     let worker: GenerationWorker
-    let planner: MethodPlanner
+    public let planner: MethodPlanner
     public let metrics: ServerMetrics
     /// The vision tower's output of recent images and videos, by content and options.
     let visualCache: VisualEmbeddingCache
@@ -74,7 +78,8 @@ public final class OpenAIServer: Sendable {
             maxQueue: options.maxQueue, metrics: metrics)
         // `auto` spreads long prompts over GPUs only (--gpus N); ranks sharing one device (CPU
         // ranks, or the one-GPU correctness mode) are never faster than dense, so there it is dense.
-        self.planner = MethodPlanner(ranks: options.placement == .onePerGPU ? options.ranks : 1)
+        self.planner = MethodPlanner(
+            ranks: options.placement == .onePerGPU ? options.ranks : 1, steps: options.autoPlan)
     }
 
     /// The routes with the API-key check and request counting.

@@ -36,9 +36,16 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help:
-            "Attention method: auto, dense, ring, zigzag, star, apb, spava. auto runs dense on one GPU below \(MethodPlanner.defaultCrossoverTokens) prompt tokens and \(MethodPlanner.fastestParallelMethod.rawValue) over all --gpus above; a request may name one in \"baton\": {\"method\": ...}."
+            "Attention method: auto, dense, ring, zigzag, star, apb, spava. auto follows --auto-plan over all --gpus and runs dense on one GPU below its first length; a request may name one in \"baton\": {\"method\": ...}."
     )
     var method: String = "auto"
+
+    @Option(
+        name: .customLong("auto-plan"),
+        help:
+            "What --method auto runs from which prompt length, TOKENS:METHOD,... ascending; below the first length, dense on one GPU. The default is the fastest method measured on 2 x H200 at each length (bench/RESULTS.md)."
+    )
+    var autoPlan: String = MethodPlanner(ranks: 2).summary
 
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
@@ -68,6 +75,7 @@ struct Serve: AsyncParsableCommand {
         var server: OpenAIServer?
         try runReportingErrors {
             let choice = try MethodChoice.named(method, option: "--method")
+            let plan = try MethodPlanner.steps(parsing: autoPlan, option: "--auto-plan")
             guard maxQueue >= 0 else {
                 throw BatonError.invalidArgument("--max-queue must be at least 0, got \(maxQueue)")
             }
@@ -98,13 +106,16 @@ struct Serve: AsyncParsableCommand {
                 options: ServerOptions(
                     host: host, port: port, modelName: servedModelName ?? directory.lastPathComponent, apiKey: apiKey,
                     maxQueue: maxQueue, method: choice, ranks: mode.worldSize, placement: placement,
-                    visualCacheBytes: visualCacheMB << 20))
+                    visualCacheBytes: visualCacheMB << 20, autoPlan: plan))
         }
         guard let server else { return }
         let name = server.options.modelName
+        let autoLine =
+            method != "auto" ? "" : server.planner.ranks > 1 ? " \(server.planner.summary)" : ": dense on one rank"
         let application = server.application { port in
             standardError(
-                "baton serve: \(name) on http://\(host):\(port)/v1 (method \(method), max queue \(maxQueue))\n")
+                "baton serve: \(name) on http://\(host):\(port)/v1 (method \(method)\(autoLine), max queue \(maxQueue))\n"
+            )
         }
         try await application.runService()
     }

@@ -82,15 +82,30 @@ final class GenerationWorkerTests: XCTestCase {
         XCTAssertEqual(multibyte.push("é!"), "é")
     }
 
-    func testAutoIsDenseOnOneRankOrShortPromptsAndTheFastestMethodOnLongOnes() {
-        let crossover = MethodPlanner.defaultCrossoverTokens
-        XCTAssertEqual(MethodPlanner(ranks: 1).method(for: .auto, promptTokens: crossover * 4), .dense)
-        XCTAssertEqual(MethodPlanner(ranks: 2).method(for: .auto, promptTokens: crossover - 1), .dense)
-        XCTAssertEqual(
-            MethodPlanner(ranks: 2).method(for: .auto, promptTokens: crossover), MethodPlanner.fastestParallelMethod)
+    func testAutoFollowsTheMeasuredPlanOverSeveralRanksAndIsDenseOnOne() {
+        let two = MethodPlanner(ranks: 2)
+        XCTAssertEqual(two.method(for: .auto, promptTokens: 4095), .dense)
+        XCTAssertEqual(two.method(for: .auto, promptTokens: 4096), .zigzag)
+        XCTAssertEqual(two.method(for: .auto, promptTokens: 8191), .zigzag)
+        XCTAssertEqual(two.method(for: .auto, promptTokens: 131_072), .spava)
+        XCTAssertEqual(MethodPlanner(ranks: 1).method(for: .auto, promptTokens: 131_072), .dense)
         XCTAssertEqual(MethodPlanner(ranks: 1).method(for: .fixed(.spava), promptTokens: 10), .spava)
         XCTAssertEqual(try MethodChoice.named("AUTO", option: "--method"), .auto)
         XCTAssertThrowsError(try MethodChoice.named("warp", option: "--method"))
+    }
+
+    func testAutoPlanParsesTokensAndMethodsInAnyOrderAndNamesTheOptionInItsErrors() throws {
+        let steps = try MethodPlanner.steps(parsing: "32768:apb, 2048:ring", option: "--auto-plan")
+        let planner = MethodPlanner(ranks: 4, steps: steps)
+        XCTAssertEqual(planner.summary, "2048:ring,32768:apb")
+        XCTAssertEqual(planner.method(for: .auto, promptTokens: 2047), .dense)
+        XCTAssertEqual(planner.method(for: .auto, promptTokens: 40_000), .apb)
+        XCTAssertEqual(MethodPlanner(ranks: 2).summary, "4096:zigzag,8192:spava")
+        for bad in ["4096", "x:spava", "0:spava", "4096:warp"] {
+            XCTAssertThrowsError(try MethodPlanner.steps(parsing: bad, option: "--auto-plan")) { error in
+                XCTAssertTrue("\(error)".contains("--auto-plan"), "\(bad): \(error)")
+            }
+        }
     }
 }
 
