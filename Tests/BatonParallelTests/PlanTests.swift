@@ -43,6 +43,21 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(plan.ranks[0].cacheRows.last, plan.ranks[0].queryRows)  // the query on GPU 0
     }
 
+    func testSpavaDefaultsFitShortContextsThatTheRoundedAnchorWouldFill() throws {
+        // A 128-token anchor used to take all of a 130-token context and leave the zigzag chunks
+        // empty ("plan: spava over 4 parts leaves zigzag chunk ... empty").
+        // (N, W, the anchor: N/(2W+1) below 128 * (2W+1) tokens; none below 64, where N/64 is 0).
+        for (n, w, anchor) in [(130, 2, 26), (64, 2, 12), (200, 4, 22), (2047, 8, 120), (12, 2, 0), (8192, 2, 128)] {
+            let (context, query) = tokens(context: n, query: 4)
+            let plan = try Plan.make(method: .spava, context: context, query: query, worldSize: w)
+            XCTAssertEqual(plan.anchorLength, anchor, "N \(n), W \(w)")
+            let chunks = plan.ranks.flatMap(\.blockRows).map(\.count)
+            XCTAssertGreaterThanOrEqual(chunks.min() ?? 0, plan.anchorLength, "N \(n), W \(w)")
+            XCTAssertEqual(chunks.reduce(0, +) + plan.anchorLength, n)
+        }
+        XCTAssertThrowsError(try Plan.make(method: .spava, context: [1, 2, 3], query: [4], worldSize: 2))
+    }
+
     func testCachedRowsCoverContextAndQueryExactlyOnce() throws {
         let (context, query) = tokens(context: 77, query: 3)
         for method in [Method.ring, .zigzag, .spava] {

@@ -19,15 +19,17 @@ public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorde
     var recordsPassing = false
     var lastPassing: [Tensor] = []
 
-    /// Defaults: `A = N/64` and `P = N/128` per virtual host, each rounded up to 128 (`A` capped at
-    /// `N`). Every GPU holds `[anchor ; B1 ; B2 ; query]`; the KV cache keeps an anchor shard, both
-    /// chunks and, on GPU 0, the query.
+    /// Defaults: `A = N/64` and `P = N/128` per virtual host, each rounded up to 128, with `A` at
+    /// most `N/(2W+1)` so a short context still leaves every zigzag chunk at least as long as the
+    /// anchor (the 128 rounding alone took the whole of a 130-token context). Every GPU holds
+    /// `[anchor ; B1 ; B2 ; query]`; the KV cache keeps an anchor shard, both chunks and, on GPU 0,
+    /// the query.
     public static func layout(_ request: PlanRequest) throws -> MethodLayout {
         let w = request.worldSize, n = request.contextLength, q = request.queryLength
         guard q >= 1 else {
             throw BatonError.invalidArgument("plan: spava needs a query (query-aware selection), got an empty one")
         }
-        let a = min(request.options.anchorLength ?? roundUpTo128(n / 64), n)
+        let a = min(request.options.anchorLength ?? min(roundUpTo128(n / 64), n / (2 * w + 1)), n)
         let chunks = balancedSplit(n - a, parts: 2 * w).map { ($0.lowerBound + a)..<($0.upperBound + a) }
         try requireNonEmpty(chunks, what: "zigzag chunk (context minus anchor)", method: .spava)
         let shard = (a + w - 1) / w
