@@ -32,18 +32,7 @@ func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
 @inline(__always)
 func exponentiateAndSum(_ x: UnsafeMutablePointer<Float>, count: Int, subtracting shift: Float) -> Float {
     for i in 0..<count { x[i] = exponential(x[i] - shift) }
-    var lanes = SIMD8<Float>(repeating: 0)
-    var i = 0
-    while i + 8 <= count {
-        lanes += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        i += 8
-    }
-    var sum = lanes.sum()
-    while i < count {
-        sum += x[i]
-        i += 1
-    }
-    return sum
+    return sumOfElements(x, count: count)
 }
 
 /// e^x for x <= 0, within 2 ulp of the exact value: Cody-Waite reduction by ln 2 and a degree-6
