@@ -19,6 +19,28 @@ final class ServeCommandTests: XCTestCase {
         }
     }
 
+    func testMaxBatchIsInTheHelpAndBelowOneIsAOneLineError() throws {
+        for (arguments, expected) in [
+            (["serve", "--help"], "--max-batch"),
+            (
+                ["serve", "--model", ServerFixture.modelDirectory.path, "--max-batch", "0"],
+                "--max-batch must be at least 1"
+            )
+        ] {
+            let process = Process()
+            process.executableURL = try binary
+            process.arguments = arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertTrue(text.contains(expected), text)
+            XCTAssertEqual(process.terminationStatus, arguments.contains("--help") ? 0 : 1, text)
+        }
+    }
+
     func testSIGTERMFinishesTheStreamInFlightThenExitsZero() async throws {
         let server = Process()
         server.executableURL = try binary
