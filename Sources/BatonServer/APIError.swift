@@ -46,13 +46,12 @@ public struct APIError: Error, Sendable, Equatable {
             type: "server_error", code: "queue_full")
     }
 
-    /// 503: under torchrun, a parallel request failed in a way that leaves the job without a full
-    /// group of ranks (one died, a collective timed out); dense requests still run on rank 0.
-    public static func groupLost(_ cause: any Error) -> APIError {
+    /// 503: under torchrun, parallel methods cannot run: a parallel request failed in a way that
+    /// leaves the job without a full group of ranks (one died, a collective timed out), or the
+    /// other ranks were told to exit; dense requests still run on rank 0.
+    public static func ranksUnavailable(_ reason: String) -> APIError {
         APIError(
-            status: .serviceUnavailable,
-            message:
-                "parallel methods are unavailable: the torchrun job lost a rank (\(cause)); dense requests still run, restart the job for the others",
+            status: .serviceUnavailable, message: "parallel methods are unavailable: \(reason)",
             type: "server_error", code: "ranks_unavailable")
     }
 

@@ -119,8 +119,12 @@ public final class TorchrunRanks: @unchecked Sendable {
         _ request: ParallelRequest, cancelled: CancellationFlag, onToken: @escaping @Sendable (Int32) -> Void
     ) throws -> GenerationResult {
         let number: Int = try lock.withLock {
-            if let lostGroup { throw APIError.groupLost(lostGroup) }
-            if stopped { throw APIError.groupLost(BatonError.invalidArgument("the server is stopping")) }
+            if let lostGroup {
+                throw APIError.ranksUnavailable(
+                    "the torchrun job lost a rank (\(lostGroup)); dense requests still run, restart the job for the others"
+                )
+            }
+            if stopped { throw APIError.ranksUnavailable("the other ranks were told to exit") }
             defer { sequence += 1 }
             return sequence
         }
