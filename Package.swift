@@ -52,7 +52,7 @@ let package = Package(
             name: "BatonServer",
             dependencies: [
                 "BatonEngine", "BatonTokenizer", "BatonParallel", "BatonTensor", "BatonModels", "BatonVision",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "BatonComm", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto")
@@ -85,7 +85,7 @@ let package = Package(
             name: "BatonServerTests",
             dependencies: [
                 "BatonServer", "BatonEngine", "BatonParallel", "BatonTensor", "BatonTokenizer", "BatonVision",
-                .product(name: "HummingbirdTesting", package: "hummingbird")
+                "BatonComm", .product(name: "HummingbirdTesting", package: "hummingbird")
             ],
             exclude: ["openai_client.py"])
     ],

@@ -46,6 +46,15 @@ public struct APIError: Error, Sendable, Equatable {
             type: "server_error", code: "queue_full")
     }
 
+    /// 503: under torchrun, parallel methods cannot run: a parallel request failed in a way that
+    /// leaves the job without a full group of ranks (one died, a collective timed out), or the
+    /// other ranks were told to exit; dense requests still run on rank 0.
+    public static func ranksUnavailable(_ reason: String) -> APIError {
+        APIError(
+            status: .serviceUnavailable, message: "parallel methods are unavailable: \(reason)",
+            type: "server_error", code: "ranks_unavailable")
+    }
+
     /// 500: the engine failed on a request that passed every check.
     public static func engineFailure(_ error: any Error) -> APIError {
         APIError(status: .internalServerError, message: "generation failed: \(error)", type: "server_error")

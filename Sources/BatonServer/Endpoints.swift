@@ -148,7 +148,16 @@ extension OpenAIServer {
         } catch let error as BatonError {
             throw APIError.invalidRequest(error.message, param: "baton.method")
         }
-        let method = planner.method(for: choice, promptTokens: ids.count)
+        var method = planner.method(for: choice, promptTokens: ids.count)
+        // Under torchrun only token ids travel to the other processes, not images and videos.
+        if visual != nil, options.torchrun != nil, method != .dense {
+            guard choice == .auto else {
+                throw APIError.invalidRequest(
+                    "images and videos run dense on rank 0 under torchrun; \(method.rawValue) is not available for them",
+                    param: "baton.method")
+            }
+            method = .dense
+        }
         // OpenAI samples at temperature 1 when none is given; without a seed, each request draws its own.
         let sampling = SamplingOptions(
             temperature: Float(body.temperature ?? 1), topP: Float(body.topP ?? 1),

@@ -38,96 +38,201 @@ struct GenerationHandle: Sendable {
     func cancel() { flag.cancel() }
 }
 
-/// Runs jobs one at a time on the engine, on a thread of its own (the engine is synchronous and
-/// not re-entrant across requests), with at most `maxQueue` jobs waiting behind the running one.
+/// Runs jobs on the engine, on a thread of its own (the engine is synchronous), with at most
+/// `maxQueue` jobs waiting behind the running ones.
 ///
-/// The current engine runs one request's prefill and decode at a time, so requests are not
-/// batched: a request waits for the ones before it to finish.
+/// Dense text requests decode together: each is prefilled alone when it is admitted (one
+/// prefill between two decode steps, so a long prompt delays the others' next token once),
+/// then every decode step runs the last token of up to `maxBatch` of them in one forward pass
+/// (`Engine.decodeStep`). Parallel-method and visual requests run one at a time, whole, between
+/// two steps of the batch.
 final class GenerationWorker: @unchecked Sendable {
     let engine: Engine
     /// Ranks for parallel methods (--gpus N or --ranks N) and where they run.
     let ranks: Int
     let placement: RankPlacement
     let maxQueue: Int
+    /// Dense requests that decode together at most.
+    let maxBatch: Int
     let metrics: ServerMetrics
-    /// The engine's thread: jobs run here in order (tests hold it to fill the queue).
+    /// Under torchrun (rank 0): the other processes, which parallel requests run on too.
+    let torchrun: TorchrunRanks?
+    /// The engine's thread: jobs run here (tests hold it to fill the queue).
     let queue = DispatchQueue(label: "baton.serve.engine")
     private let lock = NSLock()
-    /// Jobs accepted and not finished: the running one plus those waiting.
+    /// Jobs accepted and not finished: the running ones plus those waiting.
     private var admitted = 0
     private var running = 0
+    /// Accepted jobs not started yet, oldest first.
+    private var pending: [Submitted] = []
+    /// Whether `drive` is queued or running on `queue`.
+    private var driving = false
 
-    init(engine: Engine, ranks: Int, placement: RankPlacement, maxQueue: Int, metrics: ServerMetrics) {
+    /// A job, the flag its request sets to give it up, and where its events go.
+    private struct Submitted {
+        let job: GenerationJob
+        let flag: CancellationFlag
+        let continuation: AsyncStream<GenerationEvent>.Continuation
+    }
+
+    /// A dense request of the decode batch.
+    private struct Decoding {
+        let submitted: Submitted
+        let decoding: DenseDecoding
+        let streamer: TokenStreamer
+    }
+
+    init(
+        engine: Engine, ranks: Int, placement: RankPlacement, maxQueue: Int, metrics: ServerMetrics,
+        maxBatch: Int = 16, torchrun: TorchrunRanks? = nil
+    ) {
         self.engine = engine
         self.ranks = ranks
         self.placement = placement
         self.maxQueue = maxQueue
+        self.maxBatch = max(1, maxBatch)
         self.metrics = metrics
+        self.torchrun = torchrun
     }
 
-    /// Requests waiting behind the running one.
+    /// Requests waiting behind the running ones.
     var waiting: Int { lock.withLock { admitted - running } }
 
-    /// Requests accepted and not finished (the running one and those waiting).
+    /// Requests accepted and not finished (the running ones and those waiting).
     var admittedCount: Int { lock.withLock { admitted } }
 
     /// Queues `job`, or throws 503 when `maxQueue` jobs already wait. The events end with
     /// `.finished`, `.cancelled` or `.failed`; `cancel()` on the handle (the client left) stops
     /// the job at its next token, or before it starts.
     func submit(_ job: GenerationJob) throws(APIError) -> GenerationHandle {
-        let accepted = lock.withLock {
-            guard admitted <= maxQueue else { return false }
-            admitted += 1
-            return true
-        }
-        guard accepted else { throw APIError.queueFull(maxQueue) }
-        updateQueueGauge()
         let (stream, continuation) = AsyncStream.makeStream(of: GenerationEvent.self)
         let flag = CancellationFlag()
-        continuation.onTermination = { _ in flag.cancel() }
-        queue.async {
-            self.lock.withLock { self.running += 1 }
-            self.updateQueueGauge()
-            self.run(job, flag: flag, continuation: continuation)
-            continuation.finish()
-            self.lock.withLock {
-                self.running -= 1
-                self.admitted -= 1
-            }
-            self.updateQueueGauge()
+        let start = lock.withLock { () -> Bool? in
+            guard admitted - running <= maxQueue else { return nil }
+            admitted += 1
+            pending.append(Submitted(job: job, flag: flag, continuation: continuation))
+            defer { driving = true }
+            return !driving
         }
+        guard let start else { throw APIError.queueFull(maxQueue) }
+        continuation.onTermination = { _ in flag.cancel() }
+        updateQueueGauge()
+        if start { queue.async { self.drive() } }
         return GenerationHandle(events: stream, flag: flag)
     }
 
     private func updateQueueGauge() { metrics.queueLength.set(Double(waiting)) }
 
-    private func run(
-        _ job: GenerationJob, flag: CancellationFlag, continuation: AsyncStream<GenerationEvent>.Continuation
-    ) {
+    /// The engine's loop: admits the oldest waiting job when the batch has room (prefilling it,
+    /// or running it whole when it cannot join the batch), then steps the batch; returns when
+    /// nothing waits or decodes.
+    private func drive() {
+        var batch: [Decoding] = []
+        while true {
+            let next = lock.withLock { () -> Submitted?? in
+                if batch.count < maxBatch, !pending.isEmpty {
+                    running += 1
+                    return .some(pending.removeFirst())
+                }
+                if batch.isEmpty {
+                    driving = false
+                    return .none
+                }
+                return .some(nil)
+            }
+            guard let next else { return }
+            updateQueueGauge()
+            if let next, let decoding = start(next) { batch.append(decoding) }
+            if !batch.isEmpty { step(&batch) }
+        }
+    }
+
+    /// Starts `submitted`: a dense text job is prefilled and returned to join the batch (unless
+    /// it already ended); any other job runs here to its end.
+    private func start(_ submitted: Submitted) -> Decoding? {
+        let (job, flag, continuation) = (submitted.job, submitted.flag, submitted.continuation)
         if flag.isSet {  // the client left while waiting
             continuation.yield(.cancelled)
-            return
+            return finish(submitted)
         }
-        guard let tokenizer = engine.tokenizer else {
-            continuation.yield(.failed(.engineFailure(BatonError.invalidModel("no tokenizer"))))
-            return
-        }
-        let modelStops = engine.stopIds(GenerationOptions())
-        let streamer = TokenStreamer(
-            decoder: tokenizer.streamingDecoder(), stops: StopStringFilter(job.stopStrings),
-            modelStops: modelStops, flag: flag, continuation: continuation,
-            metrics: metrics, arrival: job.arrival)
-        let options = GenerationOptions(
-            maxTokens: job.maxTokens, sampling: job.sampling, stopIds: job.ignoreEOS ? [] : modelStops,
-            isCancelled: { flag.isSet })
+        guard let streamer = streamer(for: submitted) else { return finish(submitted) }
+        let options = generationOptions(job, flag: flag)
         do {
-            let result = try generate(job, options: options, onToken: streamer.accept)
-            streamer.finish(result, promptTokens: job.promptIds.count, visualUsage: job.visual?.usage)
-        } catch let error as BatonError where error.kind == .invalidArgument {
-            continuation.yield(.failed(.invalidRequest(error.message)))
+            guard job.visual == nil, job.method == .dense else {
+                let result = try generate(job, options: options, flag: flag, onToken: streamer.accept)
+                streamer.finish(result, promptTokens: job.promptIds.count, visualUsage: job.visual?.usage)
+                return finish(submitted)
+            }
+            let decoding = try engine.startDecoding(
+                promptIds: job.promptIds, options: options, ignoringModelStopIds: job.ignoreEOS,
+                onToken: streamer.accept)
+            let member = Decoding(submitted: submitted, decoding: decoding, streamer: streamer)
+            return decoding.isFinished ? complete(member) : member
         } catch {
-            continuation.yield(.failed(.engineFailure(error)))
+            fail(submitted, error)
+            return finish(submitted)
         }
+    }
+
+    /// One decode step of every request in `batch`; those that ended leave it.
+    private func step(_ batch: inout [Decoding]) {
+        do {
+            try engine.decodeStep(batch.map(\.decoding))
+        } catch {
+            for member in batch {
+                fail(member.submitted, error)
+                _ = finish(member.submitted)
+            }
+            batch = []
+            return
+        }
+        batch = batch.compactMap { $0.decoding.isFinished ? complete($0) : $0 }
+    }
+
+    /// Hands out a finished batch member's last text and usage; nil (it leaves the batch).
+    private func complete(_ member: Decoding) -> Decoding? {
+        member.streamer.finish(
+            member.decoding.result, promptTokens: member.submitted.job.promptIds.count, visualUsage: nil)
+        return finish(member.submitted)
+    }
+
+    /// Ends `submitted`'s events and its place among the running; returns nil for its callers.
+    private func finish(_ submitted: Submitted) -> Decoding? {
+        lock.withLock {
+            running -= 1
+            admitted -= 1
+        }
+        submitted.continuation.finish()
+        updateQueueGauge()
+        return nil
+    }
+
+    private func fail(_ submitted: Submitted, _ error: any Error) {
+        let event: GenerationEvent
+        switch error {
+        case let error as APIError: event = .failed(error)
+        case let error as BatonError where error.kind == .invalidArgument:
+            event = .failed(.invalidRequest(error.message))
+        default: event = .failed(.engineFailure(error))
+        }
+        submitted.continuation.yield(event)
+    }
+
+    private func streamer(for submitted: Submitted) -> TokenStreamer? {
+        guard let tokenizer = engine.tokenizer else {
+            submitted.continuation.yield(.failed(.engineFailure(BatonError.invalidModel("no tokenizer"))))
+            return nil
+        }
+        return TokenStreamer(
+            decoder: tokenizer.streamingDecoder(), stops: StopStringFilter(submitted.job.stopStrings),
+            modelStops: engine.stopIds(GenerationOptions()), flag: submitted.flag,
+            continuation: submitted.continuation, metrics: metrics, arrival: submitted.job.arrival)
+    }
+
+    private func generationOptions(_ job: GenerationJob, flag: CancellationFlag) -> GenerationOptions {
+        GenerationOptions(
+            maxTokens: job.maxTokens, sampling: job.sampling,
+            stopIds: job.ignoreEOS ? [] : engine.stopIds(GenerationOptions()), isCancelled: { flag.isSet })
     }
 }
 
@@ -135,7 +240,8 @@ extension GenerationWorker {
     /// Runs `job` on the engine: a text prompt with dense attention through `generate`, anything
     /// else as a `ParallelRequest`.
     fileprivate func generate(
-        _ job: GenerationJob, options: GenerationOptions, onToken: @escaping @Sendable (Int32) -> Void
+        _ job: GenerationJob, options: GenerationOptions, flag: CancellationFlag,
+        onToken: @escaping @Sendable (Int32) -> Void
     ) throws -> GenerationResult {
         guard let visual = job.visual else {
             if job.method == .dense {
@@ -143,6 +249,11 @@ extension GenerationWorker {
                     promptIds: job.promptIds, options: options, ignoringModelStopIds: job.ignoreEOS, onToken: onToken)
             }
             let (context, query) = try splitContextAndQuery(job.promptIds)
+            if let torchrun {
+                var request = parallelRequest(job, context: context, query: query, options: options)
+                request.ranks = torchrun.worldSize
+                return try torchrun.run(request, cancelled: flag, onToken: onToken)
+            }
             return try engine.run(
                 parallelRequest(job, context: context, query: query, options: options), onToken: onToken)
         }
@@ -170,64 +281,5 @@ extension GenerationWorker {
             generation: options)
         request.placement = placement
         return request
-    }
-}
-
-/// Turns one job's token ids into text events on the engine's thread: skips end-of-sequence ids,
-/// decodes incrementally, cuts at stop strings (then cancels the job), records latencies.
-private final class TokenStreamer: @unchecked Sendable {
-    private var decoder: StreamingDecoder
-    private var stops: StopStringFilter
-    private let modelStops: Set<Int32>
-    private let flag: CancellationFlag
-    private let continuation: AsyncStream<GenerationEvent>.Continuation
-    private let metrics: ServerMetrics
-    private let arrival: ContinuousClock.Instant
-    private var lastToken: ContinuousClock.Instant?
-
-    init(
-        decoder: StreamingDecoder, stops: StopStringFilter, modelStops: Set<Int32>, flag: CancellationFlag,
-        continuation: AsyncStream<GenerationEvent>.Continuation, metrics: ServerMetrics,
-        arrival: ContinuousClock.Instant
-    ) {
-        self.decoder = decoder
-        self.stops = stops
-        self.modelStops = modelStops
-        self.flag = flag
-        self.continuation = continuation
-        self.metrics = metrics
-        self.arrival = arrival
-    }
-
-    /// Called by the engine with each new id, on one thread at a time.
-    func accept(_ id: Int32) {
-        let now = ContinuousClock.now
-        let since = now - (lastToken ?? arrival)
-        let seconds = Double(since.components.seconds) + Double(since.components.attoseconds) * 1e-18
-        (lastToken == nil ? metrics.timeToFirstToken : metrics.timePerOutputToken).record(seconds)
-        lastToken = now
-        metrics.generatedTokens.increment()
-        guard !modelStops.contains(id), !stops.matched else { return }
-        emit(stops.push(decoder.next(id)))
-        if stops.matched { flag.cancel() }
-    }
-
-    /// Hands out the rest of the text and how the request ended.
-    func finish(_ result: GenerationResult, promptTokens: Int, visualUsage: VisualUsage?) {
-        metrics.promptTokens.increment(by: Int64(promptTokens))
-        if !stops.matched {
-            emit(stops.push(decoder.finish()))
-            emit(stops.finish())
-        }
-        let usage = Usage(promptTokens: promptTokens, completionTokens: result.tokens.count, baton: visualUsage)
-        switch (stops.matched, result.stopReason) {
-        case (true, _), (false, .stopToken): continuation.yield(.finished(.stop, usage))
-        case (false, .maxTokens): continuation.yield(.finished(.length, usage))
-        case (false, .cancelled): continuation.yield(.cancelled)
-        }
-    }
-
-    private func emit(_ text: String) {
-        if !text.isEmpty { continuation.yield(.text(text)) }
     }
 }

@@ -12,8 +12,10 @@ public struct ServerOptions: Sendable {
     public var modelName: String
     /// When set, /v1 routes need `Authorization: Bearer <apiKey>`.
     public var apiKey: String?
-    /// Requests that may wait behind the running one before new ones get 503.
+    /// Requests that may wait behind the running ones before new ones get 503.
     public var maxQueue: Int
+    /// Dense requests that decode together in one forward pass per step at most.
+    public var maxBatch: Int
     /// The server's method; a request may name another in `"baton": {"method": ...}`.
     public var method: MethodChoice
     /// What `auto` runs from which prompt length (`--auto-plan`).
@@ -26,15 +28,17 @@ public struct ServerOptions: Sendable {
     public var maxBodyBytes: Int
     /// Bytes of vision-tower output kept for follow-up questions on the same images and videos.
     public var visualCacheBytes: Int
+    /// Under torchrun (rank 0): the other processes, which join every parallel request.
+    public var torchrun: TorchrunRanks?
     /// `--visual-cache-mb`'s default: 1 GiB holds about 150K visual tokens of a 7B model (3584
     /// bf16 values each), some ten long videos, in host memory.
     public static let defaultVisualCacheMB = 1024
 
     public init(
         host: String = "127.0.0.1", port: Int = 8000, modelName: String, apiKey: String? = nil,
-        maxQueue: Int = 64, method: MethodChoice = .auto, ranks: Int = 1,
+        maxQueue: Int = 64, maxBatch: Int = 16, method: MethodChoice = .auto, ranks: Int = 1,
         placement: RankPlacement = .sharedDevice, maxBodyBytes: Int = 64 << 20,
-        visualCacheBytes: Int = ServerOptions.defaultVisualCacheMB << 20,
+        visualCacheBytes: Int = ServerOptions.defaultVisualCacheMB << 20, torchrun: TorchrunRanks? = nil,
         autoPlan: [MethodPlanner.Step] = MethodPlanner.measuredSteps
     ) {
         self.host = host
@@ -42,11 +46,13 @@ public struct ServerOptions: Sendable {
         self.modelName = modelName
         self.apiKey = apiKey
         self.maxQueue = maxQueue
+        self.maxBatch = maxBatch
         self.method = method
         self.ranks = ranks
         self.placement = placement
         self.maxBodyBytes = maxBodyBytes
         self.visualCacheBytes = visualCacheBytes
+        self.torchrun = torchrun
         self.autoPlan = autoPlan
     }
 }
@@ -54,8 +60,8 @@ public struct ServerOptions: Sendable {
 /// The OpenAI-compatible HTTP API over one engine: /v1/models, /v1/completions,
 /// /v1/chat/completions, /health, /metrics.
 ///
-/// Requests run one at a time (see `GenerationWorker`): the engine has no batching across
-/// requests, so concurrent requests queue rather than share decode steps.
+/// Dense text requests decode together, up to `maxBatch` per forward pass; parallel-method and
+/// visual requests run one at a time between the batch's steps (see `GenerationWorker`).
 public final class OpenAIServer: Sendable {
     let engine: Engine
     public let options: ServerOptions
@@ -75,11 +81,13 @@ public final class OpenAIServer: Sendable {
         self.visualCache = VisualEmbeddingCache(capacityBytes: options.visualCacheBytes)
         self.worker = GenerationWorker(
             engine: engine, ranks: options.ranks, placement: options.placement,
-            maxQueue: options.maxQueue, metrics: metrics)
-        // `auto` spreads long prompts over GPUs only (--gpus N); ranks sharing one device (CPU
-        // ranks, or the one-GPU correctness mode) are never faster than dense, so there it is dense.
+            maxQueue: options.maxQueue, metrics: metrics, maxBatch: options.maxBatch, torchrun: options.torchrun)
+        // `auto` spreads long prompts over GPUs only (--gpus N, threads or torchrun processes); ranks
+        // sharing one device (CPU ranks, or the one-GPU correctness mode) are never faster than
+        // dense, so there it is dense.
+        let separateGPUs = options.placement == .onePerGPU || options.torchrun != nil
         self.planner = MethodPlanner(
-            ranks: options.placement == .onePerGPU ? options.ranks : 1, steps: options.autoPlan)
+            ranks: separateGPUs ? options.torchrun?.worldSize ?? options.ranks : 1, steps: options.autoPlan)
     }
 
     /// The routes with the API-key check and request counting.

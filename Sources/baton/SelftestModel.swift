@@ -27,7 +27,33 @@ extension Selftest {
                     pass ? "PASS" : "FAIL", row.name, row.maxAbsDifference, row.relativeNorm, row.greedyMatches,
                     row.greedyTotal))
         }
+        try checkDecodeBatch(directory)
         return failures
+    }
+
+    /// The server's decode batch on the GPU (`Engine.startDecoding` + `decodeStep`): prompts of
+    /// different lengths decoding together against each alone, by greedy tokens; reported, not
+    /// judged (a GEMM over N rows may round bf16 differently from one row and flip a near-tie; the
+    /// CPU tests hold the batch to exact equality).
+    func checkDecodeBatch(_ directory: URL) throws {
+        let engine = try Engine.load(
+            EngineOptions(modelDirectory: directory, device: .cuda(ordinal: ordinal), showProgress: false))
+        let lengths = [5, 23, 2, 40, 11, 17]
+        let prompts = lengths.map { length in
+            (0..<length).map { Int32(($0 * 37 + length) % min(engine.config.vocabSize, 500)) }
+        }
+        let options = GenerationOptions(maxTokens: 12)
+        let alone = try prompts.map {
+            try engine.generate(promptIds: $0, options: options, ignoringModelStopIds: true).tokens
+        }
+        let batch = try prompts.map {
+            try engine.startDecoding(promptIds: $0, options: options, ignoringModelStopIds: true)
+        }
+        while batch.contains(where: { !$0.isFinished }) { try engine.decodeStep(batch) }
+        let equal = zip(batch, alone).filter { $0.tokens == $1 }.count
+        print(
+            "decode batch check: \(prompts.count) requests decoding together on cuda:\(ordinal), "
+                + "\(equal)/\(prompts.count) with every greedy token equal to the request alone (reported, not judged)")
     }
 
     /// `--model DIR --ranks N`: every method on N GPU ranks (sharing this GPU) against its CPU twin

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonComm
 import BatonEngine
 import BatonParallel
 import BatonServer
@@ -10,9 +11,12 @@ struct Serve: AsyncParsableCommand {
         abstract:
             "Serve the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models).",
         discussion: """
-            Requests run one at a time on the engine (it does not batch decodes across requests); up to \
-            --max-queue more wait, and further requests get 503 with Retry-After. SIGTERM or SIGINT stops \
-            accepting, lets running and queued requests finish, then exits.
+            Dense text requests decode together: each is prefilled alone, then up to --max-batch of them \
+            advance by one token per forward pass. Parallel-method and visual requests run one at a time, \
+            between the batch's steps. Up to --max-queue more requests wait, and further requests get 503 with Retry-After. SIGTERM or SIGINT stops \
+            accepting, lets running and queued requests finish, then exits. Under torchrun \
+            (torchrun --nproc-per-node N --no-python baton serve --gpus N ...) rank 0 serves HTTP and runs \
+            dense requests alone; every other rank joins each parallel request and exits when rank 0 does.
             """)
 
     @Option(
@@ -56,6 +60,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-queue"), help: "Requests that may wait behind the running one; more get 503.")
     var maxQueue: Int = 64
 
+    @Option(
+        name: .customLong("max-batch"),
+        help: "Dense requests that decode together (one forward pass per token for all of them).")
+    var maxBatch: Int = 16
+
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on /v1 routes.")
     var apiKey: String?
 
@@ -79,6 +88,9 @@ struct Serve: AsyncParsableCommand {
             guard maxQueue >= 0 else {
                 throw BatonError.invalidArgument("--max-queue must be at least 0, got \(maxQueue)")
             }
+            guard maxBatch >= 1 else {
+                throw BatonError.invalidArgument("--max-batch must be at least 1, got \(maxBatch)")
+            }
             guard visualCacheMB >= 0 else {
                 throw BatonError.invalidArgument("--visual-cache-mb must be at least 0, got \(visualCacheMB)")
             }
@@ -86,14 +98,7 @@ struct Serve: AsyncParsableCommand {
                 throw BatonError.invalidArgument("--port must be 0...65535, got \(port)")
             }
             let mode = try LaunchMode.resolve(gpus: gpus, ranks: ranks)
-            let placement: RankPlacement
-            switch mode {
-            case .sharedDevice: placement = .sharedDevice
-            case .gpuThreads: placement = .onePerGPU
-            case .process:
-                throw BatonError.unsupported(
-                    "baton serve runs its GPUs as threads of one process (--gpus N); it does not run under torchrun")
-            }
+            let placement: RankPlacement = mode.usesSeparateGPUs ? .onePerGPU : .sharedDevice
             if mode.usesSeparateGPUs {
                 try mode.requireVisibleGPUs(visible: visibleGPUCount(for: "--gpus \(mode.worldSize)"))
             }
@@ -101,22 +106,47 @@ struct Serve: AsyncParsableCommand {
             let directory = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
             let engine = try Engine.load(EngineOptions(modelDirectory: directory, device: computeDevice))
             guard engine.tokenizer != nil else { throw BatonError.invalidModel("\(directory.path): no tokenizer.json") }
+            var torchrun: TorchrunRanks?
+            if case .process(let config) = mode {
+                let channel = try RequestChannel(config)
+                guard config.rank == 0 else {
+                    try follow(rankZeroOf: config, channel: channel, engine: engine)
+                    return
+                }
+                torchrun = TorchrunRanks(worldSize: config.worldSize, channel: channel) { request, onToken in
+                    try engine.runRank(request, process: config, onToken: onToken)
+                }
+            }
             server = OpenAIServer(
                 engine: engine,
                 options: ServerOptions(
                     host: host, port: port, modelName: servedModelName ?? directory.lastPathComponent, apiKey: apiKey,
-                    maxQueue: maxQueue, method: choice, ranks: mode.worldSize, placement: placement,
-                    visualCacheBytes: visualCacheMB << 20, autoPlan: plan))
+                    maxQueue: maxQueue, maxBatch: maxBatch, method: choice, ranks: mode.worldSize, placement: placement,
+                    visualCacheBytes: visualCacheMB << 20, torchrun: torchrun, autoPlan: plan))
         }
         guard let server else { return }
+        // The other ranks exit once the server drained; they run nothing after this.
+        defer { try? server.options.torchrun?.stop() }
         let name = server.options.modelName
         let autoLine =
             method != "auto" ? "" : server.planner.ranks > 1 ? " \(server.planner.summary)" : ": dense on one rank"
         let application = server.application { port in
             standardError(
-                "baton serve: \(name) on http://\(host):\(port)/v1 (method \(method)\(autoLine), max queue \(maxQueue))\n"
+                "baton serve: \(name) on http://\(host):\(port)/v1 (method \(method)\(autoLine), max queue \(maxQueue), max batch \(maxBatch))\n"
             )
         }
         try await application.runService()
+    }
+
+    /// A rank other than 0 under torchrun: no HTTP, only its part of each parallel request rank 0
+    /// hands out, until rank 0 says stop. torchrun passes SIGTERM and SIGINT to every process; this
+    /// one ignores them and exits on rank 0's word, so that requests still running finish on every rank.
+    private func follow(rankZeroOf config: ProcessGroupConfig, channel: RequestChannel, engine: Engine) throws {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        standardError("baton serve: rank \(config.rank) of \(config.worldSize) follows rank 0\n")
+        try followRankZero(channel: channel, worldSize: config.worldSize, rank: config.rank) { request in
+            try engine.runRank(request, process: config)
+        }
     }
 }

@@ -59,6 +59,50 @@ final class GenerationWorkerTests: XCTestCase {
         XCTAssertEqual(result.stopReason, .cancelled)
     }
 
+    func testConcurrentDenseRequestsDecodingInOneBatchAnswerAsEachAlone() async throws {
+        let engine = ServerFixture.engine
+        let tokenizer = try XCTUnwrap(engine.tokenizer)
+        let prompts = [
+            "Once upon a time", "The capital of France is", "A", "Tell me a long story about a dragon and a knight",
+            "1 2 3 4 5", "Hello"
+        ]
+        let limits = [12, 3, 20, 7, 15, 1]
+        let jobs = prompts.indices.map { index in
+            GenerationJob(
+                promptIds: tokenizer.encode(prompts[index], addSpecialTokens: true), maxTokens: limits[index],
+                sampling: .greedy, stopStrings: [], ignoreEOS: true, method: .dense, arrival: .now)
+        }
+        let stops = engine.stopIds(GenerationOptions())
+        let expected = try jobs.map { job in
+            let alone = try engine.generate(
+                promptIds: job.promptIds, options: GenerationOptions(maxTokens: job.maxTokens),
+                ignoringModelStopIds: true)
+            return tokenizer.decode(alone.tokens.filter { !stops.contains($0) })
+        }
+        let worker = GenerationWorker(
+            engine: engine, ranks: 1, placement: .sharedDevice, maxQueue: 8, metrics: ServerMetrics(), maxBatch: 4)
+        // All six wait until the engine's thread is free, then four decode together and two join as others end.
+        let gate = DispatchSemaphore(value: 0)
+        worker.queue.async { gate.wait() }
+        let handles = try jobs.map { try worker.submit($0) }
+        gate.signal()
+        for (index, handle) in handles.enumerated() {
+            var text = ""
+            var ending: String?
+            for await event in handle.events {
+                switch event {
+                case .text(let piece): text += piece
+                case .finished(let reason, let usage):
+                    ending = "\(reason) \(usage.completionTokens)"
+                default: ending = "\(event)"
+                }
+            }
+            XCTAssertEqual(text, expected[index], "request \(index): \(prompts[index])")
+            XCTAssertEqual(ending, "\(FinishReason.length) \(limits[index])", "request \(index)")
+        }
+        XCTAssertEqual(worker.admittedCount, 0)
+    }
+
     func testStopStringFilterHoldsPossibleStartsAndCutsAtTheEarliestMatch() {
         var filter = StopStringFilter(["END", "xyz"])
         XCTAssertEqual(filter.push("abc E"), "abc ")  // "E" may start "END"

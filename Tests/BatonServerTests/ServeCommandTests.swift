@@ -5,7 +5,7 @@ import XCTest
 /// finish before the process exits 0.
 final class ServeCommandTests: XCTestCase {
     /// Reads `pipe` until the text read so far contains `needle` or the pipe closes; returns the text.
-    func read(_ pipe: Pipe, until needle: String) async -> String {
+    static func read(_ pipe: Pipe, until needle: String) async -> String {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 var text = ""
@@ -19,6 +19,28 @@ final class ServeCommandTests: XCTestCase {
         }
     }
 
+    func testMaxBatchIsInTheHelpAndBelowOneIsAOneLineError() throws {
+        for (arguments, expected) in [
+            (["serve", "--help"], "--max-batch"),
+            (
+                ["serve", "--model", ServerFixture.modelDirectory.path, "--max-batch", "0"],
+                "--max-batch must be at least 1"
+            )
+        ] {
+            let process = Process()
+            process.executableURL = try binary
+            process.arguments = arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertTrue(text.contains(expected), text)
+            XCTAssertEqual(process.terminationStatus, arguments.contains("--help") ? 0 : 1, text)
+        }
+    }
+
     func testSIGTERMFinishesTheStreamInFlightThenExitsZero() async throws {
         let server = Process()
         server.executableURL = try binary
@@ -28,14 +50,14 @@ final class ServeCommandTests: XCTestCase {
         server.standardOutput = Pipe()
         try server.run()
         addTeardownBlock { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
-        let banner = await read(serverErrors, until: "/v1 (")
+        let banner = await Self.read(serverErrors, until: "/v1 (")
         let port = try XCTUnwrap(banner.firstMatch(of: /127\.0\.0\.1:(\d+)\/v1/).map { Int($0.1)! }, banner)
 
         let (client, clientOutput) = try LiveServerTests.startClient(["drain"], port: port)
-        let started = await read(clientOutput, until: "streaming")
+        let started = await Self.read(clientOutput, until: "streaming")
         XCTAssertTrue(started.contains("streaming"), started)
         kill(server.processIdentifier, SIGTERM)
-        let rest = await read(clientOutput, until: "checks passed")
+        let rest = await Self.read(clientOutput, until: "checks passed")
         client.waitUntilExit()
         XCTAssertEqual(client.terminationStatus, 0, started + rest)
         XCTAssertTrue(rest.contains("checks passed"), rest)
