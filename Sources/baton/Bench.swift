@@ -57,6 +57,8 @@ extension Bench {
 
         @OptionGroup var planLengths: PlanLengthOptions
 
+        @OptionGroup(title: "Approximation report") var approximationOptions: ApproximationOptions
+
         @Option(
             help:
                 "Reference baseline run first, in the same command: none, or torch (PyTorch + transformers sdpa dense prefill of the same architecture on the same device, through python3)."
@@ -79,12 +81,13 @@ extension Bench {
                 try checkOption("--runs", runs, atLeast: 1)
                 try checkOption("--warmup", warmup, atLeast: 0)
                 try checkOption("--query-tokens", queryTokens, atLeast: 0)
-                let options = PrefillBenchmarkOptions(
+                var options = PrefillBenchmarkOptions(
                     preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList,
                     methods: methodList,
                     ranks: rankList, device: try deviceOptions.resolve(onePerGPU: rankLists.onePerGPU), runs: runs,
                     warmups: warmup, queryTokens: queryTokens, plan: try planLengths.planOptions(),
                     placement: rankLists.placement)
+                options.approximationRows = try approximationOptions.report().map(\.rowsPerRank)
                 let report: (PrefillMeasurement) -> Void = { row in
                     if let reason = row.skipped {
                         standardError("\(row.method) x\(row.ranks) \(row.tokens) tokens: not run (\(reason))\n")
