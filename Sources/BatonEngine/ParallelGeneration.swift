@@ -122,7 +122,8 @@ public func generateParallelRank(
         return try runWorker(
             plan: plan, rank: rank, communicator: communicator, model: { _ in model },
             retainingHeads: retainingHeads.map { heads in { _ in heads } }, generation: request.generation,
-            visuals: visuals, approximation: request.approximation, streamingRank: streamingRank ?? plan.owner, onToken: onToken)
+            visuals: visuals, approximation: request.approximation, streamingRank: streamingRank ?? plan.owner,
+            onToken: onToken)
     } catch {
         communicator.abort(error)
         throw error

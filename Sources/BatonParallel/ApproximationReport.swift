@@ -50,11 +50,10 @@ public final class ApproximationReport: @unchecked Sendable {
                     maxError: measured.errors.max() ?? 0, meanVisibleMass: mean(measured.visibleMass))
             }
             let all = rows.filter { $0.key.layer == layer }.values
+            let errors = all.flatMap(\.errors), masses = all.flatMap(\.visibleMass)
             return LayerApproximation(
-                layer: layer, rows: all.reduce(0) { $0 + $1.errors.count },
-                meanError: mean(all.flatMap(\.errors)), maxError: all.flatMap(\.errors).max() ?? 0,
-                meanVisibleMass: mean(all.flatMap(\.visibleMass)), minVisibleMass: all.flatMap(\.visibleMass).min() ?? 0,
-                ranks: ranks)
+                layer: layer, rows: errors.count, meanError: mean(errors), maxError: errors.max() ?? 0,
+                meanVisibleMass: mean(masses), minVisibleMass: masses.min() ?? 0, ranks: ranks)
         }
         let errors = rows.values.flatMap(\.errors)
         return ApproximationSummary(
@@ -84,7 +83,9 @@ public struct ApproximationSummary: Sendable, Codable, Equatable {
             "| ---: | ---: | ---: | ---: | ---: | ---: |" + String(repeating: " ---: |", count: rankIDs.count)
         ]
         for layer in layers {
-            let byRank = rankIDs.map { id in layer.ranks.first { $0.rank == id }.map { scientific($0.meanError) } ?? "-" }
+            let byRank = rankIDs.map { id in
+                layer.ranks.first { $0.rank == id }.map { scientific($0.meanError) } ?? "-"
+            }
             lines.append(
                 "| \(layer.layer) | \(layer.rows) | \(scientific(layer.meanError)) | \(scientific(layer.maxError)) | "
                     + String(format: "%.4f | %.4f | ", layer.meanVisibleMass, layer.minVisibleMass)

@@ -191,6 +191,7 @@ struct EvalOptions: ParsableArguments {
         build: ((String) -> Int) throws -> [EvalSample]
     ) throws {
         try checkOption("--samples", samples, atLeast: 1)
+        let reportsApproximation = try approximationOptions.report() != nil
         let methodList = try shared.methodOptions.list()
         let rankCount = try shared.rankCount()
         let directory = try shared.modelOptions.directory()
@@ -199,7 +200,6 @@ struct EvalOptions: ParsableArguments {
         let engine = try loadEvalEngine(directory: directory, device: shared.computeDevice(), lengths: lengths)
         standardError("baton eval \(benchmark): generating prompts for lengths \(lengths)\n")
         let evalSamples = try build(engine.promptTokenCounter())
-        let reportsApproximation = try approximationOptions.report() != nil
         var predictions: [EvalPrediction] = []
         var approximation: [EvalApproximation] = []
         for method in methodList {

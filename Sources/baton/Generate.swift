@@ -102,6 +102,7 @@ struct Generate: AsyncParsableCommand {
             expected: "0 (greedy) or more")
         try checkOption("--top-p", Double(topP), in: 0...1, excludingLowerBound: true, expected: "in (0, 1]")
         try rankOptions.check()
+        try checkOption("--approximation-rows", approximationOptions.rows, atLeast: 1)
     }
 
     /// `--prompt-file`'s text, or `--prompt`; a missing file, a folder or bytes that are not UTF-8

@@ -142,7 +142,8 @@ struct ApproximationOptions: ParsableArguments {
     @Flag(
         name: .customLong("report-approximation"),
         help:
-            "Measure, in every prefill layer, sampled context rows of every rank against exact attention over every earlier key, and report the relative error of the method's attention output per layer (costs rows x keys per layer).")
+            "Measure, in every prefill layer, sampled context rows of every rank against exact attention over every earlier key, and report the relative error of the method's attention output per layer (costs rows x keys per layer)."
+    )
     var reportApproximation = false
 
     @Option(

@@ -260,7 +260,8 @@ public func prefillTable(_ results: [PrefillMeasurement]) -> String {
     for r in results {
         guard let approximation = r.approximation else { continue }
         lines += [
-            "", "Approximation report, \(r.method) x\(r.ranks) at \(r.tokens) tokens "
+            "",
+            "Approximation report, \(r.method) x\(r.ranks) at \(r.tokens) tokens "
                 + "(\(approximation.rowsPerRank) context rows per rank and layer; relative error against exact attention):",
             "", approximation.table()
         ]
