@@ -23,7 +23,9 @@ extension Bench {
                 + "the times of each case, then from one more run measured part by part, the parts of dense "
                 + "(breakdown_s) and of every rank of every case (ranks_breakdown_s), whose attention is split "
                 + "into compute, selection and communication (which includes waiting for the other ranks). "
-                + "BATON_TIMING_LAYERS=1 also prints the attention parts per layer and rank on standard error.")
+                + "BATON_TIMING_LAYERS=1 also prints the attention parts per layer and rank on standard error. "
+                + "--report-approximation adds, from one more untimed run per case, each layer's error against "
+                + "exact attention (approximation in prefill.json, a table per case in prefill.md).")
 
         @Option(help: "Architecture preset with random weights (llama-3.1-8b, qwen2.5-14b, ..., tiny-llama).")
         var preset: String = "llama-3.1-8b"
