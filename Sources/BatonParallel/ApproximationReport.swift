@@ -3,7 +3,8 @@ import Foundation
 /// Collects the approximation report of one or more prefills (`--report-approximation`): for each
 /// layer and rank, every sampled row's relative error `||o_method - o_exact|| / ||o_exact||` (the
 /// attention output before the output projection, all heads) and the share of the exact softmax
-/// mass on the keys the method's row saw, `exp(lse_method - lse_exact)` averaged over heads. Ranks
+/// mass on the keys the method's row saw, `exp(lse_method - lse_exact)` averaged over heads (above 1
+/// where the method's keys are not the sequence's, as APB's anchor with the question inserted). Ranks
 /// (threads) record concurrently; several requests may record into one report (eval aggregates
 /// its samples per method and length).
 public final class ApproximationReport: @unchecked Sendable {
