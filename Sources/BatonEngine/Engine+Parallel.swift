@@ -13,12 +13,13 @@ extension Engine {
     /// The prompt is split into the context (spread over the ranks) and the query, its last
     /// `queryLength` tokens (default 32, at most half the prompt): the question and the assistant
     /// prefix of a chat prompt, which APB inserts into its anchor and Spava scores against.
-    /// `.dense` runs on one rank only (`generate(promptIds:...)`).
+    /// `.dense` runs on one rank only (`generate(promptIds:...)`). `approximation` records the
+    /// approximation report of the prefill.
     public func generateParallel(
         promptIds: [Int32], method: Method, ranks: Int, queryLength: Int? = nil,
         plan: PlanOptions = PlanOptions(), options: GenerationOptions,
         placement: RankPlacement = .sharedDevice, ignoringModelStopIds: Bool = false,
-        onToken: (@Sendable (Int32) -> Void)? = nil
+        approximation: ApproximationReport? = nil, onToken: (@Sendable (Int32) -> Void)? = nil
     ) throws -> GenerationResult {
         try checkContext(promptTokens: promptIds.count, maxTokens: options.maxTokens)
         guard ranks >= 1 else { throw BatonError.invalidArgument("--ranks must be at least 1, got \(ranks)") }
@@ -28,6 +29,7 @@ extension Engine {
         var request = ParallelRequest(
             context: context, query: query, method: method, ranks: ranks, plan: plan, generation: generation)
         request.placement = placement
+        request.approximation = approximation
         return try run(request, onToken: onToken)
     }
 

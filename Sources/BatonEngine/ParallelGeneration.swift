@@ -22,6 +22,9 @@ public struct ParallelRequest: Sendable {
     /// each rank encodes its share of their temporal units and receives the embeddings its rows
     /// need, every pass takes M-RoPE positions, and decoding carries the rope delta.
     public var visuals: VisualPrefill?
+    /// When set, every rank measures sampled prefill rows of every layer against exact attention
+    /// and records them here (`--report-approximation`); nil costs nothing.
+    public var approximation: ApproximationReport?
 
     public init(
         context: [Int32], query: [Int32], method: Method, ranks: Int,
@@ -88,6 +91,7 @@ public func generateParallel(
             plan: plan, rank: rank, communicator: communicator, model: model, retainingHeads: retainingHeads,
             generation: generation,
             visuals: visualRequest(request, rank: rank, visionLanguage: visionLanguage),
+            approximation: request.approximation,
             timer: rank == 0 ? timer : nil, rankTimers: rankTimers, stageTimes: stageTimes, onToken: onToken)
     }
     return results[plan.owner]
@@ -118,7 +122,8 @@ public func generateParallelRank(
         return try runWorker(
             plan: plan, rank: rank, communicator: communicator, model: { _ in model },
             retainingHeads: retainingHeads.map { heads in { _ in heads } }, generation: request.generation,
-            visuals: visuals, streamingRank: streamingRank ?? plan.owner, onToken: onToken)
+            visuals: visuals, approximation: request.approximation, streamingRank: streamingRank ?? plan.owner,
+            onToken: onToken)
     } catch {
         communicator.abort(error)
         throw error
@@ -140,7 +145,8 @@ private func visualRequest(
 private func runWorker(
     plan: Plan, rank: Int, communicator: any Communicator,
     model: (Int) throws -> LlamaModel, retainingHeads: ((Int) throws -> RetainingHeads)?,
-    generation: GenerationOptions, visuals: RankVisualRequest? = nil, streamingRank: Int? = nil,
+    generation: GenerationOptions, visuals: RankVisualRequest? = nil, approximation: ApproximationReport? = nil,
+    streamingRank: Int? = nil,
     timer: PartTimer? = nil, rankTimers: RankTimers? = nil, stageTimes: VisualStageTimes? = nil,
     onToken: ((Int32) -> Void)?
 ) throws -> GenerationResult {
@@ -153,7 +159,7 @@ private func runWorker(
     }
     let worker = try ParallelWorker(
         plan: plan, rank: rank, communicator: communicator, model: language,
-        retainingHeads: heads,
+        retainingHeads: heads, approximation: approximation,
         timer: rankTimers?.timer(rank: rank, backend: language.backend) ?? timer)
     worker.visualRequest = visuals
     worker.stageTimes = stageTimes
@@ -183,7 +189,7 @@ final class ParallelWorker {
 
     init(
         plan: Plan, rank: Int, communicator: any Communicator, model: LlamaModel, retainingHeads: RetainingHeads?,
-        timer: PartTimer? = nil
+        approximation: ApproximationReport? = nil, timer: PartTimer? = nil
     ) throws {
         self.plan = plan
         self.rank = rank
@@ -192,7 +198,7 @@ final class ParallelWorker {
         self.timer = timer
         strategy = try makeStrategy(
             plan: plan, communicator: communicator, headDim: model.config.headDim,
-            scorer: retainingHeads.map(RetainingHeadScorer.init))
+            scorer: retainingHeads.map(RetainingHeadScorer.init), approximation: approximation)
         cache = model.makeCache(backend: model.backend)
     }
 

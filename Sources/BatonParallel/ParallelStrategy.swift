@@ -32,6 +32,8 @@ public class SequenceParallelMethod: ParallelStrategy {
     public var plan: Plan { context.plan }
     public var rank: Int { context.rank }
     let context: RankContext
+    /// Set for `--report-approximation`: measures sampled prefill rows against exact attention.
+    var approximationProbe: ApproximationProbe?
 
     init(_ context: RankContext) { self.context = context }
 
@@ -42,11 +44,14 @@ public class SequenceParallelMethod: ParallelStrategy {
         guard phase == .prefill else { return try context.decode.attend(input, cache: cache, backend: backend) }
         try context.requirePrefillRows(input)
         try context.cacheKeptRows(input, cache: cache)
-        return try prefill(input, cache: cache, backend: backend)
+        let result = try prefill(input, cache: cache, backend: backend)
+        try approximationProbe?.measure(input, result: result, backend: backend)
+        return result.out
     }
 
-    /// The context prefill of this rank (the plan's rows are already cached) -> `[T, H, d]`.
-    func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+    /// The context prefill of this rank (the plan's rows are already cached) -> out `[T, H, d]`
+    /// and the rows' log-sum-exps.
+    func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> PrefillAttention {
         throw BatonError.unsupported("\(type(of: self)) does not implement prefill")
     }
 }
@@ -95,11 +100,17 @@ public struct RankContext: @unchecked Sendable {
 }
 
 /// The strategy of `plan.method` for the rank of `communicator`. `scorer` selects APB's passing
-/// entries (retaining heads); `nil` means query-aware scores.
+/// entries (retaining heads); `nil` means query-aware scores. With `approximation`, every prefill
+/// layer also measures sampled rows against exact attention and records them there (methods on
+/// several ranks; dense on one rank is exact and records nothing).
 public func makeStrategy(
     plan: Plan, communicator: any Communicator, headDim: Int,
-    scorer: (any PassingScorer)? = nil
+    scorer: (any PassingScorer)? = nil, approximation: ApproximationReport? = nil
 ) throws -> any ParallelStrategy {
     let context = try RankContext(plan: plan, communicator: communicator, headDim: headDim)
-    return plan.method.definition.strategy(context, scorer: scorer)
+    let strategy = plan.method.definition.strategy(context, scorer: scorer)
+    if let approximation, let method = strategy as? SequenceParallelMethod {
+        method.approximationProbe = ApproximationProbe(context: context, report: approximation)
+    }
+    return strategy
 }

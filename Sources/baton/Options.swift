@@ -136,3 +136,24 @@ func parseIntegers(_ text: String, option: String, atLeast minimum: Int = 1) thr
         return value
     }
 }
+
+/// `--report-approximation` and `--approximation-rows` of generate, bench and eval.
+struct ApproximationOptions: ParsableArguments {
+    @Flag(
+        name: .customLong("report-approximation"),
+        help:
+            "Measure, in every prefill layer, sampled context rows of every rank against exact attention over every earlier key, and report the relative error of the method's attention output per layer (costs rows x keys per layer)."
+    )
+    var reportApproximation = false
+
+    @Option(
+        name: .customLong("approximation-rows"), parsing: .unconditional,
+        help: "Context rows per rank and layer that --report-approximation samples.")
+    var rows = 64
+
+    /// A new report when the flag is given, nil otherwise; `--approximation-rows` must be at least 1.
+    func report() throws -> ApproximationReport? {
+        try checkOption("--approximation-rows", rows, atLeast: 1)
+        return reportApproximation ? ApproximationReport(rowsPerRank: rows) : nil
+    }
+}

@@ -93,7 +93,10 @@ struct Selftest: AsyncParsableCommand {
             )
         }
         if let model { failures += try checkModel(model) }
-        if let model, let ranks { try checkMethods(model, ranks: ranks) }
+        if let model, let ranks {
+            try checkMethods(model, ranks: ranks)
+            failures += try checkApproximationReport(model, ranks: ranks)
+        }
         if !attentionSizes.isEmpty {
             try AttentionBenchmark(backend: backend, heads: benchHeads, headDim: benchHeadDim).run(
                 sizes: attentionSizes)

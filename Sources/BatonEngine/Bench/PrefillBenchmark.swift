@@ -38,6 +38,9 @@ public struct PrefillMeasurement: Codable, Sendable {
     /// Peak bytes rank 0's CUDA allocator held during the case, weights included (GPU runs only;
     /// ranks sharing the device have allocators of their own, not counted here).
     public var peak_device_bytes: Int?
+    /// The approximation report of one more run (`--report-approximation`; methods on several
+    /// ranks): per layer, the relative error of sampled rows' attention against exact attention.
+    public var approximation: ApproximationSummary? = nil
     /// Why the case did not run (more GPUs asked for than are visible, a prompt longer than the
     /// model's context, out of memory, any error of that case); timings are then 0.
     public var skipped: String?
@@ -61,6 +64,8 @@ public struct PrefillBenchmarkOptions: Sendable {
     /// Where multi-rank cases run on a GPU: sharing the engine's GPU (`--ranks`) or one GPU per
     /// rank over NCCL (`--gpus`; cases needing more GPUs than are visible are reported as skipped).
     public var placement: RankPlacement
+    /// Context rows per rank and layer of the approximation report, or nil for no report.
+    public var approximationRows: Int?
 
     public init(
         preset: String = "llama-3.1-8b", modelDirectory: URL? = nil, tokens: [Int], methods: [Method],
@@ -157,6 +162,15 @@ private func measure(
         if run >= options.warmups { times.append(seconds) }
         onRun()
     }
+    // The approximation report comes from a run of its own, outside the timed runs.
+    var approximation: ApproximationSummary?
+    if let rows = options.approximationRows, item.method != .dense {
+        let report = ApproximationReport(rowsPerRank: rows)
+        _ = try timeToFirstToken(
+            engine: engine, item: item, context: context, query: query, plan: options.plan,
+            placement: placement.placement, approximation: report)
+        approximation = report.summary()
+    }
     // One more run, measured part by part on every rank, outside the timed runs (its
     // synchronisations slow it down).
     let timers = RankTimers()
@@ -176,7 +190,7 @@ private func measure(
         median_s: median, min_s: sorted.first!, max_s: sorted.last!,
         tokens_per_s: Double(total) / median, breakdown_s: breakdown,
         ranks_breakdown_s: rankTimers.map { $0?.secondsByName() },
-        peak_device_bytes: cudaBackend?.allocator.statistics.peakBytesInUse)
+        peak_device_bytes: cudaBackend?.allocator.statistics.peakBytesInUse, approximation: approximation)
 }
 
 /// The row of a case that did not run, carrying why.
@@ -193,12 +207,13 @@ private func notRun(_ item: PrefillCase, options: PrefillBenchmarkOptions, place
 /// Seconds to the first generated token for one case; `rankTimers` records every rank's parts.
 func timeToFirstToken(
     engine: Engine, item: PrefillCase, context: [Int32], query: [Int32], plan: PlanOptions,
-    placement: RankPlacement = .sharedDevice, rankTimers: RankTimers? = nil
+    placement: RankPlacement = .sharedDevice, rankTimers: RankTimers? = nil, approximation: ApproximationReport? = nil
 ) throws -> Double {
     var request = ParallelRequest(
         context: context, query: query, method: item.method, ranks: item.ranks, plan: plan,
         generation: GenerationOptions(maxTokens: 1))
     request.placement = placement
+    request.approximation = approximation
     return try engine.run(request, rankTimers: rankTimers).prefillSeconds
 }
 
@@ -242,5 +257,14 @@ public func prefillTable(_ results: [PrefillMeasurement]) -> String {
         }
     }
     lines += rankBreakdownTable(results)
+    for r in results {
+        guard let approximation = r.approximation else { continue }
+        lines += [
+            "",
+            "Approximation report, \(r.method) x\(r.ranks) at \(r.tokens) tokens "
+                + "(\(approximation.rowsPerRank) context rows per rank and layer; relative error against exact attention):",
+            "", approximation.table()
+        ]
+    }
     return lines.joined(separator: "\n")
 }

@@ -13,6 +13,8 @@ public struct EvalReport: Sendable, Codable {
     public var depths: [Double]?
     public var cells: [EvalCell]
     public var predictions: [EvalPrediction]
+    /// Per method and length, with `--report-approximation` (nil otherwise).
+    public var approximation: [EvalApproximation]?
 
     public init(
         benchmark: String, model: String, seed: UInt64, lengths: [Int], depths: [Double]?,
@@ -64,7 +66,7 @@ public struct EvalReport: Sendable, Codable {
             }
             text += "| **average** | " + means.joined(separator: " | ") + " |\n"
         }
-        return text + agreementWithDense()
+        return text + agreementWithDense() + approximationMarkdown()
     }
 
     /// For each method but dense, how many of its answers are dense's answer to the same sample

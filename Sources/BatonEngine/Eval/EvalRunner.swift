@@ -27,15 +27,16 @@ public struct EvalCell: Sendable, Codable, Equatable {
 public enum EvalRunner {
     /// Asks `generate` for every sample, in order, and scores each answer with
     /// `string_match_all` (the rule RULER uses for all NIAH, VT, CWE and FWE tasks).
-    /// `progress` is called with the number of samples done.
+    /// `progress` is called with the number of samples done, `beforeEach` before each sample.
     public static func run(
         _ samples: [EvalSample], method: String,
         generate: (EvalPrompt) throws -> String,
-        progress: ((Int) -> Void)? = nil
+        progress: ((Int) -> Void)? = nil, beforeEach: ((EvalSample) -> Void)? = nil
     ) throws -> [EvalPrediction] {
         var predictions: [EvalPrediction] = []
         predictions.reserveCapacity(samples.count)
         for sample in samples {
+            beforeEach?(sample)
             let answer = try generate(sample.prompt)
             predictions.append(
                 EvalPrediction(

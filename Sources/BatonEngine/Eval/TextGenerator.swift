@@ -86,6 +86,8 @@ public final class ParallelTextGenerator: TextGenerator {
     public let method: Method
     public let ranks: Int
     public let placement: RankPlacement
+    /// Where the next prefills record their approximation report (`--report-approximation`), if set.
+    public var approximation: ApproximationReport?
 
     public init(engine: Engine, method: Method, ranks: Int, placement: RankPlacement = .sharedDevice) {
         self.engine = engine
@@ -103,7 +105,8 @@ public final class ParallelTextGenerator: TextGenerator {
     public func complete(raw text: String, maxNewTokens: Int) throws -> String {
         try engine.answer(raw: text, maxNewTokens: maxNewTokens) { ids, options in
             try engine.generateParallel(
-                promptIds: ids, method: method, ranks: ranks, options: options, placement: placement)
+                promptIds: ids, method: method, ranks: ranks, options: options, placement: placement,
+                approximation: approximation)
         }
     }
 }

@@ -96,7 +96,7 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         }
     }
 
-    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> PrefillAttention {
         let layout = context.layout
         let keyRows = 0..<(layout.rowCount - layout.probeOnlyRows.count)
 
@@ -126,9 +126,10 @@ public final class APB: SequenceParallelMethod, ParallelMethod, PassingRecorder 
         let key = try PassingBlock.keysBefore(passing.key, [input.key], backend: backend)
         let value = try PassingBlock.keysBefore(passing.value, [input.value], backend: backend)
         let mask = AttentionMask.anchor(anchorLength: layout.anchorRows.count, passingLength: passing.key.shape[0])
-        return try input.timed(.attentionCompute) {
-            try backend.attention(query: input.query, key: key, value: value, mask: mask, scale: context.scale).out
-        }
+        return PrefillAttention(
+            try input.timed(.attentionCompute) {
+                try backend.attention(query: input.query, key: key, value: value, mask: mask, scale: context.scale)
+            })
     }
 }
 

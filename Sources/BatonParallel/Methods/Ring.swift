@@ -19,7 +19,7 @@ public final class Ring: SequenceParallelMethod, ParallelMethod {
         Ring(context)
     }
 
-    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> PrefillAttention {
         var parts: [AttentionOutput] = []
         try KVRotation.forEachBlock(input, context: context, backend: backend) { source, key, value in
             guard source <= rank else { return }  // later blocks are in the future
@@ -28,6 +28,6 @@ public final class Ring: SequenceParallelMethod, ParallelMethod {
                     query: input.query, key: key, value: value,
                     mask: source == rank ? .causal : .full, scale: context.scale))
         }
-        return try input.timed(.attentionCompute) { try LSEMerge.merge(parts, backend: backend).out }
+        return PrefillAttention(try input.timed(.attentionCompute) { try LSEMerge.merge(parts, backend: backend) })
     }
 }

@@ -62,7 +62,7 @@ public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorde
         plan.ranks.map { TopKSelection.count(budget: plan.passingLength, candidates: $0.blockRows[index].count) }
     }
 
-    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> PrefillAttention {
         let layout = context.layout, comm = context.communicator, scale = context.scale
         let anchor = layout.anchorRows, b1 = layout.blockRows[0], b2 = layout.blockRows[1]
 
@@ -126,6 +126,7 @@ public final class Spava: SequenceParallelMethod, ParallelMethod, PassingRecorde
 
         // 6. Query merge.
         let query = try queryGather.merged(timing: input, backend: backend)
-        return try backend.concatRows([first.out, second.out, query.out])
+        let parts = [first, second, query]
+        return PrefillAttention(out: try backend.concatRows(parts.map(\.out)), logSumExpParts: parts.map(\.logSumExp))
     }
 }

@@ -18,11 +18,11 @@ public final class Star: SequenceParallelMethod, ParallelMethod {
         Star(context)
     }
 
-    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
-        try input.timed(.attentionCompute) {
-            try backend.attention(
-                query: input.query, key: input.key, value: input.value, mask: .causal, scale: context.scale
-            ).out
-        }
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> PrefillAttention {
+        PrefillAttention(
+            try input.timed(.attentionCompute) {
+                try backend.attention(
+                    query: input.query, key: input.key, value: input.value, mask: .causal, scale: context.scale)
+            })
     }
 }

@@ -34,7 +34,7 @@ public final class ZigZagRing: SequenceParallelMethod, ParallelMethod {
         ZigZagRing(context)
     }
 
-    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> Tensor {
+    override func prefill(_ input: AttentionInput, cache: KVCache, backend: any Backend) throws -> PrefillAttention {
         let chunks = context.layout.blockRows
         let firstQuery = input.query.rows(chunks[0]), secondQuery = input.query.rows(chunks[1])
         // Partial results per local chunk: an lse `[H, Sq]` cannot be split by rows, so the two
@@ -56,11 +56,8 @@ public final class ZigZagRing: SequenceParallelMethod, ParallelMethod {
             }
         }
         let merged = try input.timed(.attentionCompute) {
-            [
-                try LSEMerge.merge(firstParts, backend: backend).out,
-                try LSEMerge.merge(secondParts, backend: backend).out
-            ]
+            [try LSEMerge.merge(firstParts, backend: backend), try LSEMerge.merge(secondParts, backend: backend)]
         }
-        return try backend.concatRows(merged)
+        return PrefillAttention(out: try backend.concatRows(merged.map(\.out)), logSumExpParts: merged.map(\.logSumExp))
     }
 }
