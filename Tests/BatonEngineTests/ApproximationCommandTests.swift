@@ -87,4 +87,30 @@ extension CommandLineErrorTests {
         XCTAssertTrue(markdown.contains("## Approximation report"), markdown)
         XCTAssertTrue(markdown.contains("| spava | 512 | 2 |"), markdown)
     }
+
+    func testEvalPassingLengthReachesTheMethodAndASmallerBudgetErrsMore() throws {
+        func spavaMeanError(passing: Int) throws -> (error: Double, markdown: String, json: [String: Any]) {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("baton-approx-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let result = try runCapturing([
+                "eval", "niah", "--model", Self.tinyLlama, "--lengths", "512", "--depths", "0.5", "--methods", "spava",
+                "--ranks", "2", "--passing-length", "\(passing)", "--report-approximation", "--approximation-rows", "8",
+                "--out", out.path
+            ])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let data = try Data(contentsOf: out.appendingPathComponent("niah.json"))
+            let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let reports = try XCTUnwrap(json["approximation"] as? [[String: Any]])
+            let summary = try XCTUnwrap(reports.first?["summary"] as? [String: Any])
+            let markdown = try String(contentsOf: out.appendingPathComponent("niah.md"), encoding: .utf8)
+            return (try XCTUnwrap(summary["meanError"] as? Double), markdown, json)
+        }
+        let small = try spavaMeanError(passing: 4)
+        let large = try spavaMeanError(passing: 512)
+        XCTAssertEqual(small.json["passingLength"] as? Int, 4)
+        XCTAssertNil(small.json["anchorLength"] as? Int)
+        XCTAssertTrue(small.markdown.contains("APB/Spava passing length 4 tokens."), small.markdown)
+        XCTAssertLessThan(large.error, 1e-5, "512 keeps every entry of a 512-token context: Spava is exact")
+        XCTAssertGreaterThan(small.error, 10 * max(large.error, 1e-7))
+    }
 }

@@ -15,6 +15,9 @@ public struct EvalReport: Sendable, Codable {
     public var predictions: [EvalPrediction]
     /// Per method and length, with `--report-approximation` (nil otherwise).
     public var approximation: [EvalApproximation]?
+    /// APB/Spava's `--anchor-length` and `--passing-length` when given (nil: the defaults).
+    public var anchorLength: Int?
+    public var passingLength: Int?
 
     public init(
         benchmark: String, model: String, seed: UInt64, lengths: [Int], depths: [Double]?,
@@ -31,6 +34,13 @@ public struct EvalReport: Sendable, Codable {
 
     var methods: [String] { cells.map(\.method).uniqued() }
 
+    /// The budgets given on the command line, said once under the title.
+    var planLine: String {
+        let given = [anchorLength.map { "anchor length \($0)" }, passingLength.map { "passing length \($0)" }]
+            .compactMap { $0 }
+        return given.isEmpty ? "" : "APB/Spava " + given.joined(separator: ", ") + " tokens.\n"
+    }
+
     /// Video NIAH's columns are frames, the others' tokens.
     var lengthsAreFrames: Bool { benchmark == "video-niah" }
 
@@ -42,6 +52,7 @@ public struct EvalReport: Sendable, Codable {
             "# baton eval \(benchmark): \(model)\n\nAccuracy in % (RULER's string_match_all), "
             + "\(cells.first?.samples ?? 0) sample(s) per cell, seed \(seed)"
             + (lengthsAreFrames ? "; columns are video lengths in frames.\n" : ".\n")
+            + planLine
         for method in methods {
             let mine = cells.filter { $0.method == method }
             let isNIAH = depths != nil

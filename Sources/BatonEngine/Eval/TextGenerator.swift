@@ -88,6 +88,8 @@ public final class ParallelTextGenerator: TextGenerator {
     public let placement: RankPlacement
     /// Where the next prefills record their approximation report (`--report-approximation`), if set.
     public var approximation: ApproximationReport?
+    /// APB/Spava's anchor and passing lengths (`--anchor-length`, `--passing-length`).
+    public var plan = PlanOptions()
 
     public init(engine: Engine, method: Method, ranks: Int, placement: RankPlacement = .sharedDevice) {
         self.engine = engine
@@ -105,7 +107,7 @@ public final class ParallelTextGenerator: TextGenerator {
     public func complete(raw text: String, maxNewTokens: Int) throws -> String {
         try engine.answer(raw: text, maxNewTokens: maxNewTokens) { ids, options in
             try engine.generateParallel(
-                promptIds: ids, method: method, ranks: ranks, options: options, placement: placement,
+                promptIds: ids, method: method, ranks: ranks, plan: plan, options: options, placement: placement,
                 approximation: approximation)
         }
     }
