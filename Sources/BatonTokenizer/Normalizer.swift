@@ -86,11 +86,28 @@ indirect enum Normalizer: Sendable {
 
     /// `s` through Foundation's normalization `f`, or `s` itself when every scalar is below `limit`,
     /// which the form leaves unchanged: plain text skips the round trip through NSString.
-    private static func foundation(
+    /// `f` over the parts of `s` it can change. A scalar below `limit` is a starter that `f` leaves
+    /// alone and that nothing before it can change, so only windows around the runs of scalars at or
+    /// above `limit` go through Foundation: each from the scalar before the run (which a combining
+    /// mark may compose with) to the next scalar below `limit`. A long prompt with a few curly
+    /// quotes then costs a few short conversions instead of one of the whole text.
+    static func foundation(
         _ s: [Unicode.Scalar], unchangedBelow limit: UInt32,
         _ f: (NSString) -> String
     ) -> [Unicode.Scalar] {
-        if s.allSatisfy({ $0.value < limit }) { return s }
-        return Array(f(string(s) as NSString).unicodeScalars)
+        guard var run = s.firstIndex(where: { $0.value >= limit }) else { return s }
+        var out = [Unicode.Scalar]()
+        out.reserveCapacity(s.count + 16)
+        var copied = 0
+        while run < s.count {
+            let start = max(copied, run - 1)
+            let end = s[run...].firstIndex { $0.value < limit } ?? s.count
+            out += s[copied..<start]
+            out += f(string(s[start..<end]) as NSString).unicodeScalars
+            copied = end
+            run = s[end...].firstIndex { $0.value >= limit } ?? s.count
+        }
+        out += s[copied...]
+        return out
     }
 }

@@ -229,4 +229,49 @@ final class TokenizerUnitTests: XCTestCase {
         XCTAssertEqual(list.eosTokenIds, [5, 6, 9])
         XCTAssertEqual(list.bosTokenId, 1)
     }
+
+    func testNormalizingOnlyTheWindowsAroundNonASCIIRunsEqualsNormalizingTheWholeText() {
+        // Starters below the limits, precomposed and decomposable Latin, combining marks (alone, in
+        // runs, out of canonical order), Hangul jamo that compose, CJK, compatibility forms, emoji.
+        let pieces: [[UInt32]] = [
+            [0x61], [0x20], [0x0A], [0x65, 0x301], [0xE9], [0xC0, 0x323], [0x41, 0x300, 0x323], [0x301],
+            [0x323, 0x301], [0x2019], [0x1100, 0x1161], [0x1100], [0x1161, 0x11A8], [0x4E2D, 0x6587], [0xFB01],
+            [0x2460], [0x1F600], [0x6F, 0x308, 0x304], [0xA0], [0xBD], [0x3A9], [0x2126], [0x1E0B, 0x323]
+        ]
+        let forms: [(String, UInt32, (NSString) -> String)] = [
+            ("NFC", 0x300, { $0.precomposedStringWithCanonicalMapping }),
+            ("NFD", 0xC0, { $0.decomposedStringWithCanonicalMapping }),
+            ("NFKC", 0xA0, { $0.precomposedStringWithCompatibilityMapping }),
+            ("NFKD", 0xA0, { $0.decomposedStringWithCompatibilityMapping })
+        ]
+        var random = SplitMix64(seed: 7)
+        for trial in 0..<400 {
+            let count = 1 + Int(random.next() % 40)
+            let scalars = (0..<count).flatMap { _ in pieces[Int(random.next() % UInt64(pieces.count))] }
+                .map { Unicode.Scalar($0)! }
+            for (name, limit, f) in forms {
+                let whole = Array(f(Normalizer.string(scalars) as NSString).unicodeScalars)
+                let windowed = Normalizer.foundation(scalars, unchangedBelow: limit, f)
+                XCTAssertEqual(
+                    windowed.map(\.value), whole.map(\.value), "\(name), trial \(trial): \(scalars.map(\.value))")
+            }
+        }
+    }
+
+    func testLongTextsEncodedInParallelPartsGiveTheIdsOfOnePart() throws {
+        let fixtures = [
+            "tiny-gpt2", "tiny-llama", "tiny-qwen2", "tiny-regex", "tiny-spm", "tiny-spm-metaspace",
+            "tiny-spm-metaspace-split"
+        ]
+        for name in fixtures {
+            let tokenizer = try Tokenizer(directory: TokenizerFixtures.require(name))
+            let specials = tokenizer.addedTokenTexts.values.sorted()
+            let text = TrickyTexts.generate(count: 3000, specials: specials, seed: 11).joined(separator: " ")
+            let one = tokenizer.encode(text, addSpecialTokens: true, maxParts: 1)
+            let seven = tokenizer.encode(text, addSpecialTokens: true, maxParts: 7)
+            XCTAssertGreaterThan(
+                one.count, 4 * Tokenizer.wordsPerParallelPart, "\(name): long enough for several parts")
+            XCTAssertEqual(seven, one, "\(name)")
+        }
+    }
 }
