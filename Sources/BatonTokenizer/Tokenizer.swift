@@ -181,26 +181,22 @@ public final class Tokenizer: Sendable {
     /// The fewest words a part of a parallel encode gets (shorter texts stay on one core).
     static let wordsPerParallelPart = 4096
 
-    /// BPE of each word, looked up first among this call's words (no lock), then in the shared cache.
+    /// BPE of each word, through the shared word cache.
     private func encodeBPE(_ words: ArraySlice<PreSplit>) -> [Int32] {
         var ids = [Int32]()
         ids.reserveCapacity(words.count * 2)
-        var seen = [TokenBytes: [Int32]]()
         var key = [UInt8]()
         for word in words {
             key.removeAll(keepingCapacity: true)
             for scalar in word.scalars { key.append(contentsOf: UTF8.encode(scalar)!) }
-            let bytes = TokenBytes(key)
-            if let known = seen[bytes] ?? cache.lookup(bytes) {
-                ids.append(contentsOf: known)
-                seen[bytes] = known
+            if let cached = cache.lookup(TokenBytes(key)) {
+                ids.append(contentsOf: cached)
                 continue
             }
             let symbols = isByteLevel ? key.map { ByteLevelAlphabet.characters[Int($0)] } : Array(word.scalars)
             var wordIds = [Int32]()
             model.tokenize(symbols, into: &wordIds)
-            cache.store(bytes, wordIds)
-            seen[bytes] = wordIds
+            cache.store(TokenBytes(key), wordIds)
             ids.append(contentsOf: wordIds)
         }
         return ids
@@ -254,24 +250,40 @@ private final class PartResults: @unchecked Sendable {
     func ids(at part: Int) -> [Int32] { lock.withLock { parts[part] } }
 }
 
-/// BPE results per word, shared by all encodes. Bounded: once full, new words are not stored
-/// (the first words of a text are the most common ones anyway).
+/// BPE results per word, shared by all encodes (and by the parts of a parallel one). Bounded: once
+/// full, new words are not stored (the first words of a text are the most common ones anyway).
+/// Split into shards with a lock each, so that the cores of a parallel encode rarely wait for one
+/// another (one lock made them spend more time in futex waits than in BPE).
 final class WordCache: @unchecked Sendable {
-    private var entries = [TokenBytes: [Int32]]()
-    private let lock = NSLock()
-    private let capacity = 100_000
+    private final class Shard: @unchecked Sendable {
+        var entries = [TokenBytes: [Int32]]()
+        let lock = NSLock()
+    }
+
+    private static let shardCount = 64
+    private let shards = (0..<WordCache.shardCount).map { _ in Shard() }
+    private let capacityPerShard = 100_000 / WordCache.shardCount
     private let longestKey = 256
 
+    /// A cheap spread over the shards (the dictionary inside hashes the whole key anyway).
+    private func shard(_ key: TokenBytes) -> Shard {
+        let bytes = key.bytes
+        let mix =
+            bytes.count &* 131 &+ Int(bytes.first ?? 0) &* 31 &+ Int(bytes.last ?? 0) &* 7
+            &+ (bytes.count > 2 ? Int(bytes[bytes.count / 2]) : 0)
+        return shards[mix & (Self.shardCount - 1)]
+    }
+
     func lookup(_ key: TokenBytes) -> [Int32]? {
-        lock.lock()
-        defer { lock.unlock() }
-        return entries[key]
+        let shard = shard(key)
+        return shard.lock.withLock { shard.entries[key] }
     }
 
     func store(_ key: TokenBytes, _ ids: [Int32]) {
         guard key.bytes.count <= longestKey else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        if entries.count < capacity { entries[key] = ids }
+        let shard = shard(key)
+        shard.lock.withLock {
+            if shard.entries.count < capacityPerShard { shard.entries[key] = ids }
+        }
     }
 }
