@@ -71,6 +71,14 @@ final class TorchrunRanksTests: XCTestCase {
             streamingRank: 0, onToken: onToken)
     }
 
+    /// Rank 0's side: the torchrun ranks the server hands parallel requests to.
+    func startRankZero(_ store: Store, job: String, communicators: [any Communicator]) throws -> TorchrunRanks {
+        TorchrunRanks(worldSize: 2, channel: try RequestChannel(store.config(rank: 0, job: job), timeout: 30)) {
+            request, onToken in
+            try Self.runRank(request, rank: 0, communicators: communicators, onToken: onToken)
+        }
+    }
+
     /// Starts rank 1 following rank 0 on a thread; `wait()` returns how it ended.
     func startFollower(_ store: Store, job: String, communicators: [any Communicator]) throws -> Follower {
         let channel = try RequestChannel(store.config(rank: 1, job: job), timeout: 30)
@@ -112,11 +120,7 @@ final class TorchrunRanksTests: XCTestCase {
         let job = "serve-\(UUID().uuidString)"
         let communicators = try LocalCommunicator.group(worldSize: 2, timeout: 60)
         let follower = try startFollower(store, job: job, communicators: communicators)
-        let torchrun = TorchrunRanks(
-            worldSize: 2, channel: try RequestChannel(store.config(rank: 0, job: job), timeout: 30)
-        ) { request, onToken in
-            try Self.runRank(request, rank: 0, communicators: communicators, onToken: onToken)
-        }
+        let torchrun = try startRankZero(store, job: job, communicators: communicators)
         let served = OpenAIServer(
             engine: ServerFixture.engine,
             options: ServerOptions(port: 0, modelName: ServerFixture.modelName, torchrun: torchrun))
@@ -154,11 +158,7 @@ final class TorchrunRanksTests: XCTestCase {
         let job = "cancel-\(UUID().uuidString)"
         let communicators = try LocalCommunicator.group(worldSize: 2, timeout: 60)
         let follower = try startFollower(store, job: job, communicators: communicators)
-        let torchrun = TorchrunRanks(
-            worldSize: 2, channel: try RequestChannel(store.config(rank: 0, job: job), timeout: 30)
-        ) { request, onToken in
-            try Self.runRank(request, rank: 0, communicators: communicators, onToken: onToken)
-        }
+        let torchrun = try startRankZero(store, job: job, communicators: communicators)
         let ids = try XCTUnwrap(ServerFixture.engine.tokenizer).encode(
             String(repeating: "Once upon a time there was a ring. ", count: 6), addSpecialTokens: true)
         let (context, query) = try splitContextAndQuery(ids)
@@ -187,11 +187,7 @@ final class TorchrunRanksTests: XCTestCase {
         let job = "dead-\(UUID().uuidString)"
         // Rank 1 never runs: rank 0's first collective times out.
         let communicators = try LocalCommunicator.group(worldSize: 2, timeout: 2)
-        let torchrun = TorchrunRanks(
-            worldSize: 2, channel: try RequestChannel(store.config(rank: 0, job: job), timeout: 30)
-        ) { request, onToken in
-            try Self.runRank(request, rank: 0, communicators: communicators, onToken: onToken)
-        }
+        let torchrun = try startRankZero(store, job: job, communicators: communicators)
         let server = OpenAIServer(
             engine: ServerFixture.engine,
             options: ServerOptions(port: 0, modelName: ServerFixture.modelName, torchrun: torchrun))
