@@ -57,11 +57,7 @@ public final class DenseDecoding: @unchecked Sendable {
         }
         tokens.append(next)
         onToken?(next)
-        if options.stopIds.contains(next) {
-            stopReason = .stopToken
-        } else if tokens.count >= options.maxTokens {
-            stopReason = .maxTokens
-        }
+        stopReason = options.stopReason(after: next, count: tokens.count)
     }
 }
 

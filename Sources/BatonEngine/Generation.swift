@@ -21,6 +21,13 @@ public struct GenerationOptions: Sendable {
         self.stopIds = stopIds
         self.isCancelled = isCancelled
     }
+
+    /// Why generation ends once `token` was kept as the `count`-th generated token: a stop id, then
+    /// the limit; nil to go on. The one stop rule of a request decoding alone or in a batch.
+    func stopReason(after token: Int32, count: Int) -> StopReason? {
+        if stopIds.contains(token) { return .stopToken }
+        return count >= maxTokens ? .maxTokens : nil
+    }
 }
 
 /// Why generation ended.

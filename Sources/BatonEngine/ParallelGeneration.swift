@@ -226,7 +226,6 @@ final class ParallelWorker {
     func generate(_ options: GenerationOptions, onToken: ((Int32) -> Void)?) throws -> GenerationResult {
         let start = MonotonicClock.now()
         var sampler = Sampler(options.sampling)
-        let stopIds = options.stopIds
         // Prefill, then the query pass (Star, APB); the owner keeps the row that predicts token 1.
         let layout = plan.ranks[rank]
         visualInput = try visualRequest.map {
@@ -250,7 +249,7 @@ final class ParallelWorker {
         var tokens: [Int32] = []
         var prefillSeconds = 0.0
         var position = plan.firstDecodePosition
-        var cancelled = false
+        var stopReason = StopReason.maxTokens
         while true {
             // The owner's next token and whether the request was cancelled (checked once per step on
             // the owner and broadcast with the token, so that every rank stops at the same step).
@@ -270,13 +269,16 @@ final class ParallelWorker {
                 stageTimes?.recordFirstToken(rank: rank, seconds: prefillSeconds)
             }
             if step[1] != 0 {
-                cancelled = true
+                stopReason = .cancelled
                 break
             }
             let next = step[0]
             tokens.append(next)
             onToken?(next)
-            if stopIds.contains(next) || tokens.count >= options.maxTokens { break }
+            if let reason = options.stopReason(after: next, count: tokens.count) {
+                stopReason = reason
+                break
+            }
             hidden = try forward(
                 [next], positions: [Int32(position + ropeDelta)], ropeLength: position + ropeDelta + 1, phase: .decode)
             lastRow = 0
@@ -284,10 +286,7 @@ final class ParallelWorker {
         }
         try backend.synchronize()
         return GenerationResult(
-            promptTokens: plan.contextLength + plan.queryLength, tokens: tokens,
-            stopReason: cancelled
-                ? .cancelled
-                : tokens.last.map(stopIds.contains) == true ? .stopToken : .maxTokens,
+            promptTokens: plan.contextLength + plan.queryLength, tokens: tokens, stopReason: stopReason,
             prefillSeconds: prefillSeconds,
             decodeSeconds: MonotonicClock.now() - start - prefillSeconds)
     }

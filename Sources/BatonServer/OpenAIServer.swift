@@ -19,7 +19,7 @@ public struct ServerOptions: Sendable {
     /// The server's method; a request may name another in `"baton": {"method": ...}`.
     public var method: MethodChoice
     /// What `auto` runs from which prompt length (`--auto-plan`).
-    public var autoPlan: [MethodPlanner.Step] = MethodPlanner.measuredSteps
+    public var autoPlan: [MethodPlanner.Step]
     /// Ranks for parallel methods (--gpus N, or --ranks N on one device) and where they run.
     public var ranks: Int
     public var placement: RankPlacement
